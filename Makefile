@@ -1,0 +1,50 @@
+# The two commands of the README. Both create .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PLOTLY_RENDERER := plotly_mimetype+notebook_connected
+export HF_HUB_OFFLINE := 1
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: book test venv unit nbval check build clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt companion/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -e ./companion
+	$(PY) -m pip check
+	touch $(STAMP)
+
+## make book: execute every chapter at scale="small" into book/chapters/, then build the HTML book
+book: venv
+	$(PY) -m neurovis run --scale small; rc=$$?; \
+	$(PY) -m neurovis build && echo "The book: $(CURDIR)/_build/html/index.html"; \
+	exit $$rc
+
+## make test: unit tests, nbval on every executed chapter, freshness check, book build
+test: venv unit nbval check build
+
+unit:
+	bash .ci/pytest-or-fail companion/tests -n 2 --dist loadfile -p no:cacheprovider
+
+nbval:
+	@if ls book/chapters/*.ipynb >/dev/null 2>&1; then \
+	  NEUROVIS_RESULTS_DIR=$$(mktemp -d) bash .ci/pytest-or-fail --nbval-lax --sanitize-with book/nbval_sanitize.cfg \
+	    -p no:cacheprovider -n 2 --dist loadfile book/chapters/; \
+	else echo "nbval: no executed chapters yet"; fi
+
+check:
+	$(PY) -m neurovis check
+	$(PY) -m neurovis data
+
+build:
+	$(PY) -m neurovis build
+
+clean:
+	rm -rf _build

@@ -1,0 +1,169 @@
+"""The training loop chapters share: AMP on GPU, gradient clipping, atomic checkpoints with resume,
+progress bars, early NaN detection, optional DDP under ``torchrun``."""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. ``checkpoint_path``: where to save after every epoch and resume from."""
+    num_epochs: int
+    amp: bool = True
+    clip_grad_norm: float | None = None
+    checkpoint_path: str | Path | None = None
+    progress: bool = True
+    desc: str = "train"
+
+    def __post_init__(self):
+        if self.num_epochs < 1:
+            raise ValueError(f"num_epochs must be >= 1, got {self.num_epochs}")
+        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
+            raise ValueError(f"clip_grad_norm must be positive, got {self.clip_grad_norm}")
+
+
+def init_distributed():
+    """Initialise DDP from ``torchrun``'s environment. Returns (rank, world_size, device)."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, None
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank()
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return rank, world, device
+
+
+def _is_main() -> bool:
+    import torch.distributed as dist
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def _rng_state(loader) -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    gen = getattr(loader, "generator", None)
+    if gen is not None:
+        state["loader"] = gen.get_state()
+    return state
+
+
+def _set_rng_state(state: dict, loader):
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    gen = getattr(loader, "generator", None)
+    if gen is not None and "loader" in state:
+        gen.set_state(state["loader"])
+
+
+def save_checkpoint(path, **state):
+    """Atomic save: write to a temporary file then rename, so a kill never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+def fit(model: torch.nn.Module, loss_fn: Callable, loader, optimizer: torch.optim.Optimizer,
+        config: TrainConfig, device, scheduler=None, evaluate: Callable | None = None,
+        on_epoch_end: Callable | None = None) -> dict:
+    """Train ``model`` and return its history ``{"loss": [...], <eval metrics>: [...]}``.
+
+    loss_fn(model, batch) -> loss tensor, or (loss, {name: float}) to log more.
+    evaluate(model) -> {name: float}, called after each epoch (model in eval mode).
+    on_epoch_end(epoch, history) is called after the checkpoint is written (it may raise to stop).
+    ``scheduler`` steps once per epoch. With ``config.checkpoint_path`` set and a checkpoint there,
+    training resumes after the last finished epoch with weights, optimiser, scheduler, AMP scaler
+    and RNG states restored, so a resumed run matches an uninterrupted one.
+    """
+    import torch.distributed as dist
+
+    device = torch.device(device)
+    model.to(device)
+    if dist.is_available() and dist.is_initialized() and not isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    use_amp = config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    history: dict = {"loss": []}
+    start_epoch = 0
+    ckpt = Path(config.checkpoint_path) if config.checkpoint_path else None
+    if ckpt is not None and ckpt.is_file():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        _unwrap(model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        history = state["history"]
+        start_epoch = state["epoch"] + 1
+        _set_rng_state(state["rng"], loader)
+
+    for epoch in range(start_epoch, config.num_epochs):
+        if hasattr(getattr(loader, "sampler", None), "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        model.train()
+        total, count, logs = 0.0, 0, {}
+        bar = tqdm(loader, desc=f"{config.desc} {epoch + 1}/{config.num_epochs}", leave=False,
+                   disable=not (config.progress and _is_main()))
+        for step, batch in enumerate(bar):
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device_type=device.type, enabled=use_amp):
+                out = loss_fn(model, batch)
+            loss, extra = (out if isinstance(out, tuple) else (out, {}))
+            if not torch.isfinite(loss.detach()).all():
+                raise FloatingPointError(
+                    f"{config.desc}: non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {step}; "
+                    "lower the learning rate or check the inputs")
+            scaler.scale(loss).backward()
+            if config.clip_grad_norm is not None:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            total += loss.item()
+            count += 1
+            for k, v in extra.items():
+                logs.setdefault(k, []).append(float(v))
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        if count == 0:
+            raise ValueError(f"{config.desc}: the loader yielded no batches")
+        history["loss"].append(total / count)
+        for k, v in logs.items():
+            history.setdefault(k, []).append(float(np.mean(v)))
+        if scheduler is not None:
+            scheduler.step()
+        if evaluate is not None:
+            model.eval()
+            with torch.no_grad():
+                for k, v in evaluate(_unwrap(model)).items():
+                    history.setdefault(k, []).append(float(v))
+        if ckpt is not None and _is_main():
+            save_checkpoint(ckpt, model=_unwrap(model).state_dict(), optimizer=optimizer.state_dict(),
+                            scheduler=scheduler.state_dict() if scheduler is not None else None,
+                            scaler=scaler.state_dict(), history=history, epoch=epoch, rng=_rng_state(loader))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
+    model.eval()
+    return history

@@ -1,0 +1,217 @@
+"""The book runner: jupytext -> papermill -> executed chapters, one failure never stops the rest.
+
+``python -m neurovis run [CHAPTER ...] --scale small|paper --data-root DIR --device D --out DIR``
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PLOTLY_RENDERER = "plotly_mimetype+notebook_connected"
+
+
+@dataclass
+class ChapterRun:
+    chapter: str
+    status: str = "pending"          # ok | failed | skipped
+    seconds: float = 0.0
+    output: str = ""
+    log: str = ""
+    error: str = ""
+    failing_cell: str = ""
+    results: dict = field(default_factory=dict)
+
+
+def list_chapters(root: Path) -> list[str]:
+    """Chapter slugs: the ``notebooks/NN_slug.py`` sources, in book order."""
+    return sorted(p.stem for p in (root / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def read_source(path: Path):
+    """The chapter source as an nbformat notebook with a python3 kernelspec (TOOLCHAIN pitfall 1)."""
+    import jupytext
+
+    nb = jupytext.read(path)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    nb.metadata.pop("jupytext", None)
+    return nb
+
+
+def _failing_cell(nb) -> str:
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return cell.source[:400]
+    return ""
+
+
+def run_chapter(root: Path, chapter: str, scale: str, out_dir: Path, log_dir: Path, data_root=None,
+                device: str = "auto", timeout: int | None = None) -> ChapterRun:
+    """Execute one chapter. The output notebook replaces the old one only if execution succeeded;
+    a failed run is kept under ``<log_dir>/failed/`` with its log."""
+    import papermill as pm
+
+    rec = ChapterRun(chapter)
+    src = root / "notebooks" / f"{chapter}.py"
+    if not src.is_file():
+        rec.status, rec.error = "failed", f"{src}: no such chapter source"
+        return rec
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    (log_dir / "failed").mkdir(exist_ok=True)
+    log_path = log_dir / f"{chapter}.{scale}.log"
+    tmp_out = log_dir / f"{chapter}.{scale}.running.ipynb"
+    handler = logging.FileHandler(log_path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    pm_logger = logging.getLogger("papermill")
+    pm_logger.addHandler(handler)
+    pm_logger.setLevel(logging.INFO)
+    params = {"scale": scale, "device": device}
+    if data_root is not None:
+        params["data_root"] = str(data_root)
+    t0 = time.time()
+    try:
+        nb = read_source(src)
+        pm.execute_notebook(nb, str(tmp_out), parameters=params, kernel_name="python3", log_output=True,
+                            progress_bar=False, cwd=str(out_dir), execution_timeout=timeout)
+        final = out_dir / f"{chapter}.ipynb"
+        os.replace(tmp_out, final)
+        rec.status, rec.output = "ok", str(final)
+    except Exception as exc:  # noqa: BLE001 - any failure of one chapter is reported, not raised
+        rec.status = "failed"
+        rec.error = f"{type(exc).__name__}: {str(exc).strip()[-2000:]}"
+        if tmp_out.exists():
+            import nbformat
+            failed = log_dir / "failed" / f"{chapter}.{scale}.ipynb"
+            os.replace(tmp_out, failed)
+            rec.output = str(failed)
+            try:
+                rec.failing_cell = _failing_cell(nbformat.read(failed, as_version=4))
+            except Exception:
+                pass
+        with open(log_path, "a") as f:
+            f.write("\n" + traceback.format_exc())
+    finally:
+        pm_logger.removeHandler(handler)
+        handler.close()
+    rec.seconds = round(time.time() - t0, 1)
+    rec.log = str(log_path)
+    if rec.status == "ok":
+        from .core import results
+        saved = results.load(chapter, scale)
+        if saved:
+            rec.results = saved["metrics"]
+    return rec
+
+
+def run(chapters: list[str] | None = None, scale: str = "small", data_root=None, device: str = "auto",
+        out: str | Path | None = None, root: Path | None = None, skip_fresh: bool = False,
+        timeout: int | None = None) -> list[ChapterRun]:
+    """Execute chapters, print and save a summary (``<log dir>/summary.<scale>.json``)."""
+    from .core.data import repo_root
+    from .core.scale import check_scale
+
+    check_scale(scale)
+    root = Path(root) if root else repo_root()
+    known = list_chapters(root)
+    chapters = chapters or known
+    unknown = [c for c in chapters if c not in known]
+    if unknown:
+        raise SystemExit(f"unknown chapter(s) {unknown}; known: {known}")
+    committed = (root / "book" / "chapters").resolve()
+    if out is None:
+        out_dir = committed if scale == "small" else root / "_build" / "paper_runs"
+    else:
+        out_dir = Path(out)
+    if scale == "paper" and out_dir.resolve() == committed:
+        raise SystemExit("--scale paper must not write over the committed small chapters in book/chapters; "
+                         "choose another --out")
+    log_dir = root / "_build" / "runs"
+    os.environ["PLOTLY_RENDERER"] = PLOTLY_RENDERER
+    os.environ["NEUROVIS_ROOT"] = str(root)
+    runs = []
+    for ch in chapters:
+        final = out_dir / f"{ch}.ipynb"
+        src = root / "notebooks" / f"{ch}.py"
+        if skip_fresh and final.is_file() and final.stat().st_mtime >= src.stat().st_mtime:
+            runs.append(ChapterRun(ch, status="skipped", output=str(final)))
+            print(f"[skip] {ch}: {final} is newer than its source", flush=True)
+            continue
+        print(f"[run ] {ch} (scale={scale})", flush=True)
+        rec = run_chapter(root, ch, scale, out_dir, log_dir, data_root, device, timeout)
+        runs.append(rec)
+        msg = f"[{'ok' if rec.status == 'ok' else 'FAIL'}] {ch}: {rec.seconds:.0f} s"
+        if rec.status != "ok":
+            msg += f" — {rec.error.splitlines()[0] if rec.error else ''} (log: {rec.log})"
+        print(msg, flush=True)
+    summary = log_dir / f"summary.{scale}.json"
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    summary.write_text(json.dumps([asdict(r) for r in runs], indent=2))
+    print_summary(runs)
+    print(f"summary: {summary}")
+    return runs
+
+
+def print_summary(runs: list[ChapterRun]):
+    print("\nchapter              status    seconds  key results")
+    for r in runs:
+        keys = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in list(r.results.items())[:4])
+        print(f"{r.chapter:<20} {r.status:<9} {r.seconds:>7.0f}  {keys}")
+    failed = [r.chapter for r in runs if r.status == "failed"]
+    if failed:
+        print(f"\nFAILED: {', '.join(failed)}")
+
+
+def code_cells(nb) -> list[str]:
+    """Source of the code cells, without papermill's injected parameters cell."""
+    return [c.source.strip() for c in nb.cells
+            if c.cell_type == "code" and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+
+
+def check_fresh(root: Path | None = None) -> list[str]:
+    """Problems with the executed chapters: missing, stale (code cells differ from the source), or
+    holding an error output. An empty list means the book is fresh."""
+    import nbformat
+    from .core.data import repo_root
+
+    root = Path(root) if root else repo_root()
+    problems = []
+    for ch in list_chapters(root):
+        executed = root / "book" / "chapters" / f"{ch}.ipynb"
+        if not executed.is_file():
+            problems.append(f"{executed}: missing; run `python -m neurovis run {ch}`")
+            continue
+        nb = nbformat.read(executed, as_version=4)
+        if code_cells(nb) != code_cells(read_source(root / "notebooks" / f"{ch}.py")):
+            problems.append(f"{executed}: its code cells differ from notebooks/{ch}.py; re-execute it")
+        if _failing_cell(nb):
+            problems.append(f"{executed}: holds an error output")
+    for nb_path in sorted((root / "book" / "chapters").glob("*.ipynb")):
+        if nb_path.stem not in list_chapters(root):
+            problems.append(f"{nb_path}: no source notebooks/{nb_path.stem}.py")
+    return problems
+
+
+def build(root: Path | None = None, strict: bool = True) -> int:
+    """``jupyter-book build`` of the committed chapters into ``_build/html``."""
+    import subprocess
+    from .core.data import repo_root
+
+    root = Path(root) if root else repo_root()
+    exe = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
+    cmd = [exe, "build", str(root), "--path-output", str(root)]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    rc = subprocess.call(cmd)
+    if rc == 0:
+        print(f"book: {root / '_build' / 'html' / 'index.html'}")
+    return rc

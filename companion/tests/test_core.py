@@ -1,0 +1,186 @@
+"""neurovis.core: seeding, devices, data location, results, timing, training loop."""
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from neurovis.core import (DataNotFoundError, check_scale, choose_device, embedded_path, require_data_root,
+                           results, seed_everything, set_threads, timing)
+from neurovis.core.training import TrainConfig, fit
+
+
+def test_seed_everything_makes_torch_and_numpy_repeat():
+    seed_everything(3)
+    a = (torch.randn(5), np.random.rand(5))
+    rng1 = seed_everything(3)
+    b = (torch.randn(5), np.random.rand(5))
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert rng1.integers(1000) == seed_everything(3).integers(1000)
+    seed_everything(4)
+    assert not torch.equal(a[0], torch.randn(5))
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "0", None])
+def test_seed_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(bad)
+
+
+def test_choose_device_auto_and_forced(monkeypatch):
+    assert choose_device("cpu").type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert choose_device("auto").type in ("cpu", "mps")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        choose_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert choose_device("auto").type == "cuda"
+    with pytest.raises(ValueError, match="device must be one of"):
+        choose_device("tpu")
+
+
+def test_set_threads():
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1
+        with pytest.raises(ValueError):
+            set_threads(0)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_check_scale():
+    assert check_scale("small") == "small"
+    with pytest.raises(ValueError, match="scale must be one of"):
+        check_scale("huge")
+
+
+def test_missing_embedded_data_names_the_set():
+    with pytest.raises(DataNotFoundError, match="no-such-set"):
+        embedded_path("no-such-set", "x.png")
+
+
+def test_require_data_root_explains_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.delenv("NEUROVIS_DATA_ROOT", raising=False)
+    with pytest.raises(DataNotFoundError, match="(?s)BSD68.*data_root.*How to get it: download"):
+        require_data_root(None, "BSD68", ["BSD68/test001.png"], "download from X")
+    (tmp_path / "BSD68").mkdir()
+    with pytest.raises(DataNotFoundError, match=r"missing: \['BSD68/test001.png'\]"):
+        require_data_root(tmp_path, "BSD68", ["BSD68/test001.png"], "download from X")
+    (tmp_path / "BSD68" / "test001.png").write_bytes(b"x")
+    assert require_data_root(tmp_path, "BSD68", ["BSD68/test001.png"], "x") == tmp_path
+
+
+def test_results_save_records_provenance_and_table_reads_it(tmp_path):
+    path = results.save("99_demo", "small", {"psnr": 30.123456, "acc": 0.9},
+                        paper={"psnr": (31.0, "Table 1")}, data="demo images", notes={"psnr": "mean of 2"},
+                        device="cpu")
+    record = json.loads(path.read_text())
+    assert path.parent == tmp_path / "results"
+    assert record["metrics"]["psnr"] == pytest.approx(30.123456)
+    prov = record["provenance"]
+    assert set(prov) >= {"commit", "date", "machine", "device", "duration_s", "data"}
+    assert prov["data"] == "demo images" and prov["device"] == "cpu"
+    df = results.table("99_demo", "small", labels={"psnr": "PSNR (dB)", "acc": "accuracy"})
+    assert list(df.index) == ["PSNR (dB)", "accuracy"]
+    assert df.loc["PSNR (dB)", "paper (reported)"] == "31.00 (Table 1)"
+    assert df.loc["PSNR (dB)", "ours (small, this run)"] == "30.12"
+    assert df.loc["accuracy", "paper (reported)"] == "—"
+    assert df.loc["PSNR (dB)", "ours (paper scale)"] == "not run yet"
+    assert df.loc["PSNR (dB)", "notes"] == "mean of 2"
+
+
+def test_table_shows_paper_scale_column_when_a_paper_run_exists():
+    results.save("99_demo", "small", {"psnr": 30.0})
+    results.save("99_demo", "paper", {"psnr": 32.5}, device="cuda")
+    df = results.table("99_demo", "small")
+    col = [c for c in df.columns if c.startswith("ours (paper scale")][0]
+    assert "cuda" in col and df.loc["psnr", col] == "32.50"
+
+
+def test_results_reject_non_finite_and_empty():
+    with pytest.raises(ValueError, match="non-finite"):
+        results.save("99_demo", "small", {"psnr": float("nan")})
+    with pytest.raises(ValueError, match="no metrics"):
+        results.save("99_demo", "small", {})
+    with pytest.raises(TypeError, match="metric 'x'"):
+        results.save("99_demo", "small", {"x": {"a": 1}})
+
+
+def test_timing_median_and_ratio():
+    calls = []
+    t = timing.measure(lambda: calls.append(1) or time.sleep(0.01), warmup=2, repeats=3)
+    assert len(calls) == 5 and len(t.times) == 3
+    assert 0.009 < t.median < 0.5
+    assert timing.ratio(timing.Timing([2.0, 4.0, 6.0]), timing.Timing([1.0, 2.0, 3.0])) == pytest.approx(2.0)
+    with pytest.raises(ValueError):
+        timing.ratio(1.0, 0.0)
+    with timing.Stopwatch() as sw:
+        time.sleep(0.01)
+    assert sw.seconds >= 0.009
+
+
+def _toy_problem(seed=0):
+    g = torch.Generator().manual_seed(0)  # the data never change; `seed` moves everything else
+    x = torch.randn(64, 4, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1 * torch.randn(64, generator=g)
+    seed_everything(seed)
+    ds = torch.utils.data.TensorDataset(x, y)
+    loader = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.5)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    return model, loader, opt, sched
+
+
+def _mse(model, batch):
+    x, y = batch
+    return torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
+
+
+def test_fit_learns():
+    model, loader, opt, sched = _toy_problem()
+    hist = fit(model, _mse, loader, opt, TrainConfig(num_epochs=8, progress=False), "cpu", scheduler=sched)
+    assert hist["loss"][-1] < 0.25 * hist["loss"][0]
+
+
+def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path):
+    model_a, loader, opt, sched = _toy_problem()
+    fit(model_a, _mse, loader, opt, TrainConfig(num_epochs=5, progress=False), "cpu", scheduler=sched)
+
+    ckpt = tmp_path / "ckpt.pt"
+    model_b, loader, opt, sched = _toy_problem()
+
+    def crash(epoch, history):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(model_b, _mse, loader, opt, TrainConfig(num_epochs=5, checkpoint_path=ckpt, progress=False), "cpu",
+            scheduler=sched, on_epoch_end=crash)
+    # a fresh process: new objects, different global RNG state, then resume from the checkpoint
+    model_c, loader, opt, sched = _toy_problem(seed=123)
+    hist = fit(model_c, _mse, loader, opt, TrainConfig(num_epochs=5, checkpoint_path=ckpt, progress=False), "cpu",
+               scheduler=sched)
+    assert len(hist["loss"]) == 5
+    for pa, pc in zip(model_a.parameters(), model_c.parameters()):
+        assert torch.equal(pa, pc)
+
+
+def test_fit_stops_on_nan_with_clear_error():
+    model, loader, opt, _ = _toy_problem()
+    with pytest.raises(FloatingPointError, match="non-finite loss.*epoch 1, step 0"):
+        fit(model, lambda m, b: _mse(m, b) * float("nan"), loader, opt, TrainConfig(num_epochs=1, progress=False), "cpu")
+
+
+def test_checkpoint_write_is_atomic(tmp_path):
+    from neurovis.core.training import save_checkpoint
+    save_checkpoint(tmp_path / "c.pt", a=torch.ones(2))
+    assert (tmp_path / "c.pt").is_file() and not (tmp_path / "c.pt.tmp").exists()
+    assert torch.equal(torch.load(tmp_path / "c.pt")["a"], torch.ones(2))
+
+
+def test_train_config_validates():
+    with pytest.raises(ValueError, match="num_epochs"):
+        TrainConfig(num_epochs=0)

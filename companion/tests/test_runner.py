@@ -1,0 +1,75 @@
+"""The papermill runner: failure isolation, kept outputs, summaries, freshness check."""
+import json
+import os
+
+import nbformat
+import pytest
+
+from neurovis import runner
+
+OK = '''# %% tags=["parameters"]
+scale = "small"
+device = "auto"
+# %%
+print("chapter", scale, device)
+'''
+BAD = OK + '''# %%
+raise RuntimeError("boom in cell 3")
+'''
+
+
+@pytest.fixture
+def book(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEUROVIS_ROOT", str(tmp_path))
+    monkeypatch.setenv("NEUROVIS_RESULTS_DIR", str(tmp_path / "results"))
+    (tmp_path / "companion").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "registry.yaml").write_text("datasets: {}\n")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "book" / "chapters").mkdir(parents=True)
+    for name, src in [("01_first", OK), ("02_broken", BAD), ("03_third", OK)]:
+        (tmp_path / "notebooks" / f"{name}.py").write_text(src)
+    return tmp_path
+
+
+def test_failing_chapter_is_reported_and_the_next_still_runs(book, capsys):
+    old = book / "book" / "chapters" / "02_broken.ipynb"
+    old.write_text("previous good output")
+    runs = runner.run(root=book)
+    status = {r.chapter: r.status for r in runs}
+    assert status == {"01_first": "ok", "02_broken": "failed", "03_third": "ok"}
+    broken = next(r for r in runs if r.chapter == "02_broken")
+    assert "boom in cell 3" in broken.error
+    assert "raise RuntimeError" in broken.failing_cell
+    assert os.path.isfile(broken.log) and os.path.isfile(broken.output)
+    # the previously executed chapter is kept, not replaced by the failed run
+    assert old.read_text() == "previous good output"
+    summary = json.loads((book / "_build" / "runs" / "summary.small.json").read_text())
+    assert [s["status"] for s in summary] == ["ok", "failed", "ok"]
+    assert "FAILED: 02_broken" in capsys.readouterr().out
+    # parameters are injected by papermill into the output only, never into the source
+    nb = nbformat.read(book / "book" / "chapters" / "01_first.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    assert "injected" not in (book / "notebooks" / "01_first.py").read_text()
+    # --skip-fresh resumes: executed chapters are skipped, the failed one is retried
+    runs = runner.run(root=book, skip_fresh=True, chapters=["01_first", "03_third"])
+    assert [r.status for r in runs] == ["skipped", "skipped"]
+
+
+def test_paper_scale_never_writes_over_the_committed_chapters(book):
+    with pytest.raises(SystemExit, match="must not write over"):
+        runner.run(scale="paper", out=book / "book" / "chapters", root=book)
+
+
+def test_unknown_chapter_is_refused(book):
+    with pytest.raises(SystemExit, match="unknown chapter"):
+        runner.run(chapters=["99_nope"], root=book)
+
+
+def test_freshness_check_flags_stale_and_missing_chapters(book):
+    runner.run(chapters=["01_first"], root=book)
+    problems = runner.check_fresh(book)
+    assert not any("01_first" in p for p in problems)
+    assert any("03_third.ipynb: missing" in p for p in problems)
+    (book / "notebooks" / "01_first.py").write_text(OK + "# %%\nprint('new cell')\n")
+    assert any("01_first.ipynb: its code cells differ" in p for p in runner.check_fresh(book))
