@@ -30,13 +30,14 @@ book: venv
 ## make test: unit tests, nbval on every executed chapter, freshness check, book build
 test: venv unit nbval check build
 
+# two pytest workers, one BLAS/OpenMP thread each (two 2-thread workers on 2 cores spin-wait badly)
 unit:
-	bash .ci/pytest-or-fail companion/tests -n 2 --dist loadfile -p no:cacheprovider
+	OMP_NUM_THREADS=1 NEUROVIS_THREADS=1 bash .ci/pytest-or-fail companion/tests -n 2 --dist loadfile -p no:cacheprovider
 
 nbval:
 	@if ls book/chapters/*.ipynb >/dev/null 2>&1; then \
 	  NEUROVIS_RESULTS_DIR=$$(mktemp -d) bash .ci/pytest-or-fail --nbval-lax --sanitize-with book/nbval_sanitize.cfg \
-	    -p no:cacheprovider -n 2 --dist loadfile book/chapters/; \
+	    -p no:cacheprovider book/chapters/; \
 	else echo "nbval: no executed chapters yet"; fi
 
 check:
