@@ -184,3 +184,28 @@ def test_checkpoint_write_is_atomic(tmp_path):
 def test_train_config_validates():
     with pytest.raises(ValueError, match="num_epochs"):
         TrainConfig(num_epochs=0)
+
+
+def test_embedded_checksums_detect_changed_missing_and_unlisted_files(tmp_path, monkeypatch):
+    from neurovis.core import DataIntegrityError, verify_embedded
+    from neurovis.core.data import update_registry_checksums
+
+    monkeypatch.setenv("NEUROVIS_ROOT", str(tmp_path))
+    (tmp_path / "companion").mkdir()
+    base = tmp_path / "data" / "embedded" / "demo"
+    base.mkdir(parents=True)
+    (base / "a.txt").write_text("alpha")
+    (base / "SOURCE.md").write_text("where it came from")
+    (tmp_path / "data" / "registry.yaml").write_text(
+        "datasets:\n  demo:\n    kind: embedded\n    path: data/embedded/demo\n    files: {}\n")
+    assert update_registry_checksums() == {"demo": 1}
+    assert verify_embedded("demo") == 1
+    (base / "a.txt").write_text("tampered")
+    (base / "b.txt").write_text("new")
+    with pytest.raises(DataIntegrityError, match=r"(?s)a.txt: sha256 .* differs.*b.txt: not listed"):
+        verify_embedded("demo")
+    (base / "a.txt").unlink()
+    with pytest.raises(DataIntegrityError, match="a.txt: missing"):
+        verify_embedded("demo")
+    with pytest.raises(DataNotFoundError, match="no embedded data set named 'nope'"):
+        verify_embedded("nope")
