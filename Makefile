@@ -8,6 +8,7 @@ export PLOTLY_RENDERER := plotly_mimetype+notebook_connected
 export HF_HUB_OFFLINE := 1
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: book test venv unit nbval check build clean
 
@@ -36,8 +37,8 @@ unit:
 
 nbval:
 	@if ls book/chapters/*.ipynb >/dev/null 2>&1; then \
-	  NEUROVIS_RESULTS_DIR=$$(mktemp -d) bash .ci/pytest-or-fail --nbval-lax --sanitize-with book/nbval_sanitize.cfg \
-	    -p no:cacheprovider book/chapters/; \
+	  NEUROVIS_THREADS=1 NEUROVIS_RESULTS_DIR=$$(mktemp -d) bash .ci/pytest-or-fail --nbval-lax --sanitize-with book/nbval_sanitize.cfg \
+	    -p no:cacheprovider -n 2 --dist loadfile book/chapters/; \
 	else echo "nbval: no executed chapters yet"; fi
 
 check:

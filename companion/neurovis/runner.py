@@ -137,6 +137,10 @@ def run(chapters: list[str] | None = None, scale: str = "small", data_root=None,
     log_dir = root / "_build" / "runs"
     os.environ["PLOTLY_RENDERER"] = PLOTLY_RENDERER
     os.environ["NEUROVIS_ROOT"] = str(root)
+    # one CPU thread per kernel unless asked otherwise: reproducible floats (nbval compares them) and no
+    # OpenMP spin-waiting when other work shares the cores; GPU runs are unaffected
+    os.environ.setdefault("NEUROVIS_THREADS", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # threads sleep instead of spinning when cores are shared
     runs = []
     for ch in chapters:
         final = out_dir / f"{ch}.ipynb"

@@ -106,6 +106,15 @@ def save_benchmark(chapter: str, metrics: dict, data: str = "", device=None, dur
     return _write(record, f"{chapter}.bench.json")
 
 
+def load_benchmark(chapter: str) -> dict | None:
+    """The record written by ``save_benchmark`` or None."""
+    for folder in (results_dir(), results_dir(for_reading=True)):
+        path = folder / f"{chapter}.bench.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+    return None
+
+
 def _provenance(device, duration_s, data) -> dict:
     return {
         "commit": _git_commit(),

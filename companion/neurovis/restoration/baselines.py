@@ -70,7 +70,7 @@ def interpolate_missing(y: torch.Tensor, op: Mask) -> torch.Tensor:
     return _tensor(out, y)
 
 
-def bcs_spl(y: torch.Tensor, op: BlockCS, iters: int = 60, lam: float = 6.0, tol: float = 1e-4) -> torch.Tensor:
+def bcs_spl(y: torch.Tensor, op: BlockCS, iters: int = 60, lam: float = 1.5, tol: float = 1e-4) -> torch.Tensor:
     """BCS-SPL (Mun and Fowler 2009) with a block DCT: AR(1) linear-MMSE start, then alternating
     Wiener smoothing, projection onto {x : Φx_b = y_b}, hard thresholding of block-DCT coefficients
     at λ·σ̂·√(2 log K), and a second projection, until the iterate stops changing."""

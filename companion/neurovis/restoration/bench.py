@@ -40,6 +40,12 @@ def main(argv=None) -> int:
             lines.append(f"| {sigma:g} | {method} | {mp:.2f} | {ms:.4f} | {sec:.1f} |")
     path = results.save_benchmark("11_restoration", metrics, device=dev,
                                   data=f"Set12 ({len(images)} images, 256x256 centre crops), embedded real")
-    print("\n".join(lines))
-    print(f"saved {path}")
+    prov = results.load_benchmark("11_restoration")["provenance"]
+    md = ["### Chapter 11 — MS-GSRC vs BM3D on Set12 (`python -m neurovis bench restoration`)", "",
+          f"{len(images)} Set12 images (256×256 centre crops), one noise draw each; {prov['machine']}, device "
+          f"{prov['device']}, {torch.get_num_threads()} thread(s), {prov['date']}, commit {prov['commit']}.", ""] + lines
+    out = path.with_suffix(".md")
+    out.write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    print(f"saved {path} and {out}")
     return 0

@@ -85,10 +85,11 @@ class MSGSRCConfig:
         paper = {"alpha, beta, omega, zeta": (0.03, 1.75, 0.81, 0.085) if sigma <= 15 else
                  (0.015, 1.8, 0.86, 0.07) if sigma <= 30 else (0.05, 2.2, 0.81, 0.12) if sigma <= 50 else
                  (0.006, 2, 0.86, 0.05)}
-        iters = 6 if sigma <= 30 else 10 if sigma <= 50 else 12
-        beta = 1.75 if sigma <= 15 else 2.0 if sigma <= 30 else 2.2
+        iters = 6 if sigma <= 30 else 8 if sigma <= 50 else 10
+        beta = 1.75 if sigma <= 15 else 2.0 if sigma <= 30 else 2.5
         # ζ = σ²/9 makes Eq. 18 feed back δ = ζ/(ζ+σ²) = 0.1 of y each iteration (iterative regularization)
         cfg = dict(task="denoising", sigma=float(sigma), patch=patch, k=k, scales=scales, window=31, zeta=sigma ** 2 / 9,
+                   step=3 if sigma <= 30 else 4,
                    iters=iters, alpha=1.0, beta=beta, omega=0.45, paper=paper)
         cfg.update(overrides)
         return cls(**cfg)
@@ -103,7 +104,7 @@ class MSGSRCConfig:
                  (0.0001, 0.0001, 1.5, 15)}
         cfg = dict(task="inpainting", sigma=math.sqrt(2), patch=7, window=25, k=60, scales=(1.0, 0.85),
                    iters=12 if missing_ratio >= 0.7 else 10, sigma_schedule=(20.0, 2.0), alpha=1.0, beta=1.0,
-                   zeta=50.0, step=3, rematch_every=1, paper=paper)
+                   zeta=50.0, step=3, rematch_every=2, paper=paper)
         cfg.update(overrides)
         return cls(**cfg)
 
@@ -120,7 +121,7 @@ class MSGSRCConfig:
         start = 30.0 if subrate < 0.2 else 20.0 if subrate < 0.35 else 12.0
         cfg = dict(task="compressed sensing", sigma=math.sqrt(2), patch=8, window=25, k=80, scales=(1.0, 0.75),
                    iters=12, sigma_schedule=(start, 1.5), alpha=1.0, beta=1.0, zeta=50.0, step=4, inner_steps=0,
-                   rematch_every=1, paper={"zeta, omega, alpha, beta": table[nearest]})
+                   rematch_every=2, paper={"zeta, omega, alpha, beta": table[nearest]})
         cfg.update(overrides)
         return cls(**cfg)
 

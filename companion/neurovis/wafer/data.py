@@ -1,0 +1,467 @@
+"""Wafer maps: a WM-811K-faithful generator (small scale) and the real WM-811K loader (paper scale).
+
+A wafer map is a 2-D integer array on the die grid of one wafer, in WM-811K's coding:
+``0`` = off the wafer, ``1`` = good die, ``2`` = defective die. WM-811K's maps come in many grid
+sizes (from about 25x25 to over 200x200 dies, often not square); its eight labelled failure
+patterns are Center, Donut, Edge-Loc, Edge-Ring, Loc, Near-full, Random and Scratch, plus ``none``.
+
+Paper (Section 3.1): 25,519 labelled defect maps, counts 4,294 / 555 / 5,189 / 9,680 / 3,593 /
+149 / 866 / 1,193 for the eight patterns in the order above, i.e. seriously imbalanced, and maps
+that "contain serious noise" (Figure 9): random defective dies over the whole wafer.
+
+The generator draws each map from a per-sample random stream (``seed``, index), so a set is
+reproducible, and the background noise of a map is a threshold on a fixed uniform field: the same
+map at a higher noise level has a superset of the defective dies (noise is monotone in the defect
+count), which is what the chapter's robustness curve needs.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+OFF, GOOD, DEFECT = 0, 1, 2
+
+#: The eight WM-811K failure patterns, in the order of the paper's counts (Section 3.1).
+CLASSES = ("Center", "Donut", "Edge-Loc", "Edge-Ring", "Loc", "Near-full", "Random", "Scratch")
+#: WM-811K's label for a map with no failure pattern (only background noise).
+NONE = "none"
+#: Labelled maps per pattern in WM-811K, as counted by the paper (Section 3.1).
+PAPER_COUNTS = {"Center": 4294, "Donut": 555, "Edge-Loc": 5189, "Edge-Ring": 9680, "Loc": 3593,
+                "Near-full": 149, "Random": 866, "Scratch": 1193}
+
+#: How each class is modelled by the generator (shown in the chapter beside the paper's Figure 7).
+CLASS_MODELS = {
+    "Center": "a filled disc of defects around the wafer centre (radius 0.15-0.4 of the wafer, centre "
+              "offset <= 0.12), dense inside (70-100 %), ragged border",
+    "Donut": "a ring of defects around the centre (inner radius 0.25-0.5, width 0.15-0.3), dense, "
+             "sometimes with one angular gap",
+    "Edge-Loc": "a cluster on the wafer edge: outer band of width 0.12-0.3 over an arc of 25-100 degrees",
+    "Edge-Ring": "a thin band along the edge (width 0.04-0.12) covering 270-360 degrees of the rim",
+    "Loc": "an irregular elliptic blob inside the wafer, away from the edge (centre radius 0.1-0.6, "
+           "semi-axes 0.1-0.25)",
+    "Near-full": "almost every die defective (80-100 %), a few good patches",
+    "Random": "defects spread at random over the whole wafer, density 25-60 %, no structure",
+    "Scratch": "a thin (1-2 dies) curved line of defects, 0.5-1.6 radii long, random position and direction",
+    NONE: "no pattern: background noise only",
+}
+
+
+def check_wafer_map(m, name: str = "wafer map") -> np.ndarray:
+    """Validate one map: a 2-D integer array holding only 0 (off), 1 (good), 2 (defect).
+
+    Returns it as ``uint8``; raises ValueError naming ``name`` and what is wrong otherwise.
+    """
+    a = np.asarray(m)
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D die grid (rows x cols), got shape {a.shape}")
+    if a.size == 0 or min(a.shape) < 2:
+        raise ValueError(f"{name}: die grid too small, shape {a.shape}")
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{name}: expected integer die codes, got dtype {a.dtype}")
+    if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a) & (a == np.round(a))):
+        raise ValueError(f"{name}: die codes must be the integers 0, 1, 2; found non-integer values")
+    bad = np.setdiff1d(np.unique(a), [OFF, GOOD, DEFECT])
+    if bad.size:
+        raise ValueError(f"{name}: die codes must be 0 (off-wafer), 1 (good) or 2 (defect); found {bad[:5].tolist()}")
+    return a.astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- generator
+
+@dataclass(frozen=True)
+class WaferGenConfig:
+    """How the generator draws maps.
+
+    grid: (min, max) dies across the wafer (WM-811K spans roughly 25 to 200+; small scale keeps it
+    small). aspect: (min, max) rows/cols ratio of the grid. noise: background defect probability of
+    a good die, a float or a (min, max) range drawn per map (Figure 9's "serious noise").
+    """
+    grid: tuple = (26, 60)
+    aspect: tuple = (0.8, 1.25)
+    noise: float | tuple = (0.0, 0.15)
+
+    def __post_init__(self):
+        if not (2 < self.grid[0] <= self.grid[1]):
+            raise ValueError(f"grid must be (min, max) with 2 < min <= max, got {self.grid}")
+        lo, hi = (self.noise, self.noise) if np.isscalar(self.noise) else self.noise
+        if not (0 <= lo <= hi <= 1):
+            raise ValueError(f"noise must be in [0, 1] (a level or a (min, max) range), got {self.noise}")
+
+
+def _grid(rng, cfg: WaferGenConfig):
+    """A wafer's die grid: rows, cols, the on-wafer mask and normalised polar coordinates."""
+    cols = int(rng.integers(cfg.grid[0], cfg.grid[1] + 1))
+    rows = int(np.clip(round(cols * rng.uniform(*cfg.aspect)), 4, None))
+    r = (np.arange(rows) + 0.5 - rows / 2) / (rows / 2)
+    c = (np.arange(cols) + 0.5 - cols / 2) / (cols / 2)
+    yy, xx = np.meshgrid(r, c, indexing="ij")
+    rho = np.hypot(yy, xx)
+    on = rho <= 1.0
+    return on, yy, xx, rho, np.arctan2(yy, xx)
+
+
+def _ragged(rng, shape, scale=0.08):
+    """A smooth random field used to roughen pattern borders (a few low-frequency cosines)."""
+    rows, cols = shape
+    y, x = np.meshgrid(np.linspace(0, 1, rows), np.linspace(0, 1, cols), indexing="ij")
+    f = np.zeros(shape)
+    for _ in range(3):
+        ky, kx = rng.uniform(1, 4, 2)
+        f += np.cos(2 * np.pi * (ky * y + kx * x) + rng.uniform(0, 2 * np.pi))
+    return scale * f / 3
+
+
+def _angdiff(a, b):
+    return np.abs((a - b + np.pi) % (2 * np.pi) - np.pi)
+
+
+def _pattern(label: str, rng, on, yy, xx, rho, theta) -> np.ndarray:
+    """Defect probability per die for one class (0 where the class puts no defects)."""
+    p = np.zeros(on.shape)
+    rough = _ragged(rng, on.shape)
+    dens = rng.uniform(0.5, 1.0)
+    if label == "Center":
+        cy, cx = rng.uniform(-0.2, 0.2, 2)
+        r0 = rng.uniform(0.15, 0.4)
+        p[np.hypot(yy - cy, xx - cx) + rough < r0] = dens
+    elif label == "Donut":
+        r_in = rng.uniform(0.25, 0.5)
+        w = rng.uniform(0.15, 0.3)
+        ring = (rho + rough > r_in) & (rho + rough < min(r_in + w, 0.9))
+        if rng.random() < 0.4:  # one angular gap
+            ring &= _angdiff(theta, rng.uniform(-np.pi, np.pi)) > rng.uniform(0.3, 0.9)
+        p[ring] = dens
+    elif label == "Edge-Loc":
+        w = rng.uniform(0.12, 0.3)
+        half = np.deg2rad(rng.uniform(25, 100)) / 2
+        p[(rho + rough > 1 - w) & (_angdiff(theta, rng.uniform(-np.pi, np.pi)) < half)] = dens
+    elif label == "Edge-Ring":
+        w = rng.uniform(0.04, 0.12)
+        gap = np.deg2rad(rng.uniform(0, 90)) / 2
+        p[(rho + rough / 3 > 1 - w) & (_angdiff(theta, rng.uniform(-np.pi, np.pi)) >= gap)] = dens
+    elif label == "Loc":
+        rc, tc = rng.uniform(0.1, 0.75), rng.uniform(-np.pi, np.pi)
+        cy, cx = rc * np.sin(tc), rc * np.cos(tc)
+        a, b = rng.uniform(0.1, 0.25, 2)
+        phi = rng.uniform(0, np.pi)
+        u = (yy - cy) * np.cos(phi) + (xx - cx) * np.sin(phi)
+        v = -(yy - cy) * np.sin(phi) + (xx - cx) * np.cos(phi)
+        p[(u / a) ** 2 + (v / b) ** 2 + 4 * rough < 1] = rng.uniform(0.5, 1.0)
+    elif label == "Near-full":
+        p[:] = rng.uniform(0.8, 1.0)
+        for _ in range(int(rng.integers(0, 3))):  # a few good patches
+            cy, cx = rng.uniform(-0.7, 0.7, 2)
+            p[np.hypot(yy - cy, xx - cx) < rng.uniform(0.05, 0.2)] = 0.1
+    elif label == "Random":
+        p[:] = rng.uniform(0.2, 0.5)
+    elif label == "Scratch":
+        rows, cols = on.shape
+        n = 200
+        t0 = rng.uniform(-np.pi, np.pi)
+        start = rng.uniform(0.0, 0.8) * np.array([np.sin(t0), np.cos(t0)])
+        heading = rng.uniform(-np.pi, np.pi)
+        length = rng.uniform(0.5, 1.6)
+        curv = rng.uniform(-1.5, 1.5)
+        s = np.linspace(0, length, n)
+        ang = heading + curv * s
+        pts = start + np.cumsum(np.stack([np.sin(ang), np.cos(ang)], 1) * (length / n), axis=0)
+        ri = np.clip(((pts[:, 0] + 1) * rows / 2).astype(int), 0, rows - 1)
+        ci = np.clip(((pts[:, 1] + 1) * cols / 2).astype(int), 0, cols - 1)
+        line = np.zeros(on.shape, bool)
+        line[ri, ci] = True
+        if rng.random() < 0.5:  # 2 dies wide
+            line[np.clip(ri + 1, 0, rows - 1), ci] = True
+        p[line] = rng.uniform(0.8, 1.0)
+    elif label != NONE:
+        raise ValueError(f"unknown wafer class {label!r}; expected one of {CLASSES + (NONE,)}")
+    return p * on
+
+
+def generate_map(label: str, seed, cfg: WaferGenConfig = WaferGenConfig(), noise: float | None = None):
+    """One wafer map of class ``label`` from random stream ``seed`` (an int or a tuple of ints).
+
+    The pattern, grid and noise field come from independent child streams of ``seed``; ``noise``
+    (a level in [0, 1]) overrides the config's noise, so ``generate_map(c, s, noise=a)`` and
+    ``noise=b`` with a < b give the same pattern, b's defects a superset of a's.
+    Returns (map (rows, cols) uint8 in {0, 1, 2}, noise level used).
+    """
+    ss = np.random.SeedSequence(seed if isinstance(seed, int) else list(seed))
+    g_pat, g_noise, g_level = (np.random.default_rng(s) for s in ss.spawn(3))
+    on, yy, xx, rho, theta = _grid(g_pat, cfg)
+    prob = _pattern(label, g_pat, on, yy, xx, rho, theta)
+    defect = g_pat.random(on.shape) < prob
+    if noise is None:
+        noise = cfg.noise if np.isscalar(cfg.noise) else g_level.uniform(*cfg.noise)
+    if not 0 <= noise <= 1:
+        raise ValueError(f"noise must be in [0, 1], got {noise}")
+    defect |= g_noise.random(on.shape) < noise
+    m = np.where(on, np.where(defect, DEFECT, GOOD), OFF).astype(np.uint8)
+    return m, float(noise)
+
+
+def scaled_counts(n: int, counts: dict = PAPER_COUNTS, min_per_class: int = 0) -> dict:
+    """Split ``n`` maps over classes in the proportions of ``counts`` (WM-811K's by default),
+    with at least ``min_per_class`` each (largest-remainder rounding, then the largest class pays)."""
+    if n < len(counts) * max(min_per_class, 1):
+        raise ValueError(f"n={n} too small for {len(counts)} classes with min_per_class={min_per_class}")
+    total = sum(counts.values())
+    raw = {k: n * v / total for k, v in counts.items()}
+    out = {k: max(int(np.floor(v)), min_per_class) for k, v in raw.items()}
+    rest = sorted(raw, key=lambda k: raw[k] - np.floor(raw[k]), reverse=True)
+    i = 0
+    while sum(out.values()) < n:
+        out[rest[i % len(rest)]] += 1
+        i += 1
+    while sum(out.values()) > n:
+        big = max(out, key=out.get)
+        out[big] -= 1
+    return out
+
+
+@dataclass
+class WaferSet:
+    """Maps of varying grid size with integer labels into ``classes``; ``noise`` per map."""
+    maps: list
+    labels: np.ndarray
+    classes: tuple
+    noise: np.ndarray = field(default=None)
+    source: str = ""
+
+    def __len__(self):
+        return len(self.maps)
+
+    def subset(self, idx) -> "WaferSet":
+        idx = np.asarray(idx)
+        return WaferSet([self.maps[i] for i in idx], self.labels[idx], self.classes,
+                        None if self.noise is None else self.noise[idx], self.source)
+
+    def counts(self) -> dict:
+        return {c: int((self.labels == i).sum()) for i, c in enumerate(self.classes)}
+
+    def with_noise(self, level: float, seed: int = 0) -> "WaferSet":
+        """The same maps with background noise ``level`` injected (``inject_noise``)."""
+        return WaferSet(inject_noise(self.maps, level, seed), self.labels, self.classes, self.noise,
+                        f"{self.source} + injected noise {level}")
+
+
+def make_wafer_set(n: int, seed: int = 0, cfg: WaferGenConfig = WaferGenConfig(), classes=CLASSES,
+                   counts: dict | None = None, min_per_class: int = 0, noise: float | None = None) -> WaferSet:
+    """A generated set of ``n`` maps with WM-811K's class proportions (``scaled_counts``).
+
+    Map ``i`` of class ``c`` is drawn from stream (seed, class index, i): sets made with the same
+    seed and a different ``noise`` hold the same patterns on the same grids, only the noise differs.
+    """
+    counts = counts or scaled_counts(n, {c: PAPER_COUNTS.get(c, 0) for c in classes if c in PAPER_COUNTS}
+                                     | ({NONE: max(PAPER_COUNTS.values())} if NONE in classes else {}),
+                                     min_per_class)
+    maps, labels, levels = [], [], []
+    for ci, c in enumerate(classes):
+        for i in range(counts.get(c, 0)):
+            m, lv = generate_map(c, (seed, ci, i), cfg, noise)
+            maps.append(m)
+            labels.append(ci)
+            levels.append(lv)
+    return WaferSet(maps, np.asarray(labels, dtype=np.int64), tuple(classes), np.asarray(levels),
+                    source=f"generated (WM-811K-faithful generator, seed {seed})")
+
+
+def inject_noise(maps, level: float, seed: int = 0) -> list:
+    """Turn good dies of each map defective with probability ``level`` (Figure 9's noise, added).
+
+    Map ``i`` uses a fixed uniform field from stream (seed, i), so raising ``level`` only adds
+    defects: the robustness curve compares the same maps under more and more noise. Works on
+    generated and real (WM-811K) maps alike.
+    """
+    if not 0 <= level <= 1:
+        raise ValueError(f"noise level must be in [0, 1], got {level}")
+    out = []
+    for i, m in enumerate(maps):
+        m = check_wafer_map(m, f"map {i}")
+        u = np.random.default_rng([seed, i]).random(m.shape)
+        out.append(np.where((m == GOOD) & (u < level), DEFECT, m).astype(np.uint8))
+    return out
+
+
+def split_8_1_1(labels, seed: int = 0, stratify: bool = True):
+    """Random 8:1:1 train/validation/test split of indices (Section 3.2), stratified by class by
+    default so that rare classes (Near-full) appear in every part. Returns three index arrays."""
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels)
+    idx = np.arange(len(labels))
+    strat = labels if stratify else None
+    train, rest = train_test_split(idx, test_size=0.2, random_state=seed, stratify=strat)
+    val, test = train_test_split(rest, test_size=0.5, random_state=seed,
+                                 stratify=labels[rest] if stratify else None)
+    return np.sort(train), np.sort(val), np.sort(test)
+
+
+# --------------------------------------------------------------------------- tensors for the networks
+
+def resize_map(m: np.ndarray, size: int) -> np.ndarray:
+    """Nearest-neighbour resize of a die grid to ``size`` x ``size`` (codes stay in {0, 1, 2})."""
+    rows, cols = m.shape
+    ri = np.minimum(((np.arange(size) + 0.5) * rows / size).astype(int), rows - 1)
+    ci = np.minimum(((np.arange(size) + 0.5) * cols / size).astype(int), cols - 1)
+    return m[np.ix_(ri, ci)]
+
+
+def one_hot(grid):
+    """(..., H, W) integer codes -> (..., 3, H, W) float one-hot: off, good, defect channels.
+
+    The network sees a wafer map as a 3-channel image, like the paper's colour renderings
+    (Figure 7: background, green good dies, yellow defects)."""
+    import torch
+
+    g = torch.as_tensor(grid).long()
+    return torch.nn.functional.one_hot(g, 3).movedim(-1, -3).float()
+
+
+class WaferTensorDataset:
+    """Torch dataset: maps resized to ``resize`` then cropped to ``crop`` (Section 3.2: 256 -> 224).
+
+    Training (``train=True``): random crop and random horizontal flip; evaluation: centre crop.
+    Items are (3, crop, crop) float one-hot images and integer labels. Random draws use torch's
+    global generator, seeded by the chapter, with ``num_workers=0`` for determinism.
+    """
+
+    def __init__(self, ws: WaferSet, crop: int, resize: int | None = None, train: bool = False):
+        import torch
+
+        self.crop = int(crop)
+        self.resize = int(resize or round(crop * 256 / 224))
+        if self.resize < self.crop:
+            raise ValueError(f"resize ({self.resize}) must be >= crop ({self.crop})")
+        self.grids = torch.from_numpy(np.stack([resize_map(check_wafer_map(m, f"map {i}"), self.resize)
+                                                for i, m in enumerate(ws.maps)]))
+        self.labels = torch.as_tensor(ws.labels, dtype=torch.long)
+        self.train = train
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        import torch
+
+        g = self.grids[i]
+        extra = self.resize - self.crop
+        if self.train:
+            oy, ox = (torch.randint(0, extra + 1, (2,)).tolist() if extra else (0, 0))
+            g = g[oy:oy + self.crop, ox:ox + self.crop]
+            if torch.rand(()) < 0.5:
+                g = g.flip(-1)
+        else:
+            o = extra // 2
+            g = g[o:o + self.crop, o:o + self.crop]
+        return one_hot(g), self.labels[i]
+
+
+def make_loader(ds, batch_size: int, shuffle: bool, seed: int = 0):
+    """A deterministic DataLoader (seeded generator, no worker processes)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=0)
+
+
+# --------------------------------------------------------------------------- WM-811K (LSWMD.pkl)
+
+LSWMD_COLUMNS = ("waferMap", "dieSize", "lotName", "waferIndex", "trianTestLabel", "failureType")
+LSWMD_HOW_TO_GET = ("WM-811K (MIR lab, Wu et al. 2015): download LSWMD.pkl (about 2 GB) from the MIR "
+                    "Corpora page http://mirlab.org/dataSet/public/ or the Kaggle mirror "
+                    "'qingyi/wm811k-wafer-map', and place it at <data_root>/LSWMD.pkl")
+
+
+class _LegacyPandasUnpickler(pickle.Unpickler):
+    """Unpickler for LSWMD.pkl, written by pandas 0.19-era code.
+
+    Modern pandas moved ``pandas.indexes`` to ``pandas.core.indexes`` and removed Int64Index and
+    Float64Index; ``pd.read_pickle`` then fails with "No module named 'pandas.indexes'". This
+    compatibility shim renames those classes; the block layout (pandas' "0.14.1" state) is still
+    understood by pandas' own BlockManager.
+    """
+
+    _RENAMED = {("pandas.core.indexes.numeric", n): ("pandas.core.indexes.base", "Index")
+                for n in ("Int64Index", "UInt64Index", "Float64Index")}
+
+    def find_class(self, module, name):
+        if module == "pandas.indexes" or module.startswith("pandas.indexes."):
+            module = "pandas.core.indexes" + module[len("pandas.indexes"):]
+        if module == "pandas.core.indexes" and name == "base":
+            module = "pandas.core.indexes.base"
+        module, name = self._RENAMED.get((module, name), (module, name))
+        return super().find_class(module, name)
+
+
+def read_lswmd(path):
+    """Read ``LSWMD.pkl`` into a pandas DataFrame, with the compatibility shim for old pickles.
+
+    Tries ``pandas.read_pickle`` first, then the legacy unpickler (latin-1 strings, as the file
+    was written by Python 2-era tools). Checks the WM-811K column layout.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file ({LSWMD_HOW_TO_GET})")
+    try:
+        df = pd.read_pickle(path)
+    except (ModuleNotFoundError, ImportError, AttributeError, TypeError, pickle.UnpicklingError):
+        with open(path, "rb") as f:
+            df = _LegacyPandasUnpickler(io.BufferedReader(f), encoding="latin1").load()
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"{path}: expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in ("waferMap", "failureType") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: not the WM-811K layout; missing columns {missing} "
+                         f"(expected {list(LSWMD_COLUMNS)}, found {list(df.columns)})")
+    return df
+
+
+def _label(v) -> str:
+    """WM-811K stores labels as nested arrays: [['Center']], or an empty array when unlabelled."""
+    a = np.asarray(v, dtype=object).ravel()
+    return str(a[0]) if a.size else ""
+
+
+def load_lswmd(path, classes=CLASSES) -> WaferSet:
+    """The labelled maps of WM-811K whose failure type is in ``classes`` (the paper's 8 patterns
+    by default; add ``"none"`` for the defect-free class), validated, as a WaferSet."""
+    df = read_lswmd(path)
+    labels = df["failureType"].map(_label)
+    keep = labels.isin(classes).to_numpy()
+    if not keep.any():
+        raise ValueError(f"{path}: no maps labelled with any of {list(classes)}")
+    index = {c: i for i, c in enumerate(classes)}
+    maps = [check_wafer_map(m, f"{path} row {r}") for r, m in zip(df.index[keep], df["waferMap"][keep])]
+    y = np.array([index[c] for c in labels[keep]], dtype=np.int64)
+    return WaferSet(maps, y, tuple(classes), None, source=f"WM-811K ({Path(path).name}, real)")
+
+
+def load_wm811k(data_root, classes=CLASSES) -> WaferSet:
+    """WM-811K from ``data_root`` (``scale="paper"``); a clear DataNotFoundError when absent."""
+    from neurovis.core import require_data_root
+
+    root = require_data_root(data_root, "WM-811K", expected=["LSWMD.pkl"], how_to_get=LSWMD_HOW_TO_GET)
+    return load_lswmd(root / "LSWMD.pkl", classes)
+
+
+def chapter_data(scale: str, data_root=None, n_maps: int = 2000, seed: int = 0, min_per_class: int = 30,
+                 cfg: WaferGenConfig = WaferGenConfig()):
+    """The chapter's maps and their 8:1:1 split (Section 3.2).
+
+    ``scale="small"``: ``n_maps`` generated maps with WM-811K's class proportions (at least
+    ``min_per_class`` each, so that every class reaches the test split). ``scale="paper"``: the
+    25,519 labelled defect maps of WM-811K from ``data_root``. Returns (WaferSet, (train, val, test)).
+    """
+    from neurovis.core import check_scale
+
+    if check_scale(scale) == "paper":
+        ws = load_wm811k(data_root)
+    else:
+        ws = make_wafer_set(n_maps, seed=seed, cfg=cfg, min_per_class=min_per_class)
+    return ws, split_8_1_1(ws.labels, seed=seed)

@@ -1,0 +1,295 @@
+"""Specifications of neurovis.action (chapter 04): loaders, augmentations, losses, encoders."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.io import savemat
+
+from neurovis.action import (IMUAugment, IMUEncoder, SkeletonAugment, SkeletonEncoder, barlow_twins_loss, cmc_loss,
+                             covariance_term, cross_correlation, cross_correlation_loss, invariance_term,
+                             label_fraction, load_mmact, load_utd_mhad, mmact_split, nt_xent_loss, read_utd_mat,
+                             utd_split, variance_term, vicreg_loss)
+from neurovis.action.augment import rotation_matrices
+from neurovis.action.data import load_dataset, normalize_skeleton, resample
+from neurovis.action.encoders import FusionClassifier
+from neurovis.core import DataNotFoundError
+
+
+# ------------------------------------------------------------------------------------ fixtures
+
+def write_utd(root, keys, frames=(40, 150)):
+    """Tiny UTD-MHAD in its published format: aA_sS_tT_skeleton.mat (d_skel 20x3xT) and _inertial.mat."""
+    rng = np.random.default_rng(0)
+    (root / "Skeleton").mkdir(parents=True, exist_ok=True)
+    (root / "Inertial").mkdir(parents=True, exist_ok=True)
+    for a, s, t in keys:
+        savemat(root / "Skeleton" / f"a{a}_s{s}_t{t}_skeleton.mat", {"d_skel": rng.normal(size=(20, 3, frames[0]))})
+        savemat(root / "Inertial" / f"a{a}_s{s}_t{t}_inertial.mat", {"d_iner": rng.normal(size=(frames[1], 6))})
+    return root
+
+
+KEYS = [(a, s, 1) for a in (1, 2, 27) for s in (1, 2, 3, 8)]
+
+
+def test_loader_parses_labels_subjects_and_resamples(tmp_path):
+    data = load_utd_mhad(write_utd(tmp_path, KEYS), num_steps=50)
+    assert data.skeleton.shape == (12, 3, 50, 20) and data.imu.shape == (12, 50, 6)
+    assert sorted(zip(data.labels + 1, data.subjects, data.trials)) == sorted(KEYS)
+    assert data.skeleton.dtype == np.float32
+    # first-frame normalisation: the hip centre of the first frame is the origin
+    np.testing.assert_allclose(data.skeleton[:, :, 0, 3], 0, atol=1e-6)
+
+
+def test_split_is_odd_subjects_train_even_subjects_test(tmp_path):
+    train, test = utd_split(load_utd_mhad(write_utd(tmp_path, KEYS)))
+    assert set(train.subjects) == {1, 3} and set(test.subjects) == {2, 8}
+    assert len(train) + len(test) == 12
+
+
+def test_embedded_set_is_complete_and_split_exactly():
+    from neurovis.core import embedded_path
+
+    data = load_utd_mhad(embedded_path("utd-mhad"))
+    assert len(data) == 861 and data.num_classes == 27
+    assert np.bincount(data.labels).tolist().count(32) == 24          # 3 recordings absent upstream
+    train, test = utd_split(data)
+    assert (len(train), len(test)) == (431, 430)
+    assert set(train.subjects) == {1, 3, 5, 7} and set(test.subjects) == {2, 4, 6, 8}
+    assert np.isfinite(data.skeleton).all() and np.isfinite(data.imu).all()
+
+
+def test_truncated_mat_file_is_rejected_naming_the_file(tmp_path):
+    write_utd(tmp_path, KEYS[:2])
+    bad = tmp_path / "Inertial" / "a1_s1_t1_inertial.mat"
+    bad.write_bytes(bad.read_bytes()[:150])
+    with pytest.raises(ValueError, match="a1_s1_t1_inertial.mat"):
+        read_utd_mat(bad)
+    with pytest.raises(ValueError, match="a1_s1_t1_inertial.mat"):
+        load_utd_mhad(tmp_path)
+
+
+def test_wrong_variable_or_shape_is_rejected(tmp_path):
+    write_utd(tmp_path, KEYS[:1])
+    p = tmp_path / "Skeleton" / "a1_s1_t1_skeleton.mat"
+    savemat(p, {"skel": np.zeros((20, 3, 10))})
+    with pytest.raises(ValueError, match="no variable 'd_skel'"):
+        read_utd_mat(p)
+    savemat(p, {"d_skel": np.zeros((25, 3, 10))})
+    with pytest.raises(ValueError, match=r"shape \(25, 3, 10\)"):
+        read_utd_mat(p)
+
+
+def test_bad_names_and_unpaired_recordings_are_rejected(tmp_path):
+    write_utd(tmp_path, KEYS[:2])
+    (tmp_path / "Inertial" / "a1_s1_t1_inertial.mat").unlink()
+    with pytest.raises(ValueError, match="do not pair up"):
+        load_utd_mhad(tmp_path)
+    savemat(tmp_path / "Skeleton" / "a31_s1_t1_skeleton.mat", {"d_skel": np.zeros((20, 3, 5))})
+    with pytest.raises(ValueError, match="a31_s1_t1"):
+        load_utd_mhad(tmp_path)
+
+
+def test_paper_scale_without_data_root_raises_clear_error(monkeypatch):
+    monkeypatch.delenv("NEUROVIS_DATA_ROOT", raising=False)
+    with pytest.raises(DataNotFoundError, match="UTD-MHAD"):
+        load_dataset("utd-mhad", "paper", None)
+    with pytest.raises(DataNotFoundError, match="MMAct"):
+        load_dataset("mmact", "paper", None)
+
+
+def test_resample_and_normalisation_closed_forms():
+    x = np.arange(5, dtype=np.float32)[None]                # 0..4
+    np.testing.assert_allclose(resample(x, 9)[0], np.arange(9) / 2)
+    skel = np.zeros((3, 4, 20), np.float32)
+    skel[1, :, 1] = 2.0                                       # shoulder centre 2 above the hip centre
+    skel += 5.0
+    out = normalize_skeleton(skel)
+    assert out[1, 0, 1] == pytest.approx(1.0) and out[0, 0, 3] == pytest.approx(0.0)
+
+
+def write_mmact(root):
+    """Tiny MMAct in its published layout: sensor CSVs (ts,x,y,z) and challenge pose JSON."""
+    rng = np.random.default_rng(1)
+    for subj in (1, 17):
+        for scene in (1, 2):
+            for action in ("walking", "talking"):
+                for src, n in (("acc_phone_clip", 200), ("gyro_clip", 100), ("orientation_clip", 100)):
+                    d = root / "MMAct" / src / f"subject{subj}" / f"scene{scene}" / "session1"
+                    d.mkdir(parents=True, exist_ok=True)
+                    arr = np.c_[np.arange(n) * 10, rng.normal(size=(n, 3))]
+                    np.savetxt(d / f"{action}.csv", arr, delimiter=",")
+                d = root / "MMAct/trimmed_pose/pose/cross_view/trainval" / f"subject{subj}" / "cam1" / f"scene{scene}" / "session1"
+                d.mkdir(parents=True, exist_ok=True)
+                frames = {f"frame{k}": {"person1": rng.normal(size=51).tolist()} for k in range(30)}
+                (d / f"{action}.json").write_text(__import__("json").dumps(frames))
+    return root
+
+
+def test_mmact_loader_and_protocols(tmp_path):
+    data = load_mmact(write_mmact(tmp_path), num_steps=50)
+    assert data.skeleton.shape == (8, 2, 50, 17) and data.imu.shape == (8, 50, 9)
+    tr, te = mmact_split(data, "cross_subject")
+    assert set(tr.subjects) == {1} and set(te.subjects) == {17}
+    tr, te = mmact_split(data, "cross_scene")
+    assert set(te.scenes) == {2} and set(tr.scenes) == {1}
+    bad = tmp_path / "MMAct/gyro_clip/subject1/scene1/session1/walking.csv"
+    bad.write_text("1,2\n3,4\n")
+    with pytest.raises(ValueError, match="walking.csv"):
+        load_mmact(tmp_path)
+
+
+def test_label_fraction_is_seeded_and_sized():
+    labels = np.arange(431) % 27
+    a = label_fraction(labels, 0.1, np.random.default_rng(3))
+    b = label_fraction(labels, 0.1, np.random.default_rng(3))
+    assert len(a) == 43 and len(set(a)) == 43 and (a == b).all()
+    assert len(label_fraction(labels, 0.001, np.random.default_rng(0))) == 2
+    with pytest.raises(ValueError, match="fraction"):
+        label_fraction(labels, 0.0, np.random.default_rng(0))
+
+
+# ------------------------------------------------------------------------------- augmentations
+
+def test_augmentations_keep_shapes_and_are_identity_at_zero_strength():
+    g = torch.Generator().manual_seed(0)
+    skel, imu = torch.randn(4, 3, 50, 20), torch.randn(4, 50, 6)
+    assert torch.equal(SkeletonAugment(0.0)(skel, g), skel)
+    assert torch.equal(IMUAugment(0.0)(imu, g), imu)
+    a, b = SkeletonAugment(1.0)(skel, g), IMUAugment(1.0)(imu, g)
+    assert a.shape == skel.shape and b.shape == imu.shape
+    assert not torch.allclose(a, skel) and not torch.allclose(b, imu)
+    assert SkeletonAugment(1.0)(torch.randn(2, 2, 50, 17), g).shape == (2, 2, 50, 17)
+    with pytest.raises(ValueError, match="multiple of 3"):
+        IMUAugment()(torch.randn(2, 50, 5), g)
+
+
+def test_rotations_are_orthonormal():
+    r = rotation_matrices(torch.randn(8, 3))
+    torch.testing.assert_close(r @ r.transpose(1, 2), torch.eye(3).expand(8, 3, 3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.linalg.det(r), torch.ones(8), atol=1e-5, rtol=0)
+
+
+# -------------------------------------------------------------------------------------- losses
+
+ZS = torch.tensor([[0.0, 0.0], [0.5, 1.0]])
+ZI = torch.tensor([[1.0, 0.0], [0.5, 1.0]])
+
+
+def test_vicreg_terms_match_hand_computed_values():
+    # Var along the batch (unbiased, N=2): dim 0 -> 0.125, dim 1 -> 0.5 (Eq. 11-12)
+    v = ((1 - math.sqrt(0.125 + 1e-4)) + (1 - math.sqrt(0.5 + 1e-4))) / 2
+    assert variance_term(ZS).item() == pytest.approx(v, abs=1e-6)
+    # centred rows +-(0.25, 0.5): C_01 = 2 * 0.125 / (N - 1) = 0.25; c = 2 * 0.25^2 / D (Eq. 14-15)
+    assert covariance_term(ZS).item() == pytest.approx(0.0625, abs=1e-7)
+    # one coordinate differs by 1: mean over N*D = 1/4 (Algorithm 1); Eq. 13 as printed: 1/N = 1/2
+    assert invariance_term(ZS, ZI).item() == pytest.approx(0.25)
+    assert invariance_term(ZS, ZI, "sum").item() == pytest.approx(0.5)
+    loss, terms = vicreg_loss(ZS, ZI, lam=2.0, mu=3.0, nu=5.0)
+    expected = 2 * 0.25 + 3 * (v + variance_term(ZI).item()) + 5 * (0.0625 + covariance_term(ZI).item())
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    assert set(terms) == {"invariance", "variance", "covariance"}
+    half, _ = vicreg_loss(ZS, ZI, lam=0.0, mu=3.0, nu=0.0, branch_reduction="mean")
+    assert half.item() == pytest.approx(3 * (v + variance_term(ZI).item()) / 2, rel=1e-6)
+
+
+def test_collapsed_embedding_gets_the_maximal_variance_penalty():
+    collapsed = torch.ones(16, 8) * 0.3
+    worst = 1 - math.sqrt(1e-4)                       # gamma - sqrt(eps)
+    assert variance_term(collapsed).item() == pytest.approx(worst, abs=1e-6)
+    assert variance_term(torch.randn(16, 8) * 0.1).item() < worst
+    assert variance_term(torch.randn(256, 8) * 3).item() == pytest.approx(0.0, abs=1e-3)
+
+
+def test_vicreg_barlow_ntxent_match_the_lightly_library():
+    loss_lib = pytest.importorskip("lightly.loss")
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(32, 16, generator=g), torch.randn(32, 16, generator=g)
+    ref = loss_lib.VICRegLoss(lambda_param=25.0, mu_param=25.0, nu_param=1.0)(a, b)
+    ours, _ = vicreg_loss(a, b, 25.0, 25.0, 1.0, branch_reduction="mean")
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    # Eq. 16's sum over branches = the reference's mean with mu doubled
+    ref2 = loss_lib.VICRegLoss(lambda_param=25.0, mu_param=50.0, nu_param=1.0)(a, b)
+    torch.testing.assert_close(vicreg_loss(a, b, 25.0, 25.0, 1.0)[0], ref2, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(barlow_twins_loss(a, b, 5e-3), loss_lib.BarlowTwinsLoss(lambda_param=5e-3)(a, b),
+                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(nt_xent_loss(a, b, 0.5), loss_lib.NTXentLoss(temperature=0.5)(a, b),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_cross_correlation_eq5_closed_forms():
+    z = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])     # orthogonal columns
+    torch.testing.assert_close(cross_correlation(z, z), torch.eye(2))
+    assert cross_correlation_loss(z, z).item() == pytest.approx(0.0, abs=1e-6)
+    # on zero-mean embeddings, Eq. 5-6 is the Barlow Twins loss
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(64, 8, generator=g), torch.randn(64, 8, generator=g)
+    a, b = a - a.mean(0), b - b.mean(0)
+    assert cross_correlation_loss(a, b, 5e-3).item() == pytest.approx(barlow_twins_loss(a, b, 5e-3).item(), rel=1e-3)
+
+
+def test_cmc_loss_closed_form_and_ordering():
+    z = torch.eye(3)
+    t = 0.5
+    assert cmc_loss(z, z, t).item() == pytest.approx(math.log(1 + 2 * math.exp(-1 / t)), rel=1e-5)
+    assert cmc_loss(z, z.flip(0), t).item() > cmc_loss(z, z, t).item()
+
+
+def test_losses_reject_mismatched_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        vicreg_loss(torch.randn(4, 3), torch.randn(4, 5))
+    with pytest.raises(ValueError, match="at least 2"):
+        cmc_loss(torch.randn(1, 3), torch.randn(1, 3))
+
+
+# ------------------------------------------------------------------------------------ encoders
+
+@pytest.mark.parametrize("width", [0.25, 1.0])
+def test_encoder_output_shapes_and_gradients(width):
+    skel_enc, imu_enc = SkeletonEncoder(3, 20, width=width), IMUEncoder(6, width=width, num_layers=1)
+    assert skel_enc.out_dim == round(256 * width) and imu_enc.out_dim == round(128 * width)
+    hs, hi = skel_enc(torch.randn(5, 3, 50, 20)), imu_enc(torch.randn(5, 50, 6))
+    assert hs.shape == (5, skel_enc.out_dim) and hi.shape == (5, imu_enc.out_dim)
+    (hs.sum() + hi.sum()).backward()
+    for enc in (skel_enc, imu_enc):
+        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in enc.parameters())
+    assert SkeletonEncoder(2, 17, width=width)(torch.randn(2, 2, 50, 17)).shape == (2, skel_enc.out_dim)
+
+
+def test_paper_encoder_channels_match_figures_1_and_2():
+    enc = SkeletonEncoder(3, 20)
+    convs = [m.out_channels for m in enc.joint.modules() if isinstance(m, torch.nn.Conv2d)]
+    convs += [m.out_channels for m in enc.fuse.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [64, 32, 32, 64, 128, 256]
+    imu = IMUEncoder(6)
+    assert [m.out_channels for m in imu.conv if isinstance(m, torch.nn.Conv1d)] == [32, 64, 128]
+    assert imu.transformer.layers[0].self_attn.num_heads == 2
+
+
+def test_encoders_reject_wrong_input_shapes():
+    with pytest.raises(ValueError, match="SkeletonEncoder expects"):
+        SkeletonEncoder(3, 20, width=0.25)(torch.randn(2, 50, 20, 3))
+    with pytest.raises(ValueError, match="IMUEncoder expects"):
+        IMUEncoder(6, width=0.25)(torch.randn(2, 6, 50))
+
+
+def test_fusion_classifier_concatenates_modalities():
+    head = FusionClassifier([16, 8], num_classes=27, fusion_dim=32)
+    assert head(torch.randn(4, 16), torch.randn(4, 8)).shape == (4, 27)
+    assert head.classifier.in_features == 64
+    with pytest.raises(ValueError, match="2 modalities"):
+        head(torch.randn(4, 16))
+
+
+def test_pretraining_is_deterministic_and_reports_vicreg_terms():
+    from neurovis.action import ActionConfig, pretrain_multimodal
+
+    cfg = ActionConfig.small().with_(epochs_multimodal=1, batch_multimodal=8, progress=False)
+    skel, imu = torch.randn(16, 3, 50, 20), torch.randn(16, 50, 6)
+    m1, h1 = pretrain_multimodal(skel, imu, cfg, "cpu", seed=3)
+    m2, h2 = pretrain_multimodal(skel, imu, cfg, "cpu", seed=3)
+    assert h1 == h2 and {"invariance", "variance", "covariance"} <= set(h1)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p, q)
