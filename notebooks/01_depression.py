@@ -348,7 +348,7 @@ display(sota_table({"HMHN": (trained["HMHN"].mae, trained["HMHN"].rmse),
 
 # %%
 if scale == "small":
-    display(plots.cue_explorer(test_faces, trained["HMHN"].model, dev, cue_intensity))
+    plots.cue_explorer(test_faces, trained["HMHN"].model, dev, cue_intensity)
 
 # %%
 if scale == "small":

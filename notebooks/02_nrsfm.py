@@ -379,7 +379,7 @@ def show(sequence=seq0, frame=0):
                       title=f"{sequence}, test frame {s.frames[f]}")
     plt.show()
 
-widgets.interact(show, sequence=list(benchmarks), frame=widgets.IntSlider(0, 0, 150, 1));
+plotting.explore(show, sequence=list(benchmarks), frame=widgets.IntSlider(0, 0, 150, 1));
 
 # %%
 for name in list(benchmarks)[:3:2]:

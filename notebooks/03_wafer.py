@@ -359,7 +359,7 @@ def explore(cls="Scratch", noise=0.05, stream=0):
     fig.tight_layout(); plt.show()
 
 
-widgets.interact(explore, cls=list(wafer.CLASSES), noise=(0.0, 0.4, 0.05), stream=(0, 20));
+plotting.explore(explore, cls=list(wafer.CLASSES), noise=(0.0, 0.4, 0.05), stream=(0, 20));
 
 # %%
 levels = [0.0, 0.1, 0.2, 0.3]

@@ -350,7 +350,7 @@ def show_augmentation(action=1, strength=1.0):
     plots.augmentation_figure(data_train.skeleton[i], data_train.imu[i], [0.0, strength], seed=seed)
     plt.show()
 
-widgets.interact(show_augmentation, action=widgets.IntSlider(1, 1, 27), strength=widgets.FloatSlider(1.0, min=0, max=3, step=0.25));
+plotting.explore(show_augmentation, action=widgets.IntSlider(1, 1, 27), strength=widgets.FloatSlider(1.0, min=0, max=3, step=0.25));
 
 # %%
 fig = plots.augmentation_figure(data_train.skeleton[100], data_train.imu[100], [0.0, 0.5, 1.0, 2.0], seed=seed + 1)

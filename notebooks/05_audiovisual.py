@@ -395,7 +395,7 @@ def show(t_ms=300, group="planted order"):
     plots.network_snapshot(ax, f["significant"][k], f["result"].theta.mean(0)[k], net.nodes, f"{group}, {t_ms} ms")
     plt.show()
 
-widgets.interact(show, t_ms=widgets.IntSlider(min=-100, max=900, step=8, value=600),
+plotting.explore(show, t_ms=widgets.IntSlider(min=-100, max=900, step=8, value=600),
                  group=["planted order", "reversed order"]);
 
 # %%

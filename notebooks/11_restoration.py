@@ -57,8 +57,6 @@ if scale == "paper":   # the paper's full protocol (Tables 1-4): every level, ev
 import numpy as np
 import pandas as pd
 import torch
-import ipywidgets as widgets
-import matplotlib.pyplot as plt
 from IPython.display import display
 
 from neurovis.core import (check_scale, choose_device, environment_report, plotting, results, seed_everything,
@@ -264,18 +262,12 @@ runs = {f"denoise {n} σ={s}": v for (n, s), v in den_kept.items()}
 runs |= {f"inpaint {n} {r:.0%}": v for (n, r), v in inp_kept.items()}
 runs |= {f"CS {n} {r}": v for (n, r), v in cs_kept.items()}
 
-def show(run):
+def show(run):  # the runs above, side by side
     v = runs[run]
     keys = [m for m in v if isinstance(v[m], torch.Tensor) and v[m].ndim == 2 and m != "mask"]
     return plotting.image_grid([v[m].cpu() for m in keys], keys, ncols=len(keys), vmin=0, vmax=255)
 
-picker, shown_run = widgets.Dropdown(options=list(runs), description="run"), widgets.Output()
-def redraw(change):  # runs only when a reader changes the dropdown in a live kernel
-    with shown_run:
-        shown_run.clear_output(wait=True); show(change["new"]); plt.show()
-picker.observe(redraw, names="value")
-display(widgets.VBox([picker, shown_run]))
-show(picker.value);   # static figure: the first run, for the rendered book
+plotting.explore(show, run=list(runs));
 
 # %% [markdown]
 # ## Performance

@@ -212,9 +212,9 @@ def build(root: Path | None = None, strict: bool = True) -> int:
 
     root = Path(root) if root else repo_root()
     exe = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
-    cmd = [exe, "build", str(root), "--path-output", str(root)]
+    cmd = [exe, "build", "--all", str(root), "--path-output", str(root)]
     if strict:
-        cmd += ["-W", "-n", "--keep-going"]
+        cmd += ["-W", "--keep-going"]
     rc = subprocess.call(cmd)
     if rc == 0:
         print(f"book: {root / '_build' / 'html' / 'index.html'}")

@@ -209,3 +209,18 @@ def test_embedded_checksums_detect_changed_missing_and_unlisted_files(tmp_path, 
         verify_embedded("demo")
     with pytest.raises(DataNotFoundError, match="no embedded data set named 'nope'"):
         verify_embedded("nope")
+
+
+def test_explore_draws_the_static_figure_once_and_redraws_on_change(monkeypatch):
+    from neurovis.core import plotting
+    import ipywidgets as widgets
+
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: None)
+    calls = []
+    dropdown = widgets.Dropdown(options=["a", "b"])
+    plotting.explore(lambda name="a", level=3: calls.append((name, level)), name=dropdown, level=(0, 10))
+    assert calls == [("a", 3)]                       # the default of `level`, drawn once, outside the Output
+    dropdown.value = "b"
+    assert calls[-1] == ("b", 3)
+    with pytest.raises(TypeError, match="control 'x'"):
+        plotting.explore(lambda x: None, x=object())

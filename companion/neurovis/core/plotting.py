@@ -77,3 +77,63 @@ def bar_figure(categories, series: dict, title=None, xlabel=None, ylabel=None):
         fig.add_trace(go.Bar(x=list(categories), y=list(np.asarray(y, dtype=float)), name=name))
     fig.update_layout(barmode="group")
     return plotly_style(fig, title, xlabel, ylabel)
+
+
+def _as_widget(name, spec):
+    import ipywidgets as widgets
+
+    if isinstance(spec, widgets.Widget):
+        return spec
+    if isinstance(spec, (list, dict)):
+        return widgets.Dropdown(options=spec, description=name)
+    if isinstance(spec, tuple) and 2 <= len(spec) <= 3:
+        lo, hi = spec[0], spec[1]
+        if all(isinstance(v, int) for v in spec):
+            step = spec[2] if len(spec) == 3 else 1
+            return widgets.IntSlider(value=(lo + hi) // 2, min=lo, max=hi, step=step, description=name)
+        step = spec[2] if len(spec) == 3 else (hi - lo) / 10
+        return widgets.FloatSlider(value=(lo + hi) / 2, min=lo, max=hi, step=step, description=name)
+    raise TypeError(f"explore: control {name!r} must be a widget, a list of options or a (min, max[, step]) "
+                    f"tuple, got {spec!r}")
+
+
+def explore(render, **controls):
+    """An ``interact``-like explorer for chapters: the controls redraw ``render(**values)`` in a live
+    kernel, and the figure for the current values is drawn once, outside any Output widget, as the
+    static figure of the rendered book.
+
+    ``ipywidgets.interact`` draws inside an Output widget while the cell runs; under papermill
+    (nbclient) that intermittently left the client waiting forever after the cell had finished, so
+    chapters use this instead. Controls: a widget, a list (dropdown) or a (min, max[, step]) tuple.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    import inspect
+
+    ws = {name: _as_widget(name, spec) for name, spec in controls.items()}
+    for name, param in inspect.signature(render).parameters.items():  # start from render's defaults, as interact
+        if name in ws and param.default is not inspect.Parameter.empty and not isinstance(controls[name], widgets.Widget):
+            try:
+                ws[name].value = param.default
+            except Exception:  # a default outside the control's range keeps the control's own value
+                pass
+    out = widgets.Output()
+
+    def draw():
+        result = render(**{k: w.value for k, w in ws.items()})
+        if result is not None and hasattr(result, "to_plotly_json"):
+            display(result)
+        return result
+
+    def redraw(_change):  # only ever called by a reader moving a control in a live kernel
+        with out:
+            out.clear_output(wait=True)
+            draw()
+            plt.show()
+
+    for w in ws.values():
+        w.observe(redraw, names="value")
+    display(widgets.VBox([*ws.values(), out]))
+    return draw()

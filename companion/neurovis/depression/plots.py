@@ -124,17 +124,15 @@ def explore_figure(face, model, settings, device="cpu", intensity: float = 1.0):
 
 def cue_explorer(faces: dict, model, device="cpu", intensity: float = 1.0):
     """ipywidgets: pick a test subject and the four cue strengths; see the face, the true and the
-    predicted BDI-II, and where each head looks."""
+    predicted BDI-II, and where each head looks (``neurovis.core.plotting.explore``: the figure for
+    the first subject at strength 0.5 is drawn once as the static figure)."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
-    from IPython.display import display
+    from ..core import plotting
 
     def show(subject, brows, eyes, cheeks, mouth):
-        fig = explore_figure(faces[subject], model, [(brows, eyes, cheeks, mouth)], device, intensity)
-        display(fig)
-        plt.close(fig)
+        return explore_figure(faces[subject], model, [(brows, eyes, cheeks, mouth)], device, intensity)
 
     slider = lambda name: widgets.FloatSlider(value=0.5, min=0, max=1, step=0.1, description=name)  # noqa: E731
-    return widgets.interactive(show, subject=widgets.Dropdown(options=list(faces)),
-                               **{name: slider(name) for name in REGION_NAMES})
+    plotting.explore(show, subject=widgets.Dropdown(options=list(faces)),
+                     **{name: slider(name) for name in REGION_NAMES})
