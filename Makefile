@@ -37,7 +37,7 @@ unit:
 
 nbval:
 	@if ls book/chapters/*.ipynb >/dev/null 2>&1; then \
-	  NEUROVIS_THREADS=1 NEUROVIS_RESULTS_DIR=$$(mktemp -d) bash .ci/pytest-or-fail --nbval-lax --nbval-sanitize-with book/nbval_sanitize.cfg \
+	  NEUROVIS_THREADS=1 NEUROVIS_PROGRESS=0 NEUROVIS_RESULTS_DIR=$$(mktemp -d) bash .ci/pytest-or-fail --nbval-lax --nbval-sanitize-with book/nbval_sanitize.cfg \
 	    -p no:cacheprovider -n 2 --dist loadfile book/chapters/; \
 	else echo "nbval: no executed chapters yet"; fi
 

@@ -141,6 +141,7 @@ def run(chapters: list[str] | None = None, scale: str = "small", data_root=None,
     # OpenMP spin-waiting when other work shares the cores; GPU runs are unaffected
     os.environ.setdefault("NEUROVIS_THREADS", "1")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # threads sleep instead of spinning when cores are shared
+    os.environ.setdefault("NEUROVIS_PROGRESS", "0")       # no per-step progress widgets in executed chapters
     runs = []
     for ch in chapters:
         final = out_dir / f"{ch}.ipynb"

@@ -47,6 +47,12 @@ def init_distributed():
     return rank, world, device
 
 
+def progress_enabled() -> bool:
+    """Progress bars are on unless ``NEUROVIS_PROGRESS=0`` (the runner and nbval set it: a static page
+    gains nothing from them, and thousands of widget updates can overflow a kernel's output queue)."""
+    return os.environ.get("NEUROVIS_PROGRESS", "1") != "0"
+
+
 def _is_main() -> bool:
     import torch.distributed as dist
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
@@ -125,8 +131,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, loader, optimizer: torch.opti
             loader.sampler.set_epoch(epoch)
         model.train()
         total, count, logs = 0.0, 0, {}
-        bar = tqdm(loader, desc=f"{config.desc} {epoch + 1}/{config.num_epochs}", leave=False,
-                   disable=not (config.progress and _is_main()))
+        bar = tqdm(loader, desc=f"{config.desc} {epoch + 1}/{config.num_epochs}", leave=False, mininterval=0.5,
+                   disable=not (config.progress and _is_main() and progress_enabled()))
         for step, batch in enumerate(bar):
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, enabled=use_amp):
