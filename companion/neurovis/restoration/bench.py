@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     path = results.save_benchmark("11_restoration", metrics, device=dev,
                                   data=f"Set12 ({len(images)} images, 256x256 centre crops), embedded real")
     prov = results.load_benchmark("11_restoration")["provenance"]
-    md = ["### Chapter 11 — MS-GSRC vs BM3D on Set12 (`python -m neurovis bench restoration`)", "",
+    md = ["## Chapter 11 — MS-GSRC vs BM3D on Set12 (`python -m neurovis bench restoration`)", "",
           f"{len(images)} Set12 images (256×256 centre crops), one noise draw each; {prov['machine']}, device "
           f"{prov['device']}, {torch.get_num_threads()} thread(s), {prov['date']}, commit {prov['commit']}.", ""] + lines
     out = path.with_suffix(".md")
