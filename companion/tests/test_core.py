@@ -224,3 +224,11 @@ def test_explore_draws_the_static_figure_once_and_redraws_on_change(monkeypatch)
     assert calls[-1] == ("b", 3)
     with pytest.raises(TypeError, match="control 'x'"):
         plotting.explore(lambda x: None, x=object())
+
+
+def test_benchmark_records_round_trip():
+    path = results.save_benchmark("99_demo", {"psnr_ours": 29.8, "seconds_ours": 14.2}, data="Set12", device="cpu")
+    assert path.name == "99_demo.bench.json"
+    record = results.load_benchmark("99_demo")
+    assert record["metrics"]["psnr_ours"] == pytest.approx(29.8) and record["provenance"]["data"] == "Set12"
+    assert results.load_benchmark("98_none") is None

@@ -108,11 +108,7 @@ def save_benchmark(chapter: str, metrics: dict, data: str = "", device=None, dur
 
 def load_benchmark(chapter: str) -> dict | None:
     """The record written by ``save_benchmark`` or None."""
-    for folder in (results_dir(), results_dir(for_reading=True)):
-        path = folder / f"{chapter}.bench.json"
-        if path.is_file():
-            return json.loads(path.read_text())
-    return None
+    return _read(f"{chapter}.bench.json")
 
 
 def _provenance(device, duration_s, data) -> dict:
@@ -139,8 +135,13 @@ def _write(record: dict, name: str) -> Path:
 def load(chapter: str, scale: str) -> dict | None:
     """The saved record of ``chapter`` at ``scale`` or None. Looks in the write folder first."""
     check_scale(scale)
+    return _read(f"{chapter}.{scale}.json")
+
+
+def _read(name: str) -> dict | None:
+    """A results file from the write folder, else from book/results; None if neither has it."""
     for folder in (results_dir(), results_dir(for_reading=True)):
-        path = folder / f"{chapter}.{scale}.json"
+        path = folder / name
         if path.is_file():
             try:
                 return json.loads(path.read_text())

@@ -54,34 +54,36 @@ def run_denoising(images: dict, sigmas, seed: int = 0, baselines=("BM3D",), vari
     return (rows, kept) if keep else rows
 
 
+def _run_inverse(images: dict, levels, key: str, seed: int, make_op, start: tuple, make_cfg, keep: bool, extra):
+    """Shared driver of the inpainting and CS experiments: for every level and image, build the
+    operator, measure y = Hx, compute the baseline that also starts MS-GSRC, then run MS-GSRC.
+    start: (baseline label, function(y, op) -> x0); extra(y, op) -> additional arrays to keep."""
+    rows, kept = [], {}
+    base_label, base_fn = start
+    for level in levels:
+        for i, (name, x) in enumerate(images.items()):
+            g = torch.Generator().manual_seed(seed * 1000 + i * 10 + int(100 * level))
+            op = make_op(x, level, g)
+            y = op.forward(x)
+            x0, sec0 = _timed(base_fn, y, op)
+            rows.append(_score(base_label, name, x0, x, sec0, **{key: level}))
+            res, sec = _timed(msgsrc, y, op, make_cfg(level), x0=x0, clean=x)
+            rows.append(_score("MS-GSRC", name, res.image, x, sec + sec0, **{key: level}))
+            kept[(name, level)] = {**extra(y, op), "clean": x, base_label: x0, "MS-GSRC": res.image,
+                                   "history": res.history}
+    return (rows, kept) if keep else rows
+
+
 def run_inpainting(images: dict, ratios, seed: int = 0, keep: bool = False):
     """Rows for MS-GSRC and the interpolation baseline on random masks with ``ratios`` missing."""
-    rows, kept = [], {}
-    for ratio in ratios:
-        for i, (name, x) in enumerate(images.items()):
-            g = torch.Generator().manual_seed(seed * 1000 + i * 10 + int(100 * ratio))
-            op = Mask.random(x.shape, ratio, g, device=x.device)
-            y = op.forward(x)
-            x0, sec0 = _timed(interpolate_missing, y, op)
-            rows.append(_score("linear interpolation", name, x0, x, sec0, missing=ratio))
-            res, sec = _timed(msgsrc, y, op, MSGSRCConfig.inpainting(ratio), x0=x0, clean=x)
-            rows.append(_score("MS-GSRC", name, res.image, x, sec + sec0, missing=ratio))
-            kept[(name, ratio)] = {"observed": y, "mask": op.mask, "clean": x,
-                                   "linear interpolation": x0, "MS-GSRC": res.image, "history": res.history}
-    return (rows, kept) if keep else rows
+    return _run_inverse(images, ratios, "missing", seed,
+                        lambda x, r, g: Mask.random(x.shape, r, g, device=x.device),
+                        ("linear interpolation", interpolate_missing), MSGSRCConfig.inpainting, keep,
+                        lambda y, op: {"observed": y, "mask": op.mask})
 
 
 def run_compressed_sensing(images: dict, subrates, seed: int = 0, keep: bool = False):
     """Rows for MS-GSRC (started from BCS-SPL, as the paper) and BCS-SPL at each subrate."""
-    rows, kept = [], {}
-    for rate in subrates:
-        for i, (name, x) in enumerate(images.items()):
-            g = torch.Generator().manual_seed(seed * 1000 + i * 10 + int(100 * rate))
-            op = BlockCS(x.shape, rate, generator=g, device=x.device)
-            y = op.forward(x)
-            x0, sec0 = _timed(bcs_spl, y, op)
-            rows.append(_score("BCS-SPL", name, x0, x, sec0, subrate=rate))
-            res, sec = _timed(msgsrc, y, op, MSGSRCConfig.compressed_sensing(rate), x0=x0, clean=x)
-            rows.append(_score("MS-GSRC", name, res.image, x, sec + sec0, subrate=rate))
-            kept[(name, rate)] = {"clean": x, "BCS-SPL": x0, "MS-GSRC": res.image, "history": res.history}
-    return (rows, kept) if keep else rows
+    return _run_inverse(images, subrates, "subrate", seed,
+                        lambda x, s, g: BlockCS(x.shape, s, generator=g, device=x.device),
+                        ("BCS-SPL", bcs_spl), MSGSRCConfig.compressed_sensing, keep, lambda y, op: {})
