@@ -10,7 +10,7 @@ export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: book test venv unit nbval check build clean
+.PHONY: book test venv browser-deps unit nbval check build browse clean
 
 venv: $(STAMP)
 
@@ -28,12 +28,21 @@ book: venv
 	$(PY) -m neurovis build && echo "The book: $(CURDIR)/_build/html/index.html"; \
 	exit $$rc
 
-## make test: unit tests, nbval on every executed chapter, freshness check, book build
-test: venv unit nbval check build
+## make test: unit tests, nbval on every executed chapter, freshness check, book build, browser check
+test: venv browser-deps unit nbval check build browse
+
+# headless Chromium + its driver for the browser test (Debian packages; needs root or sudo once)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then echo "chromium: $$(chromium --version)"; \
+	else export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null \
+	  || { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null; }; \
+	  chromium --version; fi
 
 # two pytest workers, one BLAS/OpenMP thread each (two 2-thread workers on 2 cores spin-wait badly)
 unit:
-	OMP_NUM_THREADS=1 NEUROVIS_THREADS=1 bash .ci/pytest-or-fail companion/tests -n 2 --dist loadfile -p no:cacheprovider
+	OMP_NUM_THREADS=1 NEUROVIS_THREADS=1 NEUROVIS_REQUIRE_BROWSER=1 bash .ci/pytest-or-fail companion/tests -n 2 --dist loadfile -p no:cacheprovider
 
 nbval:
 	@if ls book/chapters/*.ipynb >/dev/null 2>&1; then \
@@ -47,6 +56,11 @@ check:
 
 build:
 	$(PY) -m neurovis build
+
+# every page of the built book in headless Chromium (offline): console errors, figures, math, widgets,
+# links; screenshots of each chapter's first screen in _build/screenshots/
+browse:
+	$(PY) -m neurovis browse
 
 clean:
 	rm -rf _build

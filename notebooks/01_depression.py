@@ -37,10 +37,13 @@
 # heads look instead of only looking at heat-maps. At `scale="paper"` the same code reads AVEC.
 
 # %% tags=["colab-setup"]
-import sys, subprocess  # on Colab only: fetch the book (code + embedded data) and install the companion package
+import os, subprocess, sys  # Colab only: install the companion package from the book's repository, fetch the embedded data
 if "google.colab" in sys.modules:
-    subprocess.run("git clone -q --depth 1 https://github.com/neurovis-book/neurovis /content/neurovis && pip install -q -e /content/neurovis/companion", shell=True, check=True)
-    import os; os.environ["NEUROVIS_ROOT"] = "/content/neurovis"; sys.path.insert(0, "/content/neurovis/companion")
+    REPO = "https://github.com/neurovis-book/neurovis"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"neurovis[all] @ git+{REPO}#subdirectory=companion"], check=True)
+    if not os.path.isdir("/content/neurovis"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, "/content/neurovis"], check=True)
+    os.environ["NEUROVIS_ROOT"] = "/content/neurovis"
 
 # %% tags=["parameters"]
 scale = "small"
@@ -370,6 +373,8 @@ perf = pd.DataFrame({"inference vs ResNet-18": [timing.ratio(t, t_res) for t in 
                      "training vs ResNet-18": [timing.ratio(trained[n].seconds, trained["ResNet-18"].seconds) for n in trained],
                      "parameters": [count_parameters(trained[n].model) for n in trained]}, index=list(trained))
 print(perf.round(2).to_string())
+results.record_performance("01_depression", scale, f"inference, {len(frames)} test frames", "HMHN", "ResNet-18",
+                           t_hmhn, t_res, quality=("test MAE (BDI-II)", metrics["mae_hmhn"], metrics["mae_resnet18"], False))
 print(f"ResNet-18 inference: {1e3 * t_res.median / len(frames):.2f} ms per frame")
 
 # %% [markdown]

@@ -37,10 +37,13 @@
 # stretch, yoga).
 
 # %% tags=["colab-setup"]
-import sys, subprocess  # on Colab only: fetch the book (code + embedded data) and install the companion package
+import os, subprocess, sys  # Colab only: install the companion package from the book's repository, fetch the embedded data
 if "google.colab" in sys.modules:
-    subprocess.run("git clone -q --depth 1 https://github.com/neurovis-book/neurovis /content/neurovis && pip install -q -e /content/neurovis/companion", shell=True, check=True)
-    import os; os.environ["NEUROVIS_ROOT"] = "/content/neurovis"; sys.path.insert(0, "/content/neurovis/companion")
+    REPO = "https://github.com/neurovis-book/neurovis"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"neurovis[all] @ git+{REPO}#subdirectory=companion"], check=True)
+    if not os.path.isdir("/content/neurovis"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, "/content/neurovis"], check=True)
+    os.environ["NEUROVIS_ROOT"] = "/content/neurovis"
 
 # %% tags=["parameters"]
 scale = "small"
@@ -303,6 +306,8 @@ results.save("02_nrsfm", scale, metrics,
                     "xi_decrease_pct": "Eq. 24, ours: mean over all our sequences",
                     "frames_per_second_mcmrr": f"batched, {seq0}, {dev}"},
              device=dev)
+results.record_performance("02_nrsfm", scale, f"reconstruction, {seq0} ({len(W0)} frames)", "MCM-RR", "CRA", t_mcm, t_cra,
+                           quality=("normalised error", metrics["normalized_error_mcmrr"], metrics["normalized_error_cra"], False))
 labels = {"xi_mean_cra": "ξ CRA", "xi_mean_mcmrr": "ξ MCM-RR", "xi_decrease_pct": "ξp (%) MCM-RR vs CRA",
           "normalized_error_cra": "normalised error CRA", "normalized_error_mcmrr": "normalised error MCM-RR"}
 

@@ -33,10 +33,13 @@
 # feature classifier on the same maps, and tests the noise-robustness claim directly.
 
 # %% tags=["colab-setup"]
-import sys, subprocess  # on Colab only: fetch the book (code + embedded data) and install the companion package
+import os, subprocess, sys  # Colab only: install the companion package from the book's repository, fetch the embedded data
 if "google.colab" in sys.modules:
-    subprocess.run("git clone -q --depth 1 https://github.com/neurovis-book/neurovis /content/neurovis && pip install -q -e /content/neurovis/companion", shell=True, check=True)
-    import os; os.environ["NEUROVIS_ROOT"] = "/content/neurovis"; sys.path.insert(0, "/content/neurovis/companion")
+    REPO = "https://github.com/neurovis-book/neurovis"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"neurovis[all] @ git+{REPO}#subdirectory=companion"], check=True)
+    if not os.path.isdir("/content/neurovis"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, "/content/neurovis"], check=True)
+    os.environ["NEUROVIS_ROOT"] = "/content/neurovis"
 
 # %% tags=["parameters"]
 scale = "small"        # "small": generated maps, CPU; "paper": WM-811K's LSWMD.pkl from data_root
@@ -381,6 +384,8 @@ with torch.no_grad():
     t_res = timing.measure(models["resnet18"], xb, warmup=1, repeats=5)
 t_hand = timing.measure(lambda: svm.predict(wafer.wmfpr_features(test_set.maps[:len(xb)])), warmup=0, repeats=1)
 print(f"MFFP-Net / ResNet-18 inference time: {timing.ratio(t_ours, t_res):.2f}x")
+results.record_performance("03_wafer", scale, f"inference, {len(xb)} test maps", "MFFP-Net", "ResNet-18", t_ours, t_res,
+                           quality=("test accuracy (%)", metrics["acc_mffpnet"], metrics["acc_resnet18"], True))
 print(f"WMFPR features + SVM / ResNet-18: {timing.ratio(t_hand, t_res):.2f}x (features computed on the CPU)")
 print(f"training time MFFP-Net / ResNet-18 (same epochs and data): {train_seconds['MFFP-Net'] / train_seconds['resnet18']:.2f}x")
 

@@ -28,10 +28,13 @@
 # and MMAct (at paper scale only).
 
 # %% tags=["colab-setup"]
-import sys, subprocess  # on Colab only: fetch the book (code + embedded data) and install the companion package
+import os, subprocess, sys  # Colab only: install the companion package from the book's repository, fetch the embedded data
 if "google.colab" in sys.modules:
-    subprocess.run("git clone -q --depth 1 https://github.com/neurovis-book/neurovis /content/neurovis && pip install -q -e /content/neurovis/companion", shell=True, check=True)
-    import os; os.environ["NEUROVIS_ROOT"] = "/content/neurovis"; sys.path.insert(0, "/content/neurovis/companion")
+    REPO = "https://github.com/neurovis-book/neurovis"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"neurovis[all] @ git+{REPO}#subdirectory=companion"], check=True)
+    if not os.path.isdir("/content/neurovis"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, "/content/neurovis"], check=True)
+    os.environ["NEUROVIS_ROOT"] = "/content/neurovis"
 
 # %% tags=["parameters"]
 scale = "small"          # "small": embedded UTD-MHAD, CPU-sized encoders; "paper": Table 1 settings, data_root
@@ -364,6 +367,9 @@ fig = plots.augmentation_figure(data_train.skeleton[100], data_train.imu[100], [
 
 # %%
 perf = protocol.time_steps(train, cfg, dev, seed, timing)
+results.record_performance("04_action", scale, "one pre-training step (batch 64)", "ours (VICReg)", "CMC",
+                           perf["medians"]["pre-train step, ours (VICReg)"], perf["medians"]["pre-train step, CMC"],
+                           quality=("test accuracy (%)", metrics["acc_ours_imu_skeleton"], metrics["acc_cmc_imu_skeleton"], True))
 print(pd.Series(perf["ratios"]).round(2).to_string())
 print({k: f"{v * 1e3:.1f} ms" for k, v in perf["medians"].items()})
 

@@ -32,10 +32,13 @@
 # the targeted-desmoking pipeline the paper motivates.
 
 # %% tags=["colab-setup"]
-import sys, subprocess  # on Colab only: fetch the book (code + embedded data) and install the companion package
+import os, subprocess, sys  # Colab only: install the companion package from the book's repository, fetch the embedded data
 if "google.colab" in sys.modules:
-    subprocess.run("git clone -q --depth 1 https://github.com/neurovis-book/neurovis /content/neurovis && pip install -q -e /content/neurovis/companion", shell=True, check=True)
-    import os; os.environ["NEUROVIS_ROOT"] = "/content/neurovis"; sys.path.insert(0, "/content/neurovis/companion")
+    REPO = "https://github.com/neurovis-book/neurovis"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"neurovis[all] @ git+{REPO}#subdirectory=companion"], check=True)
+    if not os.path.isdir("/content/neurovis"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, "/content/neurovis"], check=True)
+    os.environ["NEUROVIS_ROOT"] = "/content/neurovis"
 
 # %% tags=["parameters"]
 scale = "small"        # "small": embedded real frames + rendered smoke, CPU; "paper": Hamlyn frames from data_root
@@ -385,6 +388,9 @@ base = fps_t["ours (multi-branch)"]
 perf = pd.DataFrame({"fps": {k: round(v, 1) for k, v in fps_val.items()},
                      "time / multi-branch": {k: round(timing.ratio(t, base), 2) for k, t in fps_t.items()}})
 display(perf)
+results.record_performance("08_smoke", scale, f"inference, {img_size}px frames", "ours (single path)", "PoolFormer-S12",
+                           fps_t["ours (single path)"], fps_t["poolformer_s12"],
+                           quality=("test accuracy (%)", metrics["acc_ours"], metrics["acc_poolformer_s12"], True))
 print(f"training time (s, this run): " + ", ".join(f"{r.name} s{r.seed} {r.seconds:.0f}" for r in runs))
 
 # %% [markdown]

@@ -30,10 +30,13 @@
 # inputs, and puts the result next to the paper's tables.
 
 # %% tags=["colab-setup"]
-import sys, subprocess  # on Colab only: fetch the book (code + embedded data) and install the companion package
+import os, subprocess, sys  # Colab only: install the companion package from the book's repository, fetch the embedded data
 if "google.colab" in sys.modules:
-    subprocess.run("git clone -q --depth 1 https://github.com/neurovis-book/neurovis /content/neurovis && pip install -q -e /content/neurovis/companion", shell=True, check=True)
-    import os; os.environ["NEUROVIS_ROOT"] = "/content/neurovis"; sys.path.insert(0, "/content/neurovis/companion")
+    REPO = "https://github.com/neurovis-book/neurovis"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"neurovis[all] @ git+{REPO}#subdirectory=companion"], check=True)
+    if not os.path.isdir("/content/neurovis"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, "/content/neurovis"], check=True)
+    os.environ["NEUROVIS_ROOT"] = "/content/neurovis"
 
 # %% tags=["parameters"]
 scale = "small"          # "small": embedded images, CPU, ~3 minutes; "paper": all images and levels (GPU advised)
@@ -278,6 +281,9 @@ plotting.explore(show, run=list(runs));
 # %%
 secs = den.groupby(["sigma", "method"])["seconds"].median().unstack()
 ratio = (secs["MS-GSRC"] / secs["BM3D"]).round(1)
+results.record_performance(CHAPTER, scale, f"denoising, sigma={sigmas[0]}, per image", "MS-GSRC", "BM3D",
+                           secs.loc[sigmas[0], "MS-GSRC"], secs.loc[sigmas[0], "BM3D"],
+                           quality=("PSNR (dB), all levels", metrics["denoise_psnr_msgsrc"], metrics["denoise_psnr_bm3d"], True))
 x_t = den_kept[(list(den_imgs)[0], sigmas[0])]["noisy"]
 cfg = MSGSRCConfig.denoising(sigmas[0])
 bm = timing.measure(block_matching, x_t, cfg.patch, cfg.window, cfg.k, cfg.step, cfg.scales, warmup=0, repeats=1)

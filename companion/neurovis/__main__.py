@@ -1,4 +1,4 @@
-"""Command line: ``python -m neurovis run|build|list|check|data|bench``."""
+"""Command line: ``python -m neurovis run|build|browse|pages|list|check|data|bench``."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +19,10 @@ def main(argv=None) -> int:
     r.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     b = sub.add_parser("build", help="jupyter-book build of the executed chapters")
     b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    w = sub.add_parser("browse", help="open every page of the built book in headless Chromium and check it")
+    w.add_argument("--html", default=None, help="built site (default: _build/html)")
+    w.add_argument("--shots", default=None, help="screenshots folder (default: _build/screenshots)")
+    sub.add_parser("pages", help="regenerate the book's generated pages (performance, data)")
     sub.add_parser("list", help="list the chapters")
     sub.add_parser("check", help="each executed chapter matches its source and holds no error")
     d = sub.add_parser("data", help="verify embedded data against data/registry.yaml")
@@ -38,12 +42,26 @@ def main(argv=None) -> int:
         return 1 if any(r.status == "failed" for r in runs) else 0
     if args.cmd == "build":
         return runner.build(strict=not args.no_strict)
+    if args.cmd == "browse":
+        from .site import browser
+        root = repo_root()
+        reports = browser.check_site(args.html or root / "_build" / "html", root=root,
+                                     shots=args.shots or root / "_build" / "screenshots")
+        text, bad = browser.summarise(reports)
+        print(text)
+        return 1 if bad else 0
+    if args.cmd == "pages":
+        from .site import pages
+        for path in pages.write_pages():
+            print(f"wrote {path}")
+        return 0
     if args.cmd == "list":
         for ch in runner.list_chapters(repo_root()):
             print(f"{ch:<18} {CHAPTERS.get(ch, '')}")
         return 0
     if args.cmd == "check":
-        problems = runner.check_fresh()
+        from .site.pages import stale_pages
+        problems = runner.check_fresh() + stale_pages()
         for pr in problems:
             print(pr)
         print("book chapters are fresh" if not problems else f"{len(problems)} problem(s)")

@@ -22,6 +22,7 @@ class ChapterRun:
     chapter: str
     status: str = "pending"          # ok | failed | skipped
     seconds: float = 0.0
+    cpu_seconds: float = 0.0          # CPU time of the chapter's kernel: robust to other jobs sharing the cores
     output: str = ""
     log: str = ""
     error: str = ""
@@ -53,6 +54,16 @@ def _failing_cell(nb) -> str:
     return ""
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children (the chapter kernels)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run_chapter(root: Path, chapter: str, scale: str, out_dir: Path, log_dir: Path, data_root=None,
                 device: str = "auto", timeout: int | None = None) -> ChapterRun:
     """Execute one chapter. The output notebook replaces the old one only if execution succeeded;
@@ -77,7 +88,7 @@ def run_chapter(root: Path, chapter: str, scale: str, out_dir: Path, log_dir: Pa
     params = {"scale": scale, "device": device}
     if data_root is not None:
         params["data_root"] = str(data_root)
-    t0 = time.time()
+    t0, cpu0 = time.time(), _children_cpu()
     try:
         nb = read_source(src)
         pm.execute_notebook(nb, str(tmp_out), parameters=params, kernel_name="python3", log_output=True,
@@ -103,6 +114,7 @@ def run_chapter(root: Path, chapter: str, scale: str, out_dir: Path, log_dir: Pa
         pm_logger.removeHandler(handler)
         handler.close()
     rec.seconds = round(time.time() - t0, 1)
+    rec.cpu_seconds = round(_children_cpu() - cpu0, 1)
     rec.log = str(log_path)
     if rec.status == "ok":
         from .core import results
@@ -153,6 +165,8 @@ def run(chapters: list[str] | None = None, scale: str = "small", data_root=None,
         print(f"[run ] {ch} (scale={scale})", flush=True)
         rec = run_chapter(root, ch, scale, out_dir, log_dir, data_root, device, timeout)
         runs.append(rec)
+        if out_dir.resolve() == committed:      # recorded chapter by chapter: an interrupted run keeps its times
+            record_runtimes(root, scale, [rec])
         msg = f"[{'ok' if rec.status == 'ok' else 'FAIL'}] {ch}: {rec.seconds:.0f} s"
         if rec.status != "ok":
             msg += f" — {rec.error.splitlines()[0] if rec.error else ''} (log: {rec.log})"
@@ -165,12 +179,32 @@ def run(chapters: list[str] | None = None, scale: str = "small", data_root=None,
     return runs
 
 
+def record_runtimes(root: Path, scale: str, runs: list[ChapterRun]) -> Path:
+    """Merge the wall time of each successful chapter run into ``book/results/runtimes.<scale>.json``
+    (with machine, threads and date): the performance page's whole-book table."""
+    import platform
+    from datetime import datetime, timezone
+
+    path = root / "book" / "results" / f"runtimes.{scale}.json"
+    table = json.loads(path.read_text()) if path.is_file() else {}
+    for r in runs:
+        if r.status == "ok":
+            table[r.chapter] = {"seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
+                                "load_avg": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
+                                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                                "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
+                                "threads": int(os.environ.get("NEUROVIS_THREADS", "0") or 0)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(sorted(table.items())), indent=2) + "\n")
+    return path
+
+
 def print_summary(runs: list[ChapterRun]):
-    print("\nchapter              status    seconds  key results")
+    print("\nchapter              status   minutes  CPU min  key results")
     for r in runs:
         keys = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                         for k, v in list(r.results.items())[:4])
-        print(f"{r.chapter:<20} {r.status:<9} {r.seconds:>7.0f}  {keys}")
+                         for k, v in list(r.results.items())[:3])
+        print(f"{r.chapter:<20} {r.status:<8} {r.seconds / 60:>7.1f}  {r.cpu_seconds / 60:>7.1f}  {keys}")
     failed = [r.chapter for r in runs if r.status == "failed"]
     if failed:
         print(f"\nFAILED: {', '.join(failed)}")

@@ -47,6 +47,10 @@ def test_failing_chapter_is_reported_and_the_next_still_runs(book, capsys):
     summary = json.loads((book / "_build" / "runs" / "summary.small.json").read_text())
     assert [s["status"] for s in summary] == ["ok", "failed", "ok"]
     assert "FAILED: 02_broken" in capsys.readouterr().out
+    # the successful chapters' wall and kernel CPU time are recorded for the performance page
+    times = json.loads((book / "book" / "results" / "runtimes.small.json").read_text())
+    assert sorted(times) == ["01_first", "03_third"]
+    assert all(t["seconds"] > 0 and 0 < t["cpu_seconds"] <= 4 * t["seconds"] and t["threads"] == 1 for t in times.values())
     # parameters are injected by papermill into the output only, never into the source
     nb = nbformat.read(book / "book" / "chapters" / "01_first.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)

@@ -97,6 +97,35 @@ def save(chapter: str, scale: str, metrics: dict, paper: dict | None = None, dat
     return _write(record, f"{chapter}.{scale}.json")
 
 
+def record_performance(chapter: str, scale: str, task: str, method: str, baseline: str, method_time,
+                       baseline_time, quality: tuple | None = None) -> Path:
+    """Add a same-run speed comparison to the chapter's results file (after ``save``); the book's
+    performance page is generated from these entries.
+
+    method_time / baseline_time: seconds or ``timing.Timing`` (its median) for the same work.
+    quality: optional ``(metric, method value, baseline value, higher_is_better)`` from this run.
+    Re-recording a ``task`` replaces its entry.
+    """
+    check_scale(scale)
+    name = f"{chapter}.{scale}.json"
+    record = _read(name)
+    if record is None:
+        raise FileNotFoundError(f"{name}: no results recorded for {chapter} at scale={scale!r}; call results.save first")
+    t_m, t_b = (float(getattr(t, "median", t)) for t in (method_time, baseline_time))
+    if not (t_m > 0 and t_b > 0 and math.isfinite(t_m) and math.isfinite(t_b)):
+        raise ValueError(f"{chapter}/{task}: times must be positive and finite, got {t_m} and {t_b}")
+    entry = {"task": task, "method": method, "baseline": baseline, "method_s": t_m, "baseline_s": t_b,
+             "time_ratio": t_m / t_b}
+    if quality is not None:
+        metric, q_m, q_b, higher = quality
+        _check_metric(metric, q_m)
+        _check_metric(metric, q_b)
+        entry["quality"] = {"metric": metric, "method": float(q_m), "baseline": float(q_b),
+                            "higher_is_better": bool(higher)}
+    record["performance"] = [e for e in record.get("performance", []) if e["task"] != task] + [entry]
+    return _write(record, name)
+
+
 def save_benchmark(chapter: str, metrics: dict, data: str = "", device=None, duration_s=None) -> Path:
     """Write a chapter's benchmark (``python -m neurovis bench``) to ``<chapter>.bench.json``."""
     for k, v in metrics.items():

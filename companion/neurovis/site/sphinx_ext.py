@@ -1,0 +1,90 @@
+"""Sphinx extension for the book (``sphinx.extra_extensions`` in ``_config.yml``).
+
+- serves plotly.js, RequireJS, the widget manager and MathJax from ``_static/vendor/`` (see ``assets``);
+  plotly's notebook outputs name plotly.js on its CDN, so their script tags are pointed at the local
+  copy (same version) and the extra MathJax they pull in is dropped (the page already loads MathJax);
+- drops the inline scripts other extensions register twice, and sets the theme's light mode (an
+  empty mode is a console error on a reader's first visit);
+- adds the chapter's jupytext source (.py) and its data provenance to the page's download menu.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from . import assets
+
+_PLOTLY_CDN = re.compile(r'<script[^>]*src="https://cdn\.plot\.ly/plotly-[0-9.]+\.min\.js"[^>]*></script>')
+_PLOTLY_MODULE = re.compile(r'<script type="module">import "https://cdn\.plot\.ly/plotly-[0-9.]+\.min"</script>')
+_EXTRA_MATHJAX = re.compile(r'<script src="https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^"]+"></script>')
+CHAPTER_PAGE = re.compile(r"^book/chapters/(\d\d_[a-z0-9_]+)$")
+
+
+def localise_body(body: str, plotly_url: str) -> str:
+    """Point plotly outputs at the local plotly.js and drop their CDN MathJax."""
+    body = _PLOTLY_CDN.sub(f'<script charset="utf-8" src="{plotly_url}"></script>', body)
+    body = _PLOTLY_MODULE.sub("", body)
+    return _EXTRA_MATHJAX.sub("", body)
+
+
+def _root(app) -> Path:
+    return Path(app.confdir)
+
+
+def _config_inited(app, config):
+    base = assets.ensure_assets(_root(app))
+    config.html_static_path = list(config.html_static_path or []) + [str(base)]
+
+
+def _dedupe_scripts(context):
+    """sphinx-thebe and sphinx-togglebutton register their inline scripts twice under jupyter-book 1.x
+    (``const THEBE_JS_URL`` declared twice is a console error on every page): keep the first copy."""
+    seen, kept = set(), []
+    for js in context.get("script_files", []):
+        key = (getattr(js, "filename", None) or str(js) if not getattr(js, "attributes", None) else
+               getattr(js, "filename", None) or "",
+               tuple(sorted((k, str(v)) for k, v in (getattr(js, "attributes", None) or {}).items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(js)
+    context["script_files"] = kept
+
+
+def _page_context(app, pagename, templatename, context, doctree):
+    _dedupe_scripts(context)
+    if not context.get("default_mode"):     # pydata-sphinx-theme logs a console error for an empty mode
+        context["default_mode"] = "light"
+    if "body" in context:
+        context["body"] = localise_body(context["body"], context["pathto"]("_static/" + assets.PLOTLY_JS, 1))
+    m = CHAPTER_PAGE.match(pagename)
+    if not m:
+        return
+    slug = m.group(1)
+    pathto = context["pathto"]
+    extra = [{"type": "link", "url": pathto(f"_static/notebooks/{slug}.py", 1), "text": ".py",
+              "tooltip": "Download the chapter's jupytext source", "icon": "fas fa-file-code",
+              "label": "download-py-button"},
+             {"type": "link", "url": pathto("book/data") + f"#data-{slug.replace('_', '-')}", "text": "data",
+              "tooltip": "Where this chapter's data come from (source, licence, checksums)",
+              "icon": "fas fa-database", "label": "data-provenance-button"}]
+    for button in context.get("header_buttons", []):
+        if button.get("label") == "download-buttons":
+            button["buttons"][1:1] = extra
+            break
+
+
+def _build_finished(app, exception):
+    if exception or app.builder is None or app.builder.format != "html":
+        return
+    out = Path(app.outdir) / "_static" / "notebooks"
+    out.mkdir(parents=True, exist_ok=True)
+    for src in sorted((_root(app) / "notebooks").glob("[0-9][0-9]_*.py")):
+        shutil.copyfile(src, out / src.name)
+
+
+def setup(app):
+    app.connect("config-inited", _config_inited)
+    app.connect("html-page-context", _page_context, priority=600)   # after sphinx-book-theme's buttons (501)
+    app.connect("build-finished", _build_finished)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
