@@ -14,9 +14,9 @@
 # %% [markdown]
 # # Skeleton + IMU self-supervised action recognition (VICReg across modalities)
 #
-# **Paper.** Yang et al., multimodal feature representation and contrastive self-supervised
-# learning (without negative samples) for human action recognition ({cite}`yang2023multimodal`),
-# *Frontiers in Neuroscience*, 2023 (our copy of the paper states neither its title page nor its DOI).
+# **Paper.** Yang, Ren, Yuan, Xu and Zhou, "Contrastive self-supervised representation learning
+# without negative samples for multimodal human action recognition", *Frontiers in Neuroscience* 17
+# (2023), doi:10.3389/fnins.2023.1225312 {cite}`yang2023multimodal`.
 #
 # **Claim.** Two modality-specific encoders — a convolution + Transformer network for inertial
 # signals (IMU) and a two-stream hierarchical co-occurrence network (HCN) for skeleton sequences —

@@ -14,9 +14,9 @@
 # %% [markdown]
 # # 06 — Truck model recognition with an improved MMAL-Net, and the overload check built on it
 #
-# **Paper.** Sun et al., truck overloading detection with an improved MMAL-Net for truck model
-# recognition, *Frontiers in Neuroscience* (2023) {cite}`sun2023truck` (our copy of the paper has no
-# title page, so no DOI is given here). It improves MMAL-Net {cite}`zhang2021mmal`.
+# **Paper.** Sun, Su, Yan, Gao, Sun and Liu, "Truck model recognition for an automatic overload
+# detection system based on the improved MMAL-Net", *Frontiers in Neuroscience* 17 (2023),
+# doi:10.3389/fnins.2023.1243847 {cite}`sun2023truck`. It improves MMAL-Net {cite}`zhang2021mmal`.
 #
 # **Claim.** A weigh-in-motion station measures a truck's weight, but the legal limit depends on the
 # truck's *model*, and the licence plate that should tell the model is often dirty, damaged or
