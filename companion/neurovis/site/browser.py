@@ -166,6 +166,7 @@ def chromium(width: int = 1280, height: int = 900):
 
 # state of the page once loaded: figures, math, widgets (evaluated in the page)
 _PROBE = """
+if (!document.body) { return null; }   // between documents (a redirect page): not loaded yet
 const q = s => Array.from(document.querySelectorAll(s));
 const main = document.querySelector('main') || document.body;
 const imgs = Array.from(main.querySelectorAll('img'));
@@ -188,8 +189,16 @@ return {
 """
 
 
-def _settled(state: dict) -> bool:
-    return (state["ready"] and not state["undrawn_plots"] and not state["untypeset_math"]
+def _probe(drv) -> dict | None:
+    from selenium.common.exceptions import JavascriptException
+    try:
+        return drv.execute_script(_PROBE)
+    except JavascriptException:          # the document changed under the script (redirect)
+        return None
+
+
+def _settled(state: dict | None) -> bool:
+    return state is not None and (state["ready"] and not state["undrawn_plots"] and not state["untypeset_math"]
             and (state["widget_views"] == 0 or state["widget_nodes"] > 0))
 
 
@@ -199,13 +208,16 @@ def check_page(drv, url: str, rel: str, settle_s: float = 20.0) -> tuple[PageRep
     drv.get_log("browser")                     # drop messages of the previous page
     drv.get(url)
     t0 = time.time()
-    state = drv.execute_script(_PROBE)
+    state = _probe(drv)
     while not _settled(state) and time.time() - t0 < settle_s:
         time.sleep(0.25)
-        state = drv.execute_script(_PROBE)
+        state = _probe(drv)
+    if state is None:
+        rep.problems.append(f"page did not finish loading in {settle_s:.0f} s")
+        return rep, {"colab": []}
     if state["mathjax"]:                        # let MathJax finish typesetting before judging
         drv.execute_script("return window.MathJax.startup.promise.then(() => true)")
-        state = drv.execute_script(_PROBE)
+        state = _probe(drv) or state
     errors = [e["message"] for e in drv.get_log("browser") if e.get("level") == "SEVERE"]
     rep.problems += [f"console error: {m[:300]}" for m in errors]
     rep.problems += [f"image not loaded: {s}" for s in state["broken_images"]]
