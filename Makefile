@@ -10,7 +10,7 @@ export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: book test venv browser-deps unit nbval check build browse clean
+.PHONY: book test venv system-deps unit nbval check build browse clean
 
 venv: $(STAMP)
 
@@ -29,16 +29,18 @@ book: venv
 	exit $$rc
 
 ## make test: unit tests, nbval on every executed chapter, freshness check, book build, browser check
-test: venv browser-deps unit nbval check build browse
+test: venv system-deps unit nbval check build browse
 
-# headless Chromium + its driver for the browser test (Debian packages; needs root or sudo once)
+# Debian packages the tests need, installed when missing (root, or sudo): headless Chromium and its
+# driver for the browser test, a Java runtime for METEOR (pycocoevalcap, chapter 07)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-browser-deps:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then echo "chromium: $$(chromium --version)"; \
-	else export DEBIAN_FRONTEND=noninteractive; \
-	  $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null \
-	  || { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null; }; \
-	  chromium --version; fi
+APT_PKGS := $(if $(shell command -v chromium),,chromium) $(if $(shell command -v chromedriver),,chromium-driver) \
+            $(if $(shell command -v java),,default-jre-headless)
+system-deps:
+	@if [ -n "$(strip $(APT_PKGS))" ]; then export DEBIAN_FRONTEND=noninteractive; echo "apt-get install $(APT_PKGS)"; \
+	  $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PKGS) >/dev/null \
+	  || { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PKGS) >/dev/null; }; fi
+	@command -v chromium chromedriver java
 
 # two pytest workers, one BLAS/OpenMP thread each (two 2-thread workers on 2 cores spin-wait badly)
 unit:
