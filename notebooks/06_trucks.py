@@ -390,6 +390,8 @@ x1, x2 = (table[int(i)][None].to(dev) for i in test_sets.pairs[0])
 t_ours = timing.measure(ours.predict_proba, x1, x2, warmup=2, repeats=20)
 t_res = timing.measure(runs["resnet"].model.predict_proba, x1, warmup=2, repeats=20)
 t_mmal = timing.measure(runs["mmal"].model.predict_proba, x1, warmup=2, repeats=20)
+results.record_performance(CHAPTER, scale, "inference, one vehicle (two photos vs one)", "improved MMAL-Net", "ResNet",
+                           t_ours, t_res, quality=("held-out accuracy (%)", metrics["acc_improved_mmal"], metrics["acc_resnet"], True))
 print(f"improved MMAL-Net / ResNet inference time: {timing.ratio(t_ours, t_res):.2f}x; "
       f"MMAL-Net / ResNet: {timing.ratio(t_mmal, t_res):.2f}x")
 print(f"training time ratio vs ResNet: improved {runs['improved_mmal'].seconds / runs['resnet'].seconds:.2f}x, "

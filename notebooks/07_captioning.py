@@ -440,6 +440,9 @@ for n in ["NIC", "soft attention", "basic (guide + NLSTM)", "double layer + atte
     step = timing.measure(lambda: torch.nn.functional.cross_entropy(m(fb, caps_b).flatten(0, 1), caps_b[:, 1:].flatten()).backward(), warmup=1, repeats=3)
     m.eval()
     perf[n] = {"beam-5 decode, s/100 images": dec.median, "XE step, s": step.median}
+results.record_performance(CHAPTER, scale, "beam-5 decoding, 100 test images", "double layer + attention", "NIC",
+                           perf["double layer + attention"]["beam-5 decode, s/100 images"], perf["NIC"]["beam-5 decode, s/100 images"],
+                           quality=("test CIDEr (+DRL+attention vs NIC)", metrics["cider_drl_attention"], metrics["cider_nic"], True))
 perf = pd.DataFrame(perf).T
 perf["decode time / NIC"] = (perf.iloc[:, 0] / perf.iloc[0, 0]).round(2)
 perf["train step / NIC"] = (perf.iloc[:, 1] / perf.iloc[0, 1]).round(2)

@@ -405,6 +405,9 @@ plotting.explore(show, training=list(trained), level=list(co.LEVELS), index=(0, 
 # the detector against the colour-blob baseline on the same images:
 
 # %%
+results.record_performance(CHAPTER, scale, "inference, one test tray (batch 1)", "Faster R-CNN", "colour blobs + k-NN",
+                           1 / speed["images_per_second"], 1 / speed["baseline_images_per_second"],
+                           quality=("checkout accuracy (cAcc)", metrics["checkout_acc"], metrics["checkout_acc_baseline"], True))
 print(f"Faster R-CNN: {speed['images_per_second']:.1f} images/s at batch 1, {speed['images_per_second_batch8']:.1f} at batch 8 | "
       f"colour blobs: {speed['baseline_images_per_second']:.1f} images/s")
 print(f"time per image, detector / baseline: {timing.ratio(1 / speed['images_per_second'], 1 / speed['baseline_images_per_second']):.2f}x; "

@@ -385,6 +385,8 @@ plotting.explore(show, image=(0, len(test) - 1));
 
 # %%
 t = {n: inference_time(m, (H, W), dev, repeats=20) for n, m in models.items()}
+results.record_performance(CHAPTER, scale, f"inference, one {W}x{H} frame", ms, bl, t[ms], t[bl],
+                           quality=("test mIoU (%)", metrics["miou_msaam"], metrics["miou_baseline"], True))
 print({n: f"{1000 * v.median:.1f} ms" for n, v in t.items()},
       f"| MSAAM / baseline time ratio: {timing.ratio(t[ms], t[bl]):.2f}")
 
