@@ -42,9 +42,8 @@ def _dedupe_scripts(context):
     (``const THEBE_JS_URL`` declared twice is a console error on every page): keep the first copy."""
     seen, kept = set(), []
     for js in context.get("script_files", []):
-        key = (getattr(js, "filename", None) or str(js) if not getattr(js, "attributes", None) else
-               getattr(js, "filename", None) or "",
-               tuple(sorted((k, str(v)) for k, v in (getattr(js, "attributes", None) or {}).items())))
+        # the two copies differ only in filename None vs "" (inline scripts: the body is an attribute)
+        key = (js.filename or "", tuple(sorted((k, str(v)) for k, v in js.attributes.items())))
         if key not in seen:
             seen.add(key)
             kept.append(js)
