@@ -6,13 +6,17 @@ A chapter records its key metrics once per run::
                  paper={"denoise_psnr_msgsrc": (30.62, "Table 1, Set12 mean")},
                  data="Set12 (embedded, real)")
 
-into ``book/results/<chapter>.<scale>.json`` with provenance (git commit, date, machine, device,
-duration, data). ``table()`` reads those files and renders paper | ours (this run) | ours at paper
-scale | notes. ``NEUROVIS_RESULTS_DIR`` redirects writes (tests and nbval use it so that a test run
-never rewrites the committed files).
+into ``book/results/<chapter>.<scale>.json`` with provenance (git commit, date, machine, CPU,
+device, duration, data, a hash of the chapter's code). A run with seeds and claims uses
+``save_evidence`` instead: metrics as {mean, sd, n, values} over seeds, and each claim's effect,
+95% CI and verdict (``core.claims``). ``table()`` reads those files and renders paper | ours (this
+run) | ours (reference, mean ± sd) | ours at paper scale | notes. ``NEUROVIS_RESULTS_DIR`` redirects
+writes: the runner points it at a staging folder and moves the file beside its notebook only when
+the chapter succeeded, so a scratch run never rewrites the committed files.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -92,7 +96,7 @@ def save(chapter: str, scale: str, metrics: dict, paper: dict | None = None, dat
                     for k, v in metrics.items()},
         "paper": paper_rows,
         "notes": dict(notes or {}),
-        "provenance": _provenance(device, duration_s, data),
+        "provenance": _provenance(device, duration_s, data, chapter),
     }
     return _write(record, f"{chapter}.{scale}.json")
 
@@ -140,15 +144,89 @@ def load_benchmark(chapter: str) -> dict | None:
     return _read(f"{chapter}.bench.json")
 
 
-def _provenance(device, duration_s, data) -> dict:
-    return {
+def save_evidence(chapter: str, scale: str, evidence, claims=(), paper: dict | None = None, data: str = "",
+                  notes: dict | None = None, settings: dict | None = None, device=None,
+                  duration_s: float | None = None) -> Path:
+    """Write ``<chapter>.<scale>.json`` from a ``claims.Evidence``: ``seeds``, ``metrics``
+    ({name: {mean, sd, n, values}}), ``claims`` (each evaluated: effect, ci, n, verdict),
+    ``paper``, ``notes`` and ``provenance`` (with ``settings``: what differs from ``small``)."""
+    from .claims import Claim
+
+    check_scale(scale)
+    summary = evidence.summary()
+    if not summary:
+        raise ValueError(f"{chapter}: no metrics to save")
+    claims = list(claims)
+    for c in claims:
+        if not isinstance(c, Claim):
+            raise TypeError(f"{chapter}: claims must be core.claims.Claim objects, got {type(c).__name__}")
+    paper_rows = {}
+    for k, v in (paper or {}).items():
+        value, source = (v if isinstance(v, (tuple, list)) else (v, ""))
+        paper_rows[k] = {"value": value, "source": source}
+    prov = _provenance(device, duration_s, data, chapter)
+    prov["settings"] = dict(settings or {})
+    record = {"chapter": chapter, "scale": scale, "seeds": evidence.seeds, "metrics": summary,
+              "claims": evidence.evaluate_all(claims), "paper": paper_rows, "notes": dict(notes or {}),
+              "provenance": prov}
+    return _write(record, f"{chapter}.{scale}.json")
+
+
+def metric_value(m):
+    """The number of a recorded metric: a plain value, or the mean of a {mean, sd, ...} record."""
+    return m["mean"] if isinstance(m, dict) else m
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def code_hash(chapter: str) -> str:
+    """sha256 (16 hex) of the chapter's code: ``notebooks/<chapter>.py`` and its sub-package
+    ``companion/neurovis/<topic>/``. A results file whose hash differs from today's is stale."""
+    from .data import repo_root
+
+    try:
+        root = repo_root()
+    except Exception:   # Colab pip install without a clone
+        return "unknown"
+    topic = chapter.split("_", 1)[-1]
+    files = [root / "notebooks" / f"{chapter}.py"] + sorted((root / "companion" / "neurovis" / topic).rglob("*.py"))
+    files = [f for f in files if f.is_file()]
+    if not files:
+        return "unknown"
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def is_stale(record: dict) -> bool:
+    """True when the chapter's code changed after ``record`` was made (or the record has no hash)."""
+    recorded = record.get("provenance", {}).get("code_hash")
+    now = code_hash(record["chapter"])
+    return recorded is None or recorded == "unknown" or (now != "unknown" and recorded != now)
+
+
+def _provenance(device, duration_s, data, chapter: str | None = None) -> dict:
+    prov = {
         "commit": _git_commit(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
+        "cpu": _cpu_model(),
         "device": _device_name(device),
         "duration_s": round(duration_s if duration_s is not None else time.time() - _T0, 1),
         "data": data,
     }
+    if chapter:
+        prov["code_hash"] = code_hash(chapter)
+    return prov
 
 
 def _write(record: dict, name: str) -> Path:
@@ -189,6 +267,15 @@ def _fmt(v, decimals):
     return str(v)
 
 
+def _fmt_metric(m, decimals):
+    """A plain value, or mean ± sd (n) of a seeds record."""
+    if isinstance(m, dict):
+        if m.get("n", 1) > 1:
+            return f"{m['mean']:.{decimals}f} ± {m['sd']:.{decimals}f} (n={m['n']})"
+        return _fmt(m["mean"], decimals)
+    return _fmt(m, decimals)
+
+
 def table(chapter: str, scale: str = "small", labels: dict | None = None, decimals: int = 2):
     """The "paper vs ours" table (a pandas DataFrame) for ``chapter``.
 
@@ -203,6 +290,12 @@ def table(chapter: str, scale: str = "small", labels: dict | None = None, decima
     if run is None:
         raise FileNotFoundError(f"no results recorded for {chapter} at scale={scale!r}; call results.save first")
     at_paper = load(chapter, "paper") if scale != "paper" else None
+    at_ref = load(chapter, "reference") if scale != "reference" else None
+    ref_col = "ours (reference, mean ± sd)"
+    if at_ref:
+        prov = at_ref["provenance"]
+        ref_col = (f"ours (reference, {len(at_ref.get('seeds', []))} seeds, {prov['date'][:10]}"
+                   f"{', stale' if is_stale(at_ref) else ''})")
     keys = list(labels) if labels else list(run["metrics"])
     ours_col = f"ours ({scale}, this run)"
     paper_scale_col = "ours (paper scale)"
@@ -218,8 +311,9 @@ def table(chapter: str, scale: str = "small", labels: dict | None = None, decima
         rows.append({
             "metric": (labels or {}).get(k, k),
             "paper (reported)": paper_val,
-            ours_col: _fmt(run["metrics"].get(k), decimals),
-            paper_scale_col: _fmt(at_paper["metrics"].get(k), decimals) if at_paper else "not run yet",
+            ours_col: _fmt_metric(run["metrics"].get(k), decimals),
+            ref_col: _fmt_metric(at_ref["metrics"].get(k), decimals) if at_ref else "not run yet",
+            paper_scale_col: _fmt_metric(at_paper["metrics"].get(k), decimals) if at_paper else "not run yet",
             "notes": run["notes"].get(k, ""),
         })
     df = pd.DataFrame(rows).set_index("metric")

@@ -1,0 +1,153 @@
+"""A paper's central claims as data, and their verdicts computed from a run's seeds.
+
+A chapter lists its claims once::
+
+    CLAIMS = [Claim("denoise-vs-bm3d", "MS-GSRC beats BM3D in mean PSNR", "Table 1",
+                    method="denoise_psnr_msgsrc", baseline="denoise_psnr_bm3d", metric="PSNR (dB)",
+                    paper="+0.47 dB (12 images)")]
+
+collects each seed's metrics (and, where the comparison is paired per test item, the per-item
+values) in an ``Evidence``, and evaluates: effect = method - baseline (signed so that positive is
+the paper's direction), its paired bootstrap 95% CI (``stats.paired_bootstrap_ci``), n, and the
+verdict from the CI (``stats.verdict``). ``results.save_evidence`` writes them to the chapter's
+results file; ``table`` renders the chapter's Claims table; the claims ledger page lists them all.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import stats
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One central claim of a paper: ``method`` beats ``baseline`` on a metric.
+
+    ``method``/``baseline`` name metrics of the run (keys given to ``Evidence.add``);
+    ``higher_is_better`` is the metric's direction; ``paper`` is the paper's reported figure for
+    this comparison (shown as the paper's, never as ours); ``metric`` a readable name.
+    """
+    id: str
+    text: str
+    source: str
+    method: str
+    baseline: str
+    higher_is_better: bool = True
+    metric: str = ""
+    paper: str = ""
+
+    def __post_init__(self):
+        for f in ("id", "text", "source", "method", "baseline"):
+            if not isinstance(getattr(self, f), str) or not getattr(self, f).strip():
+                raise ValueError(f"claim {self.id!r}: field {f!r} must be a non-empty string")
+        if self.method == self.baseline:
+            raise ValueError(f"claim {self.id!r}: method and baseline are the same metric {self.method!r}")
+
+
+@dataclass
+class Evidence:
+    """Per-seed metrics of one run (any scale), and optional per-item values for paired tests."""
+    per_seed: dict = field(default_factory=dict)     # metric -> {seed: value}
+    items: dict = field(default_factory=dict)        # metric -> {seed: 1-D array over test items}
+
+    def add(self, seed: int, metrics: dict, items: dict | None = None) -> None:
+        """Record seed ``seed``: ``metrics`` {name: number}; ``items`` {name: per-test-item values},
+        the same test items in the same order for every metric of that seed."""
+        seed = int(seed)
+        for name, value in metrics.items():
+            v = float(value)
+            if not np.isfinite(v):
+                raise ValueError(f"seed {seed}, metric {name!r}: {value} is not finite")
+            self.per_seed.setdefault(name, {})[seed] = v
+        for name, values in (items or {}).items():
+            a = np.asarray(values, dtype=float).ravel()
+            if a.size == 0 or not np.all(np.isfinite(a)):
+                raise ValueError(f"seed {seed}, per-item {name!r}: empty or non-finite values")
+            self.items.setdefault(name, {})[seed] = a
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({s for d in self.per_seed.values() for s in d} | {s for d in self.items.values() for s in d})
+
+    def summary(self) -> dict:
+        """{metric: {mean, sd, n, values}} over seeds (seed order)."""
+        return {name: stats.mean_sd([d[s] for s in sorted(d)]) for name, d in self.per_seed.items()}
+
+    def means(self) -> dict:
+        return {name: s["mean"] for name, s in self.summary().items()}
+
+    def _paired(self, claim: Claim):
+        """Paired values for ``claim``: per (seed, item) when both have per-item values for the
+        same seeds, else per seed. Returns (method values, baseline values, unit)."""
+        m_items, b_items = self.items.get(claim.method), self.items.get(claim.baseline)
+        if m_items and b_items and sorted(m_items) == sorted(b_items):
+            for s in m_items:
+                if m_items[s].shape != b_items[s].shape:
+                    raise ValueError(f"claim {claim.id!r}, seed {s}: {claim.method} has {m_items[s].size} items, "
+                                     f"{claim.baseline} has {b_items[s].size}")
+            seeds = sorted(m_items)
+            return (np.concatenate([m_items[s] for s in seeds]), np.concatenate([b_items[s] for s in seeds]),
+                    "test items × seeds")
+        missing = [k for k in (claim.method, claim.baseline) if k not in self.per_seed]
+        if missing:
+            raise KeyError(f"claim {claim.id!r}: no values recorded for {missing}; recorded: {sorted(self.per_seed)}")
+        m, b = self.per_seed[claim.method], self.per_seed[claim.baseline]
+        seeds = sorted(set(m) & set(b))
+        if not seeds:
+            raise ValueError(f"claim {claim.id!r}: {claim.method} and {claim.baseline} share no seed")
+        return np.array([m[s] for s in seeds]), np.array([b[s] for s in seeds]), "seeds"
+
+    def evaluate(self, claim: Claim, seed: int = 0) -> dict:
+        """The claim's effect, 95% CI, n and verdict (see module docstring)."""
+        m, b, unit = self._paired(claim)
+        res = stats.paired_bootstrap_ci(m, b, higher_is_better=claim.higher_is_better, seed=seed)
+        n_seeds = len(set(self.per_seed.get(claim.method, {})) | set(self.items.get(claim.method, {})))
+        return {**asdict(claim), "effect": res["effect"], "ci": res["ci"], "n": res["n"], "n_seeds": n_seeds,
+                "unit": unit, "verdict": stats.verdict(res["ci"], n_seeds if unit == "seeds" else res["n"])}
+
+    def evaluate_all(self, claims: list[Claim]) -> list[dict]:
+        ids = [c.id for c in claims]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"claim ids must be unique, got {ids}")
+        return [self.evaluate(c) for c in claims]
+
+
+def _effect_text(c: dict, decimals: int) -> str:
+    lo, hi = c["ci"]
+    if c["n_seeds"] < 2 and c["unit"] == "seeds":
+        return f"{c['effect']:+.{decimals}f} (1 seed)"
+    return f"{c['effect']:+.{decimals}f} [{lo:+.{decimals}f}, {hi:+.{decimals}f}], n={c['n']} ({c['unit']})"
+
+
+def table(chapter: str, claims: list[Claim], small: list[dict] | None = None, decimals: int = 2):
+    """The chapter's Claims table (a pandas DataFrame): claim | paper | ours (reference: effect
+    [95% CI], n) | verdict | ours (small, this run). The reference columns come from the committed
+    ``<chapter>.reference.json``; a run older than the chapter's code is marked stale."""
+    import pandas as pd
+
+    from . import results
+
+    ref = results.load(chapter, "reference")
+    ref_claims = {c["id"]: c for c in (ref or {}).get("claims", [])}
+    stale = bool(ref) and results.is_stale(ref)
+    small_by_id = {c["id"]: c for c in (small or [])}
+    rows = []
+    for cl in claims:
+        r = ref_claims.get(cl.id)
+        if r is None:
+            ours, verdict = "no reference run committed", "not run"
+        else:
+            n_seeds = len(ref.get("seeds", [])) or r["n_seeds"]
+            ours = _effect_text(r, decimals) + f"; {n_seeds} seeds"
+            verdict = r["verdict"] + (" (stale: code changed since)" if stale else "")
+        s = small_by_id.get(cl.id)
+        rows.append({"claim": f"{cl.text} [{cl.source}]", "paper": cl.paper or "—",
+                     "ours (reference)": ours, "verdict": verdict,
+                     "ours (small, this run)": _effect_text(s, decimals) if s else "—"})
+    df = pd.DataFrame(rows).set_index("claim")
+    if ref:
+        p = ref["provenance"]
+        df.attrs["reference"] = f"{p['date'][:10]}, {p['device']}, commit {p['commit']}"
+    return df
