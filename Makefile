@@ -9,6 +9,11 @@ export HF_HUB_OFFLINE := 1
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export OMP_WAIT_POLICY := PASSIVE
+# one CPU float path on every x86-64 machine, for chapter execution and nbval alike (the runner sets
+# the same: neurovis.core.regression.CPU_FLOAT_PATH, and a test keeps both in sync)
+export ATEN_CPU_CAPABILITY ?= avx2
+export ONEDNN_MAX_CPU_ISA ?= AVX2
+export MKL_CBWR ?= AVX2
 
 .PHONY: book test venv system-deps unit nbval check build browse clean
 

@@ -154,6 +154,8 @@ def run(chapters: list[str] | None = None, scale: str = "small", data_root=None,
     os.environ.setdefault("NEUROVIS_THREADS", "1")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # threads sleep instead of spinning when cores are shared
     os.environ.setdefault("NEUROVIS_PROGRESS", "0")       # no per-step progress widgets in executed chapters
+    from .core.regression import pin_float_path
+    pin_float_path(os.environ)     # one float path on every x86 machine (Makefile exports the same for nbval)
     runs = []
     for ch in chapters:
         final = out_dir / f"{ch}.ipynb"
