@@ -198,3 +198,26 @@ def test_the_makefile_and_the_runner_pin_the_same_float_path():
         assert f"export {key} ?= {value}" in text
     env = {"MKL_CBWR": "COMPATIBLE"}
     assert regression.pin_float_path(env) == {**regression.CPU_FLOAT_PATH, "MKL_CBWR": "COMPATIBLE"}
+
+
+def test_ledger_lists_every_claim_with_its_verdict_and_marks_stale_runs(tmp_path, monkeypatch):
+    from neurovis.site import pages
+    root = tmp_path
+    (root / "data").mkdir()
+    (root / "notebooks").mkdir()
+    (root / "book" / "results").mkdir(parents=True)
+    for ch in ("01_alpha", "02_beta"):
+        (root / "notebooks" / f"{ch}.py").write_text("# %%\nprint(1)\n")
+    monkeypatch.setenv("NEUROVIS_ROOT", str(root))
+    monkeypatch.setenv("NEUROVIS_RESULTS_DIR", str(root / "book" / "results"))
+    cl = [Claim("a", "m beats b", "Table 2", method="m", baseline="b", paper="+1.0"),
+          Claim("z", "b has lower m", "Sec 4", method="b", baseline="m")]
+    results.save_evidence("01_alpha", "reference", _evidence(), cl, data="UTD-MHAD", data_kind="real")
+    page = pages.ledger_page(root)
+    assert "2 claims with a reference run: 1 reproduced, 1 contradicted, 0 inconclusive" in page
+    assert "| m beats b (Table 2) | **reproduced** |" in page and "| +1.0 | real |" in page
+    assert "[02_beta](chapters/02_beta.ipynb) | no reference run yet" in page
+    (root / "notebooks" / "01_alpha.py").write_text("# %%\nprint(2)\n")     # the code changed since
+    assert "**reproduced** (stale)" in pages.ledger_page(root)
+    with pytest.raises(ValueError, match="data_kind"):
+        results.save_evidence("01_alpha", "reference", _evidence(), cl, data_kind="synthetic")

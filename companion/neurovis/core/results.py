@@ -144,15 +144,21 @@ def load_benchmark(chapter: str) -> dict | None:
     return _read(f"{chapter}.bench.json")
 
 
+DATA_KINDS = ("real", "generated", "real + generated")
+
+
 def save_evidence(chapter: str, scale: str, evidence, claims=(), paper: dict | None = None, data: str = "",
                   notes: dict | None = None, settings: dict | None = None, device=None,
-                  duration_s: float | None = None) -> Path:
+                  duration_s: float | None = None, data_kind: str | None = None) -> Path:
     """Write ``<chapter>.<scale>.json`` from a ``claims.Evidence``: ``seeds``, ``metrics``
     ({name: {mean, sd, n, values}}), ``claims`` (each evaluated: effect, ci, n, verdict),
-    ``paper``, ``notes`` and ``provenance`` (with ``settings``: what differs from ``small``)."""
+    ``paper``, ``notes`` and ``provenance`` (with ``settings``: what differs from ``small``, and
+    ``data_kind``: real, generated, or real + generated, shown by the claims ledger)."""
     from .claims import Claim
 
     check_scale(scale)
+    if data_kind is not None and data_kind not in DATA_KINDS:
+        raise ValueError(f"{chapter}: data_kind must be one of {DATA_KINDS}, got {data_kind!r}")
     summary = evidence.summary()
     if not summary:
         raise ValueError(f"{chapter}: no metrics to save")
@@ -166,6 +172,8 @@ def save_evidence(chapter: str, scale: str, evidence, claims=(), paper: dict | N
         paper_rows[k] = {"value": value, "source": source}
     prov = _provenance(device, duration_s, data, chapter)
     prov["settings"] = dict(settings or {})
+    if data_kind:
+        prov["data_kind"] = data_kind
     record = {"chapter": chapter, "scale": scale, "seeds": evidence.seeds, "metrics": summary,
               "claims": evidence.evaluate_all(claims), "paper": paper_rows, "notes": dict(notes or {}),
               "provenance": prov}
