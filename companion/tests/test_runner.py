@@ -206,3 +206,27 @@ def test_parallel_run_gives_the_same_notebooks_as_a_sequential_one(book, tmp_pat
     for ch in ("01_first", "03_third"):
         a, b = (nbformat.read(tmp_path / d / f"{ch}.ipynb", as_version=4) for d in ("seq", "par"))
         assert [c.get("outputs") for c in a.cells] == [c.get("outputs") for c in b.cells]
+
+
+def test_command_line_rejects_bad_devices_and_scales(capsys):
+    from neurovis.__main__ import main
+    for argv in (["run", "--device", "gpu"], ["run", "--device", "cuda:x"], ["run", "--scale", "huge"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid device 'gpu'" in err and "invalid choice: 'huge'" in err
+
+
+def test_bench_tells_a_missing_benchmark_from_a_broken_one(tmp_path, monkeypatch, capsys):
+    from neurovis.__main__ import main
+    assert main(["bench", "nosuchtopic"]) == 2
+    assert "no benchmark for topic 'nosuchtopic'" in capsys.readouterr().err
+    import neurovis
+    broken = tmp_path / "broken"
+    (broken / "bench.py").parent.mkdir()
+    (broken / "__init__.py").write_text("")
+    (broken / "bench.py").write_text("import a_module_that_is_not_installed\n")
+    monkeypatch.setattr(neurovis, "__path__", list(neurovis.__path__) + [str(tmp_path)])
+    assert main(["bench", "broken"]) == 1
+    assert "neurovis.broken.bench failed to import" in capsys.readouterr().err
