@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Attention and audiovisual integration: fMRI GLM, EEG minimum-norm sources and ADTF time-varying networks
+# # 05 — Attention and audiovisual integration: fMRI GLM, EEG minimum-norm sources and ADTF time-varying networks
 #
 # **Paper.** Yuhao Jiang, Rui Qiao, Yupan Shi, Yi Tang, Zhengjun Hou and Yin Tian, *The effects of
 # attention in auditory–visual integration revealed by time-varying networks*
@@ -366,6 +366,9 @@ results.save("05_audiovisual", scale, metrics, paper=paper, notes=notes, device=
 # %% tags=["nbval-check-output"]
 table = results.table("05_audiovisual", scale, labels={k: k for k in metrics if k != "adtf_seconds"})
 print(table.iloc[:, :2].to_string())
+
+# %%
+display(table)
 
 # %% [markdown]
 # ## Ablations at this scale
