@@ -76,8 +76,8 @@ def main(argv=None) -> int:
         for n, r in checked.items():
             print(f"{n}: BAD: {r}" if n in bad else f"{n}: {r} files ok")
         if bad:
-            print(f"{len(bad)} of {len(checked)} embedded data sets do not match data/registry.yaml: "
-                  f"{', '.join(bad)}")
+            print(f"{len(bad)} of {len(checked)} embedded data sets do not match "
+                  f"data/registry.yaml: {', '.join(bad)}")
             return 1
         print(f"all {len(checked)} embedded data sets match data/registry.yaml")
         return 0

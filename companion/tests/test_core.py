@@ -203,7 +203,8 @@ def test_embedded_checksums_detect_changed_missing_and_unlisted_files(tmp_path, 
     assert verify_embedded("demo") == 1
     (base / "a.txt").write_text("tampered")
     (base / "b.txt").write_text("new")
-    with pytest.raises(DataIntegrityError, match=r"(?s)a.txt: altered \(sha256 expected .*b.txt: not listed"):
+    with pytest.raises(DataIntegrityError,
+                       match=r"(?s)a.txt: altered \(sha256 expected .*b.txt: not listed"):
         verify_embedded("demo")
     (base / "a.txt").unlink()
     with pytest.raises(DataIntegrityError, match="a.txt: missing"):
@@ -254,8 +255,8 @@ def test_checkpoints_hold_only_tensors_and_plain_values(tmp_path):
 
     ckpt = tmp_path / "ckpt.pt"
     model, loader, opt, sched = _toy_problem()
-    fit(model, _mse, loader, opt, TrainConfig(num_epochs=1, checkpoint_path=ckpt, progress=False), "cpu",
-        scheduler=sched)
+    cfg = TrainConfig(num_epochs=1, checkpoint_path=ckpt, progress=False)
+    fit(model, _mse, loader, opt, cfg, "cpu", scheduler=sched)
     state = torch.load(ckpt, weights_only=True)          # no allow-list needed
     assert set(state) >= {"model", "optimizer", "scheduler", "scaler", "history", "epoch", "rng"}
     np.random.seed(5)
@@ -270,7 +271,8 @@ def test_a_tampered_checkpoint_is_refused_without_running_its_code(tmp_path):
 
     ckpt, flag = tmp_path / "ckpt.pt", tmp_path / "pwned"
     model, loader, opt, sched = _toy_problem()
-    fit(model, _mse, loader, opt, TrainConfig(num_epochs=1, checkpoint_path=ckpt, progress=False), "cpu")
+    fit(model, _mse, loader, opt, TrainConfig(num_epochs=1, checkpoint_path=ckpt, progress=False),
+        "cpu")
     state = torch.load(ckpt, weights_only=True)
     state["history"]["note"] = _Payload(str(flag))        # an object that runs code when unpickled
     save_checkpoint(ckpt, **state)
@@ -278,7 +280,8 @@ def test_a_tampered_checkpoint_is_refused_without_running_its_code(tmp_path):
         load_checkpoint(ckpt)
     model, loader, opt, sched = _toy_problem()
     with pytest.raises(ValueError, match=r"ckpt\.pt: refused"):
-        fit(model, _mse, loader, opt, TrainConfig(num_epochs=2, checkpoint_path=ckpt, progress=False), "cpu")
+        cfg = TrainConfig(num_epochs=2, checkpoint_path=ckpt, progress=False)
+        fit(model, _mse, loader, opt, cfg, "cpu")
     assert not flag.exists()
 
 
@@ -343,7 +346,8 @@ def test_a_relabelled_annotation_stops_the_load(tmp_path, monkeypatch):
     other = next(c for c in ann["classes"] if int(c) != ann["images"][0]["class_id"])
     ann["images"][0]["class_id"] = int(other)                              # still valid JSON
     path.write_text(json.dumps(ann, indent=1))
-    with pytest.raises(DataIntegrityError, match=r"stanford-cars-trucks.*\n.*trucks/annotations\.json: altered"):
+    with pytest.raises(DataIntegrityError,
+                       match=r"stanford-cars-trucks.*\n.*trucks/annotations\.json: altered"):
         load_annotations()
 
 
@@ -379,4 +383,5 @@ def test_data_command_reports_every_bad_set_and_exits_1(tmp_path, monkeypatch, c
     assert "lap_frames: BAD" in out and "lap_frames/3.jpg: altered" in out
     assert "stanford-cars-trucks: BAD" in out and "trucks/annotations.json: missing" in out
     assert "nrsfm: 8 files ok" in out
-    assert "2 of 3 embedded data sets do not match data/registry.yaml: lap_frames, stanford-cars-trucks" in out
+    assert ("2 of 3 embedded data sets do not match data/registry.yaml: "
+            "lap_frames, stanford-cars-trucks") in out

@@ -67,7 +67,7 @@ def import_graph(root: Path, package: str) -> dict[str, set[str]]:
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """One cycle (a -> ... -> a, as a list of names) per strongly connected component that has one."""
+    """One cycle (a -> ... -> a, as a list of names) per strongly connected component with one."""
     index, low, on_stack, stack, sccs = {}, {}, set(), [], []
     counter = [0]
 
@@ -126,7 +126,7 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_package_has_no_import_cycle():
     root = Path(neurovis.__file__).parent
     graph = import_graph(root, "neurovis")
-    assert len(graph) > 50 and graph["neurovis.driving.train"], "the graph builder found the modules"
+    assert len(graph) > 50 and graph["neurovis.driving.train"], "the builder found the modules"
     cycles = find_cycles(graph)
     assert not cycles, "import cycles in neurovis:\n" + "\n".join(" -> ".join(c) for c in cycles)
 

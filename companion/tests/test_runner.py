@@ -106,7 +106,8 @@ def test_freshness_check_flags_an_edited_markdown_cell(book):
 def test_freshness_check_flags_reordered_and_retyped_cells(book):
     _executed(book, PROSE)
     md, params, code = PROSE.split("\n\n# %%")
-    (book / "notebooks" / "01_first.py").write_text("\n\n# %%".join([md, code.rstrip("\n"), params]) + "\n")
+    swapped = "\n\n# %%".join([md, code.rstrip("\n"), params]) + "\n"
+    (book / "notebooks" / "01_first.py").write_text(swapped)
     assert any("01_first.ipynb: its cells differ" in p for p in runner.check_fresh(book))
     # the same text, but the markdown cell turned into a code cell (of comments)
     (book / "notebooks" / "01_first.py").write_text(PROSE.replace("# %% [markdown]\n", "# %%\n"))

@@ -179,7 +179,8 @@ def _repo_with_lswmd_sha(tmp_path, monkeypatch, digest):
     (root / "companion").mkdir(parents=True)
     (root / "data").mkdir()
     (root / "data" / "registry.yaml").write_text(yaml.safe_dump(
-        {"datasets": {"wm811k": {"kind": "full", "expected_layout": ["LSWMD.pkl"], "sha256": digest}}}))
+        {"datasets": {"wm811k": {"kind": "full", "expected_layout": ["LSWMD.pkl"],
+                                 "sha256": digest}}}))
     monkeypatch.setenv("NEUROVIS_ROOT", str(root))
 
 
@@ -204,7 +205,7 @@ def test_lswmd_without_a_published_sha256_needs_trust(tmp_path):
     assert flag.exists()
 
 
-def test_lswmd_matching_the_published_sha256_loads_and_a_tampered_one_is_refused(tmp_path, monkeypatch):
+def test_lswmd_matching_the_published_sha256_loads_a_tampered_one_not(tmp_path, monkeypatch):
     from neurovis.core import DataIntegrityError
     from neurovis.core.data import sha256
 
@@ -218,8 +219,8 @@ def test_lswmd_matching_the_published_sha256_loads_and_a_tampered_one_is_refused
     df.attrs["x"] = _Payload(str(tmp_path / "pwned"))
     df.to_pickle(data_root / "LSWMD.pkl")
     found = sha256(data_root / "LSWMD.pkl")
-    with pytest.raises(DataIntegrityError, match=rf"wm/LSWMD.pkl: refusing to unpickle it: its sha256 "
-                                                 rf"{found} differs from the published LSWMD.pkl's {published}"):
+    with pytest.raises(DataIntegrityError, match=rf"wm/LSWMD.pkl: refusing to unpickle it: its "
+                       rf"sha256 {found} differs from the published LSWMD.pkl's {published}"):
         wd.load_wm811k(data_root)
     assert not (tmp_path / "pwned").exists()
 

@@ -8,7 +8,8 @@ from .data import (DataNotFoundError, DataIntegrityError, repo_root, embedded_pa
 from . import results, timing, plotting
 
 __all__ = [
-    "choose_device", "set_threads", "single_thread", "environment_report", "seed_everything", "check_scale", "SCALES",
+    "choose_device", "set_threads", "single_thread", "environment_report", "seed_everything",
+    "check_scale", "SCALES",
     "DataNotFoundError", "DataIntegrityError", "repo_root", "embedded_path", "require_data_root",
     "verify_embedded", "results", "timing", "plotting", "fit", "TrainConfig",
 ]

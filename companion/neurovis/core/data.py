@@ -90,13 +90,14 @@ def sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 def _embedded_entry(name: str) -> tuple[str, dict]:
     """(registry key, entry) of embedded set ``name``: a registry key, or the folder name under
-    ``data/embedded/`` (the registry's ``stanford-cars-trucks`` lives in ``data/embedded/trucks``)."""
+    ``data/embedded/`` (the registry's ``stanford-cars-trucks`` is ``data/embedded/trucks``)."""
     sets = registry()["datasets"]
     entry = sets.get(name)
     if entry is not None and entry.get("kind") == "embedded":
         return name, entry
     for key, e in sets.items():
-        if e.get("kind") == "embedded" and Path(e.get("path", "")).as_posix() == f"data/embedded/{name}":
+        where = Path(e.get("path", "")).as_posix()
+        if e.get("kind") == "embedded" and where == f"data/embedded/{name}":
             return key, e
     raise DataNotFoundError(f"data/registry.yaml has no embedded data set named {name!r} (nor one "
                             f"at data/embedded/{name}), so its files cannot be checked")
@@ -127,8 +128,8 @@ def verify_embedded(name: str) -> int:
     on_disk = {p.relative_to(base).as_posix() for p in base.rglob("*")
                if p.is_file() and p.name != "SOURCE.md"} if base.is_dir() else set()
     for rel in sorted(on_disk - set(recorded)):
-        problems.append(f"{rel_base}/{rel}: not listed in data/registry.yaml (remove it; a maintainer "
-                        "adding files runs `python -m neurovis data --update`)")
+        problems.append(f"{rel_base}/{rel}: not listed in data/registry.yaml (remove it; a "
+                        "maintainer adding files runs `python -m neurovis data --update`)")
     if problems:
         raise DataIntegrityError(
             f"embedded data set {key!r} ({rel_base}) does not match data/registry.yaml "

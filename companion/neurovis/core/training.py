@@ -62,7 +62,8 @@ def _rng_state(loader) -> dict:
     """Every RNG's state as tensors and plain Python values only, so that a checkpoint loads with
     ``torch.load(weights_only=True)`` (numpy's key array is stored as an int64 tensor)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    numpy_state = (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss))
+    keys = torch.from_numpy(keys.astype(np.int64))
+    numpy_state = (kind, keys, int(pos), int(has_gauss), float(gauss))
     state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -105,10 +106,10 @@ def load_checkpoint(path, map_location=None) -> dict:
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(
-            f"{path}: refused to load this checkpoint: it holds objects other than tensors and plain "
-            f"Python values ({first}). Checkpoints written by neurovis hold none, so the file was "
-            "altered or written by other code (or by a neurovis older than the safe format); delete "
-            "it to train from scratch.") from None
+            f"{path}: refused to load this checkpoint: it holds objects other than tensors and "
+            f"plain Python values ({first}). Checkpoints written by neurovis hold none, so the "
+            "file was altered or written by other code (or by a neurovis older than the safe "
+            "format); delete it to train from scratch.") from None
 
 
 def _unwrap(model):

@@ -439,8 +439,8 @@ def check_lswmd(path, trust: bool = False) -> str:
         return found
     advice = ("Download it again from the source, or pass trust=True if you know where this file "
               "comes from" if expected is not None else
-              f"If you downloaded it yourself from the MIR lab or the Kaggle mirror, pass trust=True "
-              f"(or record its sha256 {found} in {where} to check it from then on)")
+              f"If you downloaded it yourself from the MIR lab or the Kaggle mirror, pass "
+              f"trust=True (or record its sha256 {found} in {where} to check it from then on)")
     raise DataIntegrityError(f"{path}: refusing to unpickle it: {why}; unpickling runs any code a "
                              f"file holds. {advice}.")
 
