@@ -221,6 +221,10 @@ experiment = run_experiment(benchmarks, hyper, device=dev, seed=seed)
 # %% [markdown]
 # ## Results
 #
+# *Small run: one seed and the small embedded/simulated sets — the regression test and a quick
+# look, not evidence. The reference run (5 seeds, `--scale reference`) carries the evidence; the
+# [claims ledger](../claims.md) shows whether it has been run for this chapter.*
+#
 # **The paper's Tables 1–3** (as reported: eight CMU categories, units not stated):
 
 # %%

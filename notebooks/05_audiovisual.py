@@ -333,6 +333,10 @@ for c, r in real.items():
 # simulated EEG with a planted network (and the real sample EEG where marked). The paper's numbers
 # are its reported statistics on its own (unavailable) recordings; the recovery metrics have no
 # paper counterpart, since the paper had no ground truth.
+#
+# *Small run: one seed and the small embedded/simulated sets — the regression test and a quick
+# look, not evidence. The reference run (5 seeds, `--scale reference`) carries the evidence; the
+# [claims ledger](../claims.md) shows whether it has been run for this chapter.*
 
 # %%
 eeg_score = av.score_network(net, fit["onsets"])

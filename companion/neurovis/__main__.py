@@ -92,9 +92,15 @@ def main(argv=None) -> int:
         if args.update:
             print(data.update_registry_checksums())
             return 0
-        names = [n for n, e in data.registry()["datasets"].items() if e.get("kind") == "embedded"]
-        for n in names:
-            print(f"{n}: {data.verify_embedded(n)} files ok")
+        checked = data.verify_all_embedded()
+        bad = [n for n, r in checked.items() if isinstance(r, Exception)]
+        for n, r in checked.items():
+            print(f"{n}: BAD: {r}" if n in bad else f"{n}: {r} files ok")
+        if bad:
+            print(f"{len(bad)} of {len(checked)} embedded data sets do not match "
+                  f"data/registry.yaml: {', '.join(bad)}")
+            return 1
+        print(f"all {len(checked)} embedded data sets match data/registry.yaml")
         return 0
     if args.cmd == "bench":
         try:

@@ -387,9 +387,28 @@ def code_cells(nb) -> list[str]:
             if c.cell_type == "code" and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
 
 
+def cells(nb) -> list[tuple[str, str]]:
+    """(cell type, source) of every cell, markdown and code, in order, without papermill's injected
+    parameters cell; metadata and outputs do not count."""
+    return [(c.cell_type, c.source.strip()) for c in nb.cells
+            if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+
+
+def _first_difference(executed: list, source: list) -> str:
+    """Where two cell lists first differ, in words (cells counted from 1, as in the source)."""
+    for i, (a, b) in enumerate(zip(executed, source), 1):
+        if a != b:
+            kind = a[0] if a[0] == b[0] else f"{b[0]}, was {a[0]}"
+            return f"cell {i} ({kind}) differs"
+    if len(executed) != len(source):
+        return f"{len(source)} cells in the source, {len(executed)} executed"
+    return "no difference"
+
+
 def check_fresh(root: Path | None = None) -> list[str]:
-    """Problems with the executed chapters: missing, stale (code cells differ from the source), or
-    holding an error output. An empty list means the book is fresh."""
+    """Problems with the executed chapters: missing, stale (a markdown or code cell differs from
+    the source, or cells were added, removed or reordered), or holding an error output. An empty
+    list means the book is fresh."""
     import nbformat
     from .core.data import repo_root
 
@@ -401,8 +420,10 @@ def check_fresh(root: Path | None = None) -> list[str]:
             problems.append(f"{executed}: missing; run `python -m neurovis run {ch}`")
             continue
         nb = nbformat.read(executed, as_version=4)
-        if code_cells(nb) != code_cells(read_source(root / "notebooks" / f"{ch}.py")):
-            problems.append(f"{executed}: its code cells differ from notebooks/{ch}.py; re-execute it")
+        ran, src = cells(nb), cells(read_source(root / "notebooks" / f"{ch}.py"))
+        if ran != src:
+            problems.append(f"{executed}: its cells differ from notebooks/{ch}.py "
+                            f"({_first_difference(ran, src)}); re-execute it")
         if _failing_cell(nb):
             problems.append(f"{executed}: holds an error output")
     for nb_path in sorted((root / "book" / "chapters").glob("*.ipynb")):

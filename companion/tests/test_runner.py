@@ -76,7 +76,7 @@ def test_freshness_check_flags_stale_and_missing_chapters(book):
     assert not any("01_first" in p for p in problems)
     assert any("03_third.ipynb: missing" in p for p in problems)
     (book / "notebooks" / "01_first.py").write_text(OK + "# %%\nprint('new cell')\n")
-    assert any("01_first.ipynb: its code cells differ" in p for p in runner.check_fresh(book))
+    assert any("01_first.ipynb: its cells differ" in p for p in runner.check_fresh(book))
 
 
 SAVES = '''# %% tags=["parameters"]
@@ -230,3 +230,53 @@ def test_bench_tells_a_missing_benchmark_from_a_broken_one(tmp_path, monkeypatch
     monkeypatch.setattr(neurovis, "__path__", list(neurovis.__path__) + [str(tmp_path)])
     assert main(["bench", "broken"]) == 1
     assert "neurovis.broken.bench failed to import" in capsys.readouterr().err
+
+
+
+PROSE = '''# %% [markdown]
+# The claim: **A beats B**.
+
+# %% tags=["parameters"]
+scale = "small"
+
+# %%
+print("chapter", scale)
+'''
+
+
+def _executed(book, src):
+    (book / "notebooks" / "01_first.py").write_text(src)
+    runner.run(chapters=["01_first"], root=book)
+    assert not any("01_first" in p for p in runner.check_fresh(book))
+
+
+def test_freshness_check_flags_an_edited_markdown_cell(book):
+    _executed(book, PROSE)
+    (book / "notebooks" / "01_first.py").write_text(PROSE.replace("A beats B", "B beats A"))
+    problems = [p for p in runner.check_fresh(book) if "01_first" in p]
+    assert len(problems) == 1 and "cell 1 (markdown) differs" in problems[0], problems
+
+
+def test_freshness_check_flags_reordered_and_retyped_cells(book):
+    _executed(book, PROSE)
+    md, params, code = PROSE.split("\n\n# %%")
+    swapped = "\n\n# %%".join([md, code.rstrip("\n"), params]) + "\n"
+    (book / "notebooks" / "01_first.py").write_text(swapped)
+    assert any("01_first.ipynb: its cells differ" in p for p in runner.check_fresh(book))
+    # the same text, but the markdown cell turned into a code cell (of comments)
+    (book / "notebooks" / "01_first.py").write_text(PROSE.replace("# %% [markdown]\n", "# %%\n"))
+    problems = [p for p in runner.check_fresh(book) if "01_first" in p]
+    assert problems and "cell 1 (code, was markdown) differs" in problems[0], problems
+
+
+def test_freshness_check_ignores_outputs_metadata_and_the_injected_parameters(book):
+    _executed(book, PROSE)
+    path = book / "book" / "chapters" / "01_first.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    for c in nb.cells:
+        c.metadata["collapsed"] = True
+        if c.cell_type == "code":
+            c.outputs = []
+    nbformat.write(nb, path)
+    assert not any("01_first" in p for p in runner.check_fresh(book))
