@@ -150,7 +150,7 @@ def run_chapter(root: Path, chapter: str, scale: str, out_dir: Path, log_dir: Pa
         nb = read_source(src)
         pm.execute_notebook(nb, str(tmp_out), parameters=params, kernel_name="python3", log_output=True,
                             progress_bar=False, cwd=str(out_dir), execution_timeout=timeout,
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         final = out_dir / f"{chapter}.ipynb"
         dest = results_destination(root, scale, out_dir)
         dest.mkdir(parents=True, exist_ok=True)
