@@ -73,6 +73,18 @@ def test_require_data_root_explains_what_is_missing(tmp_path, monkeypatch):
     assert require_data_root(tmp_path, "BSD68", ["BSD68/test001.png"], "x") == tmp_path
 
 
+def test_data_root_message_names_the_option_the_reader_typed(monkeypatch):
+    monkeypatch.delenv("NEUROVIS_DATA_ROOT", raising=False)
+    monkeypatch.setenv("NEUROVIS_RUNNER", "1")          # what `python -m neurovis run` sets
+    with pytest.raises(DataNotFoundError, match=r"BSD68: scale='paper' needs the full data set; pass --data-root DIR"):
+        require_data_root(None, "BSD68", ["BSD68/test001.png"], "download from X")
+    with pytest.raises(DataNotFoundError, match=r"under --data-root /nonexistent these are missing"):
+        require_data_root("/nonexistent", "BSD68", ["BSD68/test001.png"], "download from X")
+    monkeypatch.delenv("NEUROVIS_RUNNER")
+    with pytest.raises(DataNotFoundError, match=r"pass data_root=\.\.\."):
+        require_data_root(None, "BSD68", ["BSD68/test001.png"], "download from X")
+
+
 def test_results_save_records_provenance_and_table_reads_it(tmp_path):
     path = results.save("99_demo", "small", {"psnr": 30.123456, "acc": 0.9},
                         paper={"psnr": (31.0, "Table 1")}, data="demo images", notes={"psnr": "mean of 2"},

@@ -191,14 +191,17 @@ def require_data_root(data_root, dataset: str, expected: list[str], how_to_get: 
     """
     root = data_root if data_root is not None else os.environ.get("NEUROVIS_DATA_ROOT")
     layout = "\n    ".join(expected)
+    # under the runner (`python -m neurovis run`) the reader typed --data-root, not data_root=...
+    option = "--data-root" if os.environ.get("NEUROVIS_RUNNER") == "1" else "data_root"
     if root is None:
+        how = "pass --data-root DIR" if option == "--data-root" else "pass data_root=..."
         raise DataNotFoundError(
-            f"{dataset}: scale='paper' needs the full data set; pass data_root=... (or set "
+            f"{dataset}: scale='paper' needs the full data set; {how} (or set "
             f"NEUROVIS_DATA_ROOT) to a folder laid out as:\n    {layout}\nHow to get it: {how_to_get}")
     root = Path(root).expanduser()
     missing = [rel for rel in expected if not (root / rel).exists()]
     if missing:
         raise DataNotFoundError(
-            f"{dataset}: under data_root={root} these are missing: {missing}. Expected layout:\n    "
+            f"{dataset}: under {option} {root} these are missing: {missing}. Expected layout:\n    "
             f"{layout}\nHow to get it: {how_to_get}")
     return root
