@@ -141,6 +141,9 @@ def data_page(root=None) -> str:
                 layout = ", ".join(f"`{x}`" for x in e.get("expected_layout", []))
                 out.append(f"- expected under `data_root`: {layout}")
                 out.append(f"- how to get it: {e.get('how_to_get', '')}")
+                if e.get("optional"):
+                    out.append(f"- optional at paper scale: used when {e.get('used_when', 'the chapter asks for it')} "
+                               "(the runner checks only required sets before a run)")
             if e.get("source"):
                 out.append(f"- source: {e['source']}")
             if e.get("licence"):
