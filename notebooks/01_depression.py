@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Facial depression recognition with a hybrid multi-head cross attention network (HMHN)
+# # 01 — Facial depression recognition with a hybrid multi-head cross attention network (HMHN)
 #
 # **Paper.** Li Y., Liu Z., Zhou L., Yuan X., Shangguan Z., Hu X., Hu B., *A facial depression
 # recognition method based on hybrid multi-head cross attention network*, *Frontiers in
@@ -64,12 +64,13 @@ if scale == "paper":  # Section 4.2: RGB faces, full ResNet-18, AdamW 1e-3, batc
     num_epochs, batch_size, lr, widths = 50, 64, 1e-3, (64, 128, 256, 512)
 
 # %%
+import math
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from IPython.display import display
+from IPython.display import Markdown, display
 from neurovis.core import (choose_device, seed_everything, set_threads, environment_report, check_scale,
-                           results, timing, plotting)
+                           results, timing, plotting, regression)
 from neurovis.depression import (HMHNConfig, HMHN, BenchmarkConfig, TrainSettings, make_benchmark, avec_partitions,
                                  align_face, load_orl, render_cues, ablation_configs, single_head,
                                  kernel_parameter_counts, count_parameters, KERNEL_SETTINGS, PAPER_ABLATION,
@@ -206,12 +207,40 @@ ridge_pred, _ = ridge_on_pixels(parts["train"], parts["test"])
 # Test MAE and RMSE in BDI-II points over the test videos (Eq. 12–13), for this run's variants.
 # The paper's numbers are on AVEC; ours are on the semi-synthetic ORL benchmark at small scale —
 # the comparison that carries meaning is *between the rows*, not with the paper's values.
+# The paper's column (Table 3, AVEC 2013) is marked as such.
 
-# %% tags=["nbval-check-output"]
+# %%
+steps = num_epochs * math.ceil(len(parts["train"]) / batch_size)   # optimiser steps per variant
+if scale == "small":
+    display(Markdown(f"**Small run:** one seed, {steps} optimiser steps per variant — a regression "
+                     "test and a quick look, not evidence; the reference run carries the evidence."))
 table = metrics_table(trained)
 table.loc["ridge on pixels"] = [round(mae(ridge_pred, true), 1), round(rmse(ridge_pred, true), 1)]
 table.loc["mean predictor"] = [round(mae(mean_pred, true), 1), round(rmse(mean_pred, true), 1)]
-print(table.to_string())
+paper_rows = {"ResNet-18": "A: ResNet-18", "HMHN": "E: HMHN (all)"}
+table["paper MAE / RMSE (AVEC 2013, Table 3)"] = [
+    "{} / {}".format(*PAPER_ABLATION[paper_rows[n]]["AVEC2013"]) if n in paper_rows else "" for n in table.index]
+display(table)
+
+# %% [markdown]
+# The regression checks of this run (what `nbval` compares when it re-executes the chapter): each
+# error in a band around the committed run's value, wide enough for another CPU's float path and
+# narrow enough to catch a model that stopped learning, and every network below the mean predictor.
+
+# %% tags=["nbval-check-output"]
+mae_mean = mae(mean_pred, true)
+# tol = max(3x the float-path spread measured, 10 % of the value). Test MAE of this pinned AVX2 run
+# vs an AVX-512 run and a no-SIMD run: ResNet-18 8.67 / 8.0 / 8.21, 1 head 9.27 / 7.1 / 8.41,
+# HMHN 8.80 / 8.8 / 9.91, ridge 5.96 on all three. A one-seed network moves by up to 2 BDI points with
+# the float path; what holds on every path is that each network is below the mean predictor.
+print(regression.report(
+    regression.band("ResNet-18 test MAE", trained["ResNet-18"].mae, expected=8.7, tol=2.0),
+    regression.band("HMHN, 1 head test MAE", trained["HMHN, 1 head"].mae, expected=9.3, tol=6.5),
+    regression.band("HMHN test MAE", trained["HMHN"].mae, expected=8.8, tol=3.3),
+    regression.band("ridge on pixels test MAE", mae(ridge_pred, true), expected=6.0, tol=0.6),
+    *(regression.below(f"{name} test MAE", t.mae, "mean predictor MAE", mae_mean) for name, t in trained.items()),
+    regression.below("ridge on pixels test MAE", mae(ridge_pred, true), "mean predictor MAE", mae_mean),
+))
 
 # %% [markdown]
 # Where do the heads look? On the test faces, each head's spatial map (the $a_i$ of Eq. 8) is
@@ -219,11 +248,23 @@ print(table.to_string())
 # is the chance level), how many of the four regions at least one head attends to at twice the
 # face-average density or more, and how many different regions the heads' favourite regions are.
 
-# %% tags=["nbval-check-output"]
+# %%
 test = parts["test"]
 maps = {name: predict(t.model, test.frames, return_attention=True)[1] for name, t in trained.items() if name != "ResNet-18"}
 attention = analysis.attention_report(maps, test.masks) if test.masks is not None else None
-print(attention.round(2).to_string() if attention is not None else "real data: no ground-truth cue regions")
+if attention is not None:
+    display(attention.round(2))
+else:
+    print("real data: no ground-truth cue regions")
+
+# %% tags=["nbval-check-output"]
+if attention is not None:   # HMHN's share: 0.393 / 0.37 / 0.388 (AVX2 pinned, AVX-512, no SIMD), tol 3x
+    share = lambda name: attention.loc[name, "share in cue regions"]
+    print(regression.report(   # the single head's share moved by 0.10 (0.27 vs 0.37): shown, not checked
+        regression.band("HMHN share of attention in cue regions", share("HMHN"), expected=0.39, tol=0.07),
+        regression.above("HMHN share of attention in cue regions", share("HMHN"),
+                         "a uniform map's share (chance)", share("uniform map (chance)")),
+    ))
 
 # %%
 metrics = {"mae_hmhn": trained["HMHN"].mae, "rmse_hmhn": trained["HMHN"].rmse,
@@ -252,9 +293,11 @@ display(results.table("01_depression", scale, labels=labels))
 
 # %% [markdown]
 # **Reading the table (committed run, small scale).** Every network beats the mean predictor, so
-# they learn the cues on faces they have never seen; but **HMHN does not beat its baselines here**:
-# the single-head variant has the lowest error, the ResNet-18 backbone is next, and four-head HMHN
-# is behind both. The attention check says why the paper's mechanism has nothing to offer at this
+# they learn the cues on faces they have never seen; but **HMHN does not beat the ResNet-18
+# backbone here**. How the three networks rank otherwise is not stable at this scale: on another
+# CPU float path the single-head variant moves by about two BDI points (ahead of both in an
+# AVX-512 run, behind both in this pinned AVX2 run), so this table cannot rank them — the checks
+# above give the bands. The attention check says why the paper's mechanism has nothing to offer at this
 # scale: the heads' maps put barely more of their mass in the cue regions than a uniform map, and
 # the four heads mostly prefer the same region. On 6×6 feature maps of 48×48 faces, with 576
 # training frames from 24 people and a dozen epochs, the heads do not learn to localise the cues.
@@ -291,9 +334,18 @@ if test.masks is not None:
 abl_trained = train_and_test({k: v for k, v in ablations.items() if k[0] in "BCD"}, parts, settings, dev)
 abl_trained = {"A: ResNet-18": trained["ResNet-18"], **abl_trained, "E: HMHN (all)": trained["HMHN"]}
 
-# %% tags=["nbval-check-output"]
+# %%
 from neurovis.depression.baselines import ablation_table, kernel_table, sota_table
-print(ablation_table(abl_trained).to_string())
+display(ablation_table(abl_trained))   # the paper's columns: Tables 3-4, AVEC
+
+# %% tags=["nbval-check-output"]
+# tol = max(3x the float-path spread, 10 %): B 9.8 / 10.0 / 9.9, C 9.3 / 9.1 / 8.7, D 9.4 / 9.1 / 8.0
+# (AVX2 pinned / AVX-512 / no SIMD)
+print(regression.report(
+    regression.band("B: +GWA test MAE", abl_trained["B: +GWA"].mae, expected=9.8, tol=1.0),
+    regression.band("C: +GWA+DFF test MAE", abl_trained["C: +GWA+DFF"].mae, expected=9.3, tol=1.8),
+    regression.band("D: +MAB+AFB test MAE", abl_trained["D: +MAB+AFB"].mae, expected=9.4, tol=4.2),
+))
 
 # %% [markdown]
 # In the committed run none of GWA, DFF or MAB+AFB improves on the plain backbone, unlike
@@ -310,11 +362,21 @@ if sweeps:
                             **{f"grid {g}x{g}": base.variant(grid=(g, g)) for g in (1, 2)}}, parts, settings, dev)
     sweep.update({"k=1": trained["HMHN, 1 head"], "k=4": trained["HMHN"], "grid 3x3": trained["HMHN"]})
 
-# %% tags=["nbval-check-output"]
+# %%
 if sweeps:
     heads_df = metrics_table({f"k={k}": sweep[f"k={k}"] for k in (1, 2, 4, 8)})
     grid_df = metrics_table({f"grid {g}x{g}": sweep[f"grid {g}x{g}"] for g in (1, 2, 3)})
-    print(heads_df.to_string(), "\n"); print(grid_df.to_string())
+    display(heads_df); display(grid_df)
+
+# %% tags=["nbval-check-output"]
+if sweeps:   # tol = max(3x the float-path spread, 10 %): k=2 9.9 / 9.8 / 9.7, k=8 9.8 / 10.7 / 9.5,
+    # grid 1x1 10.5 / 9.9 / 9.9 (AVX2 pinned / AVX-512 / no SIMD). Grid 2x2 (10.8 / 8.0 / 9.3) moves too
+    # much with the float path for a band: shown above, not checked.
+    print(regression.report(
+        regression.band("k=2 test MAE", sweep["k=2"].mae, expected=9.9, tol=1.0),
+        regression.band("k=8 test MAE", sweep["k=8"].mae, expected=9.8, tol=2.7),
+        regression.band("grid 1x1 test MAE", sweep["grid 1x1"].mae, expected=10.5, tol=1.8),
+    ))
 
 # %%
 if sweeps:
@@ -372,7 +434,7 @@ t_one = timing.measure(predict, trained["HMHN, 1 head"].model, frames, warmup=1,
 perf = pd.DataFrame({"inference vs ResNet-18": [timing.ratio(t, t_res) for t in (t_res, t_one, t_hmhn)],
                      "training vs ResNet-18": [timing.ratio(trained[n].seconds, trained["ResNet-18"].seconds) for n in trained],
                      "parameters": [count_parameters(trained[n].model) for n in trained]}, index=list(trained))
-print(perf.round(2).to_string())
+display(perf.round(2))
 results.record_performance("01_depression", scale, f"inference, {len(frames)} test frames", "HMHN", "ResNet-18",
                            t_hmhn, t_res, quality=("test MAE (BDI-II)", metrics["mae_hmhn"], metrics["mae_resnet18"], False))
 print(f"ResNet-18 inference: {1e3 * t_res.median / len(frames):.2f} ms per frame")
@@ -407,8 +469,9 @@ print(f"ResNet-18 inference: {1e3 * t_res.median / len(frames):.2f} ms per frame
 #   rate ... learning factor 0.1" is unspecified, so we use a cosine schedule, lr 3e-3, batch 32
 #   and 12 epochs at small scale (more steps in the CPU budget); epochs are not given in the paper
 #   (50 at paper scale is our choice).
-# - **Outcome.** At this scale the paper's central claims are *not* reproduced: HMHN is behind the
-#   ResNet-18 backbone and the single-head variant, its heads do not concentrate on the cue
+# - **Outcome.** At this scale the paper's central claims are *not* reproduced: HMHN is not ahead of
+#   the ResNet-18 backbone (its order against the single-head variant changes with the CPU's float
+#   path), its heads do not concentrate on the cue
 #   regions, and adding blocks does not help. We have not established whether more data,
 #   resolution or training would change that; `scale="paper"` runs the paper's sizes on AVEC.
 # - **What the small scale can and cannot show.** One seed, 80 test videos from 8 subjects: the
