@@ -65,8 +65,8 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from neurovis.core import (check_scale, choose_device, embedded_path, environment_report, plotting, results,
-                           seed_everything, set_threads, timing)
+from neurovis.core import (check_scale, choose_device, embedded_path, environment_report, plotting,
+                           regression, results, seed_everything, set_threads, timing)
 from neurovis import checkout as co
 from neurovis.checkout import plots
 
@@ -200,10 +200,23 @@ with timing.Stopwatch() as train_clock:
 preds_val, preds_test = co.predict(model, val_set, dev), co.predict(model, test_set, dev)
 det_val, det_test = co.to_coco_detections(val_set, preds_val), co.to_coco_detections(test_set, preds_test)
 
-# %% tags=["nbval-check-output"]
+# %%
 curve = pd.DataFrame({"train loss": history["loss"], "val AP": history["val_ap"], "val AP50": history["val_ap50"],
                       "val AP75": history["val_ap75"]}, index=pd.RangeIndex(1, len(history["loss"]) + 1, name="epoch"))
-print(curve.round(2).to_string())
+display(curve.round(2))
+
+# %% [markdown]
+# Regression checks of the training (the book's test re-runs this chapter on other machines, whose
+# float path moves the third digit of a trained model: these checks hold within bands, the table
+# above shows this run's numbers):
+
+# %% tags=["nbval-check-output"]
+val_ap50 = history["val_ap50"]
+print(regression.report(   # tol: 3 x the float-path spread measured, 0.31 (AVX2) vs 0.24 (SSE4.1)
+    regression.band("val AP50 after the last epoch", val_ap50[-1], expected=0.31, tol=0.21),
+    regression.above("val AP50 after the last epoch", val_ap50[-1], "after the first epoch",
+                     val_ap50[0], margin=0.1),
+))
 
 # %%
 plots.over_epochs(history)
@@ -215,22 +228,44 @@ plots.over_epochs(history)
 # in camera pixels, as in the paper), for the detector and the baseline, over all test images and per
 # clutter level:
 
-# %% tags=["nbval-check-output"]
+# %%
 ap_det, ap_base = co.ap_by_level(test_set, det_test), co.ap_by_level(test_set, base_test)
 cols = ["ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "ar1", "ar10", "ar100"]
-print("Faster R-CNN (test):\n" + ap_det[cols].round(2).to_string())
-print("\ncolour-blob baseline (test):\n" + ap_base[cols].round(2).to_string())
+display(pd.concat({"Faster R-CNN (test)": ap_det[cols],
+                   "colour-blob baseline (test)": ap_base[cols]}, axis=1).round(2))
+
+# %% tags=["nbval-check-output"]
+# tol: 3 x the float-path spread measured, AVX2 vs SSE4.1: AP50 0.29 vs 0.23, easy 0.76 vs 0.70. The
+# detector's lead over the colour blobs on easy trays (0.76 vs 0.59 here) is too close to that
+# spread to be checked.
+det50 = ap_det["ap50"]
+print(regression.report(
+    regression.band("Faster R-CNN test AP50", det50["all"], expected=0.29, tol=0.18),
+    regression.band("Faster R-CNN test AP50, easy trays", det50["easy"], expected=0.76, tol=0.18),
+    regression.above("Faster R-CNN AP50, easy trays", det50["easy"], "medium trays",
+                     det50["medium"], margin=0.2),
+    regression.above("Faster R-CNN AP50, medium trays", det50["medium"], "hard trays",
+                     det50["hard"], margin=0.1),
+))
 
 # %% [markdown]
 # **Checkout metrics** at the score threshold that maximises checkout accuracy on the validation trays
 # (each method gets its own threshold; the test set never chooses anything):
 
-# %% tags=["nbval-check-output"]
+# %%
 thr_det, cacc_curve = co.threshold_on_validation(val_set, det_val)
 thr_base, _ = co.threshold_on_validation(val_set, base_val)
 chk_det, chk_base = co.checkout_by_level(test_set, det_test, thr_det), co.checkout_by_level(test_set, base_test, thr_base)
 print(f"threshold chosen on validation: Faster R-CNN {thr_det:.2f}, baseline {thr_base:.2f}")
-print(pd.concat({"Faster R-CNN": chk_det, "colour blobs": chk_base}, axis=1).round(2).to_string())
+display(pd.concat({"Faster R-CNN": chk_det, "colour blobs": chk_base}, axis=1).round(2))
+
+# %% tags=["nbval-check-output"]
+print(regression.report(   # tol: 3 x the float-path spread measured, 0.25 (AVX2) vs 0.30 (SSE4.1)
+    regression.band("Faster R-CNN checkout accuracy, easy trays", chk_det.loc["easy", "cacc"],
+                    expected=0.25, tol=0.15),
+    regression.above("Faster R-CNN mCIoU", chk_det.loc["all", "mciou"],
+                     "an empty bill's (0)", 0.0, margin=0.05),
+))
 
 # %% [markdown]
 # **Reading the tables.** The detector learns: on easy trays its AP50 is far above chance and above the
@@ -281,13 +316,17 @@ notes = {"ap_small": "-1 = no ground truth in that size range (pycocotools)", "a
          "ap50_baseline": "colour blobs + k-NN histograms", "train_seconds": f"{cfg.num_epochs} epochs, {dev}"}
 results.save(CHAPTER, scale, metrics, paper=paper, data=data_note, notes=notes, device=dev)
 
-# %% tags=["nbval-check-output"]
+# %%
 labels = {"ap": "AP", "ap50": "AP50", "ap75": "AP75", "ap_small": "AP small", "ap_medium": "AP medium",
           "ap_large": "AP large", "ar100": "AR100", "ap50_easy": "AP50 easy", "ap50_medium": "AP50 medium",
           "ap50_hard": "AP50 hard", "checkout_acc": "checkout accuracy (cAcc)", "acd": "ACD", "mccd": "mCCD",
           "mciou": "mCIoU", "ap50_baseline": "AP50, colour-blob baseline", "checkout_acc_baseline": "cAcc, colour-blob baseline"}
 table = results.table(CHAPTER, scale, labels=labels)
-print(table.drop(columns=[c for c in table.columns if c.startswith("ours (paper")]).to_string())
+n_steps = cfg.num_epochs * -(-len(train_set) // cfg.batch_size)   # of the detector above
+print(f"{scale.capitalize()} run: one seed, {n_steps:,} optimiser steps"
+      + (" — a regression test and a quick look, not evidence; the reference run carries the "
+         "evidence." if scale == "small" else "."))
+display(table.drop(columns=[c for c in table.columns if c.startswith("ours (paper")]))
 
 # %% [markdown]
 # ## Ablations at this scale
@@ -313,11 +352,21 @@ if train_copy_paste:
     thr_cp, _ = co.threshold_on_validation(val_set, det_val_cp)
     ap_cp, chk_cp = co.ap_by_level(test_set, det_test_cp), co.checkout_by_level(test_set, det_test_cp, thr_cp)
 
-# %% tags=["nbval-check-output"]
+# %%
 if train_copy_paste:
     both = pd.concat({"single products (paper)": pd.concat([ap_det[["ap", "ap50"]], chk_det[["cacc", "acd"]]], axis=1),
                       "copy-paste trays": pd.concat([ap_cp[["ap", "ap50"]], chk_cp[["cacc", "acd"]]], axis=1)}, axis=1)
-    print(f"validation thresholds: single {thr_det:.2f}, copy-paste {thr_cp:.2f}\n" + both.round(2).to_string())
+    print(f"validation thresholds: single {thr_det:.2f}, copy-paste {thr_cp:.2f}")
+    display(both.round(2))
+
+# %% tags=["nbval-check-output"]
+if train_copy_paste:
+    print(regression.report(   # float-path spread 0.94 (AVX2) vs 0.93 (SSE4.1): tol = 10 % floor
+        regression.band("copy-paste training: test AP50", ap_cp.loc["all", "ap50"], expected=0.94,
+                        tol=0.1),
+        regression.above("copy-paste training: test AP50, hard trays", ap_cp.loc["hard", "ap50"],
+                         "single-product training's", ap_det.loc["hard", "ap50"], margin=0.3),
+    ))
 
 # %%
 if train_copy_paste:
@@ -333,14 +382,32 @@ if train_copy_paste:
 # multiply-by-four), where every product is larger than COCO's 96² "large" limit. Scoring the same
 # detections in the network's shrunken pixels moves them into the small and medium ranges:
 
-# %% tags=["nbval-check-output"]
+# %%
 f = test_set.factor   # camera pixels per network pixel (4 here; about 4 for RPC)
 det_net = [{**d, "bbox": [v / f for v in d["bbox"]]} for d in det_test]
 coco_net = {**test_set.coco, "images": [{**im, "width": im["width"] / f, "height": im["height"] / f} for im in test_set.coco["images"]],
             "annotations": [{**a, "bbox": [v / f for v in a["bbox"]], "area": a["area"] / f ** 2} for a in test_set.coco["annotations"]]}
 size_abl = pd.DataFrame({"camera pixels (x4, paper)": co.coco_evaluate(test_set.coco, det_test),
                          "network pixels": co.coco_evaluate(coco_net, det_net)}).T
-print(size_abl[["ap", "ap50", "ap_small", "ap_medium", "ap_large"]].round(2).to_string())
+display(size_abl[["ap", "ap50", "ap_small", "ap_medium", "ap_large"]].round(2))
+
+# %% [markdown]
+# The ground truth of the test trays by COCO size range (small < 32², medium < 96² ≤ large, in
+# pixels²) in the two frames, and a check that only the size ranges move (IoU does not depend
+# on the frame, so the overall AP must not):
+
+# %% tags=["nbval-check-output"]
+def by_size(coco):
+    areas = pd.Series([a["area"] for a in coco["annotations"]])
+    ranges = pd.cut(areas, [0, 32 ** 2, 96 ** 2, np.inf], right=False,
+                    labels=["small", "medium", "large"])
+    return ranges.value_counts().sort_index().to_dict()
+
+sizes = {"camera pixels (x4, paper)": by_size(test_set.coco), "network pixels": by_size(coco_net)}
+print(pd.DataFrame(sizes).T.rename_axis(columns="ground-truth boxes").to_string())
+ap_shift = size_abl.loc["network pixels", "ap"] - size_abl.loc["camera pixels (x4, paper)", "ap"]
+print(regression.report(regression.band("AP in network pixels minus AP in camera pixels", ap_shift,
+                                        expected=0, tol=0.01)))
 
 # %% [markdown]
 # **How many proposals does the detector need at test time?** The RPN keeps its top-$n$ boxes after
@@ -355,17 +422,18 @@ for n in (5, 15, keep_n, 4 * keep_n):
                      "cAcc": co.checkout_by_level(test_set, d, thr_det).loc["all", "cacc"]})
 model.rpn._post_nms_top_n["testing"] = keep_n
 
-# %% tags=["nbval-check-output"]
-print(pd.DataFrame(abl_rows).set_index("proposals").round(2).add_prefix("AP50 ").rename(columns={"AP50 cAcc": "cAcc"}).to_string())
+# %%
+display(pd.DataFrame(abl_rows).set_index("proposals").round(2).add_prefix("AP50 ")
+        .rename(columns={"AP50 cAcc": "cAcc"}))
 
 # %% [markdown]
 # **Does choosing the threshold on validation matter?** Checkout accuracy on the test trays at the
 # validation-chosen threshold against fixed thresholds:
 
-# %% tags=["nbval-check-output"]
+# %%
 thr_abl = pd.DataFrame({f"{t:.2f}" + (" (validation)" if t == thr_det else ""): co.checkout_by_level(test_set, det_test, t)["cacc"]
                         for t in sorted({0.3, 0.5, 0.9, thr_det})}).T
-print(thr_abl.round(2).to_string())
+display(thr_abl.round(2))
 
 # %% [markdown]
 # The copy-paste model's numbers join the chapter's results record:

@@ -64,12 +64,14 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from neurovis.core import (check_scale, choose_device, environment_report, plotting, results, seed_everything,
-                           set_threads, timing)
+from neurovis.core import (check_scale, choose_device, environment_report, plotting, regression,
+                           results, seed_everything, set_threads, timing)
 from neurovis.driving import (CAMVID_GROUPS, CITYSCAPES_GROUPS, TrainSettings, build_model, class_stats,
-                              embedded_camvid, embedded_coco_objects, evaluate_anomalies, evaluate_segmentation,
-                              gflops, hierarchical_representation, inference_time, load_anomaly_benchmark,
-                              load_cityscapes, paper_camvid, paste_anomalies, predict, train_segmenter)
+                              confusion_matrix, embedded_camvid, embedded_coco_objects,
+                              evaluate_anomalies, evaluate_segmentation, gflops,
+                              hierarchical_representation, inference_time, load_anomaly_benchmark,
+                              load_cityscapes, paper_camvid, paste_anomalies, predict,
+                              segmentation_scores, train_segmenter)
 from neurovis.driving.data import PAPER_ANOMALY, PAPER_MSAAM_GAINS, PAPER_SEGMENTATION
 from neurovis.driving import plots
 from neurovis.driving.baselines import anomaly_scores
@@ -195,9 +197,34 @@ iou.columns = pd.MultiIndex.from_tuples([(groups_of[c], c) for c in iou.columns]
 summary = pd.DataFrame({n: {g: s[g] for g in groups} | {"ClassAvg": s["ClassAvg"], "mIoU": s["mIoU"]}
                         for n, s in seg.items()}).T
 
+# %%
+print(f"per-class IoU (%), {dataset} {'val' if dataset == 'cityscapes' else 'test'}:")
+display(iou.round(1))
+print("group mean IoU, ClassAvg (mean class accuracy) and mIoU (%):")
+display(summary.round(1))
+
+# %% [markdown]
+# Regression checks (the book's test re-runs the chapter on other machines, whose float path moves
+# a trained model's third digit: the checks hold within bands, the tables show this run's numbers).
+# The trivial yardstick is the training set's most frequent class predicted at every pixel:
+
 # %% tags=["nbval-check-output"]
-print(f"per-class IoU (%), {dataset} {'val' if dataset == 'cityscapes' else 'test'}:\n" + iou.round(1).to_string())
-print("\ngroup mean IoU, ClassAvg (mean class accuracy) and mIoU (%):\n" + summary.round(1).to_string())
+K = len(train.classes)
+known = train.labels[train.labels != 255].long().flatten()
+majority = int(torch.bincount(known, minlength=K).argmax())
+everywhere = torch.full_like(test.labels, majority)
+trivial = segmentation_scores(confusion_matrix(everywhere, test.labels, K), train.classes, groups)
+print(f"majority class of the training pixels: {train.classes[majority]}, "
+      f"test mIoU {trivial['mIoU']:.1f} %")
+# tol: ~10 % of the value; float-path spread 32.8 vs 32.4 and 29.5 vs 30.0 (AVX2 vs AVX-512)
+print(regression.report(
+    regression.band(f"test mIoU (%), {bl}", seg[bl]["mIoU"], expected=32.8, tol=3.5),
+    regression.band(f"test mIoU (%), {ms}", seg[ms]["mIoU"], expected=29.5, tol=3.5),
+    *[regression.above(f"test mIoU (%), {n}", seg[n]["mIoU"], "the majority class's",
+                       trivial["mIoU"], margin=15) for n in seg],
+    *[regression.above(f"test Group 3 IoU (%), {n}", seg[n]["Group 3"], "the majority class's",
+                       trivial["Group 3"], margin=5) for n in seg],
+))
 
 # %%
 plotting.bar_figure(order, {n: [s["iou"][c] for c in order] for n, s in seg.items()},
@@ -231,9 +258,27 @@ if scale == "paper" and anomaly_benchmark:   # a real road-anomaly benchmark as 
     bx, bm, _ = load_anomaly_benchmark(data_root, anomaly_benchmark, size=tuple(test.images.shape[:1:-1]))
     display(pd.concat({n: pd.DataFrame(evaluate_anomalies(m, bx, bm, stats[n], dev)).T for n, m in models.items()}, axis=1))
 
+# %%
+print("anomaly metrics (%) on CamVid test with pasted COCO objects:")
+display(anom_table.round(1))
+print("gain from adding MSAAM (Table 6; FPR95: lower is better):")
+display(gain.round(1))
+
+# %% [markdown]
+# A score that ranks pixels at random has AUROC 50 % and AP equal to the share of anomaly pixels:
+
 # %% tags=["nbval-check-output"]
-print("anomaly metrics (%) on CamVid test with pasted COCO objects:\n" + anom_table.round(1).to_string())
-print("\ngain from adding MSAAM (Table 6; FPR95: lower is better):\n" + gain.round(1).to_string())
+chance_ap = 100 * float((anom_masks[:, ::pixel_stride, ::pixel_stride] == 1).sum()
+                        / (anom_masks[:, ::pixel_stride, ::pixel_stride] != 255).sum())
+# tol: 3 x the float-path spread measured, 75.6 (AVX2) vs 78.4 (AVX-512). SML moved 62.1 vs 68.5:
+# too float-path-sensitive at this budget for a band.
+print(regression.report(
+    regression.band(f"energy AUROC (%), {ms}", anom[ms]["Energy"]["AUROC"], expected=75.6, tol=8.5),
+    *[regression.above(f"energy AUROC (%), {n}", anom[n]["Energy"]["AUROC"], "chance (50)", 50,
+                       margin=10) for n in anom],
+    *[regression.above(f"energy AP (%), {n}", anom[n]["Energy"]["AP"],
+                       "chance (anomaly pixel share)", chance_ap, margin=1) for n in anom],
+))
 
 # %% [markdown]
 # ### Cost (Table 7)
@@ -291,13 +336,14 @@ data_note = {"small": "CamVid SegNet split (embedded, real, 160x120) + COCO-mini
              "paper": f"{dataset} from data_root + COCO-mini val2017 cut-outs"}[scale]
 results.save(CHAPTER, scale, metrics, paper=paper, data=data_note, notes=notes, device=dev)
 
-# %% tags=["nbval-check-output"]
+# %%
 keys = [k for k in metrics if not k.startswith(("iou_", "gain_"))]
 table = results.table(CHAPTER, scale, labels={k: k for k in keys}, decimals=1)
-print(table.drop(columns=[c for c in table.columns if c.startswith("ours (paper")]).to_string())
-
-# %%
-table
+n_steps = num_epochs * (len(train) // settings.batch_size)   # per model; last partial batch dropped
+print(f"{scale.capitalize()} run: one seed, {n_steps:,} optimiser steps per model"
+      + (" — a regression test and a quick look, not evidence; the reference run carries the "
+         "evidence." if scale == "small" else "."))
+display(table.drop(columns=[c for c in table.columns if c.startswith("ours (paper")]))
 
 # %% [markdown]
 # Per-class IoU beside the paper's (Tables 1–2 layout; paper rows: MSAAM and SML):
@@ -317,10 +363,12 @@ results.table(CHAPTER, scale, labels={f"gain_{m_.lower()}_{key(sc)}": f"{sc} + M
                                       for m_ in ("AUROC", "AP", "FPR95")}, decimals=2).drop(columns="notes")
 
 # %% [markdown]
-# **Reading the committed small-scale run.** With MSAAM, every one of the five anomaly scores
-# separates the pasted objects better (higher AUROC and AP, lower FPR95), as the paper's Table 6
-# claims — but the segmentation itself, Group 3 included, is *not* better than the plain DeepLabv3+
-# at this budget, unlike Tables 1–2. Both networks are small and trained for minutes from scratch,
+# **Reading the small-scale run.** The gains from MSAAM in the anomaly table above are not stable at
+# this budget: with one seed their signs change with the CPU's float path (a run of this chapter on
+# AVX-512 kernels improved all five scores; the pinned AVX2 run improves only some), so the small
+# run cannot speak to the paper's Table 6 — the reference run, over several seeds, can. The
+# segmentation itself, Group 3 included, is *not* better than the plain DeepLabv3+ in this run,
+# unlike Tables 1–2. Both networks are small and trained for minutes from scratch,
 # far from the paper's absolute numbers; MSAAM adds under 1% GFLOPs here and about 2.4% in the
 # paper's configuration (the target was at most 10%).
 
@@ -343,13 +391,22 @@ anom_nofuse = evaluate_anomalies(m, anom_images, anom_masks, class_stats(m, trai
 m.gamma.data.copy_(gamma)
 _, alpha, _ = predict(m, test.images, dev, attention=True)
 
-# %% tags=["nbval-check-output"]
+# %%
 abl = pd.DataFrame({"MSAAM (full)": {"mIoU": seg[ms]["mIoU"], "Group 3": seg[ms]["Group 3"], "SML AUROC": anom[ms]["SML"]["AUROC"]},
                     "MSAAM, no output fusion (gamma=0)": {"mIoU": seg_nofuse["mIoU"], "Group 3": seg_nofuse["Group 3"],
                                                           "SML AUROC": anom_nofuse["AUROC"]}}).T
-print(abl.round(1).to_string())
-print(f"\nlearned gamma = {float(gamma):.2f}; alpha (scale, spatial, channel) over the test images: "
+display(abl.round(1))
+print(f"learned gamma = {float(gamma):.2f}; alpha (scale, spatial, channel) over the test images: "
       f"mean {alpha.mean(0).numpy().round(2)}, std {alpha.std(0).numpy().round(3)}")
+
+# %% tags=["nbval-check-output"]
+# the output fusion cannot change an arg-max (see above): the mIoU must not move
+print(regression.report(
+    regression.band("mIoU without the output fusion minus with it",
+                    seg_nofuse["mIoU"] - seg[ms]["mIoU"], expected=0, tol=0.05),
+    regression.below("largest std of alpha over the test images", float(alpha.std(0).max()),
+                     "0.05 (a fixed mix)", 0.05),
+))
 
 # %% [markdown]
 # ## Explore: the auxiliary hierarchical representation (Figure 3)
