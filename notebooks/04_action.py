@@ -64,7 +64,7 @@ from neurovis.core import (choose_device, seed_everything, set_threads, environm
                            results, timing, plotting, regression)
 from neurovis.action import (ActionConfig, UTD_ACTIONS, imu_statistics, to_tensors, utd_split, vicreg_loss,
                              variance_term, covariance_term, invariance_term)
-from neurovis.action.data import load_dataset, mmact_split
+from neurovis.action.data import load_dataset, mmact_available, mmact_split
 from neurovis.action import protocol, plots
 
 check_scale(scale); set_threads(); rng = seed_everything(seed); dev = choose_device(device)
@@ -447,7 +447,7 @@ print({k: f"{v * 1e3:.1f} ms" for k, v in perf["medians"].items()})
 # MMAct columns) with Table 1's MMAct settings.
 
 # %%
-if scale == "paper":
+if scale == "paper" and mmact_available(data_root):   # MMAct is optional: absent, UTD-MHAD only
     mm = load_dataset("mmact", scale, data_root, num_steps=cfg.num_steps)
     mm_cfg = ActionConfig.paper("mmact")
     for proto in ("cross_subject", "cross_scene"):
@@ -458,7 +458,8 @@ if scale == "paper":
         s_ = protocol.evaluate_supervised(["skeleton", "imu"], tr_, te_, mm.num_classes, mm_cfg, dev, seed)
         print(f"MMAct {proto}: ours {o.acc:.2f}% / F1 {o.f1:.2f}; supervised {s_.acc:.2f}% / F1 {s_.f1:.2f}")
 else:
-    print("MMAct runs at scale='paper' only (needs data_root with MMAct/; see data/README.md).")
+    print("MMAct runs at scale='paper' only, when data_root holds MMAct/ (see data/README.md); "
+          "not run here.")
 
 # %% [markdown]
 # ## Deviations and limits
