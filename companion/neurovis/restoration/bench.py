@@ -101,9 +101,12 @@ def _tune(parts, dev) -> int:
         if part.startswith("denoise"):
             sigma = float(part[len("denoise"):])
             grid = dict(tuning.DENOISE_GRID)
+            kw = {}
             if sigma != 25:   # the speed knobs are chosen at σ = 25; α, β at every σ
                 grid = {k: grid[k] for k in ("alpha", "beta")}
-            out = tuning.tune_denoising(sigma, grid=grid)
+            elif part in record:   # a rerun from the same start reuses the trials already computed
+                kw = {"start": record[part]["start"], "known": record[part]["trials"]}
+            out = tuning.tune_denoising(sigma, grid=grid, **kw)
         elif part == "wavelet":
             out = tuning.tune_wavelet_levels([15, 25, 50])
         elif part.startswith("inpaint"):     # one tuning scene (Boat): 80 iterations per decay

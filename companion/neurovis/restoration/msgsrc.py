@@ -21,6 +21,13 @@ SQRT8 = 2.0 * math.sqrt(2.0)
 # σ_e schedules of inpainting and CS (decay per iteration, iterations), chosen on the tuning set by
 # ``tuning.tune_inverse`` (book/results/11_restoration.tuning.json)
 INPAINT_DECAY, INPAINT_ITERS = 0.95, 60
+# denoising: α, β, ω per σ bracket (σ ≤ 15, ≤ 30, > 30), chosen on the tuning set at σ = 15, 25, 50;
+# the speed knobs (iterations, reference stride, re-matching period) chosen at σ = 25 serve σ ≤ 30
+# (``tuning.tune_denoising``)
+_SPEED_25 = dict(iters=5, step=4, rematch_every=2)
+DENOISE_TUNED = {15: dict(alpha=1.0, beta=1.75, omega=0.45, **_SPEED_25),
+                 25: dict(alpha=1.0, beta=2.0, omega=0.45, **_SPEED_25),
+                 50: dict(alpha=1.0, beta=2.5, omega=0.45, iters=8, step=4, rematch_every=2)}
 CS_DECAY, CS_ITERS = 0.95, 60
 
 
@@ -104,12 +111,12 @@ class MSGSRCConfig:
         paper = {"alpha, beta, omega, zeta": (0.03, 1.75, 0.81, 0.085) if sigma <= 15 else
                  (0.015, 1.8, 0.86, 0.07) if sigma <= 30 else (0.05, 2.2, 0.81, 0.12) if sigma <= 50 else
                  (0.006, 2, 0.86, 0.05)}
-        iters = 6 if sigma <= 30 else 8 if sigma <= 50 else 10
-        beta = 1.75 if sigma <= 15 else 2.0 if sigma <= 30 else 2.5
+        tuned = DENOISE_TUNED[15 if sigma <= 15 else 25 if sigma <= 30 else 50]
         # ζ = σ²/9 makes Eq. 18 feed back δ = ζ/(ζ+σ²) = 0.1 of y each iteration (iterative regularization)
-        cfg = dict(task="denoising", sigma=float(sigma), patch=patch, k=k, scales=scales, window=31, zeta=sigma ** 2 / 9,
-                   step=3 if sigma <= 30 else 4,
-                   iters=iters, alpha=1.0, beta=beta, omega=0.45, paper=paper)
+        cfg = dict(task="denoising", sigma=float(sigma), patch=patch, k=k, scales=scales, window=31,
+                   zeta=sigma ** 2 / 9, paper=paper, **tuned)
+        if sigma > 50:
+            cfg["iters"] = 10
         cfg.update(overrides)
         return cls(**cfg)
 

@@ -58,32 +58,34 @@ def tuning_images(size: int = 256) -> dict[str, torch.Tensor]:
 
 
 def coordinate_search(evaluate, start: dict, grid: dict, speed_keys=(), speed_tol: float = 0.05,
-                      min_gain: float = 0.01, log: list | None = None):
+                      min_gain: float = 0.01, log: list | None = None, known: list | None = None):
     """Maximise ``evaluate(params) -> (score, seconds)`` one key of ``grid`` at a time (one sweep,
     in ``grid``'s order), starting from ``start``. A value replaces the current one when it scores
-    ``min_gain`` higher; for ``speed_keys`` (iterations, stride, ...) the fastest value whose score
-    is within ``speed_tol`` of the best is kept. Every trial is appended to ``log``."""
+    ``min_gain`` higher; for ``speed_keys`` (iterations, stride, ...) the fastest value is kept
+    whose score is within ``speed_tol`` of the best score seen so far (so the speed choices
+    together cost at most ``speed_tol``). Every trial is appended to ``log``; ``known``: trials of
+    an earlier run of the same code ({"params", "score", "seconds"}), reused instead of recomputed."""
     log = [] if log is None else log
-    cache = {}
+    cache = {tuple(sorted(t["params"].items())): (t["score"], t["seconds"]) for t in (known or [])}
 
     def score(p):
         key = tuple(sorted(p.items()))
         if key not in cache:
             cache[key] = evaluate(dict(p))
-            log.append({"params": dict(p), "score": cache[key][0], "seconds": cache[key][1]})
+        log.append({"params": dict(p), "score": cache[key][0], "seconds": cache[key][1]})
         return cache[key]
 
     best = dict(start)
+    seen = score(best)[0]
     for k, values in grid.items():
         trials = {v: score({**best, k: v}) for v in dict.fromkeys([best[k], *values])}
-        top = max(s for s, _ in trials.values())
+        seen = max(seen, max(sc for sc, _ in trials.values()))
         if k in speed_keys:
-            ok = [v for v, (s, _) in trials.items() if s >= top - speed_tol]
-            best[k] = min(ok, key=lambda v: trials[v][1])
+            ok = [v for v, (sc, _) in trials.items() if sc >= seen - speed_tol]
+            best[k] = min(ok, key=lambda v: trials[v][1]) if ok else best[k]
         else:
-            cur = trials[best[k]][0]
             cand = max(trials, key=lambda v: trials[v][0])
-            if trials[cand][0] >= cur + min_gain:
+            if trials[cand][0] >= trials[best[k]][0] + min_gain:
                 best[k] = cand
     return best, score(best)[0], log
 
@@ -103,24 +105,27 @@ DENOISE_GRID = {"iters": [-2, -1], "step": [4], "rematch_every": [3],
                 "alpha": [0.7, 1.4], "beta": [-0.5, 0.5], "omega": [0.35, 0.55]}
 
 
-def tune_denoising(sigma: float, images: dict | None = None, seed: int = 0, grid: dict | None = None):
+def tune_denoising(sigma: float, images: dict | None = None, seed: int = 0, grid: dict | None = None,
+                   start: dict | None = None, known: list | None = None):
     """Coordinate search of the denoising preset at ``sigma`` on the tuning set. ``grid``: key ->
-    candidate values; for beta and iters the candidates are offsets from the current preset."""
+    candidate values; for beta and iters the candidates are offsets from the current preset;
+    ``start``: the starting values (default: the preset's); ``known``: earlier trials to reuse."""
     from .msgsrc import MSGSRCConfig
 
     images = images or tuning_images()
     check_disjoint([], list(images))
     base = MSGSRCConfig.denoising(sigma)
     grid = dict(grid or DENOISE_GRID)
+    start = start or {k: getattr(base, k) for k in grid}
     for rel in ("beta", "iters"):
         if rel in grid:
-            grid[rel] = sorted({getattr(base, rel) + d for d in grid[rel] if getattr(base, rel) + d > 0})
-    start = {k: getattr(base, k) for k in grid}
+            grid[rel] = sorted({start[rel] + d for d in grid[rel] if start[rel] + d > 0})
 
     def evaluate(p):
         return _mean_psnr_denoise(images, sigma, lambda: replace(base, **p), seed)
 
-    best, score, log = coordinate_search(evaluate, start, grid, speed_keys=("iters", "step", "rematch_every"))
+    best, score, log = coordinate_search(evaluate, start, grid, speed_keys=("iters", "step", "rematch_every"),
+                                         known=known)
     return {"sigma": sigma, "start": start, "chosen": best, "psnr": score, "trials": log}
 
 
