@@ -15,7 +15,7 @@ export ATEN_CPU_CAPABILITY ?= avx2
 export ONEDNN_MAX_CPU_ISA ?= AVX2
 export MKL_CBWR ?= AVX2
 
-.PHONY: book test venv system-deps unit nbval check build browse clean
+.PHONY: book test venv system-deps unit nbval nbval-other-isa check build browse clean
 
 venv: $(STAMP)
 
@@ -34,7 +34,7 @@ book: venv
 	exit $$rc
 
 ## make test: unit tests, nbval on every executed chapter, freshness check, book build, browser check
-test: venv system-deps unit nbval check build browse
+test: venv system-deps unit nbval nbval-other-isa check build browse
 
 # Debian packages the tests need, installed when missing (root, or sudo): headless Chromium and its
 # driver for the browser test, a Java runtime for METEOR (pycocoevalcap, chapter 07)
@@ -56,6 +56,17 @@ nbval:
 	  NEUROVIS_THREADS=1 NEUROVIS_PROGRESS=0 NEUROVIS_RESULTS_DIR=$$(mktemp -d) bash .ci/pytest-or-fail --nbval-lax --nbval-sanitize-with book/nbval_sanitize.cfg \
 	    -p no:cacheprovider -n 2 --dist loadfile book/chapters/; \
 	else echo "nbval: no executed chapters yet"; fi
+
+# The proof that the checked outputs do not depend on the CPU: two training chapters, executed on the
+# pinned AVX2 path, re-run by nbval on another float path (no SIMD in ATen, SSE4.1 oneDNN, MKL's
+# compatible path), as a machine without AVX2, or with other kernels, would take.
+ISA_CHAPTERS := book/chapters/01_depression.ipynb book/chapters/09_checkout.ipynb
+nbval-other-isa:
+	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_CBWR=COMPATIBLE $(PY) -c \
+	  "import torch; print('nbval-other-isa: torch CPU capability', torch.backends.cpu.get_cpu_capability())"
+	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_CBWR=COMPATIBLE \
+	  NEUROVIS_THREADS=1 NEUROVIS_PROGRESS=0 NEUROVIS_RESULTS_DIR=$$(mktemp -d) bash .ci/pytest-or-fail --nbval-lax \
+	  --nbval-sanitize-with book/nbval_sanitize.cfg -p no:cacheprovider -n 2 --dist loadfile $(ISA_CHAPTERS)
 
 check:
 	$(PY) -m neurovis check

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Attention and audiovisual integration: fMRI GLM, EEG minimum-norm sources and ADTF time-varying networks
+# # 05 — Attention and audiovisual integration: fMRI GLM, EEG minimum-norm sources and ADTF time-varying networks
 #
 # **Paper.** Yuhao Jiang, Rui Qiao, Yupan Shi, Yi Tang, Zhengjun Hou and Yin Tian, *The effects of
 # attention in auditory–visual integration revealed by time-varying networks*
@@ -333,6 +333,10 @@ for c, r in real.items():
 # simulated EEG with a planted network (and the real sample EEG where marked). The paper's numbers
 # are its reported statistics on its own (unavailable) recordings; the recovery metrics have no
 # paper counterpart, since the paper had no ground truth.
+#
+# *Small run: one seed and the small embedded/simulated sets — the regression test and a quick
+# look, not evidence. The reference run (5 seeds, `--scale reference`) carries the evidence; the
+# [claims ledger](../claims.md) shows whether it has been run for this chapter.*
 
 # %%
 eeg_score = av.score_network(net, fit["onsets"])
@@ -366,6 +370,9 @@ results.save("05_audiovisual", scale, metrics, paper=paper, notes=notes, device=
 # %% tags=["nbval-check-output"]
 table = results.table("05_audiovisual", scale, labels={k: k for k in metrics if k != "adtf_seconds"})
 print(table.iloc[:, :2].to_string())
+
+# %%
+display(table)
 
 # %% [markdown]
 # ## Ablations at this scale

@@ -3,7 +3,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from .core.scale import SCALES
+
+
+def _device_arg(value: str) -> str:
+    base, _, index = value.lower().partition(":")
+    if base not in ("auto", "cpu", "cuda", "mps") or (index and not (base == "cuda" and index.isdigit())):
+        raise argparse.ArgumentTypeError(f"invalid device {value!r}: choose auto, cpu, cuda, cuda:N or mps")
+    return value.lower()
 
 
 def main(argv=None) -> int:
@@ -11,10 +21,20 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="execute chapters with papermill")
     r.add_argument("chapters", nargs="*", help="chapter slugs (default: all)")
-    r.add_argument("--scale", default="small", choices=["small", "paper"])
-    r.add_argument("--data-root", default=None)
-    r.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
-    r.add_argument("--out", default=None, help="output folder (default: book/chapters for small)")
+    r.add_argument("--scale", default="small", choices=list(SCALES),
+                   help="small: embedded data, minutes, the CI regression test (book/chapters); reference: "
+                        "same data, converged, 5 seeds, the chapter's evidence (book/runs/reference, up to "
+                        "45-90 min per chapter on 2 cores); paper: the paper's data from --data-root")
+    r.add_argument("--data-root", default=None,
+                   help="folder holding the full data sets for --scale paper (layout: data/README.md); "
+                        "relative paths are taken from the current folder")
+    r.add_argument("--device", default="auto", type=_device_arg,
+                   help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps; an absent device is refused at once")
+    r.add_argument("--out", default=None,
+                   help="output folder (default: book/chapters for small, book/runs/reference for reference, "
+                        "_build/paper_runs for paper); results go beside the notebooks outside the defaults")
+    r.add_argument("-j", "--jobs", type=int, default=None,
+                   help="chapters run at once, one thread each (default: the number of CPU cores)")
     r.add_argument("--skip-fresh", action="store_true", help="skip chapters executed after their last edit")
     r.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     b = sub.add_parser("build", help="jupyter-book build of the executed chapters")
@@ -37,8 +57,9 @@ def main(argv=None) -> int:
     from . import runner
 
     if args.cmd == "run":
+        jobs = args.jobs if args.jobs is not None else max(1, min(os.cpu_count() or 1, len(args.chapters) or 99))
         runs = runner.run(args.chapters or None, args.scale, args.data_root, args.device, args.out,
-                          skip_fresh=args.skip_fresh, timeout=args.timeout)
+                          skip_fresh=args.skip_fresh, timeout=args.timeout, jobs=jobs)
         return 1 if any(r.status == "failed" for r in runs) else 0
     if args.cmd == "build":
         return runner.build(strict=not args.no_strict)
@@ -71,16 +92,28 @@ def main(argv=None) -> int:
         if args.update:
             print(data.update_registry_checksums())
             return 0
-        names = [n for n, e in data.registry()["datasets"].items() if e.get("kind") == "embedded"]
-        for n in names:
-            print(f"{n}: {data.verify_embedded(n)} files ok")
+        checked = data.verify_all_embedded()
+        bad = [n for n, r in checked.items() if isinstance(r, Exception)]
+        for n, r in checked.items():
+            print(f"{n}: BAD: {r}" if n in bad else f"{n}: {r} files ok")
+        if bad:
+            print(f"{len(bad)} of {len(checked)} embedded data sets do not match "
+                  f"data/registry.yaml: {', '.join(bad)}")
+            return 1
+        print(f"all {len(checked)} embedded data sets match data/registry.yaml")
         return 0
     if args.cmd == "bench":
         try:
             mod = importlib.import_module(f"neurovis.{args.topic}.bench")
         except ModuleNotFoundError as e:
-            print(f"no benchmark for topic {args.topic!r} ({e})", file=sys.stderr)
-            return 2
+            if e.name in (f"neurovis.{args.topic}", f"neurovis.{args.topic}.bench"):
+                print(f"no benchmark for topic {args.topic!r} (no module neurovis.{args.topic}.bench)", file=sys.stderr)
+                return 2
+            print(f"the benchmark neurovis.{args.topic}.bench failed to import: {e!r}", file=sys.stderr)
+            return 1
+        except ImportError as e:
+            print(f"the benchmark neurovis.{args.topic}.bench failed to import: {e!r}", file=sys.stderr)
+            return 1
         return mod.main(args.rest) or 0
     return 2
 

@@ -293,3 +293,13 @@ def test_pretraining_is_deterministic_and_reports_vicreg_terms():
     assert h1 == h2 and {"invariance", "variance", "covariance"} <= set(h1)
     for p, q in zip(m1.parameters(), m2.parameters()):
         assert torch.equal(p, q)
+
+
+def test_mmact_is_optional_at_paper_scale(tmp_path, monkeypatch):
+    from neurovis.action import mmact_available
+    monkeypatch.delenv("NEUROVIS_DATA_ROOT", raising=False)
+    assert not mmact_available(None) and not mmact_available(tmp_path)
+    (tmp_path / "MMAct").mkdir()
+    assert mmact_available(tmp_path)
+    monkeypatch.setenv("NEUROVIS_DATA_ROOT", str(tmp_path))
+    assert mmact_available(None)

@@ -1,6 +1,7 @@
 """neurovis.core: seeding, devices, data location, results, timing, training loop."""
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,6 +71,18 @@ def test_require_data_root_explains_what_is_missing(tmp_path, monkeypatch):
         require_data_root(tmp_path, "BSD68", ["BSD68/test001.png"], "download from X")
     (tmp_path / "BSD68" / "test001.png").write_bytes(b"x")
     assert require_data_root(tmp_path, "BSD68", ["BSD68/test001.png"], "x") == tmp_path
+
+
+def test_data_root_message_names_the_option_the_reader_typed(monkeypatch):
+    monkeypatch.delenv("NEUROVIS_DATA_ROOT", raising=False)
+    monkeypatch.setenv("NEUROVIS_RUNNER", "1")          # what `python -m neurovis run` sets
+    with pytest.raises(DataNotFoundError, match=r"BSD68: scale='paper' needs the full data set; pass --data-root DIR"):
+        require_data_root(None, "BSD68", ["BSD68/test001.png"], "download from X")
+    with pytest.raises(DataNotFoundError, match=r"under --data-root /nonexistent these are missing"):
+        require_data_root("/nonexistent", "BSD68", ["BSD68/test001.png"], "download from X")
+    monkeypatch.delenv("NEUROVIS_RUNNER")
+    with pytest.raises(DataNotFoundError, match=r"pass data_root=\.\.\."):
+        require_data_root(None, "BSD68", ["BSD68/test001.png"], "download from X")
 
 
 def test_results_save_records_provenance_and_table_reads_it(tmp_path):
@@ -202,7 +215,8 @@ def test_embedded_checksums_detect_changed_missing_and_unlisted_files(tmp_path, 
     assert verify_embedded("demo") == 1
     (base / "a.txt").write_text("tampered")
     (base / "b.txt").write_text("new")
-    with pytest.raises(DataIntegrityError, match=r"(?s)a.txt: sha256 .* differs.*b.txt: not listed"):
+    with pytest.raises(DataIntegrityError,
+                       match=r"(?s)a.txt: altered \(sha256 expected .*b.txt: not listed"):
         verify_embedded("demo")
     (base / "a.txt").unlink()
     with pytest.raises(DataIntegrityError, match="a.txt: missing"):
@@ -232,3 +246,154 @@ def test_benchmark_records_round_trip():
     record = results.load_benchmark("99_demo")
     assert record["metrics"]["psnr_ours"] == pytest.approx(29.8) and record["provenance"]["data"] == "Set12"
     assert results.load_benchmark("98_none") is None
+
+
+# --------------------------------------------------------------------------- safe checkpoints
+def _run_code_on_load(flag):
+    """What a tampered checkpoint would call when unpickled without weights_only."""
+    Path(flag).write_text("ran")
+
+
+class _Payload:
+    def __init__(self, flag):
+        self.flag = flag
+
+    def __reduce__(self):
+        return _run_code_on_load, (self.flag,)
+
+
+def test_checkpoints_hold_only_tensors_and_plain_values(tmp_path):
+    from neurovis.core.training import _rng_state, _set_rng_state
+
+    ckpt = tmp_path / "ckpt.pt"
+    model, loader, opt, sched = _toy_problem()
+    cfg = TrainConfig(num_epochs=1, checkpoint_path=ckpt, progress=False)
+    fit(model, _mse, loader, opt, cfg, "cpu", scheduler=sched)
+    state = torch.load(ckpt, weights_only=True)          # no allow-list needed
+    assert set(state) >= {"model", "optimizer", "scheduler", "scaler", "history", "epoch", "rng"}
+    np.random.seed(5)
+    saved = _rng_state(loader)
+    a = np.random.rand(3)
+    _set_rng_state(saved, loader)
+    assert np.array_equal(a, np.random.rand(3))
+
+
+def test_a_tampered_checkpoint_is_refused_without_running_its_code(tmp_path):
+    from neurovis.core.training import load_checkpoint, save_checkpoint
+
+    ckpt, flag = tmp_path / "ckpt.pt", tmp_path / "pwned"
+    model, loader, opt, sched = _toy_problem()
+    fit(model, _mse, loader, opt, TrainConfig(num_epochs=1, checkpoint_path=ckpt, progress=False),
+        "cpu")
+    state = torch.load(ckpt, weights_only=True)
+    state["history"]["note"] = _Payload(str(flag))        # an object that runs code when unpickled
+    save_checkpoint(ckpt, **state)
+    with pytest.raises(ValueError, match=r"ckpt\.pt: refused to load this checkpoint"):
+        load_checkpoint(ckpt)
+    model, loader, opt, sched = _toy_problem()
+    with pytest.raises(ValueError, match=r"ckpt\.pt: refused"):
+        cfg = TrainConfig(num_epochs=2, checkpoint_path=ckpt, progress=False)
+        fit(model, _mse, loader, opt, cfg, "cpu")
+    assert not flag.exists()
+
+
+# --------------------------------------------------------------------------- embedded data checks
+def _skeleton(tmp_path, monkeypatch, sets: dict) -> Path:
+    """A copy of the repository's skeleton at tmp_path/repo with the embedded sets ``sets``
+    ({registry key: files to copy, or None for all}) and their registry entries; NEUROVIS_ROOT
+    points at it."""
+    import shutil
+
+    import yaml
+
+    from neurovis.core import data
+
+    real = data.repo_root()
+    reg = data.registry()["datasets"]
+    root = tmp_path / "repo"
+    (root / "companion").mkdir(parents=True)
+    out = {}
+    for key, files in sets.items():
+        entry = dict(reg[key])
+        if files is not None:
+            entry["files"] = {f: entry["files"][f] for f in files}
+        for rel in entry["files"]:
+            dst = root / entry["path"] / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(real / entry["path"] / rel, dst)
+        out[key] = entry
+    (root / "data" / "registry.yaml").write_text(yaml.safe_dump({"datasets": out}, sort_keys=False))
+    monkeypatch.setenv("NEUROVIS_ROOT", str(root))
+    return root
+
+
+def test_an_altered_embedded_image_stops_the_load_naming_the_file(tmp_path, monkeypatch):
+    from neurovis.core import DataIntegrityError, data
+    from neurovis.restoration.data import embedded_images
+
+    root = _skeleton(tmp_path, monkeypatch, {"restoration": None})
+    assert set(embedded_images(["GSR-CS/House256.tif"])) == {"House256"}   # intact: loads
+    monkeypatch.setattr(data, "_VERIFIED", {})                            # a new process
+    tif = root / "data" / "embedded" / "restoration" / "GSR-CS" / "House256.tif"
+    raw = bytearray(tif.read_bytes())
+    raw[20000:22000] = bytes(255 - b for b in raw[20000:22000])            # 2,000 bytes inverted
+    tif.write_bytes(bytes(raw))
+    expected = data.registry()["datasets"]["restoration"]["files"]["GSR-CS/House256.tif"]
+    with pytest.raises(DataIntegrityError) as err:
+        embedded_images(["04"])                                            # any image of the set
+    msg = str(err.value)
+    assert "data/embedded/restoration/GSR-CS/House256.tif: altered" in msg
+    assert f"expected {expected}, found {data.sha256(tif)}" in msg
+    assert "git checkout -- data/embedded/restoration" in msg
+    assert "Barbara256" not in msg                                         # only the altered file
+
+
+def test_a_relabelled_annotation_stops_the_load(tmp_path, monkeypatch):
+    from neurovis.core import DataIntegrityError
+    from neurovis.trucks.data import load_annotations
+
+    root = _skeleton(tmp_path, monkeypatch, {"stanford-cars-trucks": ["annotations.json"]})
+    path = root / "data" / "embedded" / "trucks" / "annotations.json"
+    ann = json.loads(path.read_text())
+    other = next(c for c in ann["classes"] if int(c) != ann["images"][0]["class_id"])
+    ann["images"][0]["class_id"] = int(other)                              # still valid JSON
+    path.write_text(json.dumps(ann, indent=1))
+    with pytest.raises(DataIntegrityError,
+                       match=r"stanford-cars-trucks.*\n.*trucks/annotations\.json: altered"):
+        load_annotations()
+
+
+def test_embedded_sets_are_verified_once_per_process(tmp_path, monkeypatch):
+    from neurovis.core import data
+
+    root = _skeleton(tmp_path, monkeypatch, {"lap_frames": None})
+    calls = []
+    real_verify = data.verify_embedded
+    monkeypatch.setattr(data, "verify_embedded", lambda n: calls.append(n) or real_verify(n))
+    for i in (1, 2, 1):
+        assert data.embedded_path("lap_frames", f"{i}.jpg").is_file()
+    assert calls == ["lap_frames"]
+    (root / "data" / "embedded" / "lap_frames" / "extra.jpg").write_bytes(b"x")
+    monkeypatch.setattr(data, "_VERIFIED", {})
+    with pytest.raises(data.DataIntegrityError, match="lap_frames/extra.jpg: not listed"):
+        data.embedded_path("lap_frames", "1.jpg")
+    assert data.embedded_path("lap_frames", "extra.jpg", verify=False).is_file()
+
+
+def test_data_command_reports_every_bad_set_and_exits_1(tmp_path, monkeypatch, capsys):
+    from neurovis.__main__ import main
+
+    root = _skeleton(tmp_path, monkeypatch, {"lap_frames": None, "nrsfm": None,
+                                             "stanford-cars-trucks": ["annotations.json"]})
+    assert main(["data"]) == 0
+    assert "all 3 embedded data sets match" in capsys.readouterr().out
+    emb = root / "data" / "embedded"
+    (emb / "lap_frames" / "3.jpg").write_bytes(b"not the frame")
+    (emb / "trucks" / "annotations.json").unlink()
+    assert main(["data"]) == 1
+    out = capsys.readouterr().out
+    assert "lap_frames: BAD" in out and "lap_frames/3.jpg: altered" in out
+    assert "stanford-cars-trucks: BAD" in out and "trucks/annotations.json: missing" in out
+    assert "nrsfm: 8 files ok" in out
+    assert ("2 of 3 embedded data sets do not match data/registry.yaml: "
+            "lap_frames, stanford-cars-trucks") in out

@@ -88,10 +88,13 @@ def _site(tmp_path: Path) -> Path:
     colab = '<a href="https://colab.research.google.com/github/x/y/blob/main/book/chapters/{}.ipynb">colab</a>'
     (site / "index.html").write_text(head + '<a href="book/chapters/01_good.html#results">go</a></main></body></html>')
     (site / "book" / "chapters" / "01_good.html").write_text(
-        head + colab.format("01_good") + '<h2 id="results">Results</h2><img src="../../_static/fig.png">'
+        head + colab.format("01_good") + '<h1>01 — Good</h1><h2 id="results">Results</h2>'
+        '<div style="width:300px"><table><tr><td>fits</td></tr></table></div><img src="../../_static/fig.png">'
         + PLOT.format(plotly="../../_static/plotly.min.js") + "</main></body></html>")
     (site / "book" / "chapters" / "02_broken.html").write_text(
-        head + colab.format("02_broken") + '<img src="../../_static/missing.png"><a href="../../nowhere.html">x</a>'
+        head + colab.format("02_broken") + '<h1>Broken, no number</h1><div style="width:300px;overflow-x:auto">'
+        '<table><tr><td style="white-space:nowrap">' + "a very wide results table " * 20 + '</td></tr></table></div>'
+        '<img src="../../_static/missing.png"><a href="../../nowhere.html">x</a>'
         '<a href="01_good.html#no-such-anchor">y</a>'
         '<div id="undrawn" class="plotly-graph-div"></div></main></body></html>')
     return site
@@ -128,6 +131,8 @@ def test_browser_check_passes_a_good_page_and_fails_a_broken_one(tmp_path):
     assert "plotly figure not drawn: #undrawn" in text
     assert "nowhere.html" in text and "no-such-anchor" in text
     assert "console error" in text                          # the 404 of the missing image
+    assert "table wider than its column (first cell 'a very wide results table" in text
+    assert "chapter title 'Broken, no number' does not start with its number: '02 — '" in text
     assert Path(good.screenshot).stat().st_size > 1000 and Path(broken.screenshot).is_file()
     summary, bad = browser.summarise(list(reports.values()))
     assert bad == 1 and "3 pages checked, 1 with problems" in summary
@@ -247,3 +252,19 @@ def test_bibliography_holds_every_paper_and_data_set():
         cited = set(re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", py.read_text()))
         keys = {k.strip() for c in cited for k in c.split(",")}
         assert keys and keys <= bib, f"{py.name}: cites {keys - bib or 'nothing'} not in references.bib"
+
+
+def test_setup_cells_are_collapsed_on_the_page_and_untouched_elsewhere():
+    import json
+    from neurovis.site.sphinx_ext import hide_setup_cells
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["colab-setup"]}, "source": "pip"},
+                    {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "source": "scale"},
+                    {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "seed = 0"},
+                    {"cell_type": "markdown", "metadata": {}, "source": "text"}], "metadata": {}}
+    out = json.loads(hide_setup_cells(json.dumps(nb)))
+    assert [c["metadata"].get("tags") for c in out["cells"]] == [
+        ["colab-setup", "hide-cell"], ["injected-parameters", "hide-cell"], ["parameters"], []]
+    assert hide_setup_cells(json.dumps(out)) == json.dumps(out)      # idempotent
+    chapter = REPO / "book" / "chapters" / "11_restoration.ipynb"
+    tags = [t for c in json.loads(chapter.read_text())["cells"] for t in c["metadata"].get("tags", [])]
+    assert "hide-cell" not in tags             # the committed (downloadable, Colab) notebook keeps them visible

@@ -128,10 +128,10 @@ def _lswmd_frame():
 def test_lswmd_loader_reads_the_real_layout(tmp_path):
     df = _lswmd_frame()
     df.to_pickle(tmp_path / "LSWMD.pkl")
-    ws = wd.load_wm811k(tmp_path)
+    ws = wd.load_wm811k(tmp_path, trust=True)
     assert len(ws) == 2 and [ws.classes[i] for i in ws.labels] == ["Center", "Scratch"]
     assert ws.maps[1].shape == (30, 30)
-    with_none = wd.load_lswmd(tmp_path / "LSWMD.pkl", classes=wd.CLASSES + (wd.NONE,))
+    with_none = wd.load_lswmd(tmp_path / "LSWMD.pkl", classes=wd.CLASSES + (wd.NONE,), trust=True)
     assert len(with_none) == 3
 
 
@@ -144,7 +144,7 @@ def test_lswmd_loader_shims_the_old_pandas_module_names(tmp_path):
     (tmp_path / "LSWMD.pkl").write_bytes(old)
     with pytest.raises((ModuleNotFoundError, ImportError)):
         pd.read_pickle(tmp_path / "LSWMD.pkl")
-    assert len(wd.load_lswmd(tmp_path / "LSWMD.pkl")) == 2
+    assert len(wd.load_lswmd(tmp_path / "LSWMD.pkl", trust=True)) == 2
 
 
 def test_lswmd_loader_rejects_bad_content(tmp_path):
@@ -152,10 +152,77 @@ def test_lswmd_loader_rejects_bad_content(tmp_path):
     df.at[0, "waferMap"] = np.full((5, 5), 7)
     df.to_pickle(tmp_path / "LSWMD.pkl")
     with pytest.raises(ValueError, match=r"LSWMD.pkl row 0: die codes"):
-        wd.load_lswmd(tmp_path / "LSWMD.pkl")
+        wd.load_lswmd(tmp_path / "LSWMD.pkl", trust=True)
     df.drop(columns=["failureType"]).to_pickle(tmp_path / "other.pkl")
     with pytest.raises(ValueError, match="missing columns"):
-        wd.load_lswmd(tmp_path / "other.pkl")
+        wd.load_lswmd(tmp_path / "other.pkl", trust=True)
+
+
+def _unpickled(flag):
+    """What a tampered pickle would call when loaded."""
+    open(flag, "w").write("ran")
+
+
+class _Payload:
+    def __init__(self, flag):
+        self.flag = flag
+
+    def __reduce__(self):
+        return _unpickled, (self.flag,)
+
+
+def _repo_with_lswmd_sha(tmp_path, monkeypatch, digest):
+    """A repository skeleton whose registry records ``digest`` as the published LSWMD.pkl's."""
+    import yaml
+
+    root = tmp_path / "repo"
+    (root / "companion").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "data" / "registry.yaml").write_text(yaml.safe_dump(
+        {"datasets": {"wm811k": {"kind": "full", "expected_layout": ["LSWMD.pkl"],
+                                 "sha256": digest}}}))
+    monkeypatch.setenv("NEUROVIS_ROOT", str(root))
+
+
+def test_lswmd_without_a_published_sha256_needs_trust(tmp_path):
+    from neurovis.core import DataIntegrityError
+    from neurovis.core.data import sha256
+
+    assert wd.lswmd_sha256() is None          # the registry: none is published
+    flag = tmp_path / "pwned"
+    df = _lswmd_frame()
+    df.attrs["x"] = _Payload(str(flag))       # a pickle that runs code when loaded
+    df.to_pickle(tmp_path / "LSWMD.pkl")
+    found = sha256(tmp_path / "LSWMD.pkl")
+    with pytest.raises(DataIntegrityError, match=r"LSWMD.pkl: refusing to unpickle it.*no sha256.*"
+                                                 rf"trust=True.*{found}"):
+        wd.load_wm811k(tmp_path)
+    with pytest.raises(DataIntegrityError, match="refusing to unpickle"):
+        wd.chapter_data("paper", tmp_path)
+    assert not flag.exists()
+    with pytest.warns(UserWarning, match=rf"LSWMD.pkl: unpickling an unverified file.*{found}"):
+        wd.load_wm811k(tmp_path, trust=True)  # the caller's explicit decision
+    assert flag.exists()
+
+
+def test_lswmd_matching_the_published_sha256_loads_a_tampered_one_not(tmp_path, monkeypatch):
+    from neurovis.core import DataIntegrityError
+    from neurovis.core.data import sha256
+
+    data_root = tmp_path / "wm"
+    data_root.mkdir()
+    _lswmd_frame().to_pickle(data_root / "LSWMD.pkl")
+    published = sha256(data_root / "LSWMD.pkl")
+    _repo_with_lswmd_sha(tmp_path, monkeypatch, published)
+    assert len(wd.load_wm811k(data_root)) == 2                  # verified: no trust needed
+    df = _lswmd_frame()
+    df.attrs["x"] = _Payload(str(tmp_path / "pwned"))
+    df.to_pickle(data_root / "LSWMD.pkl")
+    found = sha256(data_root / "LSWMD.pkl")
+    with pytest.raises(DataIntegrityError, match=rf"wm/LSWMD.pkl: refusing to unpickle it: its "
+                       rf"sha256 {found} differs from the published LSWMD.pkl's {published}"):
+        wd.load_wm811k(data_root)
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_missing_wm811k_raises_data_not_found(tmp_path):

@@ -3,6 +3,7 @@
 Yang et al., Frontiers in Neuroscience 2023. Public names used by ``notebooks/04_action.py``.
 """
 from .data import (ActionData, UTD_ACTIONS, UTD_BONES, UTD_JOINTS, imu_statistics, label_fraction, load_mmact,
+                   mmact_available,
                    load_utd_mhad, mmact_expected_layout, mmact_split, read_utd_mat, to_tensors, utd_split)
 from .augment import IMUAugment, SkeletonAugment
 from .encoders import FusionClassifier, IMUEncoder, SkeletonEncoder, SupervisedModel, projection_head

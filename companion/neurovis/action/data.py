@@ -251,6 +251,15 @@ def mmact_expected_layout() -> list[str]:
     return [f"MMAct/{s}" for s in MMACT_IMU_SOURCES] + ["MMAct/" + "/".join(MMACT_POSE_DIR)]
 
 
+def mmact_available(data_root) -> bool:
+    """True when ``data_root`` (or ``NEUROVIS_DATA_ROOT``) holds a ``MMAct/`` folder. MMAct is optional
+    at paper scale: without it the chapter reports UTD-MHAD only instead of failing at its end."""
+    import os
+
+    root = data_root if data_root is not None else os.environ.get("NEUROVIS_DATA_ROOT")
+    return root is not None and (Path(root).expanduser() / "MMAct").is_dir()
+
+
 def load_mmact(root, num_steps: int = 50, camera: str = "cam1") -> ActionData:
     """Read MMAct's trimmed phone IMU and challenge 2-D keypoints from ``root/MMAct``.
 

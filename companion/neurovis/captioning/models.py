@@ -201,14 +201,3 @@ class DoubleAttentionCaptioner(GuidedNLSTMCaptioner):
         h2, c2 = self.lstm2(x2, (state["h2"], state["c2"]))        # Eq. 25
         logits = self.out(self.reduce(h2))                         # Eq. 26 (softmax in the loss)
         return logits, {**state, "h1": h1, "c1": c1, "ci1": ci1, "h2": h2, "c2": c2}, a
-
-
-def build_captioner(kind: str, cfg: CaptionerConfig) -> Captioner:
-    """``kind``: "nic" | "soft_attention" | "basic" | "attention" (the double-layer model)."""
-    from .baselines import NIC, SoftAttention
-
-    table = {"nic": NIC, "soft_attention": SoftAttention, "basic": GuidedNLSTMCaptioner,
-             "attention": DoubleAttentionCaptioner}
-    if kind not in table:
-        raise ValueError(f"captioner kind must be one of {list(table)}, got {kind!r}")
-    return table[kind](cfg)

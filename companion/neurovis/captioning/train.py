@@ -13,6 +13,8 @@ from torch import nn
 
 from ..core.training import TrainConfig, fit
 from .decoding import beam_search, greedy, sample
+from .baselines import NIC, SoftAttention
+from .models import Captioner, CaptionerConfig, DoubleAttentionCaptioner, GuidedNLSTMCaptioner
 from .metrics import caption_scores, cider_per_caption
 
 
@@ -308,12 +310,19 @@ def train_rl(policy, feats, refs: list[list[str]], vocab, settings: RLSettings, 
 # ------------------------------------------------------------------------------------------------
 # Drivers the chapter calls
 # ------------------------------------------------------------------------------------------------
+def build_captioner(kind: str, cfg: CaptionerConfig) -> Captioner:
+    """``kind``: "nic" | "soft_attention" | "basic" | "attention" (the double-layer model)."""
+    table = {"nic": NIC, "soft_attention": SoftAttention, "basic": GuidedNLSTMCaptioner,
+             "attention": DoubleAttentionCaptioner}
+    if kind not in table:
+        raise ValueError(f"captioner kind must be one of {list(table)}, got {kind!r}")
+    return table[kind](cfg)
+
+
 def train_captioners(kinds: dict, cfg, feats, ids, settings: TrainSettings, word_vectors, val=None,
                      device="cpu") -> tuple[dict, dict]:
     """Train one captioner per {name: kind} with cross-entropy from the same seed and word vectors;
     returns ({name: model}, {name: history}). Prints one line per model."""
-    from .models import build_captioner
-
     models, hists = {}, {}
     for name, kind in kinds.items():
         torch.manual_seed(settings.seed)

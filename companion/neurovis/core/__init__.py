@@ -1,6 +1,6 @@
 """Shared core of the book: devices, seeding, scales, data location, results, timing, training,
 plotting. Everything here is used by at least two chapters."""
-from .device import choose_device, set_threads, environment_report
+from .device import choose_device, set_threads, single_thread, environment_report
 from .seeding import seed_everything
 from .scale import check_scale, SCALES
 from .data import (DataNotFoundError, DataIntegrityError, repo_root, embedded_path, require_data_root,
@@ -8,7 +8,8 @@ from .data import (DataNotFoundError, DataIntegrityError, repo_root, embedded_pa
 from . import results, timing, plotting
 
 __all__ = [
-    "choose_device", "set_threads", "environment_report", "seed_everything", "check_scale", "SCALES",
+    "choose_device", "set_threads", "single_thread", "environment_report", "seed_everything",
+    "check_scale", "SCALES",
     "DataNotFoundError", "DataIntegrityError", "repo_root", "embedded_path", "require_data_root",
     "verify_embedded", "results", "timing", "plotting", "fit", "TrainConfig",
 ]

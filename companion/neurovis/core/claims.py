@@ -108,6 +108,9 @@ class Evidence:
                 "unit": unit, "verdict": stats.verdict(res["ci"], n_seeds if unit == "seeds" else res["n"])}
 
     def evaluate_all(self, claims: list[Claim]) -> list[dict]:
+        for c in claims:
+            if not isinstance(c, Claim):
+                raise TypeError(f"claims must be core.claims.Claim objects, got {type(c).__name__}")
         ids = [c.id for c in claims]
         if len(set(ids)) != len(ids):
             raise ValueError(f"claim ids must be unique, got {ids}")

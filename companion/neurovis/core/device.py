@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+from contextlib import contextmanager
 
 _VALID = ("auto", "cpu", "cuda", "mps")
 
@@ -45,6 +46,26 @@ def set_threads(n: int | None = None) -> int:
         raise ValueError(f"thread count must be >= 1, got {n}")
     torch.set_num_threads(n)
     return n
+
+
+@contextmanager
+def single_thread(device="cpu"):
+    """Run the block on one CPU thread (restored afterwards); a no-op for a GPU ``device``.
+
+    For solvers working on thousands of tiny matrices, where intra-op threads only add
+    synchronisation (and, on a busy machine, oversubscription); one thread also makes the numbers
+    independent of the core count."""
+    import torch
+
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def environment_report(device=None) -> str:

@@ -144,30 +144,36 @@ def load_benchmark(chapter: str) -> dict | None:
     return _read(f"{chapter}.bench.json")
 
 
+DATA_KINDS = ("real", "generated", "real + generated")
+
+
 def save_evidence(chapter: str, scale: str, evidence, claims=(), paper: dict | None = None, data: str = "",
                   notes: dict | None = None, settings: dict | None = None, device=None,
-                  duration_s: float | None = None) -> Path:
+                  duration_s: float | None = None, data_kind: str | None = None) -> Path:
     """Write ``<chapter>.<scale>.json`` from a ``claims.Evidence``: ``seeds``, ``metrics``
     ({name: {mean, sd, n, values}}), ``claims`` (each evaluated: effect, ci, n, verdict),
-    ``paper``, ``notes`` and ``provenance`` (with ``settings``: what differs from ``small``)."""
-    from .claims import Claim
-
+    ``paper``, ``notes`` and ``provenance`` (with ``settings``: what differs from ``small``, and
+    ``data_kind``: real, generated, or real + generated, shown by the claims ledger)."""
     check_scale(scale)
+    if data_kind is not None and data_kind not in DATA_KINDS:
+        raise ValueError(f"{chapter}: data_kind must be one of {DATA_KINDS}, got {data_kind!r}")
     summary = evidence.summary()
     if not summary:
         raise ValueError(f"{chapter}: no metrics to save")
-    claims = list(claims)
-    for c in claims:
-        if not isinstance(c, Claim):
-            raise TypeError(f"{chapter}: claims must be core.claims.Claim objects, got {type(c).__name__}")
+    try:   # evaluate_all checks the claims' type (core.claims imports this module, not vice versa)
+        evaluated = evidence.evaluate_all(list(claims))
+    except TypeError as e:
+        raise TypeError(f"{chapter}: {e}") from None
     paper_rows = {}
     for k, v in (paper or {}).items():
         value, source = (v if isinstance(v, (tuple, list)) else (v, ""))
         paper_rows[k] = {"value": value, "source": source}
     prov = _provenance(device, duration_s, data, chapter)
     prov["settings"] = dict(settings or {})
+    if data_kind:
+        prov["data_kind"] = data_kind
     record = {"chapter": chapter, "scale": scale, "seeds": evidence.seeds, "metrics": summary,
-              "claims": evidence.evaluate_all(claims), "paper": paper_rows, "notes": dict(notes or {}),
+              "claims": evaluated, "paper": paper_rows, "notes": dict(notes or {}),
               "provenance": prov}
     return _write(record, f"{chapter}.{scale}.json")
 

@@ -75,3 +75,23 @@ class Stopwatch:
         _sync()
         self.seconds = time.perf_counter() - self._t0
         return False
+
+
+class Progress:
+    """One console line per finished seed or stage of a long run, with elapsed time and an estimate
+    of what is left: ``[progress] seed 2/5 done: 8.1 min elapsed, about 12.2 min left``. The runner
+    echoes these lines on its console (the executed notebook keeps them as plain text, no widget)."""
+
+    def __init__(self, total: int, what: str = "seed"):
+        if total < 1:
+            raise ValueError(f"Progress needs a positive total, got {total}")
+        self.total, self.what, self.done, self.t0 = int(total), what, 0, time.time()
+
+    def step(self, label: str = "") -> str:
+        self.done += 1
+        elapsed = time.time() - self.t0
+        left = elapsed / self.done * (self.total - self.done)
+        line = (f"[progress] {self.what} {self.done}/{self.total}{' (' + label + ')' if label else ''} done: "
+                f"{elapsed / 60:.1f} min elapsed, about {left / 60:.1f} min left")
+        print(line, flush=True)
+        return line

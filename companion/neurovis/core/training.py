@@ -59,7 +59,12 @@ def _is_main() -> bool:
 
 
 def _rng_state(loader) -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every RNG's state as tensors and plain Python values only, so that a checkpoint loads with
+    ``torch.load(weights_only=True)`` (numpy's key array is stored as an int64 tensor)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    keys = torch.from_numpy(keys.astype(np.int64))
+    numpy_state = (kind, keys, int(pos), int(has_gauss), float(gauss))
+    state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     gen = getattr(loader, "generator", None)
@@ -70,7 +75,8 @@ def _rng_state(loader) -> dict:
 
 def _set_rng_state(state: dict, loader):
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -86,6 +92,24 @@ def save_checkpoint(path, **state):
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def load_checkpoint(path, map_location=None) -> dict:
+    """Load a checkpoint written by ``save_checkpoint`` with ``torch.load(weights_only=True)``:
+    tensors and plain Python values only, so a tampered file cannot run code when it is loaded.
+    Anything else is refused with a ValueError naming the file."""
+    import pickle
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"{path}: refused to load this checkpoint: it holds objects other than tensors and "
+            f"plain Python values ({first}). Checkpoints written by neurovis hold none, so the "
+            "file was altered or written by other code (or by a neurovis older than the safe "
+            "format); delete it to train from scratch.") from None
 
 
 def _unwrap(model):
@@ -116,7 +140,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, loader, optimizer: torch.opti
     start_epoch = 0
     ckpt = Path(config.checkpoint_path) if config.checkpoint_path else None
     if ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = load_checkpoint(ckpt, map_location=device)
         _unwrap(model).load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:

@@ -44,6 +44,16 @@ COCO_IN_DISTRIBUTION = {"person", "bicycle", "car", "motorcycle", "bus", "truck"
                         "stop sign", "fire hydrant", "parking meter", "bench", "potted plant", "airplane", "boat"}
 
 
+#: ImageNet statistics of the pretrained backbones; images are normalised with them.
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float, ImageNet mean/std normalised."""
+    return (images.float() / 255 - MEAN.to(images.device)) / STD.to(images.device)
+
+
 @dataclass
 class SegSet:
     """Images (N, 3, H, W) uint8 and label maps (N, H, W) uint8 (255 = ignore), with names."""

@@ -73,7 +73,7 @@ def hierarchical_representation(model, image: Tensor, device="cpu", min_frac: fl
     average CoAH (Eq. 12), searched exactly on the encoder grid with sides >= ``min_frac`` of it."""
     import torch.nn.functional as F
 
-    from .train import normalize
+    from .data import normalize
 
     if getattr(model, "msaam", None) is None:
         raise ValueError("hierarchical_representation needs a model with MSAAM (msaam=True)")

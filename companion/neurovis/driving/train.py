@@ -11,17 +11,9 @@ import torch.nn.functional as F
 from ..core import timing
 from ..core.training import TrainConfig, fit
 from .baselines import ClassStats, anomaly_scores
-from .data import IGNORE, SegSet
+from .data import IGNORE, SegSet, normalize
 from .metrics import anomaly_metrics, confusion_matrix, segmentation_scores
 from .msaam import DeepLabV3Plus, msaam_loss
-
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, H, W) -> float, ImageNet mean/std normalised."""
-    return (images.float() / 255 - MEAN.to(images.device)) / STD.to(images.device)
 
 
 @dataclass(frozen=True)

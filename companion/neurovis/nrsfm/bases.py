@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..core.device import single_thread
 from .data import center, procrustes_align
 
 
@@ -110,8 +111,6 @@ def learn_shape_bases(shapes: np.ndarray, config: BasisConfig = BasisConfig(), s
         raise ValueError(f"method must be 'palm' or 'gradient', got {config.method!r}")
     if not 0.0 <= config.tau <= 1.0:
         raise ValueError(f"tau must be in [0, 1], got {config.tau}")
-    from .mcmrr import single_thread
-
     with single_thread("cpu"):
         A = training_matrix(shapes, config.max_train_shapes)
         return learn_from_matrix(A, shapes.shape[2], config, seed)

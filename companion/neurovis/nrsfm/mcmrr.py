@@ -11,12 +11,12 @@ carries the frame as its leading dimension, and each frame keeps its own mu and 
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
+from ..core.device import single_thread
 from .bases import ShapeBases
 
 
@@ -319,22 +319,6 @@ def compose_shape(c: torch.Tensor, R: torch.Tensor, B: torch.Tensor) -> torch.Te
 # ---------------------------------------------------------------------------------------------
 # the driver
 # ---------------------------------------------------------------------------------------------
-
-@contextmanager
-def single_thread(device="cpu"):
-    """Run the block on one CPU thread (restored afterwards). The solvers work on thousands of
-    tiny matrices, where intra-op threads only add synchronisation (and, on a busy machine,
-    oversubscription); one thread also makes the numbers independent of the core count."""
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
 
 def reconstruct(W, bases: ShapeBases, config: ALMConfig, device="cpu", record_history: bool = True) -> Reconstruction:
     """See ``_reconstruct``; runs on one CPU thread (``single_thread``)."""

@@ -7,7 +7,8 @@ file of the site, and each ``#fragment`` to an element id of its target page; ev
 ``_toc.yml`` was built. Browser checks (every page, served over HTTP from a local server, with all
 other hosts unreachable so a CDN dependency fails as it would offline): no console error, every image
 loaded, math typeset by MathJax, every plotly figure drawn (an SVG inside each plot div), every saved
-widget view rendered; chapter pages must show at least one figure and offer their Colab launch link.
+widget view rendered, no table wider than its column; chapter pages must show at least one figure,
+offer their Colab launch link and carry their number in their title ("NN — Title").
 A screenshot of each chapter's first screen is saved.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import re
 import shutil
 import threading
 import time
@@ -23,6 +25,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+CHAPTER_TITLE = re.compile(r"^\d\d — \S")      # "NN — Title", the same in navigation, page and notebook
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DRIVER_NAMES = ("chromedriver",)
 INSTALL_HINT = ("install Debian's packages `chromium` and `chromium-driver` (what `make test` does: "
@@ -185,6 +188,11 @@ return {
   widget_views: views.length,
   widget_nodes: q('.jupyter-widgets').length,
   colab: q('a[href*="colab.research.google.com"]').map(a => a.href),
+  title: ((main.querySelector('h1') || {}).textContent || '').trim(),
+  // tables wider than the column that holds them: cut at the page edge or scrolled sideways
+  wide_tables: Array.from(main.querySelectorAll('table')).filter(t => t.parentElement
+      && t.getBoundingClientRect().width > t.parentElement.clientWidth + 2).map(t =>
+      (t.querySelector('th, td') || {textContent: ''}).textContent.trim().slice(0, 40)),
 };
 """
 
@@ -222,6 +230,7 @@ def check_page(drv, url: str, rel: str, settle_s: float = 20.0) -> tuple[PageRep
     rep.problems += [f"console error: {m[:300]}" for m in errors]
     rep.problems += [f"image not loaded: {s}" for s in state["broken_images"]]
     rep.problems += [f"plotly figure not drawn: #{i}" for i in state["undrawn_plots"]]
+    rep.problems += [f"table wider than its column (first cell {c!r})" for c in state.get("wide_tables", [])]
     if state["untypeset_math"]:
         rep.problems.append(f"{state['untypeset_math']} of {state['math']} math elements not typeset (MathJax)")
     if state["widget_views"] and not state["widget_nodes"]:
@@ -262,6 +271,9 @@ def check_site(html_dir: str | Path = "_build/html", root: str | Path | None = N
                     rep.problems.append("no link to the chapter's data provenance")
                 if rep.figures == 0:
                     rep.problems.append("chapter page shows no figure")
+                if not CHAPTER_TITLE.match(state.get("title", "")) or state["title"][:2] != slug[:2]:
+                    rep.problems.append(f"chapter title {state.get('title', '')[:60]!r} does not start with "
+                                        f"its number: '{slug[:2]} — '")
                 if root is not None and not any(Path(rel).stem + ".ipynb" in h for h in state["colab"]):
                     rep.problems.append("no Colab launch link to this chapter's notebook")
                 if shots:

@@ -1,5 +1,6 @@
 """The book's generated pages: ``book/performance.md`` (from the chapters' results files, the
-benchmarks and the runner's run times) and ``book/data.md`` (from ``data/registry.yaml``).
+benchmarks and the runner's run times), ``book/data.md`` (from ``data/registry.yaml``) and
+``book/claims.md``, the claims ledger (from the reference runs' results files).
 
 ``python -m neurovis pages`` rewrites them; ``python -m neurovis check`` fails when they are stale.
 """
@@ -91,8 +92,9 @@ def performance_page(root=None) -> str:
         wall, cpu = wall + r["seconds"], cpu + c
         flag = "" if c <= 60 * budget else " (over)"
         load = r.get("load_avg")
+        machine = r["machine"] + (f", {r['cpu']}" if r.get("cpu") else "")
         out.append(f"| {ch} | {r['seconds'] / 60:.1f} | {c / 60:.1f}{flag} | {budget} | "
-                   f"{'' if load is None else load} | {r['machine']} | {r['date'][:10]} |")
+                   f"{'' if load is None else load} | {machine} | {r['date'][:10]} |")
     out.append(f"| **all** | **{wall / 60:.1f}** | **{cpu / 60:.1f}** | 40 | | | |")
     benches = sorted((root / "book" / "results").glob("*.bench.md"))
     if benches:
@@ -139,6 +141,9 @@ def data_page(root=None) -> str:
                 layout = ", ".join(f"`{x}`" for x in e.get("expected_layout", []))
                 out.append(f"- expected under `data_root`: {layout}")
                 out.append(f"- how to get it: {e.get('how_to_get', '')}")
+                if e.get("optional"):
+                    out.append(f"- optional at paper scale: used when {e.get('used_when', 'the chapter asks for it')} "
+                               "(the runner checks only required sets before a run)")
             if e.get("source"):
                 out.append(f"- source: {e['source']}")
             if e.get("licence"):
@@ -147,7 +152,67 @@ def data_page(root=None) -> str:
     return "\n".join(out) + "\n"
 
 
-PAGES = {"book/performance.md": performance_page, "book/data.md": data_page}
+def ledger_rows(root: Path) -> list[dict]:
+    """Every claim of every chapter's reference run (``<chapter>.reference.json``), with its
+    provenance; a chapter without a reference run gives one row saying so."""
+    from ..core.results import is_stale
+
+    rows = []
+    for ch in _chapters(root):
+        ref = _results(root, ch, "reference")
+        if ref is None:
+            rows.append({"chapter": ch, "claim": None})
+            continue
+        prov, stale = ref["provenance"], is_stale(ref)
+        for c in ref.get("claims", []):
+            rows.append({"chapter": ch, "claim": c, "seeds": len(ref.get("seeds", [])), "stale": stale,
+                         "data": prov.get("data_kind") or prov.get("data", ""), "scale": ref["scale"],
+                         "device": prov["device"], "date": prov["date"][:10], "commit": prov["commit"],
+                         "notebook": (root / "book" / "runs" / "reference" / f"{ch}.ipynb").is_file()})
+    return rows
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def ledger_page(root=None) -> str:
+    root = _root(root)
+    rows = ledger_rows(root)
+    claims = [r for r in rows if r["claim"]]
+    counts = {v: sum(r["claim"]["verdict"] == v for r in claims) for v in ("reproduced", "contradicted", "inconclusive")}
+    out = [GENERATED.format(src="book/results/*.reference.json"), "# Claims ledger\n",
+           "Every central claim of every paper in the book, as its chapter states it (as data, next to the code "
+           "that tests it), with the verdict its **reference run** computed: the effect is method − baseline, "
+           "signed so that a positive effect goes the paper's way; the 95% CI is a paired bootstrap over seeds, "
+           "or over test items pooled across seeds; the verdict is *reproduced* when the CI lies above 0, "
+           "*contradicted* when it lies below 0 and *inconclusive* when it holds 0. Nothing here is typed by "
+           "hand: `python -m neurovis pages` writes this page from `book/results/*.reference.json`. A run made "
+           "before its chapter's code last changed is marked **stale**: rerun it with "
+           "`python -m neurovis run NN_slug --scale reference`.\n",
+           f"{len(claims)} claims with a reference run: {counts['reproduced']} reproduced, "
+           f"{counts['contradicted']} contradicted, {counts['inconclusive']} inconclusive. "
+           f"{sum(r['claim'] is None for r in rows)} chapters have no reference run yet.\n",
+           "| chapter | claim (paper's source) | verdict | effect [95% CI] | n | paper reports | data | "
+           "scale, seeds | device, date, commit |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ch = r["chapter"]
+        if r["claim"] is None:
+            out.append(f"| [{ch}](chapters/{ch}.ipynb) | no reference run yet | — | — | — | — | — | — | — |")
+            continue
+        c = r["claim"]
+        verdict = f"**{c['verdict']}**" + (" (stale)" if r["stale"] else "")
+        where = f"[{r['scale']}](runs/reference/{ch}.ipynb)" if r["notebook"] else r["scale"]
+        out.append(f"| [{ch}](chapters/{ch}.ipynb) | {_cell(c['text'])} ({_cell(c['source'])}) | {verdict} | "
+                   f"{c['effect']:+.3g} [{c['ci'][0]:+.3g}, {c['ci'][1]:+.3g}]"
+                   f"{' ' + _cell(c['metric']) if c.get('metric') else ''} | {c['n']} ({c['unit']}) | "
+                   f"{_cell(c.get('paper') or '—')} | {_cell(r['data'])} | {where}, {r['seeds']} | "
+                   f"{_cell(r['device'])}, {r['date']}, {r['commit']} |")
+    return "\n".join(out) + "\n"
+
+
+PAGES = {"book/performance.md": performance_page, "book/data.md": data_page, "book/claims.md": ledger_page}
 
 
 def write_pages(root=None) -> list[Path]:

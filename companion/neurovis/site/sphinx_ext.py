@@ -5,10 +5,13 @@
   copy (same version) and the extra MathJax they pull in is dropped (the page already loads MathJax);
 - drops the inline scripts other extensions register twice, and sets the theme's light mode (an
   empty mode is a console error on a reader's first visit);
-- adds the chapter's jupytext source (.py) and its data provenance to the page's download menu.
+- adds the chapter's jupytext source (.py) and its data provenance to the page's download menu;
+- collapses the Colab install cell and papermill's injected-parameters cell on the rendered page
+  (``hide-cell``): they stay, unchanged, in the downloadable notebook and on Colab.
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -26,6 +29,27 @@ def localise_body(body: str, plotly_url: str) -> str:
     body = _PLOTLY_CDN.sub(f'<script charset="utf-8" src="{plotly_url}"></script>', body)
     body = _PLOTLY_MODULE.sub("", body)
     return _EXTRA_MATHJAX.sub("", body)
+
+
+HIDDEN_ON_PAGE = ("colab-setup", "injected-parameters")   # cell tags collapsed on the rendered page
+
+
+def hide_setup_cells(notebook_json: str) -> str:
+    """The notebook's JSON with ``hide-cell`` added to the cells tagged ``HIDDEN_ON_PAGE``
+    (myst-nb then renders them collapsed behind a toggle)."""
+    nb = json.loads(notebook_json)
+    changed = False
+    for cell in nb.get("cells", []):
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if any(t in tags for t in HIDDEN_ON_PAGE) and "hide-cell" not in tags:
+            tags.append("hide-cell")
+            changed = True
+    return json.dumps(nb) if changed else notebook_json
+
+
+def _source_read(app, docname, source):
+    if app.env.doc2path(docname).suffix == ".ipynb":
+        source[0] = hide_setup_cells(source[0])
 
 
 def _root(app) -> Path:
@@ -84,6 +108,7 @@ def _build_finished(app, exception):
 
 def setup(app):
     app.connect("config-inited", _config_inited)
+    app.connect("source-read", _source_read)
     app.connect("html-page-context", _page_context, priority=600)   # after sphinx-book-theme's buttons (501)
     app.connect("build-finished", _build_finished)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -397,17 +397,68 @@ class _LegacyPandasUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def read_lswmd(path):
+#: The registry entry (``data/registry.yaml``) whose ``sha256`` is the published LSWMD.pkl's.
+LSWMD_REGISTRY_KEY = "wm811k"
+
+
+def lswmd_sha256() -> str | None:
+    """The sha256 of the published LSWMD.pkl as recorded in ``data/registry.yaml``; None where
+    none is recorded (none is published) or there is no repository (a pip install)."""
+    from neurovis.core.data import DataNotFoundError, registry
+
+    try:
+        entry = registry()["datasets"].get(LSWMD_REGISTRY_KEY) or {}
+    except DataNotFoundError:
+        return None
+    return entry.get("sha256") or None
+
+
+def check_lswmd(path, trust: bool = False) -> str:
+    """Gate before unpickling ``path``: unpickling runs whatever code a file holds, so the file
+    must match the sha256 that ``data/registry.yaml`` records for the published LSWMD.pkl, or the
+    caller says ``trust=True`` (a warning then names the file and its sha256). Otherwise a
+    DataIntegrityError names the file, the expected and the found sha256. Returns the found sha256.
+    """
+    import warnings
+
+    from neurovis.core.data import DataIntegrityError, sha256
+
+    path = Path(path)
+    found, expected = sha256(path), lswmd_sha256()
+    if expected is not None and found == expected:
+        return found
+    where = f"data/registry.yaml, {LSWMD_REGISTRY_KEY}: sha256"
+    if expected is None:
+        why = (f"no sha256 of the published LSWMD.pkl is known (neither the MIR lab nor the Kaggle "
+               f"mirror publishes one; {where} is null), so the file cannot be checked")
+    else:
+        why = f"its sha256 {found} differs from the published LSWMD.pkl's {expected} ({where})"
+    if trust:
+        warnings.warn(f"{path}: unpickling an unverified file (trust=True): {why}; its sha256 is "
+                      f"{found}", stacklevel=3)
+        return found
+    advice = ("Download it again from the source, or pass trust=True if you know where this file "
+              "comes from" if expected is not None else
+              f"If you downloaded it yourself from the MIR lab or the Kaggle mirror, pass "
+              f"trust=True (or record its sha256 {found} in {where} to check it from then on)")
+    raise DataIntegrityError(f"{path}: refusing to unpickle it: {why}; unpickling runs any code a "
+                             f"file holds. {advice}.")
+
+
+def read_lswmd(path, trust: bool = False):
     """Read ``LSWMD.pkl`` into a pandas DataFrame, with the compatibility shim for old pickles.
 
-    Tries ``pandas.read_pickle`` first, then the legacy unpickler (latin-1 strings, as the file
-    was written by Python 2-era tools). Checks the WM-811K column layout.
+    First ``check_lswmd(path, trust)``: the file must match the published sha256 recorded in
+    ``data/registry.yaml``, or ``trust=True``. Then tries ``pandas.read_pickle``, then the legacy
+    unpickler (latin-1 strings, as the file was written by Python 2-era tools). Checks the WM-811K
+    column layout.
     """
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file ({LSWMD_HOW_TO_GET})")
+    check_lswmd(path, trust)
     try:
         df = pd.read_pickle(path)
     except (ModuleNotFoundError, ImportError, AttributeError, TypeError, pickle.UnpicklingError):
@@ -428,10 +479,11 @@ def _label(v) -> str:
     return str(a[0]) if a.size else ""
 
 
-def load_lswmd(path, classes=CLASSES) -> WaferSet:
+def load_lswmd(path, classes=CLASSES, trust: bool = False) -> WaferSet:
     """The labelled maps of WM-811K whose failure type is in ``classes`` (the paper's 8 patterns
-    by default; add ``"none"`` for the defect-free class), validated, as a WaferSet."""
-    df = read_lswmd(path)
+    by default; add ``"none"`` for the defect-free class), validated, as a WaferSet. ``trust``:
+    see ``check_lswmd``."""
+    df = read_lswmd(path, trust)
     labels = df["failureType"].map(_label)
     keep = labels.isin(classes).to_numpy()
     if not keep.any():
@@ -442,26 +494,28 @@ def load_lswmd(path, classes=CLASSES) -> WaferSet:
     return WaferSet(maps, y, tuple(classes), None, source=f"WM-811K ({Path(path).name}, real)")
 
 
-def load_wm811k(data_root, classes=CLASSES) -> WaferSet:
-    """WM-811K from ``data_root`` (``scale="paper"``); a clear DataNotFoundError when absent."""
+def load_wm811k(data_root, classes=CLASSES, trust: bool = False) -> WaferSet:
+    """WM-811K from ``data_root`` (``scale="paper"``); a clear DataNotFoundError when absent.
+    ``trust``: see ``check_lswmd``."""
     from neurovis.core import require_data_root
 
     root = require_data_root(data_root, "WM-811K", expected=["LSWMD.pkl"], how_to_get=LSWMD_HOW_TO_GET)
-    return load_lswmd(root / "LSWMD.pkl", classes)
+    return load_lswmd(root / "LSWMD.pkl", classes, trust)
 
 
 def chapter_data(scale: str, data_root=None, n_maps: int = 2000, seed: int = 0, min_per_class: int = 30,
-                 cfg: WaferGenConfig = WaferGenConfig()):
+                 cfg: WaferGenConfig = WaferGenConfig(), trust: bool = False):
     """The chapter's maps and their 8:1:1 split (Section 3.2).
 
     ``scale="small"``: ``n_maps`` generated maps with WM-811K's class proportions (at least
     ``min_per_class`` each, so that every class reaches the test split). ``scale="paper"``: the
-    25,519 labelled defect maps of WM-811K from ``data_root``. Returns (WaferSet, (train, val, test)).
+    25,519 labelled defect maps of WM-811K from ``data_root`` (``trust``: see ``check_lswmd``).
+    Returns (WaferSet, (train, val, test)).
     """
     from neurovis.core import check_scale
 
     if check_scale(scale) == "paper":
-        ws = load_wm811k(data_root)
+        ws = load_wm811k(data_root, trust=trust)
     else:
         ws = make_wafer_set(n_maps, seed=seed, cfg=cfg, min_per_class=min_per_class)
     return ws, split_8_1_1(ws.labels, seed=seed)
