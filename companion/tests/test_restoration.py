@@ -223,7 +223,8 @@ def test_coarse_scale_matching_equals_brute_force_distances():
     """The multi-scale group of a reference patch holds its k nearest patches over both scales,
     by squared distances computed by brute force over the search windows."""
     from neurovis.restoration.grouping import resize
-    img = smooth_image(48, seed=3) + 20 * torch.rand(48, 48, generator=torch.Generator().manual_seed(4))
+    noise = torch.rand(48, 48, generator=torch.Generator().manual_seed(4))
+    img = smooth_image(48, seed=3) + 20 * noise
     p, window, k, scale = 5, 11, 12, 0.75
     groups = block_matching(img, patch=p, window=window, k=k, step=7, scales=(1.0, scale))
     fine, coarse = extract_patches(img, p), extract_patches(resize(img, scale), p)
@@ -237,20 +238,22 @@ def test_coarse_scale_matching_equals_brute_force_distances():
         cand = [cy * pw + cx for cy in range(max(0, ry - half), min(pw, ry + half + 1))
                 for cx in range(max(0, rx - half), min(pw, rx + half + 1))]
         cy0, cx0 = min(round(ry * scale), pwc - 1), min(round(rx * scale), pwc - 1)
-        cand += [len(fine) + cy * pwc + cx for cy in range(max(0, cy0 - half_c), min(pwc, cy0 + half_c + 1))
+        cand += [len(fine) + cy * pwc + cx
+                 for cy in range(max(0, cy0 - half_c), min(pwc, cy0 + half_c + 1))
                  for cx in range(max(0, cx0 - half_c), min(pwc, cx0 + half_c + 1))]
         d = ((table[cand] - fine[ref]) ** 2).sum(1)
         kth = torch.sort(d).values[k - 1]
         got = ((table[groups.index[g_i]] - fine[ref]) ** 2).sum(1)
         assert int(groups.index[g_i, 0]) == ref
-        assert got.max() <= kth * (1 + 1e-4) + 1e-3          # no member farther than the k-th nearest
+        assert got.max() <= kth * (1 + 1e-4) + 1e-3    # no member farther than the k-th nearest
         assert len(set(groups.index[g_i].tolist())) == k
 
 
 def test_eq21_and_dual_options():
     with pytest.raises(ValueError, match="rho"):
         MSGSRCConfig.denoising(25, eq21=True)
-    assert not MSGSRCConfig.denoising(25).use_dual and MSGSRCConfig.denoising(25, dual=True).use_dual
+    assert not MSGSRCConfig.denoising(25).use_dual
+    assert MSGSRCConfig.denoising(25, dual=True).use_dual
     assert MSGSRCConfig.inpainting(0.5).use_dual
     # Eq. 9's threshold 2λµ: with 2µ = 2 the residual is shrunk twice as far as with 2µ = 1
     P = torch.randn(3, 4, 20, generator=torch.Generator().manual_seed(0)) * 10
@@ -263,13 +266,15 @@ def test_eq21_and_dual_options():
     y = add_gaussian_noise(x, 20.0, torch.Generator().manual_seed(1))
     base = MSGSRCConfig.denoising(20, iters=3)
     for cfg in (MSGSRCConfig.denoising(20, iters=3, dual=True),
-                MSGSRCConfig.denoising(20, iters=3, eq21=True, rho=base.zeta / 400, alpha=base.alpha / (2 * base.zeta))):
+                MSGSRCConfig.denoising(20, iters=3, eq21=True, rho=base.zeta / 400,
+                                       alpha=base.alpha / (2 * base.zeta))):
         assert psnr(msgsrc(y, Identity(x.shape), cfg).image, x) > psnr(y, x) + 3.0
 
 
 def test_sigma_schedules():
     from neurovis.restoration.msgsrc import scheduled_sigma
-    assert scheduled_sigma((20.0, 2.0), 0, 5) == 20.0 and math.isclose(scheduled_sigma((20.0, 2.0), 4, 5), 2.0)
+    assert scheduled_sigma((20.0, 2.0), 0, 5) == 20.0
+    assert math.isclose(scheduled_sigma((20.0, 2.0), 4, 5), 2.0)
     sched = [scheduled_sigma((20.0, 2.0, 0.9), t, 100) for t in range(60)]
     assert sched[0] == 20.0 and math.isclose(sched[1], 18.0) and min(sched) == 2.0
     assert all(a >= b for a, b in zip(sched, sched[1:]))
@@ -292,7 +297,8 @@ def test_tuning_and_evaluation_sets_are_disjoint():
 
 
 def test_baselines_wavelet_levels_and_biharmonic():
-    from neurovis.restoration.baselines import biharmonic_inpaint, interpolate_missing, wavelet_denoise
+    from neurovis.restoration.baselines import (biharmonic_inpaint, interpolate_missing,
+                                                wavelet_denoise)
     x = smooth_image(64)
     y = add_gaussian_noise(x, 25.0, torch.Generator().manual_seed(0))
     assert psnr(wavelet_denoise(y, 25.0, levels=3), x) > psnr(y, x) + 2
@@ -300,11 +306,13 @@ def test_baselines_wavelet_levels_and_biharmonic():
     obs = op.forward(x)
     bi = biharmonic_inpaint(obs, op)
     assert torch.allclose(bi[op.mask > 0], x[op.mask > 0], atol=1e-3)
-    assert psnr(bi, x) > psnr(obs, x) + 10 and psnr(interpolate_missing(obs, op), x) > psnr(obs, x) + 10
+    assert psnr(bi, x) > psnr(obs, x) + 10
+    assert psnr(interpolate_missing(obs, op), x) > psnr(obs, x) + 10
 
 
 def test_real_image_denoising_is_within_0p2_db_of_bm3d():
-    """96×96 crop of an evaluation image (Starfish) at σ = 25: MS-GSRC within 0.2 dB of BM3D or better."""
+    """96×96 crop of an evaluation image (Starfish) at σ = 25: MS-GSRC within 0.2 dB of BM3D
+    or better."""
     pytest.importorskip("bm3d")
     from neurovis.restoration import bm3d_denoise, embedded_images
     x = embedded_images(["Starfish"])["Starfish"][80:176, 80:176].contiguous()

@@ -42,7 +42,7 @@ def tv_denoise(y: torch.Tensor, sigma: float) -> torch.Tensor:
 
 # Decomposition depth of the wavelet baseline per σ, chosen on the tuning set
 # (``tuning.tune_wavelet_levels``; book/results/11_restoration.tuning.json).
-WAVELET_LEVELS = {15: 3, 25: 3, 50: 3}
+WAVELET_LEVELS = {15: 4, 25: 4, 50: 4}
 
 
 def wavelet_denoise(y: torch.Tensor, sigma: float, levels: int | None = None) -> torch.Tensor:

@@ -19,18 +19,20 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m neurovis bench restoration")
     p.add_argument("--sigmas", type=float, nargs="+", default=[25.0, 50.0])
     p.add_argument("--images", nargs="*", default=None,
-                   help="Set12 names (default: the 10 outside the tuning set, 256x256 centre crops)")
+                   help="Set12 names (default: the 10 outside the tuning set, 256x256 crops)")
     p.add_argument("--device", default="auto")
     p.add_argument("--tune", nargs="*", default=None, metavar="PART",
-                   help="run the tuning search instead (parts: denoise15 denoise25 denoise50 wavelet "
-                        "inpaint80 cs20 ...; default: all) and merge it into 11_restoration.tuning.json")
+                   help="run the tuning search instead (parts: denoise15 denoise25 denoise50 "
+                        "wavelet inpaint80 cs20 ...; default: all) and merge it into "
+                        "11_restoration.tuning.json")
     args = p.parse_args(argv)
     set_threads()
     seed_everything(0)
     dev = choose_device(args.device)
     print(environment_report(dev))
     if args.tune is not None:
-        return _tune(args.tune or ["denoise25", "denoise15", "denoise50", "wavelet", "inpaint80", "cs20"], dev)
+        parts = args.tune or ["denoise25", "denoise15", "denoise50", "wavelet", "inpaint80", "cs20"]
+        return _tune(parts, dev)
     from .tuning import DENOISE_EVAL
     images = {k: v.to(dev) for k, v in embedded_images(args.images or DENOISE_EVAL).items()}
     rows = run_denoising(images, args.sigmas, baselines=("BM3D",))
@@ -89,7 +91,7 @@ def _timed_481x321(dev, sigma: float = 25.0) -> dict:
 
 
 def _tune(parts, dev) -> int:
-    """Run the named tuning parts on the tuning set, merging each into the tuning file as it ends."""
+    """Run the named tuning parts on the tuning set, merging each into the tuning file."""
     import time
 
     from . import tuning
@@ -109,17 +111,18 @@ def _tune(parts, dev) -> int:
             out = tuning.tune_denoising(sigma, grid=grid, **kw)
         elif part == "wavelet":
             out = tuning.tune_wavelet_levels([15, 25, 50])
-        elif part.startswith("inpaint"):     # one tuning scene (Boat): 80 iterations per decay
-            out = tuning.tune_inverse("inpainting", int(part[len("inpaint"):]) / 100,
-                                      images={"Boat": tuning.tuning_images()["Boat"]})
-        elif part.startswith("cs"):
-            out = tuning.tune_inverse("compressed sensing", int(part[len("cs"):]) / 100,
-                                      images={"Boat": tuning.tuning_images()["Boat"]})
+        elif part.startswith(("inpaint", "cs")):   # one tuning scene (Boat), 80 iterations a decay
+            task, level = (("inpainting", int(part[len("inpaint"):])) if part.startswith("inpaint")
+                           else ("compressed sensing", int(part[len("cs"):])))
+            boat = {"Boat": tuning.tuning_images()["Boat"]}
+            out = tuning.tune_inverse(task, level / 100, images=boat,
+                                      known=record.get(part, {}).get("trials"))
         else:
             raise SystemExit(f"unknown tuning part {part!r}")
         out["seconds"] = round(time.perf_counter() - t0, 1)
         record[part] = out
         path = tuning.save_tuning(record, device=dev)
-        print(f"{part}: chosen {out.get('chosen')} (tuning-set PSNR {out.get('psnr', float('nan')):.3f}) "
+        score = out.get("psnr", float("nan"))
+        print(f"{part}: chosen {out.get('chosen')} (tuning-set PSNR {score:.3f}) "
               f"in {out['seconds']:.0f} s -> {path}", flush=True)
     return 0

@@ -20,7 +20,7 @@ SQRT8 = 2.0 * math.sqrt(2.0)
 
 # σ_e schedules of inpainting and CS (decay per iteration, iterations), chosen on the tuning set by
 # ``tuning.tune_inverse`` (book/results/11_restoration.tuning.json)
-INPAINT_DECAY, INPAINT_ITERS = 0.95, 60
+INPAINT_DECAY, INPAINT_ITERS = 0.96, 31
 # denoising: α, β, ω per σ bracket (σ ≤ 15, ≤ 30, > 30), chosen on the tuning set at σ = 15, 25, 50;
 # the speed knobs (iterations, reference stride, re-matching period) chosen at σ = 25 serve σ ≤ 30
 # (``tuning.tune_denoising``)
@@ -28,7 +28,7 @@ _SPEED_25 = dict(iters=5, step=4, rematch_every=2)
 DENOISE_TUNED = {15: dict(alpha=1.0, beta=1.75, omega=0.45, **_SPEED_25),
                  25: dict(alpha=1.0, beta=2.0, omega=0.45, **_SPEED_25),
                  50: dict(alpha=1.0, beta=2.5, omega=0.45, iters=8, step=4, rematch_every=2)}
-CS_DECAY, CS_ITERS = 0.95, 60
+CS_DECAY, CS_ITERS = 0.96, 20
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,8 +146,9 @@ class MSGSRCConfig:
         nearest = min(table, key=lambda s: abs(s - subrate))
         start = 30.0 if subrate < 0.2 else 20.0 if subrate < 0.35 else 12.0
         cfg = dict(task="compressed sensing", sigma=math.sqrt(2), patch=8, window=25, k=80, scales=(1.0, 0.75),
-                   iters=CS_ITERS, sigma_schedule=(start, 1.5, CS_DECAY), alpha=1.0, beta=1.0, zeta=50.0, step=4,
-                   inner_steps=0, rematch_every=3, paper={"zeta, omega, alpha, beta": table[nearest]})
+                   iters=CS_ITERS, sigma_schedule=(start, 1.5, CS_DECAY), alpha=1.0, beta=1.0,
+                   zeta=50.0, step=4, inner_steps=0, rematch_every=3,
+                   paper={"zeta, omega, alpha, beta": table[nearest]})
         cfg.update(overrides)
         return cls(**cfg)
 

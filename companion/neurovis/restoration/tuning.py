@@ -31,8 +31,8 @@ TUNING_IMAGES = {"Barbara": "Set12/09.png", "Boat": "Set12/10.png", "Foreman": "
 
 # Evaluation sets (no tuning scene): Set12 minus Barbara and Boat for denoising; the paper's
 # inpainting (Table 3, Figure 5) and CS (Table 4, Figures 7-9) images that are embedded.
-DENOISE_EVAL = ["Cameraman", "House", "Peppers", "Starfish", "Monarch", "Airplane", "Parrot", "Lena",
-                "Man", "Couple"]
+DENOISE_EVAL = ["Cameraman", "House", "Peppers", "Starfish", "Monarch", "Airplane", "Parrot",
+                "Lena", "Man", "Couple"]
 INPAINT_EVAL = ["Monarch", "House", "Lena", "Peppers", "Leaves"]
 CS_EVAL = ["Airplane", "Leaves", "House", "Lena", "Monarch"]
 
@@ -48,13 +48,15 @@ def check_disjoint(evaluation: list[str], tuning: list[str] | None = None) -> No
     tuned = {scene(n) for n in (tuning or TUNING_IMAGES)}
     overlap = sorted(n for n in evaluation if scene(n) in tuned)
     if overlap:
-        raise ValueError(f"evaluation images {overlap} show tuning scenes {sorted(tuned)}: choose others")
+        raise ValueError(f"evaluation images {overlap} show tuning scenes {sorted(tuned)}: "
+                         "choose others")
 
 
 def tuning_images(size: int = 256) -> dict[str, torch.Tensor]:
     from .data import embedded_images
 
-    return {name: next(iter(embedded_images([rel], size=size).values())) for name, rel in TUNING_IMAGES.items()}
+    return {name: next(iter(embedded_images([rel], size=size).values()))
+            for name, rel in TUNING_IMAGES.items()}
 
 
 def coordinate_search(evaluate, start: dict, grid: dict, speed_keys=(), speed_tol: float = 0.05,
@@ -63,8 +65,8 @@ def coordinate_search(evaluate, start: dict, grid: dict, speed_keys=(), speed_to
     in ``grid``'s order), starting from ``start``. A value replaces the current one when it scores
     ``min_gain`` higher; for ``speed_keys`` (iterations, stride, ...) the fastest value is kept
     whose score is within ``speed_tol`` of the best score seen so far (so the speed choices
-    together cost at most ``speed_tol``). Every trial is appended to ``log``; ``known``: trials of
-    an earlier run of the same code ({"params", "score", "seconds"}), reused instead of recomputed."""
+    together cost at most ``speed_tol``). Every trial is appended to ``log``; ``known``: trials
+    of an earlier run of the same code ({"params", "score", "seconds"}), reused, not recomputed."""
     log = [] if log is None else log
     cache = {tuple(sorted(t["params"].items())): (t["score"], t["seconds"]) for t in (known or [])}
 
@@ -105,8 +107,8 @@ DENOISE_GRID = {"iters": [-2, -1], "step": [4], "rematch_every": [3],
                 "alpha": [0.7, 1.4], "beta": [-0.5, 0.5], "omega": [0.35, 0.55]}
 
 
-def tune_denoising(sigma: float, images: dict | None = None, seed: int = 0, grid: dict | None = None,
-                   start: dict | None = None, known: list | None = None):
+def tune_denoising(sigma: float, images: dict | None = None, seed: int = 0,
+                   grid: dict | None = None, start: dict | None = None, known: list | None = None):
     """Coordinate search of the denoising preset at ``sigma`` on the tuning set. ``grid``: key ->
     candidate values; for beta and iters the candidates are offsets from the current preset;
     ``start``: the starting values (default: the preset's); ``known``: earlier trials to reuse."""
@@ -124,12 +126,13 @@ def tune_denoising(sigma: float, images: dict | None = None, seed: int = 0, grid
     def evaluate(p):
         return _mean_psnr_denoise(images, sigma, lambda: replace(base, **p), seed)
 
-    best, score, log = coordinate_search(evaluate, start, grid, speed_keys=("iters", "step", "rematch_every"),
-                                         known=known)
+    best, score, log = coordinate_search(evaluate, start, grid, known=known,
+                                         speed_keys=("iters", "step", "rematch_every"))
     return {"sigma": sigma, "start": start, "chosen": best, "psnr": score, "trials": log}
 
 
-def tune_wavelet_levels(sigmas, images: dict | None = None, levels=(1, 2, 3, 4, 5), seed: int = 0) -> dict:
+def tune_wavelet_levels(sigmas, images: dict | None = None, levels=(1, 2, 3, 4, 5),
+                        seed: int = 0) -> dict:
     """The wavelet baseline's decomposition depth per σ on the tuning set (mean PSNR)."""
     from .baselines import wavelet_denoise
     from .msgsrc import psnr
@@ -142,7 +145,8 @@ def tune_wavelet_levels(sigmas, images: dict | None = None, levels=(1, 2, 3, 4, 
         for lv in levels:
             vals = []
             for i, (name, x) in enumerate(images.items()):
-                y = add_gaussian_noise(x, sigma, torch.Generator().manual_seed(10_000 + seed * 100 + i))
+                g = torch.Generator().manual_seed(10_000 + seed * 100 + i)
+                y = add_gaussian_noise(x, sigma, g)
                 vals.append(psnr(wavelet_denoise(y, sigma, levels=lv), x))
             table[lv] = sum(vals) / len(vals)
         out[str(int(sigma))] = {"psnr_by_levels": {str(k): v for k, v in table.items()},
@@ -168,12 +172,13 @@ def _inverse_run(task, x, level, cfg, seed, i):
 
 
 def tune_inverse(task: str, level: float, images: dict | None = None, seed: int = 0,
-                 decays=(0.93, 0.96), max_iters: int = 80, tol: float = 0.05) -> dict:
+                 decays=(0.93, 0.96), max_iters: int = 80, tol: float = 0.01,
+                 known: list | None = None) -> dict:
     """The σ_e schedule σ_e(t) = max(end, start·decayᵗ) of the inpainting or CS preset at ``level``
     (missing ratio / subrate) on the tuning set: for each decay, one run of ``max_iters``
     iterations records the PSNR after every iteration (a shorter run is a prefix of it); the decay
-    with the best final mean PSNR wins, and the run stops at the first iteration within ``tol``
-    dB of that curve's best."""
+    whose curve peaks highest wins, and the run stops at the first iteration within ``tol`` dB of
+    that peak. ``known``: trials of an earlier run of the same code, reused."""
     from .msgsrc import MSGSRCConfig
 
     images = images or tuning_images()
@@ -182,20 +187,26 @@ def tune_inverse(task: str, level: float, images: dict | None = None, seed: int 
     base = make(level)
     start_sigma, end_sigma = base.sigma_schedule[:2]
     curves, trials = {}, []
+    reuse = {(t["decay"], t["iters"]): t for t in (known or [])}
     for decay in decays:
+        if (decay, max_iters) in reuse:
+            curves[decay] = reuse[(decay, max_iters)]["curve"]
+            trials.append(reuse[(decay, max_iters)])
+            continue
         cfg = replace(base, iters=max_iters, sigma_schedule=(start_sigma, end_sigma, decay))
         t0, per_image = time.perf_counter(), []
         for i, x in enumerate(images.values()):
             per_image.append(_inverse_run(task, x, level, cfg, seed, i).history["psnr"])
         curve = [sum(v) / len(v) for v in zip(*per_image)]
         curves[decay] = curve
-        trials.append({"decay": decay, "iters": max_iters, "final_psnr": curve[-1], "best_psnr": max(curve),
+        trials.append({"decay": decay, "iters": max_iters, "final_psnr": curve[-1],
+                       "best_psnr": max(curve),
                        "curve": [round(v, 3) for v in curve],
                        "seconds_per_image": (time.perf_counter() - t0) / len(images)})
-    decay = max(curves, key=lambda d: curves[d][-1])
+    decay = max(curves, key=lambda d: max(curves[d]))
     curve = curves[decay]
     iters = next(t + 1 for t, v in enumerate(curve) if v >= max(curve) - tol)
-    return {"task": task, "level": level, "schedule": [start_sigma, end_sigma],
+    return {"task": task, "level": level, "schedule": [start_sigma, end_sigma], "tol": tol,
             "chosen": {"decay": decay, "iters": iters}, "psnr": curve[iters - 1], "trials": trials,
             "images": list(images)}
 
