@@ -209,3 +209,124 @@ def test_embedded_set12_is_complete():
     from neurovis.restoration import embedded_images
     imgs = embedded_images()
     assert len(imgs) == 12 and all(v.shape == (256, 256) for v in imgs.values())
+
+
+# ---- chapter 11 at the reference scale: tuning, options, matching, real images ------------------
+def test_soft_threshold_matches_the_sign_formula():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 7, generator=g) * 3
+    tau = torch.rand(50, 1, generator=g) * 2
+    assert torch.allclose(soft_threshold(x, tau), torch.sign(x) * torch.clamp(x.abs() - tau, min=0))
+
+
+def test_coarse_scale_matching_equals_brute_force_distances():
+    """The multi-scale group of a reference patch holds its k nearest patches over both scales,
+    by squared distances computed by brute force over the search windows."""
+    from neurovis.restoration.grouping import resize
+    noise = torch.rand(48, 48, generator=torch.Generator().manual_seed(4))
+    img = smooth_image(48, seed=3) + 20 * noise
+    p, window, k, scale = 5, 11, 12, 0.75
+    groups = block_matching(img, patch=p, window=window, k=k, step=7, scales=(1.0, scale))
+    fine, coarse = extract_patches(img, p), extract_patches(resize(img, scale), p)
+    table = torch.cat([fine, coarse])
+    pw, hc = 48 - p + 1, resize(img, scale).shape[0]
+    pwc, half = hc - p + 1, window // 2
+    half_c = max(1, int(round(scale * half)))
+    for g_i in (0, len(groups.ref_index) // 2, len(groups.ref_index) - 1):
+        ref = int(groups.ref_index[g_i])
+        ry, rx = divmod(ref, pw)
+        cand = [cy * pw + cx for cy in range(max(0, ry - half), min(pw, ry + half + 1))
+                for cx in range(max(0, rx - half), min(pw, rx + half + 1))]
+        cy0, cx0 = min(round(ry * scale), pwc - 1), min(round(rx * scale), pwc - 1)
+        cand += [len(fine) + cy * pwc + cx
+                 for cy in range(max(0, cy0 - half_c), min(pwc, cy0 + half_c + 1))
+                 for cx in range(max(0, cx0 - half_c), min(pwc, cx0 + half_c + 1))]
+        d = ((table[cand] - fine[ref]) ** 2).sum(1)
+        kth = torch.sort(d).values[k - 1]
+        got = ((table[groups.index[g_i]] - fine[ref]) ** 2).sum(1)
+        assert int(groups.index[g_i, 0]) == ref
+        assert got.max() <= kth * (1 + 1e-4) + 1e-3    # no member farther than the k-th nearest
+        assert len(set(groups.index[g_i].tolist())) == k
+
+
+def test_eq21_and_dual_options():
+    with pytest.raises(ValueError, match="rho"):
+        MSGSRCConfig.denoising(25, eq21=True)
+    assert not MSGSRCConfig.denoising(25).use_dual
+    assert MSGSRCConfig.denoising(25, dual=True).use_dual
+    assert MSGSRCConfig.inpainting(0.5).use_dual
+    # Eq. 9's threshold 2λµ: with 2µ = 2 the residual is shrunk twice as far as with 2µ = 1
+    P = torch.randn(3, 4, 20, generator=torch.Generator().manual_seed(0)) * 10
+    B = torch.zeros_like(P)
+    one = group_sparse_codes(P, B, 5.0, 0.2, 1e-8)
+    two = group_sparse_codes(P, B, 5.0, 0.2, 1e-8, two_mu=2.0)
+    assert torch.allclose(group_sparse_codes(P, B, 5.0, 0.4, 1e-8), two)
+    assert (two.abs() <= one.abs() + 1e-6).all() and (two.abs() < one.abs()).any()
+    x = smooth_image(48)
+    y = add_gaussian_noise(x, 20.0, torch.Generator().manual_seed(1))
+    base = MSGSRCConfig.denoising(20, iters=3)
+    for cfg in (MSGSRCConfig.denoising(20, iters=3, dual=True),
+                MSGSRCConfig.denoising(20, iters=3, eq21=True, rho=base.zeta / 400,
+                                       alpha=base.alpha / (2 * base.zeta))):
+        assert psnr(msgsrc(y, Identity(x.shape), cfg).image, x) > psnr(y, x) + 3.0
+
+
+def test_sigma_schedules():
+    from neurovis.restoration.msgsrc import scheduled_sigma
+    assert scheduled_sigma((20.0, 2.0), 0, 5) == 20.0
+    assert math.isclose(scheduled_sigma((20.0, 2.0), 4, 5), 2.0)
+    sched = [scheduled_sigma((20.0, 2.0, 0.9), t, 100) for t in range(60)]
+    assert sched[0] == 20.0 and math.isclose(sched[1], 18.0) and min(sched) == 2.0
+    assert all(a >= b for a, b in zip(sched, sched[1:]))
+
+
+def test_coordinate_search_finds_the_optimum_and_prefers_cheap_speed_settings():
+    from neurovis.restoration.tuning import coordinate_search
+    f = lambda p: (-(p["a"] - 2) ** 2 - 0.001 * p["iters"], p["iters"] * 1.0)
+    best, score, log = coordinate_search(f, {"a": 0, "iters": 8}, {"a": [1, 2, 3], "iters": [4, 6]},
+                                         speed_keys=("iters",))
+    assert best == {"a": 2, "iters": 4} and len(log) >= 5
+
+
+def test_tuning_and_evaluation_sets_are_disjoint():
+    from neurovis.restoration.tuning import CS_EVAL, DENOISE_EVAL, INPAINT_EVAL, check_disjoint
+    check_disjoint(DENOISE_EVAL + INPAINT_EVAL + CS_EVAL)
+    for bad in (["Barbara"], ["boats"], ["foreman"], ["Starfish", "Foreman"]):
+        with pytest.raises(ValueError, match="tuning scenes"):
+            check_disjoint(bad)
+
+
+def test_baselines_wavelet_levels_and_biharmonic():
+    from neurovis.restoration.baselines import (biharmonic_inpaint, interpolate_missing,
+                                                wavelet_denoise)
+    x = smooth_image(64)
+    y = add_gaussian_noise(x, 25.0, torch.Generator().manual_seed(0))
+    assert psnr(wavelet_denoise(y, 25.0, levels=3), x) > psnr(y, x) + 2
+    op = Mask.random(x.shape, 0.6, torch.Generator().manual_seed(0))
+    obs = op.forward(x)
+    bi = biharmonic_inpaint(obs, op)
+    assert torch.allclose(bi[op.mask > 0], x[op.mask > 0], atol=1e-3)
+    assert psnr(bi, x) > psnr(obs, x) + 10
+    assert psnr(interpolate_missing(obs, op), x) > psnr(obs, x) + 10
+
+
+def test_real_image_denoising_is_within_0p2_db_of_bm3d():
+    """96×96 crop of an evaluation image (Starfish) at σ = 25: MS-GSRC within 0.2 dB of BM3D
+    or better."""
+    pytest.importorskip("bm3d")
+    from neurovis.restoration import bm3d_denoise, embedded_images
+    x = embedded_images(["Starfish"])["Starfish"][80:176, 80:176].contiguous()
+    y = add_gaussian_noise(x, 25.0, torch.Generator().manual_seed(0))
+    ours = psnr(msgsrc(y, Identity(x.shape), MSGSRCConfig.denoising(25)).image, x)
+    assert ours >= psnr(bm3d_denoise(y, 25.0), x) - 0.2
+
+
+def test_compressed_sensing_end_to_end_beats_its_bcs_start():
+    from neurovis.restoration import bcs_spl, embedded_images
+    x = embedded_images(["Airplane"])["Airplane"][96:160, 96:160].contiguous()
+    op = BlockCS(x.shape, 0.3, generator=torch.Generator().manual_seed(0))
+    y = op.forward(x)
+    x0 = bcs_spl(y, op)
+    out = msgsrc(y, op, MSGSRCConfig.compressed_sensing(0.3, iters=15), x0=x0, clean=x)
+    assert psnr(out.image, x) > psnr(x0, x) + 0.5
+    assert out.history["psnr"][-1] > out.history["psnr"][0]

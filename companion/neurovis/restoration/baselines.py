@@ -40,12 +40,20 @@ def tv_denoise(y: torch.Tensor, sigma: float) -> torch.Tensor:
     return _tensor(denoise_tv_chambolle(_np(y) / 255.0, weight=1.1 * sigma / 255.0) * 255.0, y)
 
 
-def wavelet_denoise(y: torch.Tensor, sigma: float) -> torch.Tensor:
-    """scikit-image BayesShrink wavelet denoising (db8, soft)."""
+# Decomposition depth of the wavelet baseline per σ, chosen on the tuning set
+# (``tuning.tune_wavelet_levels``; book/results/11_restoration.tuning.json).
+WAVELET_LEVELS = {15: 4, 25: 4, 50: 4}
+
+
+def wavelet_denoise(y: torch.Tensor, sigma: float, levels: int | None = None) -> torch.Tensor:
+    """scikit-image BayesShrink wavelet denoising (db8, soft) with ``levels`` decomposition levels
+    (default: the tuned ``WAVELET_LEVELS`` at the nearest σ)."""
     from skimage.restoration import denoise_wavelet
 
+    if levels is None:
+        levels = WAVELET_LEVELS[min(WAVELET_LEVELS, key=lambda s: abs(s - sigma))]
     out = denoise_wavelet(_np(y) / 255.0, sigma=sigma / 255.0, wavelet="db8", mode="soft", method="BayesShrink",
-                          rescale_sigma=True)
+                          wavelet_levels=levels, rescale_sigma=True)
     return _tensor(out * 255.0, y)
 
 
@@ -68,6 +76,14 @@ def interpolate_missing(y: torch.Tensor, op: Mask) -> torch.Tensor:
     out = np.where(np.isnan(lin), near, lin).reshape(h, w)
     out[mask] = vals
     return _tensor(out, y)
+
+
+def biharmonic_inpaint(y: torch.Tensor, op: Mask) -> torch.Tensor:
+    """Inpainting baseline: scikit-image's biharmonic inpainting of the missing pixels."""
+    from skimage.restoration import inpaint_biharmonic
+
+    mask = _np(op.mask) < 0.5
+    return _tensor(inpaint_biharmonic(_np(y) / 255.0, mask) * 255.0, y)
 
 
 def bcs_spl(y: torch.Tensor, op: BlockCS, iters: int = 60, lam: float = 1.5, tol: float = 1e-4) -> torch.Tensor:

@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from .baselines import DENOISERS, bcs_spl, interpolate_missing
+from .baselines import DENOISERS, bcs_spl, biharmonic_inpaint, interpolate_missing
 from .msgsrc import MSGSRCConfig, msgsrc, psnr
 from .operators import BlockCS, Identity, Mask, add_gaussian_noise
 
@@ -54,10 +54,12 @@ def run_denoising(images: dict, sigmas, seed: int = 0, baselines=("BM3D",), vari
     return (rows, kept) if keep else rows
 
 
-def _run_inverse(images: dict, levels, key: str, seed: int, make_op, start: tuple, make_cfg, keep: bool, extra):
+def _run_inverse(images: dict, levels, key: str, seed: int, make_op, start: tuple, make_cfg,
+                 keep: bool, extra, others: tuple = ()):
     """Shared driver of the inpainting and CS experiments: for every level and image, build the
     operator, measure y = Hx, compute the baseline that also starts MS-GSRC, then run MS-GSRC.
-    start: (baseline label, function(y, op) -> x0); extra(y, op) -> additional arrays to keep."""
+    start: (baseline label, function(y, op) -> x0); others: more (label, function(y, op)) baselines;
+    extra(y, op) -> additional arrays to keep."""
     rows, kept = [], {}
     base_label, base_fn = start
     for level in levels:
@@ -67,23 +69,33 @@ def _run_inverse(images: dict, levels, key: str, seed: int, make_op, start: tupl
             y = op.forward(x)
             x0, sec0 = _timed(base_fn, y, op)
             rows.append(_score(base_label, name, x0, x, sec0, **{key: level}))
+            more = {}
+            for label, fn in others:
+                more[label], sec1 = _timed(fn, y, op)
+                rows.append(_score(label, name, more[label], x, sec1, **{key: level}))
             res, sec = _timed(msgsrc, y, op, make_cfg(level), x0=x0, clean=x)
             rows.append(_score("MS-GSRC", name, res.image, x, sec + sec0, **{key: level}))
-            kept[(name, level)] = {**extra(y, op), "clean": x, base_label: x0, "MS-GSRC": res.image,
+            kept[(name, level)] = {**extra(y, op), "clean": x, base_label: x0, **more,
+                                   "MS-GSRC": res.image,
                                    "history": res.history}
     return (rows, kept) if keep else rows
 
 
-def run_inpainting(images: dict, ratios, seed: int = 0, keep: bool = False):
-    """Rows for MS-GSRC and the interpolation baseline on random masks with ``ratios`` missing."""
+def run_inpainting(images: dict, ratios, seed: int = 0, keep: bool = False, make_cfg=None):
+    """Rows for MS-GSRC (started from the linear interpolation), the interpolation and
+    scikit-image's biharmonic inpainting on random masks with ``ratios`` missing."""
     return _run_inverse(images, ratios, "missing", seed,
                         lambda x, r, g: Mask.random(x.shape, r, g, device=x.device),
-                        ("linear interpolation", interpolate_missing), MSGSRCConfig.inpainting, keep,
-                        lambda y, op: {"observed": y, "mask": op.mask})
+                        ("linear interpolation", interpolate_missing),
+                        make_cfg or MSGSRCConfig.inpainting, keep,
+                        lambda y, op: {"observed": y, "mask": op.mask},
+                        others=(("biharmonic (skimage)", biharmonic_inpaint),))
 
 
-def run_compressed_sensing(images: dict, subrates, seed: int = 0, keep: bool = False):
+def run_compressed_sensing(images: dict, subrates, seed: int = 0, keep: bool = False,
+                           make_cfg=None):
     """Rows for MS-GSRC (started from BCS-SPL, as the paper) and BCS-SPL at each subrate."""
     return _run_inverse(images, subrates, "subrate", seed,
                         lambda x, s, g: BlockCS(x.shape, s, generator=g, device=x.device),
-                        ("BCS-SPL", bcs_spl), MSGSRCConfig.compressed_sensing, keep, lambda y, op: {})
+                        ("BCS-SPL", bcs_spl), make_cfg or MSGSRCConfig.compressed_sensing, keep,
+                        lambda y, op: {})

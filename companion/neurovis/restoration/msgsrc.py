@@ -18,6 +18,18 @@ from .operators import Operator
 
 SQRT8 = 2.0 * math.sqrt(2.0)
 
+# σ_e schedules of inpainting and CS (decay per iteration, iterations), chosen on the tuning set by
+# ``tuning.tune_inverse`` (book/results/11_restoration.tuning.json)
+INPAINT_DECAY, INPAINT_ITERS = 0.96, 31
+# denoising: α, β, ω per σ bracket (σ ≤ 15, ≤ 30, > 30), chosen on the tuning set at σ = 15, 25, 50;
+# the speed knobs (iterations, reference stride, re-matching period) chosen at σ = 25 serve σ ≤ 30
+# (``tuning.tune_denoising``)
+_SPEED_25 = dict(iters=5, step=4, rematch_every=2)
+DENOISE_TUNED = {15: dict(alpha=1.0, beta=1.75, omega=0.45, **_SPEED_25),
+                 25: dict(alpha=1.0, beta=2.0, omega=0.45, **_SPEED_25),
+                 50: dict(alpha=1.0, beta=2.5, omega=0.45, iters=8, step=4, rematch_every=2)}
+CS_DECAY, CS_ITERS = 0.96, 20
+
 
 # --------------------------------------------------------------------------------------------
 # configuration and the paper's presets (Section 4)
@@ -30,9 +42,15 @@ class MSGSRCConfig:
     scales: (1, χ) scale factors of the multi-scale search; step: stride of reference patches;
     iters: outer iterations of Algorithm 1; alpha, beta: sparsity / low-rank weights of Eq. 22;
     omega: noise re-estimation factor of Eq. 20; zeta: ADMM penalty of Eq. 14–19 (in the image's
-    [0, 255] units); rho: µ = ρ σ_e² (Eq. 21); sigma: noise std σ_n of y (Eq. 1);
-    sigma_schedule: (start, end) of the geometric σ_e schedule used when y is not a noisy image
-    (inpainting, CS: Eq. 20 needs ‖y − x‖ to measure noise, which a mask or projection hides);
+    [0, 255] units); sigma: noise std σ_n of y (Eq. 1);
+    eq21, rho: with ``eq21`` the model as written: µ = ρσ_e² (Eq. 21) enters the s-step (Eq. 17)
+    and the threshold of Eq. 9 is 2λµ; without it (our default) the s-step is the plain average of
+    the restored groups (µ = 0) and the threshold is λ of Eq. 22 itself (α absorbs 2µ);
+    dual: keep the multiplier c of Eq. 16 (None: on for inpainting and CS, off for denoising);
+    sigma_schedule: the σ_e schedule used when y is not a noisy image (inpainting, CS: Eq. 20
+    needs ‖y − x‖ to measure noise, which a mask or projection hides): (start, end) geometric
+    over ``iters``, or (start, end, decay): σ_e = max(end, start·decayᵗ), so that a longer run
+    extends a shorter one;
     low_rank / multiscale: switch the paper's two contributions off for the ablations;
     rematch_every: block matching is redone every this many iterations.
     """
@@ -48,6 +66,8 @@ class MSGSRCConfig:
     omega: float = 0.6
     zeta: float = 0.1
     rho: float = 0.0
+    eq21: bool = False
+    dual: bool | None = None
     sigma: float = 25.0
     sigma_schedule: tuple | None = None
     gamma: float | None = None
@@ -66,6 +86,12 @@ class MSGSRCConfig:
             raise ValueError(f"sigma must be > 0 (noise std in [0, 255] units), got {self.sigma}")
         if self.scales[0] != 1.0 or any(not 0 < s < 1 for s in self.scales[1:]):
             raise ValueError(f"scales must be (1, χ, ...) with 0 < χ < 1, got {self.scales}")
+        if self.eq21 and not self.rho > 0:
+            raise ValueError(f"eq21=True needs rho > 0 (µ = ρσ_e², Eq. 21), got rho={self.rho}")
+
+    @property
+    def use_dual(self) -> bool:
+        return self.task != "denoising" if self.dual is None else bool(self.dual)
 
     @property
     def search_scales(self) -> tuple:
@@ -85,12 +111,12 @@ class MSGSRCConfig:
         paper = {"alpha, beta, omega, zeta": (0.03, 1.75, 0.81, 0.085) if sigma <= 15 else
                  (0.015, 1.8, 0.86, 0.07) if sigma <= 30 else (0.05, 2.2, 0.81, 0.12) if sigma <= 50 else
                  (0.006, 2, 0.86, 0.05)}
-        iters = 6 if sigma <= 30 else 8 if sigma <= 50 else 10
-        beta = 1.75 if sigma <= 15 else 2.0 if sigma <= 30 else 2.5
+        tuned = DENOISE_TUNED[15 if sigma <= 15 else 25 if sigma <= 30 else 50]
         # ζ = σ²/9 makes Eq. 18 feed back δ = ζ/(ζ+σ²) = 0.1 of y each iteration (iterative regularization)
-        cfg = dict(task="denoising", sigma=float(sigma), patch=patch, k=k, scales=scales, window=31, zeta=sigma ** 2 / 9,
-                   step=3 if sigma <= 30 else 4,
-                   iters=iters, alpha=1.0, beta=beta, omega=0.45, paper=paper)
+        cfg = dict(task="denoising", sigma=float(sigma), patch=patch, k=k, scales=scales, window=31,
+                   zeta=sigma ** 2 / 9, paper=paper, **tuned)
+        if sigma > 50:
+            cfg["iters"] = 10
         cfg.update(overrides)
         return cls(**cfg)
 
@@ -103,8 +129,8 @@ class MSGSRCConfig:
         paper = {"omega, zeta, alpha, beta": (0.0002, 0.0001, 1.5, 15) if missing_ratio >= 0.8 else
                  (0.0001, 0.0001, 1.5, 15)}
         cfg = dict(task="inpainting", sigma=math.sqrt(2), patch=7, window=25, k=60, scales=(1.0, 0.85),
-                   iters=12 if missing_ratio >= 0.7 else 10, sigma_schedule=(20.0, 2.0), alpha=1.0, beta=1.0,
-                   zeta=50.0, step=3, rematch_every=2, paper=paper)
+                   iters=INPAINT_ITERS, sigma_schedule=(20.0, 2.0, INPAINT_DECAY), alpha=1.0,
+                   beta=1.0, zeta=50.0, step=4, rematch_every=3, paper=paper)
         cfg.update(overrides)
         return cls(**cfg)
 
@@ -120,8 +146,9 @@ class MSGSRCConfig:
         nearest = min(table, key=lambda s: abs(s - subrate))
         start = 30.0 if subrate < 0.2 else 20.0 if subrate < 0.35 else 12.0
         cfg = dict(task="compressed sensing", sigma=math.sqrt(2), patch=8, window=25, k=80, scales=(1.0, 0.75),
-                   iters=12, sigma_schedule=(start, 1.5), alpha=1.0, beta=1.0, zeta=50.0, step=4, inner_steps=0,
-                   rematch_every=2, paper={"zeta, omega, alpha, beta": table[nearest]})
+                   iters=CS_ITERS, sigma_schedule=(start, 1.5, CS_DECAY), alpha=1.0, beta=1.0,
+                   zeta=50.0, step=4, inner_steps=0, rematch_every=3,
+                   paper={"zeta, omega, alpha, beta": table[nearest]})
         cfg.update(overrides)
         return cls(**cfg)
 
@@ -134,8 +161,11 @@ class MSGSRCConfig:
 # the sub-problems
 # --------------------------------------------------------------------------------------------
 def soft_threshold(x: torch.Tensor, tau) -> torch.Tensor:
-    """Soft(x, τ) = sign(x)·max(|x| − τ, 0), elementwise (Eq. 9)."""
-    return torch.sign(x) * torch.clamp(x.abs() - tau, min=0.0)
+    """Soft(x, τ) = sign(x)·max(|x| − τ, 0), elementwise (Eq. 9), computed as x − clip(x, −τ, τ)
+    (the same numbers, one pass fewer). τ ≥ 0: a number or a tensor that broadcasts against x."""
+    if not isinstance(tau, torch.Tensor):
+        tau = torch.tensor(float(tau), dtype=x.dtype, device=x.device)
+    return x - torch.clamp(x, min=-tau, max=tau)
 
 
 def singular_value_threshold(M: torch.Tensor, tau) -> torch.Tensor:
@@ -169,12 +199,14 @@ def low_rank_codes(P: torch.Tensor, evals: torch.Tensor, sigma_e: float, beta: f
     return P * scale.unsqueeze(-1)
 
 
-def group_sparse_codes(P: torch.Tensor, B: torch.Tensor, sigma_e: float, alpha: float, eps: float) -> torch.Tensor:
-    """A_i = Soft(P_i − B_i, τ_i) + B_i (Eq. 9) with τ_ij = 2√2·α·σ_e² / (m_ij + ε) (Eq. 22),
-    m_ij the estimated std of the residual R_i = P_i − B_i along component j."""
+def group_sparse_codes(P: torch.Tensor, B: torch.Tensor, sigma_e: float, alpha: float, eps: float,
+                       two_mu: float = 1.0) -> torch.Tensor:
+    """A_i = Soft(P_i − B_i, 2λµ) + B_i (Eq. 9) with λ_ij = 2√2·α·σ_e² / (m_ij + ε) (Eq. 22),
+    m_ij the estimated std of the residual R_i = P_i − B_i along component j; ``two_mu`` = 2µ
+    (1: the threshold is λ itself)."""
     R = P - B
     m_ij = R.pow(2).mean(-1, keepdim=True).sqrt()
-    tau = SQRT8 * alpha * sigma_e ** 2 / (m_ij + eps)
+    tau = (two_mu * SQRT8 * alpha * sigma_e ** 2) / (m_ij + eps)
     return soft_threshold(R, tau) + B
 
 
@@ -189,7 +221,8 @@ def restore_groups(Y: torch.Tensor, sigma_e: float, cfg: MSGSRCConfig) -> torch.
         B = low_rank_codes(P, evals, sigma_e, cfg.beta, cfg.eps)
     else:  # GSRC without the low-rank term: the residual is taken against B = 0 (plain group sparsity)
         B = torch.zeros_like(P)
-    A = group_sparse_codes(P, B, sigma_e, cfg.alpha, cfg.eps)
+    two_mu = 2.0 * cfg.rho * sigma_e ** 2 if cfg.eq21 else 1.0
+    A = group_sparse_codes(P, B, sigma_e, cfg.alpha, cfg.eps, two_mu)
     return D @ A + mean
 
 
@@ -231,6 +264,16 @@ def x_update(op: Operator, y, s, c, x, sigma: float, zeta: float, gamma: float |
     for _ in range(steps):
         x = x - step * ((op.gram(x) - Hty) / sigma ** 2 + (x - s - c) / zeta)
     return x
+
+
+def scheduled_sigma(schedule: tuple, t: int, iters: int) -> float:
+    """σ_e at iteration t of a (start, end) geometric schedule over ``iters`` iterations, or of a
+    (start, end, decay) schedule: max(end, start·decayᵗ)."""
+    if len(schedule) == 3:
+        start, end, decay = schedule
+        return max(float(end), float(start) * float(decay) ** t)
+    start, end = schedule
+    return start * (end / start) ** (t / max(1, iters - 1))
 
 
 def noise_level(y, x, sigma: float, omega: float, first: bool) -> float:
@@ -282,8 +325,7 @@ def msgsrc(y: torch.Tensor, op: Operator, cfg: MSGSRCConfig, x0: torch.Tensor | 
         if cfg.sigma_schedule is None:
             sigma_e = noise_level(y, x, cfg.sigma, cfg.omega, first=(t == 0))
         else:
-            start, end = cfg.sigma_schedule
-            sigma_e = start * (end / start) ** (t / max(1, cfg.iters - 1))
+            sigma_e = scheduled_sigma(cfg.sigma_schedule, t, cfg.iters)
         sigma_e = max(sigma_e, 1e-3)
         if cfg.task != "denoising" or t > 0:
             x = x_update(op, y, s, c, x, cfg.sigma, cfg.zeta, cfg.gamma, Hty, cfg.inner_steps)    # Eq. 18 / 19
@@ -292,8 +334,9 @@ def msgsrc(y: torch.Tensor, op: Operator, cfg: MSGSRCConfig, x0: torch.Tensor | 
             groups = block_matching(r, cfg.patch, cfg.window, cfg.k, cfg.step, cfg.search_scales)
         X = restore_groups(groups.gather(r), sigma_e, cfg)                    # Eq. 9-11
         num, den = aggregate(groups, X, shape)
-        s = s_update(x, c, num, den, cfg.rho * sigma_e ** 2, cfg.zeta)        # Eq. 17, µ = ρσ_e² (Eq. 21)
-        if cfg.task != "denoising":
+        mu = cfg.rho * sigma_e ** 2 if cfg.eq21 else 0.0                     # Eq. 21
+        s = s_update(x, c, num, den, mu, cfg.zeta)                            # Eq. 17
+        if cfg.use_dual:
             c = c - (x - s)                                                   # Eq. 16
         history["sigma_e"].append(sigma_e)
         if clean is not None:
