@@ -157,7 +157,7 @@ def test_save_evidence_writes_the_reference_schema_and_the_claims_table_reads_it
     df = claims.table("98_probe", cl, small=small_ev.evaluate_all(cl))
     row = df.iloc[0]
     assert row["paper"] == "+0.5 (Table 1)"
-    assert row["verdict"].startswith("reproduced") and "5 seeds" in row["ours (reference)"]
+    assert row["verdict"].startswith("reproduced") and row["ours (reference)"].endswith("; 5 seeds")
     assert row["ours (small, this run)"] == "+0.10 (1 seed)"
     # the paper-vs-ours table has the reference column (mean ± sd over seeds)
     results.save_evidence("98_probe", "small", small_ev, cl)

@@ -142,8 +142,8 @@ def table(chapter: str, claims: list[Claim], small: list[dict] | None = None, de
         if r is None:
             ours, verdict = "no reference run committed", "not run"
         else:
-            n_seeds = len(ref.get("seeds", [])) or r["n_seeds"]
-            ours = _effect_text(r, decimals) + f"; {n_seeds} seeds"
+            n_seeds = r["n_seeds"]      # the seeds of this claim's metrics, not of the whole run
+            ours = _effect_text(r, decimals) + f"; {n_seeds} seed{'s' if n_seeds != 1 else ''}"
             verdict = r["verdict"] + (" (stale: code changed since)" if stale else "")
         s = small_by_id.get(cl.id)
         rows.append({"claim": f"{cl.text} [{cl.source}]", "paper": cl.paper or "—",
