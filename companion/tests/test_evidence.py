@@ -158,7 +158,7 @@ def test_save_evidence_writes_the_reference_schema_and_the_claims_table_reads_it
     row = df.iloc[0]
     assert row["paper"] == "+0.5 (Table 1)"
     assert row["verdict"].startswith("reproduced") and row["ours (reference)"].endswith("; 5 seeds")
-    assert row["ours (small, this run)"] == "+0.10 (1 seed)"
+    assert row["ours (small, this run)"] == "+0.10 (n=1, no CI)"
     # the paper-vs-ours table has the reference column (mean ± sd over seeds)
     results.save_evidence("98_probe", "small", small_ev, cl)
     t = results.table("98_probe", "small")

@@ -119,8 +119,8 @@ class Evidence:
 
 def _effect_text(c: dict, decimals: int) -> str:
     lo, hi = c["ci"]
-    if c["n_seeds"] < 2 and c["unit"] == "seeds":
-        return f"{c['effect']:+.{decimals}f} (1 seed)"
+    if c["n"] < 2:             # a single pair has no CI
+        return f"{c['effect']:+.{decimals}f} (n=1, no CI)"
     return f"{c['effect']:+.{decimals}f} [{lo:+.{decimals}f}, {hi:+.{decimals}f}], n={c['n']} ({c['unit']})"
 
 
