@@ -122,7 +122,7 @@ def test_browser_check_passes_a_good_page_and_fails_a_broken_one(tmp_path):
     site = _site(tmp_path)
     reports = {r.page: r for r in browser.check_site(site, shots=tmp_path / "shots", chapter_glob="book/chapters/*.html",
                                                      pages=["index.html", "book/chapters/01_good.html",
-                                                            "book/chapters/02_broken.html"])}
+                                                            "book/chapters/02_broken.html"], strict_layout=True)}
     good, broken = reports["book/chapters/01_good.html"], reports["book/chapters/02_broken.html"]
     assert good.problems == [] and good.plotly == 1 and good.figures == 2, good.problems
     assert reports["index.html"].problems == []
@@ -268,3 +268,15 @@ def test_setup_cells_are_collapsed_on_the_page_and_untouched_elsewhere():
     chapter = REPO / "book" / "chapters" / "11_restoration.ipynb"
     tags = [t for c in json.loads(chapter.read_text())["cells"] for t in c["metadata"].get("tags", [])]
     assert "hide-cell" not in tags             # the committed (downloadable, Colab) notebook keeps them visible
+
+
+def test_reference_run_pages_keep_the_chapters_links_working():
+    import json
+    from neurovis.site.sphinx_ext import relink_from_chapters
+    nb = {"cells": [{"cell_type": "markdown", "source": "[run](../runs/reference/11_x.ipynb), [ledger](../claims.md#a), "
+                     "[ch](01_a.ipynb), [web](https://doi.org/1)"},
+                    {"cell_type": "code", "source": "x = '[a](../claims.md)'"}]}
+    out = json.loads(relink_from_chapters(json.dumps(nb), "book/runs/reference"))["cells"]
+    assert out[0]["source"] == ("[run](11_x.ipynb), [ledger](../../claims.md#a), [ch](../../chapters/01_a.ipynb), "
+                                "[web](https://doi.org/1)")
+    assert out[1]["source"] == "x = '[a](../claims.md)'"

