@@ -353,7 +353,9 @@ def record_runtimes(root: Path, scale: str, runs: list[ChapterRun]) -> Path:
 
     from .core.results import _cpu_model
 
-    path = root / "book" / "results" / f"runtimes.{scale}.json"
+    # small: the performance page's table; other scales: beside their executed notebooks
+    path = (root / "book" / "results" / "runtimes.small.json" if scale == "small"
+            else default_out(root, scale) / "runtimes.json")
     table = json.loads(path.read_text()) if path.is_file() else {}
     for r in runs:
         if r.status == "ok":
