@@ -245,7 +245,18 @@ def run(chapters: list[str] | None = None, scale: str = "small", data_root=None,
         out: str | Path | None = None, root: Path | None = None, skip_fresh: bool = False,
         timeout: int | None = None, jobs: int = 1) -> list[ChapterRun]:
     """Execute chapters (``jobs`` at once, one thread each), print one line per chapter and a final
-    table, and save a summary (``<log dir>/summary.<scale>.json``)."""
+    table, and save a summary (``<log dir>/summary.<scale>.json``). The environment the chapter
+    kernels get (threads, float path, ``NEUROVIS_RUNNER``...) is set for the run only: the caller's
+    is restored afterwards."""
+    saved = dict(os.environ)
+    try:
+        return _run(chapters, scale, data_root, device, out, root, skip_fresh, timeout, jobs)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _run(chapters, scale, data_root, device, out, root, skip_fresh, timeout, jobs) -> list[ChapterRun]:
     from .core.data import repo_root
     from .core.scale import check_scale
 

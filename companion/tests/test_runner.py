@@ -280,3 +280,11 @@ def test_freshness_check_ignores_outputs_metadata_and_the_injected_parameters(bo
             c.outputs = []
     nbformat.write(nb, path)
     assert not any("01_first" in p for p in runner.check_fresh(book))
+
+
+def test_the_runner_restores_the_callers_environment(book, monkeypatch):
+    monkeypatch.delenv("NEUROVIS_RUNNER", raising=False)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    before = dict(os.environ)
+    runner.run(chapters=["01_first"], root=book)
+    assert dict(os.environ) == before        # no NEUROVIS_RUNNER or float-path caps left behind
