@@ -48,6 +48,7 @@ NPM_ASSETS = (
 )
 # the paths the book's configuration points at (relative to _static/)
 REQUIRE_JS = "vendor/require.js"
+BOOK_CSS = "vendor/neurovis.css"                  # ours: tables that fit the column (static/neurovis.css)
 WIDGETS_SETUP_JS = "vendor/widgets-setup.js"     # ours: module paths + MathJax 2 shim (static/widgets-setup.js)
 WIDGETS_JS = "vendor/html-manager/embed-amd.js"
 MATHJAX_JS = "vendor/mathjax/tex-mml-chtml.js"
@@ -114,7 +115,8 @@ def ensure_assets(root: Path | None = None, quiet: bool = False) -> Path:
             shutil.rmtree(target)
         _unpack(blob, asset, vendor)
         stamp.write_text(asset.integrity)
-    shutil.copyfile(Path(__file__).parent / "static" / "widgets-setup.js", vendor / "widgets-setup.js")
+    for ours in ("widgets-setup.js", "neurovis.css"):      # our own files (static/)
+        shutil.copyfile(Path(__file__).parent / "static" / ours, vendor / ours)
     plotly_js = vendor / PLOTLY_JS.removeprefix("vendor/")
     src = plotly_js_source()
     if not plotly_js.is_file() or plotly_js.stat().st_size != src.stat().st_size:

@@ -131,6 +131,7 @@ def _build_finished(app, exception):
 
 
 def setup(app):
+    app.add_css_file(assets.BOOK_CSS)
     app.connect("config-inited", _config_inited)
     app.connect("source-read", _source_read)
     app.connect("html-page-context", _page_context, priority=600)   # after sphinx-book-theme's buttons (501)
