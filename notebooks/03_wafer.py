@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Wafer-map defect recognition with MFFP-Net
+# # 03 — Wafer-map defect recognition with MFFP-Net
 #
 # **Paper.** Chen Y. et al., the Multi-Feature Fusion Perceptual Network (MFFP-Net) for wafer defect
 # recognition ({cite}`chen2023mffpnet`), *Frontiers in Neuroscience*, 2023 (our copy of the paper
@@ -70,8 +70,9 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
+from IPython.display import Markdown
 from neurovis.core import (choose_device, seed_everything, set_threads, environment_report, check_scale,
-                           results, timing, plotting)
+                           results, timing, plotting, regression)
 from neurovis import wafer
 from neurovis.wafer import plots
 
@@ -105,7 +106,7 @@ print(ws.source)
 counts = pd.DataFrame({"WM-811K (paper)": wafer.PAPER_COUNTS, "train": train_set.counts(),
                        "val": val_set.counts(), "test": test_set.counts()})
 counts.loc["total"] = counts.sum()
-print(counts.to_string())
+display(counts)   # generated maps: the same counts on every machine
 
 # %%
 display(pd.DataFrame({"class model of the generator": wafer.CLASS_MODELS}))
@@ -220,7 +221,7 @@ high = {n: 100 * wafer.accuracy(m, noisy_ds, dev) for n, m in models.items()}
 X_noisy = wafer.wmfpr_features(test_set.with_noise(high_noise, seed).maps)
 high["WMFPR (SVM)"] = 100 * float((svm.predict(X_noisy) == test_set.labels).mean())
 
-# %% tags=["nbval-check-output"]
+# %%
 per_class = wafer.per_class_metrics(test_set.labels, preds["MFFP-Net"], ws.classes)
 metrics = {"acc_mffpnet": summary["MFFP-Net"]["acc"], "macro_f1_mffpnet": summary["MFFP-Net"]["macro_f1"],
            "acc_resnet18": summary["resnet18"]["acc"], "macro_f1_resnet18": summary["resnet18"]["macro_f1"],
@@ -240,17 +241,40 @@ main_rows = {"acc_mffpnet": "MFFP-Net accuracy (%)", "macro_f1_mffpnet": "MFFP-N
              "acc_handcrafted": "WMFPR-style features + SVM accuracy (%)",
              "acc_mffpnet_high_noise": "MFFP-Net, heavy noise (%)", "acc_resnet18_high_noise": "ResNet-18, heavy noise (%)",
              "acc_handcrafted_high_noise": "WMFPR + SVM, heavy noise (%)", "params_mffpnet_m": "MFFP-Net parameters (M)"}
-print(results.table("03_wafer", scale, labels=main_rows, decimals=1).to_string())
+if scale == "small":
+    display(Markdown(f"**Small run:** one seed, {num_epochs} epochs on {len(train_set)} generated maps, "
+                     f"{len(test_set)} test maps (one map = {100 / len(test_set):.1f} points) — a "
+                     "regression test and a quick look, not evidence."))
+display(results.table("03_wafer", scale, labels=main_rows, decimals=1))
+
+# %% [markdown]
+# The regression checks of this run (what `nbval` compares when it re-executes the chapter): each
+# accuracy in a band around the committed run's value, wide enough for another CPU's float path
+# and narrow enough to catch a network that stopped learning, and every classifier far above the
+# majority class's share of the test maps.
+
+# %% tags=["nbval-check-output"]
+majority = 100 * np.bincount(test_set.labels).max() / len(test_set)
+# tol: 3 points (6 of the 200 test maps), at least 3x the float-path spread measured: pinned AVX2
+# vs no-SIMD (ATen default, SSE4.1 oneDNN, MKL compatible) gave MFFP-Net 94.5 / 94.5, ResNet-18
+# 94.0 / 94.0 (macro-F1 92.6 / 92.2); the SVM on hand-crafted features 93.0 on both.
+print(regression.report(
+    regression.band("MFFP-Net test accuracy (%)", summary["MFFP-Net"]["acc"], expected=94.5, tol=3.0),
+    regression.band("ResNet-18 test accuracy (%)", summary["resnet18"]["acc"], expected=94.0, tol=3.0),
+    regression.band("WMFPR + SVM test accuracy (%)", hand["acc"], expected=93.0, tol=1.0),
+    *(regression.above(f"{n} test accuracy (%)", s["acc"], "the majority class's share", majority,
+                       margin=30) for n, s in summary.items()),
+))
 
 # %% [markdown]
 # **Per-class performance (Table 6) and confusion matrix (Figure 10)** of MFFP-Net on the test
 # split: ours in full, then precision beside the paper's. Test counts per class are small at this
 # scale (Near-full: 3 maps), so a single error moves these percentages a lot.
 
-# %% tags=["nbval-check-output"]
-print(per_class.round(1).to_string())
-print(results.table("03_wafer", scale, labels={f"precision_{c}": f"precision {c} (%)" for c in ws.classes},
-                    decimals=1)[["paper (reported)", f"ours ({scale}, this run)"]].to_string())
+# %%
+display(per_class.round(1))
+display(results.table("03_wafer", scale, labels={f"precision_{c}": f"precision {c} (%)" for c in ws.classes},
+                      decimals=1)[["paper (reported)", f"ours ({scale}, this run)"]])
 
 # %%
 fig = plots.confusion_figure(test_set.labels, preds["MFFP-Net"], ws.classes, "MFFP-Net, test split (counts)")
@@ -265,8 +289,14 @@ sweep["WMFPR (SVM)"] = [100 * float((svm.predict(wafer.wmfpr_features(test_set.w
                                      == test_set.labels).mean()) for lv in noise_levels]
 plots.noise_curve_figure(noise_levels, sweep).show()
 
+# %%
+display(pd.DataFrame(sweep, index=pd.Index(noise_levels, name="injected noise")).round(1))
+
 # %% tags=["nbval-check-output"]
-print(pd.DataFrame(sweep, index=pd.Index(noise_levels, name="injected noise")).round(1).to_string())
+print(regression.report(   # heavy noise moved ResNet-18 by 3.5 points across float paths: not banded
+    *(regression.below(f"{n} accuracy at noise {noise_levels[-1]}", acc[-1], "its clean-map accuracy",
+                       acc[0], margin=20) for n, acc in sweep.items()),
+))
 
 # %%
 fig = plots.noise_curve_static(noise_levels, sweep)
@@ -333,13 +363,21 @@ if run_ablations:
                                progress=progress)
         ablation[label] = wafer.summary_metrics(test_set.labels, wafer.predict(net, test_ds, dev)[1])
 
-# %% tags=["nbval-check-output"]
+# %%
 keys = {"(1, 1.4, 1, 0.3) paper": "acc_aux_paper", "(1, 1, 1, 1) equal": "acc_aux_equal",
         "(0, 0, 0, 0) lead only": "acc_aux_none"}
 metrics |= {keys[k]: v["acc"] for k, v in ablation.items()}
 results.save("03_wafer", scale, metrics=metrics, **save_kw)
-print(results.table("03_wafer", scale, labels={keys[k]: f"accuracy, weights {k} (%)" for k in ablation},
-                    decimals=1)[["paper (reported)", f"ours ({scale}, this run)"]].to_string())
+display(results.table("03_wafer", scale, labels={keys[k]: f"accuracy, weights {k} (%)" for k in ablation},
+                      decimals=1)[["paper (reported)", f"ours ({scale}, this run)"]])
+
+# %% tags=["nbval-check-output"]
+if run_ablations:
+    # tol 3 points as above; no-SIMD vs AVX2: paper weights 94.5 / 94.5, none 92.0 / 93.0, equal 93.0 / 93.0
+    print(regression.report(
+        *(regression.band(f"MFFP-Net accuracy, weights {k} (%)", v["acc"], expected=e, tol=3.0)
+          for (k, v), e in zip(ablation.items(), (94.5, 93.0, 93.0))),
+    ))
 
 # %% [markdown]
 # ## Explore
@@ -392,15 +430,18 @@ print(f"training time MFFP-Net / ResNet-18 (same epochs and data): {train_second
 # %% [markdown]
 # ## What the small run shows
 #
-# * On clean generated maps MFFP-Net (width 0.5, 1.5 M parameters) matches ResNet-18 (11.2 M) in
-#   accuracy and macro-F1 at the same data and epochs, trains and answers several times faster,
-#   and both beat the hand-crafted WMFPR-style features by a small margin.
-# * Deep supervision helps: without auxiliary losses MFFP-Net is worse than with them, and the
-#   paper's weighting is at least as good as equal weights (Tables 1-3's direction; single seed).
-# * The paper's noise claim is **not** reproduced here: when background noise beyond the training
-#   range is injected, MFFP-Net's accuracy falls faster than ResNet-18's (both collapse towards
-#   "Random", as the paper's own Figure 12 errors suggest). Training with a wider noise range, the
-#   full-width network and 100 epochs (`scale="paper"`) may change this; we report it as measured.
+# The small run is one seed, six epochs and 200 test maps (one map is half a point), so it is a
+# regression test and a first look, not evidence for any of the paper's comparisons:
+#
+# * On clean generated maps MFFP-Net (width 0.5, 1.5 M parameters), ResNet-18 (11.2 M) and the
+#   hand-crafted WMFPR-style features all classify most test maps correctly; the gaps between them,
+#   and between the three deep-supervision weightings, are a few maps — within what another seed
+#   or another CPU float path moves (the checks above give the bands). This run cannot rank them.
+# * Injected background noise beyond the training range (noise 0.2 and more) costs every model tens
+#   of points, and in this run MFFP-Net loses more than ResNet-18 (both collapse towards
+#   "Random", as the paper's own Figure 12 errors suggest). That is one seed; the paper's
+#   robustness claim is not supported by this run, and whether the gap holds over seeds is for a
+#   multi-seed run to say.
 #
 # %% [markdown]
 # ## Deviations and limits
