@@ -1,4 +1,4 @@
-"""Command line: ``python -m neurovis run|build|browse|pages|list|check|data|bench``."""
+"""Command line: ``python -m neurovis run|build|browse|pages|list|check|data|bench|resync|rehash``."""
 from __future__ import annotations
 
 import argparse
@@ -47,6 +47,14 @@ def main(argv=None) -> int:
     sub.add_parser("check", help="each executed chapter matches its source and holds no error")
     d = sub.add_parser("data", help="verify embedded data against data/registry.yaml")
     d.add_argument("--update", action="store_true", help="rewrite the registry's checksums from disk")
+    rs = sub.add_parser("resync", help="copy formatting-only source changes into the executed "
+                        "notebooks (same syntax trees and words), refusing any other change")
+    rs.add_argument("chapters", nargs="*", help="chapter slugs (default: all)")
+    rs.add_argument("--dry-run", action="store_true", help="report, write nothing")
+    rh = sub.add_parser("rehash", help="migrate the code hashes of book/results/*.json recorded "
+                        "as file bytes to syntax-tree hashes (only where the code is unchanged)")
+    rh.add_argument("chapters", nargs="*", help="chapter slugs (default: all)")
+    rh.add_argument("--dry-run", action="store_true", help="report, write nothing")
     be = sub.add_parser("bench", help="a chapter's benchmark (e.g. `bench restoration`)")
     be.add_argument("topic")
     be.add_argument("rest", nargs=argparse.REMAINDER)
@@ -101,6 +109,17 @@ def main(argv=None) -> int:
                   f"data/registry.yaml: {', '.join(bad)}")
             return 1
         print(f"all {len(checked)} embedded data sets match data/registry.yaml")
+        return 0
+    if args.cmd == "resync":
+        from .resync import resync
+        reports = resync(args.chapters or None, write=not args.dry_run)
+        for rep in reports:
+            print(rep)
+        return 1 if any(rep.status == "refused" for rep in reports) else 0
+    if args.cmd == "rehash":
+        from .core import results
+        lines = results.rehash_records(chapters=args.chapters or None, write=not args.dry_run)
+        print("\n".join(lines))
         return 0
     if args.cmd == "bench":
         try:

@@ -193,24 +193,86 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def code_hash(chapter: str) -> str:
-    """sha256 (16 hex) of the chapter's code: ``notebooks/<chapter>.py`` and its sub-package
-    ``companion/neurovis/<topic>/``. A results file whose hash differs from today's is stale."""
+def _chapter_files(chapter: str):
+    """(repository root, the chapter's code files), or (None, []) without a clone."""
     from .data import repo_root
 
     try:
         root = repo_root()
-    except Exception:   # Colab pip install without a clone
-        return "unknown"
+    except Exception:  # Colab pip install without a clone
+        return None, []
     topic = chapter.split("_", 1)[-1]
-    files = [root / "notebooks" / f"{chapter}.py"] + sorted((root / "companion" / "neurovis" / topic).rglob("*.py"))
-    files = [f for f in files if f.is_file()]
+    files = [root / "notebooks" / f"{chapter}.py"]
+    files += sorted((root / "companion" / "neurovis" / topic).rglob("*.py"))
+    return root, [f for f in files if f.is_file()]
+
+
+def code_hash(chapter: str) -> str:
+    """sha256 (16 hex) of the chapter's code: ``notebooks/<chapter>.py`` and its sub-package
+    ``companion/neurovis/<topic>/``, each file as its syntax tree (``sourcecode.fingerprint``:
+    reformatting, comments and docstring wrapping do not count, any change of the code does). A
+    results file whose hash differs from today's is stale."""
+    from .sourcecode import fingerprint
+
+    root, files = _chapter_files(chapter)
+    if not files:
+        return "unknown"
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            text = fingerprint(f.read_text(encoding="utf-8")).encode()
+        except (SyntaxError, ValueError, UnicodeDecodeError):  # not parseable: its bytes
+            text = f.read_bytes()
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + text + b"\0")
+    return h.hexdigest()[:16]
+
+
+def legacy_code_hash(chapter: str) -> str:
+    """The hash of the files' bytes that ``code_hash`` gave before it read syntax trees (kept to
+    migrate records: ``python -m neurovis rehash``)."""
+    root, files = _chapter_files(chapter)
     if not files:
         return "unknown"
     h = hashlib.sha256()
     for f in files:
         h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+def rehash_records(directory: Path | None = None, chapters=None, write: bool = True) -> list[str]:
+    """Migrate the results files in ``directory`` (default ``book/results``) to today's
+    ``code_hash``: a record whose hash is the byte hash (``legacy_code_hash``) of the chapter's code
+    as it is now gets the syntax-tree hash of the same code; a record with neither hash was made
+    from other code (stale) and is left as it is. ``chapters``: only these (default: all). Returns
+    one line per file with a hash. Run it before reformatting code that such records hash."""
+    directory = Path(directory) if directory else results_dir(for_reading=True)
+    lines = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        prov = record.get("provenance") if isinstance(record, dict) else None
+        if not isinstance(prov, dict) or "code_hash" not in prov:
+            continue
+        chapter = record.get("chapter") or path.name.split(".")[0]
+        if chapters and chapter not in chapters:
+            continue
+        recorded, now = prov["code_hash"], code_hash(chapter)
+        if recorded == now:
+            lines.append(f"{path.name}: up to date ({now})")
+        elif recorded == legacy_code_hash(chapter) and now != "unknown":
+            if write:
+                text = path.read_text()
+                needle = f'"code_hash": "{recorded}"'
+                if text.count(needle) != 1:
+                    raise RuntimeError(f"{path}: expected one {needle}")
+                path.write_text(text.replace(needle, f'"code_hash": "{now}"'))
+            lines.append(f"{path.name}: migrated {recorded} -> {now}")
+        else:
+            lines.append(f"{path.name}: STALE, left as it is (recorded {recorded}; the code "
+                         f"now gives {legacy_code_hash(chapter)} as bytes, {now} as syntax)")
+    return lines
 
 
 def is_stale(record: dict) -> bool:
