@@ -48,7 +48,8 @@ system-deps:
 	@command -v chromium chromedriver java
 
 # ruff: lines <= 100 characters and the rule set of companion/pyproject.toml ([tool.ruff]), over
-# companion/ and notebooks/ (ruff.toml extends it to the chapter sources)
+# companion/ and notebooks/ (ruff.toml extends it to the chapter sources). To fix: `python -m
+# neurovis format` (keeps chapter cells' trailing ';'), then `python -m neurovis resync`
 lint:
 	$(PY) -m ruff check companion notebooks
 	$(PY) -m ruff format --check companion notebooks

@@ -126,7 +126,11 @@ def test_resync_takes_a_formatting_only_change_and_keeps_the_outputs(tmp_path):
         ("Two words, then", "Two words, and then", "cell 1 (markdown): its words differ"),
         ("label='values');", "label='values')", "cell 4 (code): its trailing ';'"),
         ('tags=["parameters"]', "", "cell 2 (code): tags ['parameters'] became []"),
-        ("# %%\nimport matplotlib", "import matplotlib", "3 cells in the source, 4 in the notebook"),
+        (
+            "# %%\nimport matplotlib",
+            "import matplotlib",
+            "3 cells in the source, 4 in the notebook",
+        ),
     ],
 )
 def test_resync_refuses_any_other_change_and_leaves_the_notebook(tmp_path, old, new, why):
@@ -194,7 +198,9 @@ def test_rehash_migrates_only_records_of_unchanged_code(repo):
     rec = json.loads((out / "98_probe.small.json").read_text())
     assert rec["provenance"]["code_hash"] == results.code_hash("98_probe") != legacy
     assert not results.is_stale(rec)
-    assert json.loads((out / "98_probe.old.json").read_text())["provenance"]["code_hash"] == "0" * 16
+    assert (
+        json.loads((out / "98_probe.old.json").read_text())["provenance"]["code_hash"] == "0" * 16
+    )
 
 
 def test_the_ruff_rule_set_is_stated_and_covers_the_chapter_sources():
@@ -204,3 +210,81 @@ def test_the_ruff_rule_set_is_stated_and_covers_the_chapter_sources():
     assert conf["line-length"] == 100 and conf["lint"]["select"]
     assert tomllib.loads((root / "ruff.toml").read_text())["extend"] == "companion/pyproject.toml"
     assert "lint" in (root / "Makefile").read_text().split("\ntest:")[1].split("\n")[0]
+
+
+# ------------------------------------------------------------------ python -m neurovis format
+CHAPTER = (
+    "# %% [markdown]\n"
+    "# # 98 — A probe\n"
+    "#\n"
+    "# A paragraph of prose that is far too long for one line of the chapter source, with `inline code"
+    " that stays whole` and $a + b$ math, then more words to wrap.\n"
+    "# - a list item whose text is long enough to need a second line, continued with the same hanging"
+    " indent\n"
+    "\n"
+    "# %%\n"
+    "import os\n"
+    "x = {'a':1}  # a trailing comment that makes this line much longer than the limit of one hundred"
+    " characters\n"
+    "message = f'{x} is a long message, said once, that needs splitting into two adjacent string"
+    " literals {os.sep}'\n"
+    "print(message);\n"
+    "\n"
+    "# %%\n"
+    "if x:\n"
+    "    print(message, message, message, message, message, message, message, message, message, m);\n"
+)
+
+
+def _ruff_available():
+    import subprocess
+    import sys
+
+    return (
+        subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True).returncode
+        == 0
+    )
+
+
+@pytest.mark.skipif(not _ruff_available(), reason="ruff is not installed")
+def test_format_shortens_lines_keeps_the_tree_the_words_and_the_trailing_semicolons(tmp_path):
+    from neurovis import tidy
+    from neurovis.runner import cells
+
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "ruff.toml").write_text("line-length = 100\n")
+    path = tmp_path / "notebooks" / "98_probe.py"
+    path.write_text(CHAPTER)
+    before = rs_read(path)
+    assert tidy.tidy_file(path, tmp_path) == []
+    text = path.read_text()
+    assert max(len(line) for line in text.split("\n")) <= 100
+    assert sourcecode.fingerprint(text) == sourcecode.fingerprint(CHAPTER)
+    assert tidy.quiet_cells(text) == tidy.quiet_cells(CHAPTER) == [1, 2]
+    assert "`inline code that stays whole`" in text and "$a + b$" in text
+    assert "\n#   indent\n" in text or "\n#   " in text  # the list item keeps its hanging indent
+    assert "#   " in text.split("# - a list item")[1].split("\n")[1]
+    after = rs_read(path)
+    for (kind, old), (_, new) in zip(cells(before), cells(after)):
+        assert (old.split() == new.split()) if kind == "markdown" else True
+    # and the executed notebook takes it as formatting only
+    report, _, _ = _resync(tmp_path, CHAPTER, text)
+    assert report.status == "updated", str(report)
+    assert tidy.tidy_file(path, tmp_path) == [] and path.read_text() == text  # idempotent
+
+
+def test_format_leaves_a_file_whose_tree_would_change(tmp_path, monkeypatch):
+    from neurovis import tidy
+
+    path = tmp_path / "m.py"
+    path.write_text("x = 1\n")
+    monkeypatch.setattr(tidy, "_ruff_format", lambda p, root: p.write_text("x = 2\n"))
+    assert "left unchanged" in tidy.tidy_file(path, tmp_path)[0]
+    assert path.read_text() == "x = 1\n"
+
+
+def test_words_keep_inline_code_and_math_whole():
+    from neurovis.tidy import words
+
+    assert words("a ``b c`` $d + e$ `f g` h") == ["a", "``b c``", "$d + e$", "`f g`", "h"]
+    assert words("cost $5 only") == ["cost", "$5", "only"]  # unbalanced: plain words
