@@ -122,7 +122,7 @@ def resync_notebook(path: Path, source_nb, write: bool = True) -> Resync:
         cell.metadata.update(_layout(new))
     if write:
         out = nbformat.writes(nb).rstrip("\n")  # the file's own ending, so the diff is the sources
-        path.write_text(out + text[len(text.rstrip("\n")):], encoding="utf-8")
+        path.write_text(out + text[len(text.rstrip("\n")) :], encoding="utf-8")
     return Resync(path, "updated", cells=len(changes))
 
 
@@ -134,7 +134,8 @@ def executed_notebooks(root: Path, chapter: str) -> list[Path]:
 
 
 def resync(chapters: list[str] | None = None, root: Path | None = None, write: bool = True):
-    """Resync the committed notebooks of ``chapters`` (default: all); one ``Resync`` per notebook."""
+    """Resync the committed notebooks of ``chapters`` (default: all); one ``Resync`` per
+    notebook."""
     from .core.data import repo_root
     from .runner import list_chapters, read_source
 

@@ -214,25 +214,14 @@ def test_the_ruff_rule_set_is_stated_and_covers_the_chapter_sources():
 
 # ------------------------------------------------------------------ python -m neurovis format
 CHAPTER = (
-    "# %% [markdown]\n"
-    "# # 98 — A probe\n"
-    "#\n"
-    "# A paragraph of prose that is far too long for one line of the chapter source, with `inline code"
-    " that stays whole` and $a + b$ math, then more words to wrap.\n"
-    "# - a list item whose text is long enough to need a second line, continued with the same hanging"
-    " indent\n"
-    "\n"
-    "# %%\n"
-    "import os\n"
-    "x = {'a':1}  # a trailing comment that makes this line much longer than the limit of one hundred"
-    " characters\n"
-    "message = f'{x} is a long message, said once, that needs splitting into two adjacent string"
-    " literals {os.sep}'\n"
-    "print(message);\n"
-    "\n"
-    "# %%\n"
-    "if x:\n"
-    "    print(message, message, message, message, message, message, message, message, message, m);\n"
+    "# %% [markdown]\n# # 98 — A probe\n#\n# A paragraph of prose that is far too long for one "
+    "line of the chapter source, with `inline code that stays whole` and $a + b$ math, then more "
+    "words to wrap.\n# - a list item whose text is long enough to need a second line, continued "
+    "with the same hanging indent\n\n# %%\nimport os\nx = {'a':1}  # a trailing comment that makes "
+    "this line much longer than the limit of one hundred characters\nmessage = f'{x} is a long "
+    "message, said once, that needs splitting into two adjacent string literals "
+    "{os.sep}'\nprint(message);\n\n# %%\nif x:\n    print(message, message, message, message, "
+    "message, message, message, message, message, m);\n"
 )
 
 

@@ -34,7 +34,12 @@ def _canon(node, docstring: bool = False) -> str:
         for name, value in ast.iter_fields(node):
             if value is None or (isinstance(value, list) and not value):
                 continue
-            if name == "body" and isinstance(node, _DOC_OWNERS) and value and _is_docstring(value[0]):
+            if (
+                name == "body"
+                and isinstance(node, _DOC_OWNERS)
+                and value
+                and _is_docstring(value[0])
+            ):
                 words = " ".join(value[0].value.value.split())
                 body = ["Docstring(" + repr(words) + ")"] + [_canon(v) for v in value[1:]]
                 parts.append("body=[" + ", ".join(body) + "]")
@@ -53,16 +58,17 @@ def fingerprint(source: str, ipython: bool = False) -> str:
 
 
 def python_of_cell(source: str) -> str:
-    """The plain Python that IPython runs for a notebook cell (magics and ``!`` lines translated)."""
+    """The plain Python that IPython runs for a notebook cell (magics and ``!`` lines
+    translated)."""
     from IPython.core.inputtransformer2 import TransformerManager
 
     return TransformerManager().transform_cell(source)
 
 
 def ends_with_semicolon(source: str) -> bool:
-    """True when the last token of a notebook cell (comments and blank lines aside) is ``;``: IPython
-    then does not display the value of the cell's last expression. ``ast`` drops that semicolon,
-    so a change of it is a change of the cell's output, not of its layout."""
+    """True when the last token of a notebook cell (comments and blank lines aside) is ``;``:
+    IPython then does not display the value of the cell's last expression. ``ast`` drops that
+    semicolon, so a change of it is a change of the cell's output, not of its layout."""
     last = None
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
