@@ -15,7 +15,7 @@ export ATEN_CPU_CAPABILITY ?= avx2
 export ONEDNN_MAX_CPU_ISA ?= AVX2
 export MKL_CBWR ?= AVX2
 
-.PHONY: book test venv system-deps unit nbval nbval-other-isa check build browse clean
+.PHONY: book test venv system-deps lint unit nbval nbval-other-isa check build browse clean
 
 venv: $(STAMP)
 
@@ -33,8 +33,8 @@ book: venv
 	$(PY) -m neurovis build && echo "The book: $(CURDIR)/_build/html/index.html"; \
 	exit $$rc
 
-## make test: unit tests, nbval on every executed chapter, freshness check, book build, browser check
-test: venv system-deps unit nbval nbval-other-isa check build browse
+## make test: code style (ruff), unit tests, nbval on every executed chapter, freshness check, book build, browser check
+test: venv system-deps lint unit nbval nbval-other-isa check build browse
 
 # Debian packages the tests need, installed when missing (root, or sudo): headless Chromium and its
 # driver for the browser test, a Java runtime for METEOR (pycocoevalcap, chapter 07)
@@ -46,6 +46,13 @@ system-deps:
 	  $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PKGS) >/dev/null \
 	  || { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PKGS) >/dev/null; }; fi
 	@command -v chromium chromedriver java
+
+# ruff: lines <= 100 characters and the rule set of companion/pyproject.toml ([tool.ruff]), over
+# companion/ and notebooks/ (ruff.toml extends it to the chapter sources). To fix: `python -m
+# neurovis format` (keeps chapter cells' trailing ';'), then `python -m neurovis resync`
+lint:
+	$(PY) -m ruff check companion notebooks
+	$(PY) -m ruff format --check companion notebooks
 
 # two pytest workers, one BLAS/OpenMP thread each (two 2-thread workers on 2 cores spin-wait badly)
 unit:

@@ -28,22 +28,38 @@
 # and MMAct (at paper scale only).
 
 # %% tags=["colab-setup"]
-import os, subprocess, sys  # Colab only: install the companion package from the book's repository, fetch the embedded data
+# Colab only: install the companion package from the book's repository, fetch the embedded data
+import os, subprocess, sys
+
 if "google.colab" in sys.modules:
     REPO = "https://github.com/neurovis-book/neurovis"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"neurovis[all] @ git+{REPO}#subdirectory=companion"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            f"neurovis[all] @ git+{REPO}#subdirectory=companion",
+        ],
+        check=True,
+    )
     if not os.path.isdir("/content/neurovis"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, "/content/neurovis"], check=True)
+        subprocess.run(
+            ["git", "clone", "-q", "--depth", "1", REPO, "/content/neurovis"], check=True
+        )
     os.environ["NEUROVIS_ROOT"] = "/content/neurovis"
 
 # %% tags=["parameters"]
-scale = "small"          # "small": embedded UTD-MHAD, CPU-sized encoders; "paper": Table 1 settings, data_root
-data_root = None         # paper scale: folder holding UTD-MHAD/ and MMAct/ (see data/README.md)
+# "small": embedded UTD-MHAD, CPU-sized encoders; "paper": Table 1 settings, data_root
+scale = "small"
+data_root = None  # paper scale: folder holding UTD-MHAD/ and MMAct/ (see data/README.md)
 device = "auto"
 seed = 0
-label_fractions = [0.01, 0.05, 0.10, 0.25, 0.50]   # Figure 5
-semi_repeats = 3         # repeats per fraction (paper: 10)
-zero_shot_hidden = [[1, 2, 5]]   # hidden action ids (1-based); the paper hides [1], [2] and [5] one at a time
+label_fractions = [0.01, 0.05, 0.10, 0.25, 0.50]  # Figure 5
+semi_repeats = 3  # repeats per fraction (paper: 10)
+# hidden action ids (1-based); the paper hides [1], [2] and [5] one at a time
+zero_shot_hidden = [[1, 2, 5]]
 run_ablations = True
 
 # %%
@@ -60,14 +76,35 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
-from neurovis.core import (choose_device, seed_everything, set_threads, environment_report, check_scale,
-                           results, timing, plotting, regression)
-from neurovis.action import (ActionConfig, UTD_ACTIONS, imu_statistics, to_tensors, utd_split, vicreg_loss,
-                             variance_term, covariance_term, invariance_term)
+from neurovis.core import (
+    choose_device,
+    seed_everything,
+    set_threads,
+    environment_report,
+    check_scale,
+    results,
+    timing,
+    plotting,
+    regression,
+)
+from neurovis.action import (
+    ActionConfig,
+    UTD_ACTIONS,
+    imu_statistics,
+    to_tensors,
+    utd_split,
+    vicreg_loss,
+    variance_term,
+    covariance_term,
+    invariance_term,
+)
 from neurovis.action.data import load_dataset, mmact_available, mmact_split
 from neurovis.action import protocol, plots
 
-check_scale(scale); set_threads(); rng = seed_everything(seed); dev = choose_device(device)
+check_scale(scale)
+set_threads()
+rng = seed_everything(seed)
+dev = choose_device(device)
 plotting.apply_style()
 print(environment_report(dev))
 cfg = ActionConfig.paper() if scale == "paper" else ActionConfig.small()
@@ -89,8 +126,11 @@ data = load_dataset("utd-mhad", scale, data_root, num_steps=cfg.num_steps)
 data_train, data_test = utd_split(data)
 imu_mean, imu_std = imu_statistics(data_train.imu)
 train, test = to_tensors(data_train, imu_mean, imu_std), to_tensors(data_test, imu_mean, imu_std)
-print(f"{len(data)} recordings, {data.num_classes} actions | train {len(data_train)} (subjects "
-      f"{sorted(set(data_train.subjects.tolist()))}) | test {len(data_test)} (subjects {sorted(set(data_test.subjects.tolist()))})")
+print(
+    f"{len(data)} recordings, {data.num_classes} actions | train {len(data_train)} (subjects "
+    f"{sorted(set(data_train.subjects.tolist()))}) | test {len(data_test)} (subjects "
+    f"{sorted(set(data_test.subjects.tolist()))})"
+)
 print(f"skeleton {tuple(train[0].shape[1:])} (C, T, V) | IMU {tuple(train[1].shape[1:])} (T, S)")
 
 # %%
@@ -110,7 +150,8 @@ fig = plots.sample_figure(data, [int(np.flatnonzero(data.labels == a)[0]) for a 
 # **Unimodal pre-training** (Section 3.3, `pretrain_unimodal`). Two augmented views of the same
 # recording give $Z, Z'$; their cross-correlation along the batch (`cross_correlation`)
 #
-# $$C_{ij} = \frac{\sum_b z_{b,i} z'_{b,j}}{\sqrt{\sum_b z_{b,i}^2}\sqrt{\sum_b z'^2_{b,j}}} \qquad (5)$$
+# $$C_{ij} = \frac{\sum_b z_{b,i} z'_{b,j}}{\sqrt{\sum_b z_{b,i}^2}\sqrt{\sum_b z'^2_{b,j}}} \qquad
+#   (5)$$
 #
 # is driven to the identity (`cross_correlation_loss`):
 #
@@ -121,7 +162,8 @@ fig = plots.sample_figure(data, [int(np.flatnonzero(data.labels == a)[0]) for a 
 # `IMUAugment`), go through their own encoders and heads to $Z^s, Z^i$. The loss (`vicreg_loss`)
 # combines a hinge on the standard deviation of every embedding dimension (`variance_term`),
 #
-# $$v(Z) = \frac{1}{d}\sum_{j=1}^{d} \max\big(0, \gamma - \mathrm{Std}(z_j, \epsilon)\big), \quad \mathrm{Std}(x,\epsilon)=\sqrt{\mathrm{Var}(x)+\epsilon} \qquad (11\text{-}12)$$
+# $$v(Z) = \frac{1}{d}\sum_{j=1}^{d} \max\big(0, \gamma - \mathrm{Std}(z_j, \epsilon)\big), \quad
+#   \mathrm{Std}(x,\epsilon)=\sqrt{\mathrm{Var}(x)+\epsilon} \qquad (11\text{-}12)$$
 #
 # the mean squared distance between paired embeddings (`invariance_term`),
 #
@@ -129,9 +171,11 @@ fig = plots.sample_figure(data, [int(np.flatnonzero(data.labels == a)[0]) for a 
 #
 # and the squared off-diagonal covariances (`covariance_term`),
 #
-# $$c(Z) = \frac{1}{d}\sum_{i\neq j} [C(Z)]_{i,j}^2, \quad C(Z)=\frac{1}{N-1}\sum_j (z_j-\bar z)(z_j-\bar z)^\top \qquad (14\text{-}15)$$
+# $$c(Z) = \frac{1}{d}\sum_{i\neq j} [C(Z)]_{i,j}^2, \quad C(Z)=\frac{1}{N-1}\sum_j (z_j-\bar
+#   z)(z_j-\bar z)^\top \qquad (14\text{-}15)$$
 #
-# $$\mathcal{L}(Z^s, Z^i) = \lambda\, s(Z^s,Z^i) + \mu\,[v(Z^s)+v(Z^i)] + \nu\,[c(Z^s)+c(Z^i)] . \qquad (16)$$
+# $$\mathcal{L}(Z^s, Z^i) = \lambda\, s(Z^s,Z^i) + \mu\,[v(Z^s)+v(Z^i)] + \nu\,[c(Z^s)+c(Z^i)] .
+#   \qquad (16)$$
 #
 # We follow Algorithm 1 for $s$ (PyTorch's `mse_loss`, i.e. Eq. 13 divided by $d$) and Eq. 16 for
 # the variance: the two branches' terms are **added**, not averaged as in the VICReg reference
@@ -148,13 +192,22 @@ fig = plots.sample_figure(data, [int(np.flatnonzero(data.labels == a)[0]) for a 
 # %% tags=["nbval-check-output"]
 g = torch.Generator().manual_seed(seed)
 collapsed, healthy = torch.ones(64, 32) * 0.5, torch.randn(64, 32, generator=g)
-rows = {name: {"variance v(Z)": variance_term(z).item(), "covariance c(Z)": covariance_term(z).item(),
-               "invariance s(Z, Z+noise)": invariance_term(z, z + 0.1 * torch.randn(64, 32, generator=g)).item()}
-        for name, z in [("collapsed", collapsed), ("healthy N(0, 1)", healthy)]}
+rows = {
+    name: {
+        "variance v(Z)": variance_term(z).item(),
+        "covariance c(Z)": covariance_term(z).item(),
+        "invariance s(Z, Z+noise)": invariance_term(
+            z, z + 0.1 * torch.randn(64, 32, generator=g)
+        ).item(),
+    }
+    for name, z in [("collapsed", collapsed), ("healthy N(0, 1)", healthy)]
+}
 print(pd.DataFrame(rows).T.round(2).to_string())
 
 # %%
-fig = plots.augmentation_figure(data_train.skeleton[0], data_train.imu[0], [0.0, 0.5, 1.0, 2.0], seed=seed)
+fig = plots.augmentation_figure(
+    data_train.skeleton[0], data_train.imu[0], [0.0, 0.5, 1.0, 2.0], seed=seed
+)
 
 # %% [markdown]
 # ## Baselines, then the method, trained live
@@ -164,13 +217,19 @@ fig = plots.augmentation_figure(data_train.skeleton[0], data_train.imu[0], [0.0,
 # pre-training runs a few epochs on 2 CPU cores — same protocol, same test subjects.
 
 # %% tags=["nbval-check-output"]
-settings = pd.DataFrame({
-    "learning rate": [cfg.lr_unimodal, cfg.lr_unimodal, cfg.lr_multimodal],
-    "epochs": [cfg.epochs_unimodal, cfg.epochs_unimodal, cfg.epochs_multimodal],
-    "batch size": [cfg.batch_unimodal, cfg.batch_unimodal, cfg.batch_multimodal]},
-    index=["IMU", "Skeleton", "IMU+Skeleton"])
+settings = pd.DataFrame(
+    {
+        "learning rate": [cfg.lr_unimodal, cfg.lr_unimodal, cfg.lr_multimodal],
+        "epochs": [cfg.epochs_unimodal, cfg.epochs_unimodal, cfg.epochs_multimodal],
+        "batch size": [cfg.batch_unimodal, cfg.batch_unimodal, cfg.batch_multimodal],
+    },
+    index=["IMU", "Skeleton", "IMU+Skeleton"],
+)
 print(f"scale={scale}: pre-training settings (paper: Table 1, UTD-MHAD)\n{settings.to_string()}")
-print(f"encoder widths: skeleton x{cfg.skeleton_width}, IMU x{cfg.imu_width}; fine-tuning {cfg.epochs_finetune} epochs")
+print(
+    f"encoder widths: skeleton x{cfg.skeleton_width}, IMU x{cfg.imu_width}; fine-tuning "
+    f"{cfg.epochs_finetune} epochs"
+)
 
 # %% [markdown]
 # **Supervised** (end to end, random initialisation, same encoders and fusion head) and a control
@@ -182,15 +241,23 @@ entries = {}
 for mods in (["imu"], ["skeleton"], ["skeleton", "imu"]):
     e = protocol.evaluate_supervised(mods, train, test, data.num_classes, cfg, dev, seed)
     entries[e.key] = e
-    entries[f"random_{e.key.split('_', 1)[1]}"] = protocol.evaluate_ssl("random", mods, train, test, data.num_classes, cfg, dev, seed)
+    entries[f"random_{e.key.split('_', 1)[1]}"] = protocol.evaluate_ssl(
+        "random", mods, train, test, data.num_classes, cfg, dev, seed
+    )
 
 # %% [markdown]
 # **Self-supervised baselines**: SimCLR (NT-Xent) and Barlow Twins per modality; Barlow Twins and
 # CMC (cross-modal InfoNCE) across modalities.
 
 # %%
-for method, mods in [("simclr", ["imu"]), ("simclr", ["skeleton"]), ("barlow", ["imu"]), ("barlow", ["skeleton"]),
-                     ("barlow", ["skeleton", "imu"]), ("cmc", ["skeleton", "imu"])]:
+for method, mods in [
+    ("simclr", ["imu"]),
+    ("simclr", ["skeleton"]),
+    ("barlow", ["imu"]),
+    ("barlow", ["skeleton"]),
+    ("barlow", ["skeleton", "imu"]),
+    ("cmc", ["skeleton", "imu"]),
+]:
     e = protocol.evaluate_ssl(method, mods, train, test, data.num_classes, cfg, dev, seed)
     entries[e.key] = e
 
@@ -202,7 +269,8 @@ for mods in (["imu"], ["skeleton"], ["skeleton", "imu"]):
     e = protocol.evaluate_ssl("ours", mods, train, test, data.num_classes, cfg, dev, seed)
     entries[e.key] = e
 ours = entries["ours_imu_skeleton"]
-fig = plots.vicreg_terms_figure(ours.history); fig.show()
+fig = plots.vicreg_terms_figure(ours.history)
+fig.show()
 
 # %% [markdown]
 # ## Results: Table 2 (UTD-MHAD columns), paper vs ours
@@ -211,12 +279,19 @@ fig = plots.vicreg_terms_figure(ours.history); fig.show()
 pre_steps = cfg.epochs_multimodal * math.ceil(len(data_train) / cfg.batch_multimodal)
 ft_steps = cfg.epochs_finetune * math.ceil(len(data_train) / cfg.batch_finetune)
 if scale == "small":
-    display(Markdown(f"**Small run:** one seed, {pre_steps} optimiser steps of multimodal pre-training "
-                     f"and {ft_steps} of fine-tuning — a regression test and a quick look, not evidence; "
-                     "the reference run carries the evidence."))
+    display(
+        Markdown(
+            f"**Small run:** one seed, {pre_steps} optimiser steps of multimodal pre-training "
+            f"and {ft_steps} of fine-tuning — a regression test and a quick look, not evidence; "
+            "the reference run carries the evidence."
+        )
+    )
 table2 = protocol.table2_frame(entries)
-print(f"test accuracy / macro F1 (%), {len(data_test)} test recordings of subjects 2, 4, 6, 8, scale={scale}")
-display(table2.round(1))   # the paper's columns: Table 2, UTD-MHAD
+print(
+    f"test accuracy / macro F1 (%), {len(data_test)} test recordings of subjects 2, 4, 6, 8, "
+    f"scale={scale}"
+)
+display(table2.round(1))  # the paper's columns: Table 2, UTD-MHAD
 
 # %% [markdown]
 # The regression checks of this run (what `nbval` compares when it re-executes the chapter): test
@@ -229,21 +304,52 @@ chance = 100 / data.num_classes
 ours_acc = lambda key: table2.loc[key, "acc (ours)"]
 # expected: the run before the float path was pinned (AVX-512); tol: 10 % of the value, which covers
 # the float-path spread of one-seed accuracies measured in chapters 01 and 06 (up to 5 points)
-T2 = [("Ours (IMU+Skeleton)", 84.7), ("Ours (IMU)", 67.2), ("Ours (Skeleton)", 59.3),
-      ("Supervised (IMU+Skeleton)", 86.0), ("CMC (IMU+Skeleton)", 87.4), ("Barlow Twins (IMU+Skeleton)", 87.0)]
-print(regression.report(
-    *(regression.band(f"{key} test accuracy (%)", ours_acc(key), expected=e, tol=round(0.1 * e, 1)) for key, e in T2),
-    regression.above("lowest accuracy of a trained method (%)",
-                     min(ours_acc(key) for key in table2.index if not key.startswith("Untrained")),
-                     "chance (%)", chance, margin=20),
-    regression.above("Ours (IMU+Skeleton) accuracy (%)", ours_acc("Ours (IMU+Skeleton)"),
-                     "Ours (IMU) accuracy (%)", ours_acc("Ours (IMU)"), margin=8),
-    regression.above("Ours (IMU+Skeleton) accuracy (%)", ours_acc("Ours (IMU+Skeleton)"),
-                     "Ours (Skeleton) accuracy (%)", ours_acc("Ours (Skeleton)"), margin=8),
-    regression.above("Ours (IMU+Skeleton) accuracy (%)", ours_acc("Ours (IMU+Skeleton)"),
-                     "untrained encoders (IMU+Skeleton) accuracy (%)",
-                     ours_acc("Untrained encoders (control) (IMU+Skeleton)"), margin=4),
-))
+T2 = [
+    ("Ours (IMU+Skeleton)", 84.7),
+    ("Ours (IMU)", 67.2),
+    ("Ours (Skeleton)", 59.3),
+    ("Supervised (IMU+Skeleton)", 86.0),
+    ("CMC (IMU+Skeleton)", 87.4),
+    ("Barlow Twins (IMU+Skeleton)", 87.0),
+]
+print(
+    regression.report(
+        *(
+            regression.band(
+                f"{key} test accuracy (%)", ours_acc(key), expected=e, tol=round(0.1 * e, 1)
+            )
+            for key, e in T2
+        ),
+        regression.above(
+            "lowest accuracy of a trained method (%)",
+            min(ours_acc(key) for key in table2.index if not key.startswith("Untrained")),
+            "chance (%)",
+            chance,
+            margin=20,
+        ),
+        regression.above(
+            "Ours (IMU+Skeleton) accuracy (%)",
+            ours_acc("Ours (IMU+Skeleton)"),
+            "Ours (IMU) accuracy (%)",
+            ours_acc("Ours (IMU)"),
+            margin=8,
+        ),
+        regression.above(
+            "Ours (IMU+Skeleton) accuracy (%)",
+            ours_acc("Ours (IMU+Skeleton)"),
+            "Ours (Skeleton) accuracy (%)",
+            ours_acc("Ours (Skeleton)"),
+            margin=8,
+        ),
+        regression.above(
+            "Ours (IMU+Skeleton) accuracy (%)",
+            ours_acc("Ours (IMU+Skeleton)"),
+            "untrained encoders (IMU+Skeleton) accuracy (%)",
+            ours_acc("Untrained encoders (control) (IMU+Skeleton)"),
+            margin=4,
+        ),
+    )
+)
 
 # %% [markdown]
 # **Reading Table 2 at this scale** (the stored run; every "ours" number is computed above, on the
@@ -267,31 +373,68 @@ print(regression.report(
 # intervals over the repeats.
 
 # %%
-semi = protocol.semi_supervised({"Ours": ours, "Barlow Twins": entries["barlow_imu_skeleton"],
-                                 "CMC": entries["cmc_imu_skeleton"]}, train, test, data.num_classes, cfg, dev,
-                                fractions=label_fractions, repeats=semi_repeats, seed=seed, supervised_min_steps=100)
-fig = plots.semi_supervised_figure(label_fractions, {k: v["acc"] for k, v in semi.items()}); fig.show()
+semi = protocol.semi_supervised(
+    {
+        "Ours": ours,
+        "Barlow Twins": entries["barlow_imu_skeleton"],
+        "CMC": entries["cmc_imu_skeleton"],
+    },
+    train,
+    test,
+    data.num_classes,
+    cfg,
+    dev,
+    fractions=label_fractions,
+    repeats=semi_repeats,
+    seed=seed,
+    supervised_min_steps=100,
+)
+fig = plots.semi_supervised_figure(label_fractions, {k: v["acc"] for k, v in semi.items()})
+fig.show()
 
 # %%
-semi_table = pd.DataFrame({name: [np.mean(a) for a in v["acc"]] for name, v in semi.items()},
-                          index=[f"{100 * p:g}%" for p in label_fractions])
+semi_table = pd.DataFrame(
+    {name: [np.mean(a) for a in v["acc"]] for name, v in semi.items()},
+    index=[f"{100 * p:g}%" for p in label_fractions],
+)
 print(f"mean test accuracy (%) over {semi_repeats} repeats, IMU+Skeleton")
 display(semi_table.round(1))
 
 # %% tags=["nbval-check-output"]
-SEMI = [("Ours", "10%", 57.0), ("Supervised", "10%", 61.8), ("Ours", "50%", 82.6), ("Supervised", "50%", 83.1)]
-print(regression.report(   # expected and tol as for Table 2: the AVX-512 run, 10 % of the value
-    *(regression.band(f"{name}, {frac} of the labels: test accuracy (%)", semi_table.loc[frac, name],
-                      expected=e, tol=round(0.1 * e, 1)) for name, frac, e in SEMI),
-    *(regression.above(f"{name}, 1% of the labels: test accuracy (%)", semi_table.loc["1%", name], "chance (%)", chance)
-      for name in semi_table.columns),
-))
+SEMI = [
+    ("Ours", "10%", 57.0),
+    ("Supervised", "10%", 61.8),
+    ("Ours", "50%", 82.6),
+    ("Supervised", "50%", 83.1),
+]
+print(
+    regression.report(  # expected and tol as for Table 2: the AVX-512 run, 10 % of the value
+        *(
+            regression.band(
+                f"{name}, {frac} of the labels: test accuracy (%)",
+                semi_table.loc[frac, name],
+                expected=e,
+                tol=round(0.1 * e, 1),
+            )
+            for name, frac, e in SEMI
+        ),
+        *(
+            regression.above(
+                f"{name}, 1% of the labels: test accuracy (%)",
+                semi_table.loc["1%", name],
+                "chance (%)",
+                chance,
+            )
+            for name in semi_table.columns
+        ),
+    )
+)
 
 # %% [markdown]
 # In the stored run the paper's second claim is **not** reproduced: with 10 % of the labels the
-# supervised network (given at least 100 optimisation steps) is ahead of the frozen
-# self-supervised encoders, and with 1 % of the labels (4 recordings for 27 actions) every method
-# is at 11-12 % (chance: 3.7 %). The paper's encoders were pre-trained for 100-200 epochs at full width; ours for
+# supervised network (given at least 100 optimisation steps) is ahead of the frozen self-supervised
+# encoders, and with 1 % of the labels (4 recordings for 27 actions) every method is at 11-12 %
+# (chance: 3.7 %). The paper's encoders were pre-trained for 100-200 epochs at full width; ours for
 # 12 epochs at a quarter of the width, which leaves far less to transfer. The paper-scale run
 # (`scale="paper"`) is the test of this claim.
 
@@ -304,24 +447,44 @@ print(regression.report(   # expected and tol as for Table 2: the AVX-512 run, 1
 # action at a time.
 
 # %%
-zero = {tuple(h): protocol.zero_shot(h, data_train, train, test, data.num_classes, cfg, dev, seed)
-        for h in zero_shot_hidden}
+zero = {
+    tuple(h): protocol.zero_shot(h, data_train, train, test, data.num_classes, cfg, dev, seed)
+    for h in zero_shot_hidden
+}
 
 # %%
 rows = []
 for h, e in zero.items():
-    rows.append({"hidden actions": str(list(h)), "accuracy": e.acc, "F1": e.f1,
-                 "acc. on hidden actions": protocol.class_accuracy(test[2], e.pred, h),
-                 "same, encoders that saw them": protocol.class_accuracy(test[2], ours.pred, h)})
+    rows.append(
+        {
+            "hidden actions": str(list(h)),
+            "accuracy": e.acc,
+            "F1": e.f1,
+            "acc. on hidden actions": protocol.class_accuracy(test[2], e.pred, h),
+            "same, encoders that saw them": protocol.class_accuracy(test[2], ours.pred, h),
+        }
+    )
 display(pd.DataFrame(rows).set_index("hidden actions").round(1))
 
 # %% tags=["nbval-check-output"]
-print(regression.report(   # expected and tol as for Table 2: the AVX-512 run, 10 % of the value
-    *(regression.band(f"hidden {list(h)}: test accuracy (%)", e.acc, expected=82.6, tol=8.3) for h, e in zero.items()),
-    *(regression.above(f"hidden {list(h)}: accuracy on the hidden actions (%)",
-                       protocol.class_accuracy(test[2], e.pred, h), "chance (%)", chance, margin=20)
-      for h, e in zero.items()),
-))
+print(
+    regression.report(  # expected and tol as for Table 2: the AVX-512 run, 10 % of the value
+        *(
+            regression.band(f"hidden {list(h)}: test accuracy (%)", e.acc, expected=82.6, tol=8.3)
+            for h, e in zero.items()
+        ),
+        *(
+            regression.above(
+                f"hidden {list(h)}: accuracy on the hidden actions (%)",
+                protocol.class_accuracy(test[2], e.pred, h),
+                "chance (%)",
+                chance,
+                margin=20,
+            )
+            for h, e in zero.items()
+        ),
+    )
+)
 
 # %% [markdown]
 # Hiding actions from pre-training costs little: the fine-tuned classifier recognises the hidden
@@ -337,15 +500,31 @@ h_key = tuple(zero_shot_hidden[0])
 i10 = label_fractions.index(0.10) if 0.10 in label_fractions else len(label_fractions) // 2
 metrics = protocol.key_metrics(entries, semi, i10)
 metrics["zero_shot_acc_ours_imu_skeleton"] = zero[h_key].acc
-results.save("04_action", scale, metrics, paper=protocol.PAPER, device=dev, notes=protocol.NOTES,
-             data=("UTD-MHAD skeleton + inertial, real, complete (embedded), cross-subject test (subjects 2,4,6,8)"
-                   if scale == "small" else "UTD-MHAD (full, data_root)"))
+results.save(
+    "04_action",
+    scale,
+    metrics,
+    paper=protocol.PAPER,
+    device=dev,
+    notes=protocol.NOTES,
+    data=(
+        "UTD-MHAD skeleton + inertial, real, complete (embedded), cross-subject test (subjects "
+        "2,4,6,8)"
+        if scale == "small"
+        else "UTD-MHAD (full, data_root)"
+    ),
+)
 display(results.table("04_action", scale, labels=protocol.METRIC_LABELS, decimals=1))
 
 # %%
-fig = plotting.bar_figure(table2.index.tolist(), {"ours (this run)": table2["acc (ours)"],
-                                                  "paper (Table 2)": table2["acc (paper)"]},
-                          "Table 2, UTD-MHAD: test accuracy", None, "accuracy (%)"); fig.show()
+fig = plotting.bar_figure(
+    table2.index.tolist(),
+    {"ours (this run)": table2["acc (ours)"], "paper (Table 2)": table2["acc (paper)"]},
+    "Table 2, UTD-MHAD: test accuracy",
+    None,
+    "accuracy (%)",
+)
+fig.show()
 
 # %% [markdown]
 # ### t-SNE of the learned representations (Figure 6) and confusion matrix (Figure 7)
@@ -354,13 +533,22 @@ fig = plotting.bar_figure(table2.index.tolist(), {"ours (this run)": table2["acc
 # (scikit-learn's t-SNE; colours are the 27 actions).
 
 # %%
-panels = {f"{name} ({protocol.LABELS[m]})": protocol.fused_features(entries[f"{key}_{m.replace('skeleton+imu', 'imu_skeleton')}"])
-          for name, key in (("Barlow Twins", "barlow"), ("Ours", "ours")) for m in ("imu", "skeleton", "skeleton+imu")}
+panels = {
+    f"{name} ({protocol.LABELS[m]})": protocol.fused_features(
+        entries[f"{key}_{m.replace('skeleton+imu', 'imu_skeleton')}"]
+    )
+    for name, key in (("Barlow Twins", "barlow"), ("Ours", "ours"))
+    for m in ("imu", "skeleton", "skeleton+imu")
+}
 fig = plots.tsne_figure(panels, data_test.labels, seed=seed)
 
 # %%
-fig = plots.confusion_figure(test[2].numpy(), ours.pred, UTD_ACTIONS,
-                             f"Ours (IMU+Skeleton), UTD-MHAD test subjects, scale={scale}: accuracy {ours.acc:.1f}%")
+fig = plots.confusion_figure(
+    test[2].numpy(),
+    ours.pred,
+    UTD_ACTIONS,
+    f"Ours (IMU+Skeleton), UTD-MHAD test subjects, scale={scale}: accuracy {ours.acc:.1f}%",
+)
 
 # %% [markdown]
 # ## Ablations at this scale
@@ -372,35 +560,68 @@ fig = plots.confusion_figure(test[2].numpy(), ours.pred, UTD_ACTIONS,
 # %%
 ablations = {"Eq. 16 (ours)": ours}
 if run_ablations:
-    for name, kw in [("no variance (mu=0)", dict(mu=0.0)), ("variance averaged over branches", dict(branch_reduction="mean"))]:
-        ablations[name] = protocol.evaluate_ssl("ours", ["skeleton", "imu"], train, test, data.num_classes,
-                                                cfg.with_(**kw), dev, seed)
+    for name, kw in [
+        ("no variance (mu=0)", dict(mu=0.0)),
+        ("variance averaged over branches", dict(branch_reduction="mean")),
+    ]:
+        ablations[name] = protocol.evaluate_ssl(
+            "ours", ["skeleton", "imu"], train, test, data.num_classes, cfg.with_(**kw), dev, seed
+        )
 
 # %%
-abl = pd.DataFrame({name: {"accuracy": e.acc, "F1": e.f1, "skeleton feature std": float(e.test_features["skeleton"].std(0).mean()),
-                           "final variance term": e.history["variance"][-1]} for name, e in ablations.items()}).T
+abl = pd.DataFrame(
+    {
+        name: {
+            "accuracy": e.acc,
+            "F1": e.f1,
+            "skeleton feature std": float(e.test_features["skeleton"].std(0).mean()),
+            "final variance term": e.history["variance"][-1],
+        }
+        for name, e in ablations.items()
+    }
+).T
 display(abl.round(2))
 
 # %% tags=["nbval-check-output"]
-if run_ablations:   # expected and tol as for Table 2: the AVX-512 run, 10 % of the value
-    # the collapsed model (no variance term) moves most: 51.2 (AVX2, pinned) vs 54.7 (AVX-512) vs 48.8
-    # (no SIMD); its band is centred on the pinned run with tol = 3x the largest spread
-    ABL = [("Eq. 16 (ours)", 84.7, 8.5), ("no variance (mu=0)", 51.2, 10.5), ("variance averaged over branches", 77.7, 7.8)]
-    print(regression.report(
-        *(regression.band(f"{name}: test accuracy (%)", abl.loc[name, "accuracy"], expected=e, tol=t)
-          for name, e, t in ABL),
-        regression.above("Eq. 16 (ours) accuracy (%)", abl.loc["Eq. 16 (ours)", "accuracy"],
-                         "no variance (mu=0) accuracy (%)", abl.loc["no variance (mu=0)", "accuracy"], margin=15),
-        regression.band("no variance (mu=0): final variance term (collapse: near 2)",
-                        abl.loc["no variance (mu=0)", "final variance term"], expected=1.96, tol=0.2),
-    ))
+if run_ablations:  # expected and tol as for Table 2: the AVX-512 run, 10 % of the value
+    # the collapsed model (no variance term) moves most: 51.2 (AVX2, pinned) vs 54.7 (AVX-512) vs
+    # 48.8 (no SIMD); its band is centred on the pinned run with tol = 3x the largest spread
+    ABL = [
+        ("Eq. 16 (ours)", 84.7, 8.5),
+        ("no variance (mu=0)", 51.2, 10.5),
+        ("variance averaged over branches", 77.7, 7.8),
+    ]
+    print(
+        regression.report(
+            *(
+                regression.band(
+                    f"{name}: test accuracy (%)", abl.loc[name, "accuracy"], expected=e, tol=t
+                )
+                for name, e, t in ABL
+            ),
+            regression.above(
+                "Eq. 16 (ours) accuracy (%)",
+                abl.loc["Eq. 16 (ours)", "accuracy"],
+                "no variance (mu=0) accuracy (%)",
+                abl.loc["no variance (mu=0)", "accuracy"],
+                margin=15,
+            ),
+            regression.band(
+                "no variance (mu=0): final variance term (collapse: near 2)",
+                abl.loc["no variance (mu=0)", "final variance term"],
+                expected=1.96,
+                tol=0.2,
+            ),
+        )
+    )
 
 # %% [markdown]
-# Without the variance term the accuracy drops by about 30 points: nothing keeps the embeddings
-# from shrinking towards a constant, the failure VICReg's hinge (Eq. 11) exists to prevent (the
-# frozen *encoder* features keep their spread; the collapse is in the projected embeddings: the
-# unweighted variance term ends near 1.98, its value for two fully collapsed branches). Averaging the two branches' variance terms, as the VICReg
-# reference code does, also costs several points here compared with Eq. 16's sum.
+# Without the variance term the accuracy drops by about 30 points: nothing keeps the embeddings from
+# shrinking towards a constant, the failure VICReg's hinge (Eq. 11) exists to prevent (the frozen
+# *encoder* features keep their spread; the collapse is in the projected embeddings: the unweighted
+# variance term ends near 1.98, its value for two fully collapsed branches). Averaging the two
+# branches' variance terms, as the VICReg reference code does, also costs several points here
+# compared with Eq. 16's sum.
 
 # %% [markdown]
 # ## Explore: augmentations
@@ -413,15 +634,23 @@ if run_ablations:   # expected and tol as for Table 2: the AVX-512 run, 10 % of 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
+
 def show_augmentation(action=1, strength=1.0):
     i = int(np.flatnonzero(data_train.labels == action - 1)[0])
     plots.augmentation_figure(data_train.skeleton[i], data_train.imu[i], [0.0, strength], seed=seed)
     plt.show()
 
-plotting.explore(show_augmentation, action=widgets.IntSlider(1, 1, 27), strength=widgets.FloatSlider(1.0, min=0, max=3, step=0.25));
+
+plotting.explore(
+    show_augmentation,
+    action=widgets.IntSlider(1, 1, 27),
+    strength=widgets.FloatSlider(1.0, min=0, max=3, step=0.25),
+);  # fmt: skip
 
 # %%
-fig = plots.augmentation_figure(data_train.skeleton[100], data_train.imu[100], [0.0, 0.5, 1.0, 2.0], seed=seed + 1)
+fig = plots.augmentation_figure(
+    data_train.skeleton[100], data_train.imu[100], [0.0, 0.5, 1.0, 2.0], seed=seed + 1
+)
 
 # %% [markdown]
 # ## Performance
@@ -432,9 +661,21 @@ fig = plots.augmentation_figure(data_train.skeleton[100], data_train.imu[100], [
 
 # %%
 perf = protocol.time_steps(train, cfg, dev, seed, timing)
-results.record_performance("04_action", scale, "one pre-training step (batch 64)", "ours (VICReg)", "CMC",
-                           perf["medians"]["pre-train step, ours (VICReg)"], perf["medians"]["pre-train step, CMC"],
-                           quality=("test accuracy (%)", metrics["acc_ours_imu_skeleton"], metrics["acc_cmc_imu_skeleton"], True))
+results.record_performance(
+    "04_action",
+    scale,
+    "one pre-training step (batch 64)",
+    "ours (VICReg)",
+    "CMC",
+    perf["medians"]["pre-train step, ours (VICReg)"],
+    perf["medians"]["pre-train step, CMC"],
+    quality=(
+        "test accuracy (%)",
+        metrics["acc_ours_imu_skeleton"],
+        metrics["acc_cmc_imu_skeleton"],
+        True,
+    ),
+)
 print(pd.Series(perf["ratios"]).round(2).to_string())
 print({k: f"{v * 1e3:.1f} ms" for k, v in perf["medians"].items()})
 
@@ -447,19 +688,28 @@ print({k: f"{v * 1e3:.1f} ms" for k, v in perf["medians"].items()})
 # MMAct columns) with Table 1's MMAct settings.
 
 # %%
-if scale == "paper" and mmact_available(data_root):   # MMAct is optional: absent, UTD-MHAD only
+if scale == "paper" and mmact_available(data_root):  # MMAct is optional: absent, UTD-MHAD only
     mm = load_dataset("mmact", scale, data_root, num_steps=cfg.num_steps)
     mm_cfg = ActionConfig.paper("mmact")
     for proto in ("cross_subject", "cross_scene"):
         a, b = mmact_split(mm, proto)
         mu_, sd_ = imu_statistics(a.imu)
         tr_, te_ = to_tensors(a, mu_, sd_), to_tensors(b, mu_, sd_)
-        o = protocol.evaluate_ssl("ours", ["skeleton", "imu"], tr_, te_, mm.num_classes, mm_cfg, dev, seed)
-        s_ = protocol.evaluate_supervised(["skeleton", "imu"], tr_, te_, mm.num_classes, mm_cfg, dev, seed)
-        print(f"MMAct {proto}: ours {o.acc:.2f}% / F1 {o.f1:.2f}; supervised {s_.acc:.2f}% / F1 {s_.f1:.2f}")
+        o = protocol.evaluate_ssl(
+            "ours", ["skeleton", "imu"], tr_, te_, mm.num_classes, mm_cfg, dev, seed
+        )
+        s_ = protocol.evaluate_supervised(
+            ["skeleton", "imu"], tr_, te_, mm.num_classes, mm_cfg, dev, seed
+        )
+        print(
+            f"MMAct {proto}: ours {o.acc:.2f}% / F1 {o.f1:.2f}; supervised {s_.acc:.2f}% / F1 "
+            f"{s_.f1:.2f}"
+        )
 else:
-    print("MMAct runs at scale='paper' only, when data_root holds MMAct/ (see data/README.md); "
-          "not run here.")
+    print(
+        "MMAct runs at scale='paper' only, when data_root holds MMAct/ (see data/README.md); not "
+        "run here."
+    )
 
 # %% [markdown]
 # ## Deviations and limits

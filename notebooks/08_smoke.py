@@ -32,25 +32,40 @@
 # the targeted-desmoking pipeline the paper motivates.
 
 # %% tags=["colab-setup"]
-import os, subprocess, sys  # Colab only: install the companion package from the book's repository, fetch the embedded data
+# Colab only: install the companion package from the book's repository, fetch the embedded data
+import os, subprocess, sys
+
 if "google.colab" in sys.modules:
     REPO = "https://github.com/neurovis-book/neurovis"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"neurovis[all] @ git+{REPO}#subdirectory=companion"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            f"neurovis[all] @ git+{REPO}#subdirectory=companion",
+        ],
+        check=True,
+    )
     if not os.path.isdir("/content/neurovis"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, "/content/neurovis"], check=True)
+        subprocess.run(
+            ["git", "clone", "-q", "--depth", "1", REPO, "/content/neurovis"], check=True
+        )
     os.environ["NEUROVIS_ROOT"] = "/content/neurovis"
 
 # %% tags=["parameters"]
-scale = "small"        # "small": embedded real frames + rendered smoke, CPU; "paper": Hamlyn frames from data_root
-data_root = None       # paper scale: folder holding hamlyn/ (videos or frames; see data/README.md)
+# "small": embedded real frames + rendered smoke, CPU; "paper": Hamlyn frames from data_root
+scale = "small"
+data_root = None  # paper scale: folder holding hamlyn/ (videos or frames; see data/README.md)
 device = "auto"
 seed = 0
-img_size = 64          # paper: 224
-n_train = 400          # paper: 3,800 (4:1 smoke-free to smoke)
-n_test = 200           # paper: 1,200
-num_epochs = 8         # paper: 50
-seeds = [0, 1]         # seeds for ours and PoolFormer-S12 (paper: averages of 5 runs)
-run_ablations = True   # our architecture with PoolFormer's mixer / with one plain depthwise conv
+img_size = 64  # paper: 224
+n_train = 400  # paper: 3,800 (4:1 smoke-free to smoke)
+n_test = 200  # paper: 1,200
+num_epochs = 8  # paper: 50
+seeds = [0, 1]  # seeds for ours and PoolFormer-S12 (paper: averages of 5 runs)
+run_ablations = True  # our architecture with PoolFormer's mixer / with one plain depthwise conv
 
 # %%
 if scale == "paper":
@@ -65,12 +80,24 @@ import pandas as pd
 import torch
 from IPython.display import display
 from scipy.stats import spearmanr
-from neurovis.core import (choose_device, seed_everything, set_threads, environment_report, check_scale,
-                           regression, results, timing, plotting)
+from neurovis.core import (
+    choose_device,
+    seed_everything,
+    set_threads,
+    environment_report,
+    check_scale,
+    regression,
+    results,
+    timing,
+    plotting,
+)
 from neurovis import smoke
 from neurovis.smoke import plots
 
-check_scale(scale); set_threads(); rng = seed_everything(seed); dev = choose_device(device)
+check_scale(scale)
+set_threads()
+rng = seed_everything(seed)
+dev = choose_device(device)
 plotting.apply_style()
 print(environment_report(dev))
 
@@ -91,10 +118,17 @@ print(environment_report(dev))
 clear, real_smoky = smoke.load_lap_frames("clear"), smoke.load_lap_frames("smoky")
 clips = smoke.load_smoky_clips()
 print("haze score, base frames:", {k: round(smoke.haze_score(v), 3) for k, v in clear.items()})
-print("haze score, real smoky frames:", {k: round(smoke.haze_score(v), 3) for k, v in real_smoky.items()})
+print(
+    "haze score, real smoky frames:",
+    {k: round(smoke.haze_score(v), 3) for k, v in real_smoky.items()},
+)
 print(f"{len(clips)} real smoky clips x {len(next(iter(clips.values())))} frames")
-fig = plotting.image_grid([clear[4], clear[24], real_smoky[16], real_smoky[20]] + [c[25] for c in list(clips.values())[:4]],
-                          ["base 4", "base 24", "real smoke 16", "real smoke 20"] + list(clips)[:4], ncols=4)
+fig = plotting.image_grid(
+    [clear[4], clear[24], real_smoky[16], real_smoky[20]]
+    + [c[25] for c in list(clips.values())[:4]],
+    ["base 4", "base 24", "real smoke 16", "real smoke 20"] + list(clips)[:4],
+    ncols=4,
+)
 
 # %% [markdown]
 # **Rendered smoke (Eq. 1-2).** The paper renders smoke in Blender with a random intensity
@@ -108,9 +142,10 @@ fig = plotting.image_grid([clear[4], clear[24], real_smoky[16], real_smoky[20]] 
 # We render procedurally (`render_smoke`): transparency $\alpha = T \cdot g_P \cdot s_D(n)$, a
 # Gaussian plume $g_P$ centred at $P$ times a smooth threshold of multi-octave noise $n$
 # (`fractal_noise`) that lets a fraction $\approx D$ of it through, with a light, locally tinted
-# colour $c$; the fusion $\oplus$ is transparency blending $I_s = (1-\alpha) I_{original} + \alpha c$
-# (`composite`), which keeps the image range. Train and test sets are crops of *different* base
-# frames (`small_split`: frames 4, 8, 12, 24 are test only), 4:1 smoke-free to smoke as in the paper.
+# colour $c$; the fusion $\oplus$ is transparency blending
+# $I_s = (1-\alpha) I_{original} + \alpha c$ (`composite`), which keeps the image range. Train and
+# test sets are crops of *different* base frames (`small_split`: frames 4, 8, 12, 24 are test only),
+# 4:1 smoke-free to smoke as in the paper.
 
 # %%
 if scale == "paper":
@@ -119,9 +154,15 @@ if scale == "paper":
 else:
     train_set, test_set = smoke.small_split(img_size, n_train, n_test, rng)
     data_note = "real laparoscopic frames (embedded, Salazar-Colores) + rendered smoke (generated)"
-print(f"train {len(train_set)} ({train_set.labels.sum()} smoke) | test {len(test_set)} ({test_set.labels.sum()} smoke) "
-      f"| {img_size} px | base frames train {sorted(set(train_set.frame_ids.tolist()))} test {sorted(set(test_set.frame_ids.tolist()))}")
-fig = plots.sample_grid(test_set, 4, "held-out samples: smoke-free (top) and rendered smoke (bottom)")
+print(
+    f"train {len(train_set)} ({train_set.labels.sum()} smoke) | test {len(test_set)} "
+    f"({test_set.labels.sum()} smoke) "
+    f"| {img_size} px | base frames train {sorted(set(train_set.frame_ids.tolist()))} test "
+    f"{sorted(set(test_set.frame_ids.tolist()))}"
+)
+fig = plots.sample_grid(
+    test_set, 4, "held-out samples: smoke-free (top) and rendered smoke (bottom)"
+)
 
 # %% [markdown]
 # ## Method
@@ -130,38 +171,51 @@ fig = plots.sample_grid(test_set, 4, "held-out samples: smoke-free (top) and ren
 # and a conv that yields the token grid (stride 4 overall). **Encoder** (Sec. 2.3, Fig. 3A;
 # `MetaFormerBlock`), $L$ blocks of
 #
-# $$X' = X + s_1 \odot \mathrm{Mixer}(\mathrm{Norm}(X)), \qquad Y = X' + s_2 \odot \mathrm{MLP}(\mathrm{Norm}(X')).$$
+# $$X' = X + s_1 \odot \mathrm{Mixer}(\mathrm{Norm}(X)), \qquad Y = X' + s_2 \odot
+#   \mathrm{MLP}(\mathrm{Norm}(X')).$$
 #
 # PoolFormer's mixer is $\mathrm{AvgPool}(X) - X$ (`PoolMixer`). The paper's RepConvNeXt mixer
 # (Fig. 3C, 5; `RepConvNeXtMixer`) is, during training, a sum of depthwise branches, each with
 # batch norm:
 #
-# $$\mathrm{Mixer}(X) = \mathrm{BN}_7(W_7 \ast X) + \mathrm{BN}_3(W_3 \ast X) + \mathrm{BN}_1(W_1 \ast X) + \mathrm{BN}_{id}(X).$$
+# $$\mathrm{Mixer}(X) = \mathrm{BN}_7(W_7 \ast X) + \mathrm{BN}_3(W_3 \ast X) + \mathrm{BN}_1(W_1
+#   \ast X) + \mathrm{BN}_{id}(X).$$
 #
-# **Single path** (Sec. 2.4, Fig. 6; `RepConvNeXtMixer.reparameterize`, `SmokeFormer.reparameterize`).
-# In eval mode each $\mathrm{BN}(W \ast X) = \tfrac{\gamma}{\sigma} W \ast X + \beta - \tfrac{\mu\gamma}{\sigma}$
+# **Single path** (Sec. 2.4, Fig. 6; `RepConvNeXtMixer.reparameterize`,
+# `SmokeFormer.reparameterize`). In eval mode each
+# $\mathrm{BN}(W \ast X) = \tfrac{\gamma}{\sigma} W \ast X + \beta - \tfrac{\mu\gamma}{\sigma}$
 # (`fuse_conv_bn`); kernels are zero-padded to 7x7 and summed, the identity is a centred delta
 # kernel and the layer scale $s_1$ multiplies the result, so each mixer becomes **one** depthwise
-# 7x7 convolution with bias. **Head** (Sec. 2.5; `SequencePooling`): $z = \mathrm{softmax}(X g)^\top X$, then a
-# linear classifier. **Metrics** (Sec. 4.1; `acc_sens`), smoke positive:
+# 7x7 convolution with bias. **Head** (Sec. 2.5; `SequencePooling`):
+# $z = \mathrm{softmax}(X g)^\top X$, then a linear classifier. **Metrics** (Sec. 4.1; `acc_sens`),
+# smoke positive:
 #
-# $$\mathrm{Acc} = \frac{TP + TN}{TP + FN + FP + TN} \quad (3) \qquad \mathrm{Sens} = \frac{TP}{TP + FN} \quad (4)$$
+# $$\mathrm{Acc} = \frac{TP + TN}{TP + FN + FP + TN} \quad (3) \qquad \mathrm{Sens} = \frac{TP}{TP
+#   + FN} \quad (4)$$
 
 # %%
 model_demo = smoke.build_model("ours", scale, img_size).eval()
-for m in model_demo.modules():       # non-trivial BN statistics, so that the check means something
+for m in model_demo.modules():  # non-trivial BN statistics, so that the check means something
     if isinstance(m, torch.nn.BatchNorm2d):
-        m.running_mean.normal_(0, 0.5); m.running_var.uniform_(0.5, 2.0); m.weight.data.normal_(1, 0.3); m.bias.data.normal_(0, 0.3)
+        m.running_mean.normal_(0, 0.5)
+        m.running_var.uniform_(0.5, 2.0)
+        m.weight.data.normal_(1, 0.3)
+        m.bias.data.normal_(0, 0.3)
 fused_demo = model_demo.reparameterize()
 x = torch.randn(8, 3, img_size, img_size)
 with torch.no_grad():
     err32 = smoke.relative_max_error(fused_demo(x), model_demo(x))
-    err64 = smoke.relative_max_error(model_demo.double().reparameterize()(x.double()), model_demo.double()(x.double()))
+    err64 = smoke.relative_max_error(
+        model_demo.double().reparameterize()(x.double()), model_demo.double()(x.double())
+    )
 print(f"single path vs multi-branch, max|diff|/max|out|: float32 {err32:.1e}, float64 {err64:.1e}")
 
 # %% tags=["nbval-check-output"]
-print(f"convs: multi-branch {smoke.count_convs(model_demo)}, single path {smoke.count_convs(fused_demo)} | "
-      f"float32 error <= 1e-5: {err32 <= 1e-5} | float64 error <= 1e-10: {err64 <= 1e-10}")
+print(
+    f"convs: multi-branch {smoke.count_convs(model_demo)}, single path "
+    f"{smoke.count_convs(fused_demo)} | "
+    f"float32 error <= 1e-5: {err32 <= 1e-5} | float64 error <= 1e-10: {err64 <= 1e-10}"
+)
 
 # %% [markdown]
 # ## Baselines, then the method
@@ -172,17 +226,39 @@ print(f"convs: multi-branch {smoke.count_convs(model_demo)}, single path {smoke.
 # CPU widths (`baselines.describe`). PoolFormer-S12 and ours are repeated over `seeds`.
 
 # %%
-settings = smoke.TrainSettings.paper() if scale == "paper" else smoke.TrainSettings(num_epochs=num_epochs)
+settings = (
+    smoke.TrainSettings.paper() if scale == "paper" else smoke.TrainSettings(num_epochs=num_epochs)
+)
 runs = []
 for name in ["mobilenet_v3", "efficientnet", "vit"]:
-    runs.append(smoke.fit_model(name, train_set, test_set, settings, dev, seed=seeds[0], scale=scale, img_size=img_size))
+    runs.append(
+        smoke.fit_model(
+            name, train_set, test_set, settings, dev, seed=seeds[0], scale=scale, img_size=img_size
+        )
+    )
 for s in seeds:
-    runs.append(smoke.fit_model("poolformer_s12", train_set, test_set, settings, dev, seed=s, scale=scale, img_size=img_size))
+    runs.append(
+        smoke.fit_model(
+            "poolformer_s12",
+            train_set,
+            test_set,
+            settings,
+            dev,
+            seed=s,
+            scale=scale,
+            img_size=img_size,
+        )
+    )
 for s in seeds:
-    runs.append(smoke.fit_model("ours", train_set, test_set, settings, dev, seed=s, scale=scale, img_size=img_size))
+    runs.append(
+        smoke.fit_model(
+            "ours", train_set, test_set, settings, dev, seed=s, scale=scale, img_size=img_size
+        )
+    )
 
 # %%
 from neurovis.smoke.baselines import describe
+
 for name in ["mobilenet_v3", "efficientnet", "vit", "poolformer_s12"]:
     print(f"{name:<15} {describe(name, scale)}")
 plots.training_curves(runs, "test_sens")
@@ -208,16 +284,25 @@ display(table1[["seeds", "params (k)", "acc %", "acc sd", "sens %", "sens sd", "
 majority_acc = 100 * float((test_set.labels == 0).mean())
 smoke_rate = 100 * float(test_set.labels.mean())
 acc, sens = table1["acc %"], table1["sens %"]
-print(regression.report(
-    regression.band("Acc, ours (mean over seeds)", acc["ours"], expected=94.8, tol=3),
-    regression.band("Sens, ours (mean over seeds)", sens["ours"], expected=85.0, tol=10),
-    *[regression.above(f"Acc, {n}", acc[n], "the majority class's", majority_acc, margin=4)
-      for n in table1.index],
-    *[regression.above(f"Sens, {n}", sens[n], "random flagging at the smoke rate", smoke_rate,
-                       margin=15) for n in table1.index],
-    regression.above("Sens, ours", sens["ours"], "PoolFormer-S12's", sens["poolformer_s12"],
-                     margin=15),
-))
+print(
+    regression.report(
+        regression.band("Acc, ours (mean over seeds)", acc["ours"], expected=94.8, tol=3),
+        regression.band("Sens, ours (mean over seeds)", sens["ours"], expected=85.0, tol=10),
+        *[
+            regression.above(f"Acc, {n}", acc[n], "the majority class's", majority_acc, margin=4)
+            for n in table1.index
+        ],
+        *[
+            regression.above(
+                f"Sens, {n}", sens[n], "random flagging at the smoke rate", smoke_rate, margin=15
+            )
+            for n in table1.index
+        ],
+        regression.above(
+            "Sens, ours", sens["ours"], "PoolFormer-S12's", sens["poolformer_s12"], margin=15
+        ),
+    )
+)
 
 # %% [markdown]
 # At this scale ours is ahead of the narrowed PoolFormer-S12 in accuracy and, by a wide margin,
@@ -232,11 +317,17 @@ print(regression.report(
 best = {r.name: r for r in runs if r.seed == seeds[0]}
 ours_mb = best["ours"].model.eval()
 ours_sp = ours_mb.reparameterize()
-fps_t = {name: smoke.measure_fps(r.model, img_size, dev) for name, r in best.items() if name != "ours"}
+fps_t = {
+    name: smoke.measure_fps(r.model, img_size, dev) for name, r in best.items() if name != "ours"
+}
 fps_t["ours (multi-branch)"] = smoke.measure_fps(ours_mb, img_size, dev)
 fps_t["ours (single path)"] = smoke.measure_fps(ours_sp, img_size, dev)
 fps_val = {k: smoke.fps(t) for k, t in fps_t.items()}
-print({k: round(v) for k, v in fps_val.items()}, f"| single path {1 / timing.ratio(fps_t['ours (single path)'], fps_t['ours (multi-branch)']):.2f}x faster")
+print(
+    {k: round(v) for k, v in fps_val.items()},
+    f"| single path "
+    f"{1 / timing.ratio(fps_t['ours (single path)'], fps_t['ours (multi-branch)']):.2f}x faster",
+)
 
 # %% [markdown]
 # **Real smoke.** Each classifier (seed 0) on every frame of the 10 real smoky DeSmoke-LAP clips,
@@ -255,21 +346,43 @@ real_probs = {name: smoke.predict_proba(r.model, clip_x, dev) for name, r in bes
 same_scene = {name: smoke.predict_proba(r.model, real_x, dev) for name, r in best.items()}
 
 # %%
-real_table = pd.DataFrame({   # shown, not checked: the per-model numbers move with the float path
-    "sens, DeSmoke-LAP clips %": {k: 100 * (p >= 0.5).mean() for k, p in real_probs.items()},
-    "sens, same-scene real smoke %": {k: 100 * (p >= 0.5).mean() for k, p in same_scene.items()},
-    "Spearman(P, haze score)": {k: spearmanr(p, haze).statistic for k, p in real_probs.items()}}).round({
-    "sens, DeSmoke-LAP clips %": 1, "sens, same-scene real smoke %": 1, "Spearman(P, haze score)": 2})
+# shown, not checked: the per-model numbers move with the float path
+real_table = pd.DataFrame(
+    {
+        "sens, DeSmoke-LAP clips %": {k: 100 * (p >= 0.5).mean() for k, p in real_probs.items()},
+        "sens, same-scene real smoke %": {
+            k: 100 * (p >= 0.5).mean() for k, p in same_scene.items()
+        },
+        "Spearman(P, haze score)": {k: spearmanr(p, haze).statistic for k, p in real_probs.items()},
+    }
+).round(
+    {
+        "sens, DeSmoke-LAP clips %": 1,
+        "sens, same-scene real smoke %": 1,
+        "Spearman(P, haze score)": 2,
+    }
+)
 display(real_table)
 
 # %% tags=["nbval-check-output"]
 ours_real = real_table.loc["ours"]
-print(regression.report(
-    regression.band("Sens on the DeSmoke-LAP clips, ours", ours_real["sens, DeSmoke-LAP clips %"],
-                    expected=57.2, tol=15),
-    regression.above("Spearman(P(smoke), haze score), ours", ours_real["Spearman(P, haze score)"],
-                     "no relation (0)", 0, margin=0.5),
-))
+print(
+    regression.report(
+        regression.band(
+            "Sens on the DeSmoke-LAP clips, ours",
+            ours_real["sens, DeSmoke-LAP clips %"],
+            expected=57.2,
+            tol=15,
+        ),
+        regression.above(
+            "Spearman(P(smoke), haze score), ours",
+            ours_real["Spearman(P, haze score)"],
+            "no relation (0)",
+            0,
+            margin=0.5,
+        ),
+    )
+)
 
 # %% [markdown]
 # Ours flags the largest share of the real smoky frames and its $P(\mathrm{smoke})$ rises with
@@ -301,26 +414,45 @@ flags = real_probs["ours"] >= 0.5
 outputs, report = smoke.targeted_pipeline(clip_frames, flags, classify_s)
 test_flag = (smoke.predict_proba(ours_sp, test_set.images, dev) >= 0.5).mean()
 from skimage.metrics import peak_signal_noise_ratio as psnr
+
 psnr_clear = np.mean([psnr(v / 255.0, smoke.dehaze_dcp(v), data_range=1.0) for v in clear.values()])
-print(f"dehaze {1e3 * report.dehaze_s_per_frame:.1f} ms/frame, classify {1e3 * classify_s:.1f} ms/frame")
-print(f"DeSmoke-LAP: {report.n_flagged}/{report.n_frames} flagged, saved {100 * report.saved_fraction:.0f} %; "
-      f"test stream: {100 * test_flag:.0f} % flagged, saved {100 * smoke.saved_fraction(test_flag, classify_s, report.dehaze_s_per_frame):.0f} %")
+print(
+    f"dehaze {1e3 * report.dehaze_s_per_frame:.1f} ms/frame, classify {1e3 * classify_s:.1f} "
+    f"ms/frame"
+)
+print(
+    f"DeSmoke-LAP: {report.n_flagged}/{report.n_frames} flagged, saved "
+    f"{100 * report.saved_fraction:.0f} %; "
+    f"test stream: {100 * test_flag:.0f} % flagged, saved "
+    f"{100 * smoke.saved_fraction(test_flag, classify_s, report.dehaze_s_per_frame):.0f} %"
+)
 
 # %%
-print(f"flagged: DeSmoke-LAP clips {100 * flags.mean():.1f} %, "
-      f"held-out test stream {100 * test_flag:.1f} %")
+print(
+    f"flagged: DeSmoke-LAP clips {100 * flags.mean():.1f} %, "
+    f"held-out test stream {100 * test_flag:.1f} %"
+)
 
 # %% tags=["nbval-check-output"]
-print(f"PSNR of a dehazed smoke-free frame vs itself: {psnr_clear:.2f} dB")   # no training involved
-print(regression.report(regression.band("held-out test stream flagged (%)", 100 * test_flag,
-                                        expected=18.5, tol=5)))
+print(f"PSNR of a dehazed smoke-free frame vs itself: {psnr_clear:.2f} dB")  # no training involved
+print(
+    regression.report(
+        regression.band("held-out test stream flagged (%)", 100 * test_flag, expected=18.5, tol=5)
+    )
+)
 
 # %%
-plots.savings_curve(classify_s, report.dehaze_s_per_frame, {"real smoky clips": flags.mean(), "test stream (20 % smoke)": test_flag})
+plots.savings_curve(
+    classify_s,
+    report.dehaze_s_per_frame,
+    {"real smoky clips": flags.mean(), "test stream (20 % smoke)": test_flag},
+)
 
 # %%
 first = np.array(clip_names) == list(clips)[0]
-fig = plots.pipeline_examples(clip_frames[first], outputs[first], flags[first], real_probs["ours"][first])
+fig = plots.pipeline_examples(
+    clip_frames[first], outputs[first], flags[first], real_probs["ours"][first]
+)
 
 # %% [markdown]
 # ## Results table: paper vs ours
@@ -333,47 +465,96 @@ fig = plots.pipeline_examples(clip_frames[first], outputs[first], flags[first], 
 
 # %%
 mean = lambda name, k: float(table1.loc[name, f"{k} %"])
-metrics = {f"{k}_{n}": mean(n, k) for n in ["ours", "poolformer_s12", "mobilenet_v3", "efficientnet", "vit"] for k in ["acc", "sens"]}
-metrics.update({"sens_real_smoke_ours": float(real_table.loc["ours", "sens, DeSmoke-LAP clips %"]),
-                "sens_real_smoke_poolformer_s12": float(real_table.loc["poolformer_s12", "sens, DeSmoke-LAP clips %"]),
-                "sens_same_scene_smoke_ours": float(real_table.loc["ours", "sens, same-scene real smoke %"]),
-                "fps_single_path": fps_val["ours (single path)"], "fps_multi_branch": fps_val["ours (multi-branch)"],
-                "fps_poolformer_s12": fps_val["poolformer_s12"], "speedup_single_path": fps_val["ours (single path)"] / fps_val["ours (multi-branch)"],
-                "reparam_max_rel_diff": err32, "reparam_max_rel_diff_f64": err64,
-                "desmoke_saved_real_clips": 100 * report.saved_fraction,
-                "desmoke_saved_test_stream": 100 * float(smoke.saved_fraction(test_flag, classify_s, report.dehaze_s_per_frame))})
+metrics = {
+    f"{k}_{n}": mean(n, k)
+    for n in ["ours", "poolformer_s12", "mobilenet_v3", "efficientnet", "vit"]
+    for k in ["acc", "sens"]
+}
+metrics.update(
+    {
+        "sens_real_smoke_ours": float(real_table.loc["ours", "sens, DeSmoke-LAP clips %"]),
+        "sens_real_smoke_poolformer_s12": float(
+            real_table.loc["poolformer_s12", "sens, DeSmoke-LAP clips %"]
+        ),
+        "sens_same_scene_smoke_ours": float(
+            real_table.loc["ours", "sens, same-scene real smoke %"]
+        ),
+        "fps_single_path": fps_val["ours (single path)"],
+        "fps_multi_branch": fps_val["ours (multi-branch)"],
+        "fps_poolformer_s12": fps_val["poolformer_s12"],
+        "speedup_single_path": fps_val["ours (single path)"] / fps_val["ours (multi-branch)"],
+        "reparam_max_rel_diff": err32,
+        "reparam_max_rel_diff_f64": err64,
+        "desmoke_saved_real_clips": 100 * report.saved_fraction,
+        "desmoke_saved_test_stream": 100
+        * float(smoke.saved_fraction(test_flag, classify_s, report.dehaze_s_per_frame)),
+    }
+)
 
 # %%
-paper = {"acc_ours": (95.9, "Table 1"), "sens_ours": (83.5, "Table 1"), "fps_single_path": (87.1, "Table 1"),
-         "acc_mobilenet_v3": (93.9, "Table 1"), "sens_mobilenet_v3": (78.6, "Table 1"),
-         "acc_efficientnet": (94.3, "Table 1, B7"), "sens_efficientnet": (80.3, "Table 1, B7"),
-         "acc_vit": (94.5, "Table 1, B/16"), "sens_vit": (80.8, "Table 1, B/16"),
-         "acc_poolformer_s12": (93.6, "Sec. 4.3"), "sens_poolformer_s12": (75.3, "Sec. 4.3"),
-         "fps_poolformer_s12": (93.5, "Sec. 4.3"), "fps_multi_branch": (67.2, "Sec. 4.3"),
-         "speedup_single_path": (87.1 / 67.2, "Sec. 4.3")}
-notes = {"sens_real_smoke_ours": "real DeSmoke-LAP clips, never trained on",
-         "fps_single_path": f"batch 1, {img_size} px, {dev}", "speedup_single_path": "same run, same device",
-         "reparam_max_rel_diff": "random input, eval mode, float32"}
+paper = {
+    "acc_ours": (95.9, "Table 1"),
+    "sens_ours": (83.5, "Table 1"),
+    "fps_single_path": (87.1, "Table 1"),
+    "acc_mobilenet_v3": (93.9, "Table 1"),
+    "sens_mobilenet_v3": (78.6, "Table 1"),
+    "acc_efficientnet": (94.3, "Table 1, B7"),
+    "sens_efficientnet": (80.3, "Table 1, B7"),
+    "acc_vit": (94.5, "Table 1, B/16"),
+    "sens_vit": (80.8, "Table 1, B/16"),
+    "acc_poolformer_s12": (93.6, "Sec. 4.3"),
+    "sens_poolformer_s12": (75.3, "Sec. 4.3"),
+    "fps_poolformer_s12": (93.5, "Sec. 4.3"),
+    "fps_multi_branch": (67.2, "Sec. 4.3"),
+    "speedup_single_path": (87.1 / 67.2, "Sec. 4.3"),
+}
+notes = {
+    "sens_real_smoke_ours": "real DeSmoke-LAP clips, never trained on",
+    "fps_single_path": f"batch 1, {img_size} px, {dev}",
+    "speedup_single_path": "same run, same device",
+    "reparam_max_rel_diff": "random input, eval mode, float32",
+}
 results.save("08_smoke", scale, metrics, paper=paper, data=data_note, notes=notes, device=dev)
 
 # %%
-labels = {"acc_ours": "Acc, ours %", "sens_ours": "Sens, ours %", "acc_poolformer_s12": "Acc, PoolFormer-S12 %",
-          "sens_poolformer_s12": "Sens, PoolFormer-S12 %", "acc_mobilenet_v3": "Acc, MobileNetV3 %",
-          "sens_mobilenet_v3": "Sens, MobileNetV3 %", "acc_efficientnet": "Acc, EfficientNet %",
-          "sens_efficientnet": "Sens, EfficientNet %", "acc_vit": "Acc, ViT %", "sens_vit": "Sens, ViT %",
-          "sens_real_smoke_ours": "Sens on real smoky clips, ours %", "fps_single_path": "fps, ours single path",
-          "fps_multi_branch": "fps, ours multi-branch", "fps_poolformer_s12": "fps, PoolFormer-S12",
-          "speedup_single_path": "single path / multi-branch speed", "reparam_max_rel_diff": "re-param. max rel. diff"}
-n_steps = settings.num_epochs * -(-len(train_set) // settings.batch_size)   # per model and seed
-print(f"{scale.capitalize()} run: {len(seeds)} seeds for ours and PoolFormer-S12, one for the "
-      f"other baselines, {n_steps:,} optimiser steps per model"
-      + (" — a regression test and a quick look, not evidence; the reference run carries the "
-         "evidence." if scale == "small" else "."))
+labels = {
+    "acc_ours": "Acc, ours %",
+    "sens_ours": "Sens, ours %",
+    "acc_poolformer_s12": "Acc, PoolFormer-S12 %",
+    "sens_poolformer_s12": "Sens, PoolFormer-S12 %",
+    "acc_mobilenet_v3": "Acc, MobileNetV3 %",
+    "sens_mobilenet_v3": "Sens, MobileNetV3 %",
+    "acc_efficientnet": "Acc, EfficientNet %",
+    "sens_efficientnet": "Sens, EfficientNet %",
+    "acc_vit": "Acc, ViT %",
+    "sens_vit": "Sens, ViT %",
+    "sens_real_smoke_ours": "Sens on real smoky clips, ours %",
+    "fps_single_path": "fps, ours single path",
+    "fps_multi_branch": "fps, ours multi-branch",
+    "fps_poolformer_s12": "fps, PoolFormer-S12",
+    "speedup_single_path": "single path / multi-branch speed",
+    "reparam_max_rel_diff": "re-param. max rel. diff",
+}
+n_steps = settings.num_epochs * -(-len(train_set) // settings.batch_size)  # per model and seed
+print(
+    f"{scale.capitalize()} run: {len(seeds)} seeds for ours and PoolFormer-S12, one for the "
+    f"other baselines, {n_steps:,} optimiser steps per model"
+    + (
+        " — a regression test and a quick look, not evidence; the reference run carries the "
+        "evidence."
+        if scale == "small"
+        else "."
+    )
+)
 display(results.table("08_smoke", scale, labels=labels))
 
 # %%
-fig = plotting.bar_figure(["accuracy", "sensitivity"], {n: [mean(n, "acc"), mean(n, "sens")] for n in table1.index},
-                          title="Held-out Acc and Sens (this run)", ylabel="%")
+fig = plotting.bar_figure(
+    ["accuracy", "sensitivity"],
+    {n: [mean(n, "acc"), mean(n, "sens")] for n in table1.index},
+    title="Held-out Acc and Sens (this run)",
+    ylabel="%",
+)
 fig
 
 # %% [markdown]
@@ -389,7 +570,18 @@ fig
 if run_ablations:
     abl = [r for r in runs if r.name == "ours" and r.seed == seeds[0]]
     for name in ["ours_pool", "ours_conv"]:
-        abl.append(smoke.fit_model(name, train_set, test_set, settings, dev, seed=seeds[0], scale=scale, img_size=img_size))
+        abl.append(
+            smoke.fit_model(
+                name,
+                train_set,
+                test_set,
+                settings,
+                dev,
+                seed=seeds[0],
+                scale=scale,
+                img_size=img_size,
+            )
+        )
 
 # %%
 if run_ablations:
@@ -399,12 +591,22 @@ if run_ablations:
 # %% tags=["nbval-check-output"]
 if run_ablations:
     acc_abl = table_abl["acc %"]
-    print(regression.report(
-        *[regression.above(f"Acc, {n}", acc_abl[n], "the majority class's", majority_acc, margin=4)
-          for n in table_abl.index],
-        *[regression.band(f"Acc, {n} minus ours", acc_abl[n] - acc_abl["ours"], expected=0, tol=3)
-          for n in ["ours_pool", "ours_conv"]],
-    ))
+    print(
+        regression.report(
+            *[
+                regression.above(
+                    f"Acc, {n}", acc_abl[n], "the majority class's", majority_acc, margin=4
+                )
+                for n in table_abl.index
+            ],
+            *[
+                regression.band(
+                    f"Acc, {n} minus ours", acc_abl[n] - acc_abl["ours"], expected=0, tol=3
+                )
+                for n in ["ours_pool", "ours_conv"]
+            ],
+        )
+    )
 
 # %% [markdown]
 # **What the ablation says.** Inside our architecture the three mixers end within a few test
@@ -437,13 +639,27 @@ fig = plots.smoke_sweep_figure(clear[8], models, img_size)
 
 # %%
 base = fps_t["ours (multi-branch)"]
-perf = pd.DataFrame({"fps": {k: round(v, 1) for k, v in fps_val.items()},
-                     "time / multi-branch": {k: round(timing.ratio(t, base), 2) for k, t in fps_t.items()}})
+perf = pd.DataFrame(
+    {
+        "fps": {k: round(v, 1) for k, v in fps_val.items()},
+        "time / multi-branch": {k: round(timing.ratio(t, base), 2) for k, t in fps_t.items()},
+    }
+)
 display(perf)
-results.record_performance("08_smoke", scale, f"inference, {img_size}px frames", "ours (single path)", "PoolFormer-S12",
-                           fps_t["ours (single path)"], fps_t["poolformer_s12"],
-                           quality=("test accuracy (%)", metrics["acc_ours"], metrics["acc_poolformer_s12"], True))
-print(f"training time (s, this run): " + ", ".join(f"{r.name} s{r.seed} {r.seconds:.0f}" for r in runs))
+results.record_performance(
+    "08_smoke",
+    scale,
+    f"inference, {img_size}px frames",
+    "ours (single path)",
+    "PoolFormer-S12",
+    fps_t["ours (single path)"],
+    fps_t["poolformer_s12"],
+    quality=("test accuracy (%)", metrics["acc_ours"], metrics["acc_poolformer_s12"], True),
+)
+print(
+    f"training time (s, this run): "
+    + ", ".join(f"{r.name} s{r.seed} {r.seconds:.0f}" for r in runs)
+)
 
 # %% [markdown]
 # ## Deviations and limits

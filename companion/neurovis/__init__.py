@@ -3,6 +3,7 @@
 One sub-package per paper (``neurovis.restoration``, ``neurovis.nrsfm``, ...) and a thin shared
 core (``neurovis.core``). Sub-packages are imported explicitly; importing ``neurovis`` is cheap.
 """
+
 __version__ = "0.1.0"
 
 CHAPTERS = {

@@ -1,7 +1,9 @@
 """The book runner: jupytext -> papermill -> executed chapters, one failure never stops the rest.
 
-``python -m neurovis run [CHAPTER ...] --scale small|reference|paper --data-root DIR --device D --out DIR -j N``
+``python -m neurovis run [CHAPTER ...] --scale small|reference|paper --data-root DIR --device D
+--out DIR -j N``
 """
+
 from __future__ import annotations
 
 import json
@@ -20,9 +22,10 @@ PLOTLY_RENDERER = "plotly_mimetype+notebook_connected"
 @dataclass
 class ChapterRun:
     chapter: str
-    status: str = "pending"          # ok | failed | skipped
+    status: str = "pending"  # ok | failed | skipped
     seconds: float = 0.0
-    cpu_seconds: float = 0.0          # CPU time of the chapter's kernel: robust to other jobs sharing the cores
+    # CPU time of the chapter's kernel: robust to other jobs sharing the cores
+    cpu_seconds: float = 0.0
     output: str = ""
     log: str = ""
     error: str = ""
@@ -36,11 +39,16 @@ def list_chapters(root: Path) -> list[str]:
 
 
 def read_source(path: Path):
-    """The chapter source as an nbformat notebook with a python3 kernelspec (TOOLCHAIN pitfall 1)."""
+    """The chapter source as an nbformat notebook with a python3 kernelspec (TOOLCHAIN pitfall
+    1)."""
     import jupytext
 
     nb = jupytext.read(path)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata.setdefault("language_info", {"name": "python"})
     nb.metadata.pop("jupytext", None)
     return nb
@@ -64,7 +72,8 @@ def _children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-PROGRESS_MARK = "[progress]"   # lines a chapter prints with ``timing.progress``: echoed on the console
+# lines a chapter prints with ``timing.progress``: echoed on the console
+PROGRESS_MARK = "[progress]"
 
 
 class _ProgressEcho(logging.Handler):
@@ -77,14 +86,18 @@ class _ProgressEcho(logging.Handler):
     def emit(self, record):
         for line in str(record.getMessage()).splitlines():
             if line.startswith(PROGRESS_MARK):
-                print(f"[....] {self.chapter}: {line[len(PROGRESS_MARK):].strip()}", flush=True)
+                print(f"[....] {self.chapter}: {line[len(PROGRESS_MARK) :].strip()}", flush=True)
 
 
 def default_out(root: Path, scale: str) -> Path:
     """Where a scale's executed notebooks go by default: ``book/chapters`` (small, committed,
-    nbval-checked), ``book/runs/reference`` (committed, not nbval-checked), ``_build/paper_runs``."""
-    return {"small": root / "book" / "chapters", "reference": root / "book" / "runs" / "reference",
-            "paper": root / "_build" / "paper_runs"}[scale]
+    nbval-checked), ``book/runs/reference`` (committed, not nbval-checked),
+    ``_build/paper_runs``."""
+    return {
+        "small": root / "book" / "chapters",
+        "reference": root / "book" / "runs" / "reference",
+        "paper": root / "_build" / "paper_runs",
+    }[scale]
 
 
 def results_destination(root: Path, scale: str, out_dir: Path) -> Path:
@@ -112,8 +125,16 @@ def _first_code_line(source: str) -> str:
     return ""
 
 
-def run_chapter(root: Path, chapter: str, scale: str, out_dir: Path, log_dir: Path, data_root=None,
-                device: str = "auto", timeout: int | None = None) -> ChapterRun:
+def run_chapter(
+    root: Path,
+    chapter: str,
+    scale: str,
+    out_dir: Path,
+    log_dir: Path,
+    data_root=None,
+    device: str = "auto",
+    timeout: int | None = None,
+) -> ChapterRun:
     """Execute one chapter. The output notebook replaces the old one only if execution succeeded,
     and the results files it wrote (staged in ``_build/runs/staging``) move beside it at the same
     moment; a failed run is kept under ``<log_dir>/failed/`` with its log and staged results."""
@@ -144,13 +165,21 @@ def run_chapter(root: Path, chapter: str, scale: str, out_dir: Path, log_dir: Pa
     if data_root is not None:
         params["data_root"] = str(data_root)
     saved_env = os.environ.get("NEUROVIS_RESULTS_DIR")
-    os.environ["NEUROVIS_RESULTS_DIR"] = str(stage)     # the kernel inherits it: results are staged
+    os.environ["NEUROVIS_RESULTS_DIR"] = str(stage)  # the kernel inherits it: results are staged
     t0, cpu0 = time.time(), _children_cpu()
     try:
         nb = read_source(src)
-        pm.execute_notebook(nb, str(tmp_out), parameters=params, kernel_name="python3", log_output=True,
-                            progress_bar=False, cwd=str(out_dir), execution_timeout=timeout,
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        pm.execute_notebook(
+            nb,
+            str(tmp_out),
+            parameters=params,
+            kernel_name="python3",
+            log_output=True,
+            progress_bar=False,
+            cwd=str(out_dir),
+            execution_timeout=timeout,
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+        )
         final = out_dir / f"{chapter}.ipynb"
         dest = results_destination(root, scale, out_dir)
         dest.mkdir(parents=True, exist_ok=True)
@@ -158,13 +187,15 @@ def run_chapter(root: Path, chapter: str, scale: str, out_dir: Path, log_dir: Pa
         for f in sorted(stage.glob("*.json")):
             os.replace(f, dest / f.name)
         rec.status, rec.output = "ok", str(final)
-    except BaseException as exc:  # noqa: BLE001 - one chapter's failure (or an interrupt) is reported
+    # one chapter's failure (or an interrupt) is reported
+    except BaseException as exc:  # noqa: BLE001
         rec.status = "failed"
         rec.error = _error_text(exc)
         if getattr(exc, "source", None):
             rec.failing_cell = str(exc.source)[:400]
         if tmp_out.exists():
             import nbformat
+
             failed = log_dir / "failed" / f"{chapter}.{scale}.ipynb"
             os.replace(tmp_out, failed)
             rec.output = str(failed)
@@ -173,7 +204,8 @@ def run_chapter(root: Path, chapter: str, scale: str, out_dir: Path, log_dir: Pa
                     rec.failing_cell = _failing_cell(nbformat.read(failed, as_version=4))
                 except Exception:
                     pass
-        if any(stage.glob("*.json")):       # nothing computed is lost: staged results kept with the failure
+        # nothing computed is lost: staged results kept with the failure
+        if any(stage.glob("*.json")):
             kept = log_dir / "failed" / f"{chapter}.{scale}.results"
             shutil.rmtree(kept, ignore_errors=True)
             shutil.move(str(stage), str(kept))
@@ -197,7 +229,10 @@ def run_chapter(root: Path, chapter: str, scale: str, out_dir: Path, log_dir: Pa
         path = results_destination(root, scale, out_dir) / f"{chapter}.{scale}.json"
         if path.is_file():
             from .core.results import metric_value
-            rec.results = {k: metric_value(v) for k, v in json.loads(path.read_text())["metrics"].items()}
+
+            rec.results = {
+                k: metric_value(v) for k, v in json.loads(path.read_text())["metrics"].items()
+            }
     return rec
 
 
@@ -209,6 +244,7 @@ def _run_in_worker(args):
 def check_device(device: str) -> str:
     """Refuse, before any chapter runs, a device this machine does not have."""
     from .core.device import choose_device
+
     try:
         return str(choose_device(device))
     except ValueError as e:
@@ -228,22 +264,43 @@ def paper_data_problems(root: Path, chapter: str, data_root) -> list[str]:
         if entry.get("kind") != "full" or chapter not in chapters or entry.get("optional"):
             continue
         if data_root is None:
-            problems.append(f"DataNotFoundError: {name}: scale='paper' needs --data-root DIR (or "
-                            f"NEUROVIS_DATA_ROOT) holding {entry.get('expected_layout')}; "
-                            f"how to get it: {entry.get('how_to_get', 'see data/README.md')}")
+            problems.append(
+                f"DataNotFoundError: {name}: scale='paper' needs --data-root DIR (or "
+                f"NEUROVIS_DATA_ROOT) holding {entry.get('expected_layout')}; "
+                f"how to get it: {entry.get('how_to_get', 'see data/README.md')}"
+            )
             continue
-        tops = sorted({str(rel).split("/")[0].split(",")[0].strip() for rel in entry.get("expected_layout", [])})
-        missing = [t for t in tops if t and "<" not in t and "{" not in t and not (Path(data_root) / t).exists()]
+        tops = sorted(
+            {
+                str(rel).split("/")[0].split(",")[0].strip()
+                for rel in entry.get("expected_layout", [])
+            }
+        )
+        missing = [
+            t
+            for t in tops
+            if t and "<" not in t and "{" not in t and not (Path(data_root) / t).exists()
+        ]
         if missing:
-            problems.append(f"DataNotFoundError: {name}: {', '.join(missing)} not found under --data-root "
-                            f"{data_root}; expected {entry.get('expected_layout')}; how to get it: "
-                            f"{entry.get('how_to_get', 'see data/README.md')}")
+            problems.append(
+                f"DataNotFoundError: {name}: {', '.join(missing)} not found under --data-root "
+                f"{data_root}; expected {entry.get('expected_layout')}; how to get it: "
+                f"{entry.get('how_to_get', 'see data/README.md')}"
+            )
     return problems
 
 
-def run(chapters: list[str] | None = None, scale: str = "small", data_root=None, device: str = "auto",
-        out: str | Path | None = None, root: Path | None = None, skip_fresh: bool = False,
-        timeout: int | None = None, jobs: int = 1) -> list[ChapterRun]:
+def run(
+    chapters: list[str] | None = None,
+    scale: str = "small",
+    data_root=None,
+    device: str = "auto",
+    out: str | Path | None = None,
+    root: Path | None = None,
+    skip_fresh: bool = False,
+    timeout: int | None = None,
+    jobs: int = 1,
+) -> list[ChapterRun]:
     """Execute chapters (``jobs`` at once, one thread each), print one line per chapter and a final
     table, and save a summary (``<log dir>/summary.<scale>.json``). The environment the chapter
     kernels get (threads, float path, ``NEUROVIS_RUNNER``...) is set for the run only: the caller's
@@ -256,7 +313,9 @@ def run(chapters: list[str] | None = None, scale: str = "small", data_root=None,
         os.environ.update(saved)
 
 
-def _run(chapters, scale, data_root, device, out, root, skip_fresh, timeout, jobs) -> list[ChapterRun]:
+def _run(
+    chapters, scale, data_root, device, out, root, skip_fresh, timeout, jobs
+) -> list[ChapterRun]:
     from .core.data import repo_root
     from .core.scale import check_scale
 
@@ -272,28 +331,36 @@ def _run(chapters, scale, data_root, device, out, root, skip_fresh, timeout, job
     out_dir = Path(out).resolve() if out is not None else default_out(root, scale)
     for other in ("small", "reference"):
         if other != scale and out_dir == default_out(root, other).resolve():
-            raise SystemExit(f"--scale {scale} must not write over the committed {other} chapters in "
-                             f"{default_out(root, other)}; choose another --out")
+            raise SystemExit(
+                f"--scale {scale} must not write over the committed {other} chapters in "
+                f"{default_out(root, other)}; choose another --out"
+            )
     if device != "auto":
         check_device(device)
     # a relative data root means relative to where the user typed it, not to the kernel's folder
     if data_root is None and os.environ.get("NEUROVIS_DATA_ROOT"):
-        os.environ["NEUROVIS_DATA_ROOT"] = str(Path(os.environ["NEUROVIS_DATA_ROOT"]).expanduser().resolve())
+        os.environ["NEUROVIS_DATA_ROOT"] = str(
+            Path(os.environ["NEUROVIS_DATA_ROOT"]).expanduser().resolve()
+        )
     if data_root is not None:
         data_root = Path(data_root).expanduser().resolve()
     log_dir = root / "_build" / "runs"
     os.environ["PLOTLY_RENDERER"] = PLOTLY_RENDERER
     os.environ["NEUROVIS_ROOT"] = str(root)
-    os.environ["NEUROVIS_RUNNER"] = "1"                   # data errors then name --data-root
-    # one CPU thread per kernel unless asked otherwise: reproducible floats (nbval compares them) and no
-    # OpenMP spin-waiting when other work shares the cores; GPU runs are unaffected
+    os.environ["NEUROVIS_RUNNER"] = "1"  # data errors then name --data-root
+    # one CPU thread per kernel unless asked otherwise: reproducible floats (nbval compares them)
+    # and no OpenMP spin-waiting when other work shares the cores; GPU runs are unaffected
     os.environ.setdefault("NEUROVIS_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", os.environ["NEUROVIS_THREADS"])
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # threads sleep instead of spinning when cores are shared
-    os.environ.setdefault("NEUROVIS_PROGRESS", "0")       # no per-step progress widgets in executed chapters
+    # threads sleep instead of spinning when cores are shared
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # no per-step progress widgets in executed chapters
+    os.environ.setdefault("NEUROVIS_PROGRESS", "0")
     from .core.regression import pin_float_path
-    pin_float_path(os.environ)     # one float path on every x86 machine (Makefile exports the same for nbval)
-    for stale in log_dir.glob("*.running.ipynb"):         # left by a run that was killed
+
+    # one float path on every x86 machine (Makefile exports the same for nbval)
+    pin_float_path(os.environ)
+    for stale in log_dir.glob("*.running.ipynb"):  # left by a run that was killed
         stale.unlink()
     todo, runs = [], {}
     for ch in chapters:
@@ -303,8 +370,11 @@ def _run(chapters, scale, data_root, device, out, root, skip_fresh, timeout, job
             runs[ch] = ChapterRun(ch, status="skipped", output=str(final))
             print(f"[skip] {ch}: {final} is newer than its source", flush=True)
             continue
-        problems = paper_data_problems(root, ch, data_root or os.environ.get("NEUROVIS_DATA_ROOT")) \
-            if scale == "paper" else []
+        problems = (
+            paper_data_problems(root, ch, data_root or os.environ.get("NEUROVIS_DATA_ROOT"))
+            if scale == "paper"
+            else []
+        )
         if problems:
             runs[ch] = ChapterRun(ch, status="failed", error=problems[0])
             _print_done(runs[ch])
@@ -316,7 +386,7 @@ def _run(chapters, scale, data_root, device, out, root, skip_fresh, timeout, job
 
     def finished(rec: ChapterRun):
         runs[rec.chapter] = rec
-        if committed:       # recorded chapter by chapter: an interrupted run keeps its times
+        if committed:  # recorded chapter by chapter: an interrupted run keeps its times
             record_runtimes(root, scale, [rec])
         _print_done(rec)
 
@@ -327,7 +397,11 @@ def _run(chapters, scale, data_root, device, out, root, skip_fresh, timeout, job
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
-        print(f"[run ] {len(args)} chapters, {jobs} at once (scale={scale}): {', '.join(todo)}", flush=True)
+
+        print(
+            f"[run ] {len(args)} chapters, {jobs} at once (scale={scale}): {', '.join(todo)}",
+            flush=True,
+        )
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
             futures = {pool.submit(_run_in_worker, a): a[1] for a in args}
             for fut in as_completed(futures):
@@ -346,7 +420,10 @@ def _run(chapters, scale, data_root, device, out, root, skip_fresh, timeout, job
 
 def _print_done(rec: ChapterRun):
     if rec.status == "ok":
-        print(f"[ok  ] {rec.chapter}: {rec.seconds:.0f} s wall, {rec.cpu_seconds:.0f} s CPU", flush=True)
+        print(
+            f"[ok  ] {rec.chapter}: {rec.seconds:.0f} s wall, {rec.cpu_seconds:.0f} s CPU",
+            flush=True,
+        )
         return
     msg = f"[FAIL] {rec.chapter}: {rec.error}"
     if rec.failing_cell:
@@ -357,25 +434,32 @@ def _print_done(rec: ChapterRun):
 
 
 def record_runtimes(root: Path, scale: str, runs: list[ChapterRun]) -> Path:
-    """Merge the wall time of each successful chapter run into ``book/results/runtimes.<scale>.json``
-    (with machine, threads and date): the performance page's whole-book table."""
+    """Merge the wall time of each successful chapter run into
+    ``book/results/runtimes.<scale>.json`` (with machine, threads and date): the performance page's
+    whole-book table."""
     import platform
     from datetime import datetime, timezone
 
     from .core.results import _cpu_model
 
     # small: the performance page's table; other scales: beside their executed notebooks
-    path = (root / "book" / "results" / "runtimes.small.json" if scale == "small"
-            else default_out(root, scale) / "runtimes.json")
+    path = (
+        root / "book" / "results" / "runtimes.small.json"
+        if scale == "small"
+        else default_out(root, scale) / "runtimes.json"
+    )
     table = json.loads(path.read_text()) if path.is_file() else {}
     for r in runs:
         if r.status == "ok":
-            table[r.chapter] = {"seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
-                                "load_avg": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
-                                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                                "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
-                                "cpu": _cpu_model(),
-                                "threads": int(os.environ.get("NEUROVIS_THREADS", "0") or 0)}
+            table[r.chapter] = {
+                "seconds": r.seconds,
+                "cpu_seconds": r.cpu_seconds,
+                "load_avg": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
+                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
+                "cpu": _cpu_model(),
+                "threads": int(os.environ.get("NEUROVIS_THREADS", "0") or 0),
+            }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(sorted(table.items())), indent=2) + "\n")
     return path
@@ -384,11 +468,18 @@ def record_runtimes(root: Path, scale: str, runs: list[ChapterRun]) -> Path:
 def print_summary(runs: list[ChapterRun], wall: float | None = None):
     print("\nchapter              status   wall min  CPU min  key results")
     for r in runs:
-        keys = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                         for k, v in list(r.results.items())[:2])
-        print(f"{r.chapter:<20} {r.status:<8} {r.seconds / 60:>8.1f}  {r.cpu_seconds / 60:>7.1f}  {keys}")
+        keys = ", ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in list(r.results.items())[:2]
+        )
+        print(
+            f"{r.chapter:<20} {r.status:<8} {r.seconds / 60:>8.1f}  {r.cpu_seconds / 60:>7.1f}  "
+            f"{keys}"
+        )
     if wall is not None:
-        print(f"{'all':<20} {'':<8} {wall / 60:>8.1f}  {sum(r.cpu_seconds for r in runs) / 60:>7.1f}")
+        print(
+            f"{'all':<20} {'':<8} {wall / 60:>8.1f}  {sum(r.cpu_seconds for r in runs) / 60:>7.1f}"
+        )
     failed = [r.chapter for r in runs if r.status == "failed"]
     if failed:
         print(f"\nFAILED: {', '.join(failed)}")
@@ -396,15 +487,22 @@ def print_summary(runs: list[ChapterRun], wall: float | None = None):
 
 def code_cells(nb) -> list[str]:
     """Source of the code cells, without papermill's injected parameters cell."""
-    return [c.source.strip() for c in nb.cells
-            if c.cell_type == "code" and "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    return [
+        c.source.strip()
+        for c in nb.cells
+        if c.cell_type == "code"
+        and "injected-parameters" not in c.get("metadata", {}).get("tags", [])
+    ]
 
 
 def cells(nb) -> list[tuple[str, str]]:
     """(cell type, source) of every cell, markdown and code, in order, without papermill's injected
     parameters cell; metadata and outputs do not count."""
-    return [(c.cell_type, c.source.strip()) for c in nb.cells
-            if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    return [
+        (c.cell_type, c.source.strip())
+        for c in nb.cells
+        if "injected-parameters" not in c.get("metadata", {}).get("tags", [])
+    ]
 
 
 def _first_difference(executed: list, source: list) -> str:
@@ -435,8 +533,10 @@ def check_fresh(root: Path | None = None) -> list[str]:
         nb = nbformat.read(executed, as_version=4)
         ran, src = cells(nb), cells(read_source(root / "notebooks" / f"{ch}.py"))
         if ran != src:
-            problems.append(f"{executed}: its cells differ from notebooks/{ch}.py "
-                            f"({_first_difference(ran, src)}); re-execute it")
+            problems.append(
+                f"{executed}: its cells differ from notebooks/{ch}.py "
+                f"({_first_difference(ran, src)}); re-execute it"
+            )
         if _failing_cell(nb):
             problems.append(f"{executed}: holds an error output")
     for nb_path in sorted((root / "book" / "chapters").glob("*.ipynb")):

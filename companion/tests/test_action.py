@@ -1,4 +1,5 @@
 """Specifications of neurovis.action (chapter 04): loaders, augmentations, losses, encoders."""
+
 from __future__ import annotations
 
 import math
@@ -8,10 +9,27 @@ import pytest
 import torch
 from scipy.io import savemat
 
-from neurovis.action import (IMUAugment, IMUEncoder, SkeletonAugment, SkeletonEncoder, barlow_twins_loss, cmc_loss,
-                             covariance_term, cross_correlation, cross_correlation_loss, invariance_term,
-                             label_fraction, load_mmact, load_utd_mhad, mmact_split, nt_xent_loss, read_utd_mat,
-                             utd_split, variance_term, vicreg_loss)
+from neurovis.action import (
+    IMUAugment,
+    IMUEncoder,
+    SkeletonAugment,
+    SkeletonEncoder,
+    barlow_twins_loss,
+    cmc_loss,
+    covariance_term,
+    cross_correlation,
+    cross_correlation_loss,
+    invariance_term,
+    label_fraction,
+    load_mmact,
+    load_utd_mhad,
+    mmact_split,
+    nt_xent_loss,
+    read_utd_mat,
+    utd_split,
+    variance_term,
+    vicreg_loss,
+)
 from neurovis.action.augment import rotation_matrices
 from neurovis.action.data import load_dataset, normalize_skeleton, resample
 from neurovis.action.encoders import FusionClassifier
@@ -20,14 +38,22 @@ from neurovis.core import DataNotFoundError
 
 # ------------------------------------------------------------------------------------ fixtures
 
+
 def write_utd(root, keys, frames=(40, 150)):
-    """Tiny UTD-MHAD in its published format: aA_sS_tT_skeleton.mat (d_skel 20x3xT) and _inertial.mat."""
+    """Tiny UTD-MHAD in its published format: aA_sS_tT_skeleton.mat (d_skel 20x3xT) and
+    _inertial.mat."""
     rng = np.random.default_rng(0)
     (root / "Skeleton").mkdir(parents=True, exist_ok=True)
     (root / "Inertial").mkdir(parents=True, exist_ok=True)
     for a, s, t in keys:
-        savemat(root / "Skeleton" / f"a{a}_s{s}_t{t}_skeleton.mat", {"d_skel": rng.normal(size=(20, 3, frames[0]))})
-        savemat(root / "Inertial" / f"a{a}_s{s}_t{t}_inertial.mat", {"d_iner": rng.normal(size=(frames[1], 6))})
+        savemat(
+            root / "Skeleton" / f"a{a}_s{s}_t{t}_skeleton.mat",
+            {"d_skel": rng.normal(size=(20, 3, frames[0]))},
+        )
+        savemat(
+            root / "Inertial" / f"a{a}_s{s}_t{t}_inertial.mat",
+            {"d_iner": rng.normal(size=(frames[1], 6))},
+        )
     return root
 
 
@@ -54,7 +80,7 @@ def test_embedded_set_is_complete_and_split_exactly():
 
     data = load_utd_mhad(embedded_path("utd-mhad"))
     assert len(data) == 861 and data.num_classes == 27
-    assert np.bincount(data.labels).tolist().count(32) == 24          # 3 recordings absent upstream
+    assert np.bincount(data.labels).tolist().count(32) == 24  # 3 recordings absent upstream
     train, test = utd_split(data)
     assert (len(train), len(test)) == (431, 430)
     assert set(train.subjects) == {1, 3, 5, 7} and set(test.subjects) == {2, 4, 6, 8}
@@ -101,10 +127,11 @@ def test_paper_scale_without_data_root_raises_clear_error(monkeypatch):
 
 
 def test_resample_and_normalisation_closed_forms():
-    x = np.arange(5, dtype=np.float32)[None]                # 0..4
+    x = np.arange(5, dtype=np.float32)[None]  # 0..4
     np.testing.assert_allclose(resample(x, 9)[0], np.arange(9) / 2)
     skel = np.zeros((3, 4, 20), np.float32)
-    skel[1, :, 1] = 2.0                                       # shoulder centre 2 above the hip centre
+    # shoulder centre 2 above the hip centre
+    skel[1, :, 1] = 2.0
     skel += 5.0
     out = normalize_skeleton(skel)
     assert out[1, 0, 1] == pytest.approx(1.0) and out[0, 0, 3] == pytest.approx(0.0)
@@ -116,12 +143,23 @@ def write_mmact(root):
     for subj in (1, 17):
         for scene in (1, 2):
             for action in ("walking", "talking"):
-                for src, n in (("acc_phone_clip", 200), ("gyro_clip", 100), ("orientation_clip", 100)):
+                for src, n in (
+                    ("acc_phone_clip", 200),
+                    ("gyro_clip", 100),
+                    ("orientation_clip", 100),
+                ):
                     d = root / "MMAct" / src / f"subject{subj}" / f"scene{scene}" / "session1"
                     d.mkdir(parents=True, exist_ok=True)
                     arr = np.c_[np.arange(n) * 10, rng.normal(size=(n, 3))]
                     np.savetxt(d / f"{action}.csv", arr, delimiter=",")
-                d = root / "MMAct/trimmed_pose/pose/cross_view/trainval" / f"subject{subj}" / "cam1" / f"scene{scene}" / "session1"
+                d = (
+                    root
+                    / "MMAct/trimmed_pose/pose/cross_view/trainval"
+                    / f"subject{subj}"
+                    / "cam1"
+                    / f"scene{scene}"
+                    / "session1"
+                )
                 d.mkdir(parents=True, exist_ok=True)
                 frames = {f"frame{k}": {"person1": rng.normal(size=51).tolist()} for k in range(30)}
                 (d / f"{action}.json").write_text(__import__("json").dumps(frames))
@@ -153,6 +191,7 @@ def test_label_fraction_is_seeded_and_sized():
 
 # ------------------------------------------------------------------------------- augmentations
 
+
 def test_augmentations_keep_shapes_and_are_identity_at_zero_strength():
     g = torch.Generator().manual_seed(0)
     skel, imu = torch.randn(4, 3, 50, 20), torch.randn(4, 50, 6)
@@ -168,7 +207,9 @@ def test_augmentations_keep_shapes_and_are_identity_at_zero_strength():
 
 def test_rotations_are_orthonormal():
     r = rotation_matrices(torch.randn(8, 3))
-    torch.testing.assert_close(r @ r.transpose(1, 2), torch.eye(3).expand(8, 3, 3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        r @ r.transpose(1, 2), torch.eye(3).expand(8, 3, 3), atol=1e-5, rtol=0
+    )
     torch.testing.assert_close(torch.linalg.det(r), torch.ones(8), atol=1e-5, rtol=0)
 
 
@@ -188,7 +229,9 @@ def test_vicreg_terms_match_hand_computed_values():
     assert invariance_term(ZS, ZI).item() == pytest.approx(0.25)
     assert invariance_term(ZS, ZI, "sum").item() == pytest.approx(0.5)
     loss, terms = vicreg_loss(ZS, ZI, lam=2.0, mu=3.0, nu=5.0)
-    expected = 2 * 0.25 + 3 * (v + variance_term(ZI).item()) + 5 * (0.0625 + covariance_term(ZI).item())
+    expected = (
+        2 * 0.25 + 3 * (v + variance_term(ZI).item()) + 5 * (0.0625 + covariance_term(ZI).item())
+    )
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     assert set(terms) == {"invariance", "variance", "covariance"}
     half, _ = vicreg_loss(ZS, ZI, lam=0.0, mu=3.0, nu=0.0, branch_reduction="mean")
@@ -197,7 +240,7 @@ def test_vicreg_terms_match_hand_computed_values():
 
 def test_collapsed_embedding_gets_the_maximal_variance_penalty():
     collapsed = torch.ones(16, 8) * 0.3
-    worst = 1 - math.sqrt(1e-4)                       # gamma - sqrt(eps)
+    worst = 1 - math.sqrt(1e-4)  # gamma - sqrt(eps)
     assert variance_term(collapsed).item() == pytest.approx(worst, abs=1e-6)
     assert variance_term(torch.randn(16, 8) * 0.1).item() < worst
     assert variance_term(torch.randn(256, 8) * 3).item() == pytest.approx(0.0, abs=1e-3)
@@ -213,21 +256,28 @@ def test_vicreg_barlow_ntxent_match_the_lightly_library():
     # Eq. 16's sum over branches = the reference's mean with mu doubled
     ref2 = loss_lib.VICRegLoss(lambda_param=25.0, mu_param=50.0, nu_param=1.0)(a, b)
     torch.testing.assert_close(vicreg_loss(a, b, 25.0, 25.0, 1.0)[0], ref2, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(barlow_twins_loss(a, b, 5e-3), loss_lib.BarlowTwinsLoss(lambda_param=5e-3)(a, b),
-                               rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(nt_xent_loss(a, b, 0.5), loss_lib.NTXentLoss(temperature=0.5)(a, b),
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        barlow_twins_loss(a, b, 5e-3),
+        loss_lib.BarlowTwinsLoss(lambda_param=5e-3)(a, b),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    torch.testing.assert_close(
+        nt_xent_loss(a, b, 0.5), loss_lib.NTXentLoss(temperature=0.5)(a, b), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_cross_correlation_eq5_closed_forms():
-    z = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])     # orthogonal columns
+    z = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])  # orthogonal columns
     torch.testing.assert_close(cross_correlation(z, z), torch.eye(2))
     assert cross_correlation_loss(z, z).item() == pytest.approx(0.0, abs=1e-6)
     # on zero-mean embeddings, Eq. 5-6 is the Barlow Twins loss
     g = torch.Generator().manual_seed(1)
     a, b = torch.randn(64, 8, generator=g), torch.randn(64, 8, generator=g)
     a, b = a - a.mean(0), b - b.mean(0)
-    assert cross_correlation_loss(a, b, 5e-3).item() == pytest.approx(barlow_twins_loss(a, b, 5e-3).item(), rel=1e-3)
+    assert cross_correlation_loss(a, b, 5e-3).item() == pytest.approx(
+        barlow_twins_loss(a, b, 5e-3).item(), rel=1e-3
+    )
 
 
 def test_cmc_loss_closed_form_and_ordering():
@@ -246,16 +296,23 @@ def test_losses_reject_mismatched_shapes():
 
 # ------------------------------------------------------------------------------------ encoders
 
+
 @pytest.mark.parametrize("width", [0.25, 1.0])
 def test_encoder_output_shapes_and_gradients(width):
-    skel_enc, imu_enc = SkeletonEncoder(3, 20, width=width), IMUEncoder(6, width=width, num_layers=1)
+    skel_enc, imu_enc = (
+        SkeletonEncoder(3, 20, width=width),
+        IMUEncoder(6, width=width, num_layers=1),
+    )
     assert skel_enc.out_dim == round(256 * width) and imu_enc.out_dim == round(128 * width)
     hs, hi = skel_enc(torch.randn(5, 3, 50, 20)), imu_enc(torch.randn(5, 50, 6))
     assert hs.shape == (5, skel_enc.out_dim) and hi.shape == (5, imu_enc.out_dim)
     (hs.sum() + hi.sum()).backward()
     for enc in (skel_enc, imu_enc):
         assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in enc.parameters())
-    assert SkeletonEncoder(2, 17, width=width)(torch.randn(2, 2, 50, 17)).shape == (2, skel_enc.out_dim)
+    assert SkeletonEncoder(2, 17, width=width)(torch.randn(2, 2, 50, 17)).shape == (
+        2,
+        skel_enc.out_dim,
+    )
 
 
 def test_paper_encoder_channels_match_figures_1_and_2():
@@ -297,6 +354,7 @@ def test_pretraining_is_deterministic_and_reports_vicreg_terms():
 
 def test_mmact_is_optional_at_paper_scale(tmp_path, monkeypatch):
     from neurovis.action import mmact_available
+
     monkeypatch.delenv("NEUROVIS_DATA_ROOT", raising=False)
     assert not mmact_available(None) and not mmact_available(tmp_path)
     (tmp_path / "MMAct").mkdir()

@@ -1,4 +1,6 @@
-"""neurovis.captioning: preprocessing, MIL noisy-OR, nested LSTM, decoding, metrics, reward, loaders."""
+"""neurovis.captioning: preprocessing, MIL noisy-OR, nested LSTM, decoding, metrics, reward,
+loaders."""
+
 import json
 import math
 
@@ -7,17 +9,43 @@ import pytest
 import torch
 from torch import nn
 
-from neurovis.captioning import (CaptionerConfig, Vocabulary, NestedLSTMCell,
-                                 beam_search, build_captioner, caption_scores, cider_per_caption, generate_scenes,
-                                 greedy, load_coco_captions, load_karpathy_split, noisy_or, paper_sets, ranking_loss,
-                                 relation, sample, tokenize, word2vec_vectors, ValueNetwork)
+from neurovis.captioning import (
+    CaptionerConfig,
+    Vocabulary,
+    NestedLSTMCell,
+    beam_search,
+    build_captioner,
+    caption_scores,
+    cider_per_caption,
+    generate_scenes,
+    greedy,
+    load_coco_captions,
+    load_karpathy_split,
+    noisy_or,
+    paper_sets,
+    ranking_loss,
+    relation,
+    sample,
+    tokenize,
+    word2vec_vectors,
+    ValueNetwork,
+)
 from neurovis.captioning import metrics as metrics_mod
 from neurovis.core import DataNotFoundError
 
 
 # ---------------------------------------------------------------- preprocessing
 def test_tokenizer_lowercases_and_drops_punctuation():
-    assert tokenize("A Man, riding a HORSE!  On the beach.") == ["a", "man", "riding", "a", "horse", "on", "the", "beach"]
+    assert tokenize("A Man, riding a HORSE!  On the beach.") == [
+        "a",
+        "man",
+        "riding",
+        "a",
+        "horse",
+        "on",
+        "the",
+        "beach",
+    ]
     with pytest.raises(TypeError, match="caption must be a string"):
         tokenize(None)
 
@@ -26,9 +54,14 @@ def test_vocabulary_unk_rule_and_round_trip():
     sents = ["a red ball"] * 5 + ["a blue ball"] * 4 + ["a zebra"]
     v = Vocabulary.build(sents, min_count=5)
     assert "red" in v.index and "ball" in v.index and "a" in v.index
-    assert "blue" not in v.index and "zebra" not in v.index          # 4 and 1 occurrences < 5
+    assert "blue" not in v.index and "zebra" not in v.index  # 4 and 1 occurrences < 5
     ids = v.encode("A red ball")
-    assert ids[0] == v.index["<start>"] and ids[4] == v.index["<end>"] and len(ids) == 17 and ids[5:] == [0] * 12
+    assert (
+        ids[0] == v.index["<start>"]
+        and ids[4] == v.index["<end>"]
+        and len(ids) == 17
+        and ids[5:] == [0] * 12
+    )
     assert v.decode(ids) == "a red ball"
     assert v.decode(v.encode("a blue zebra")) == "a <unk> <unk>"
 
@@ -42,7 +75,7 @@ def test_vocabulary_truncates_at_fifteen_words():
 # ---------------------------------------------------------------- MIL
 def test_noisy_or_matches_hand_computation():
     x = torch.tensor([[0.5, 0.2, 0.0], [0.9, 0.9, 0.9]])
-    expected = torch.tensor([1 - 0.5 * 0.8 * 1.0, 1 - 0.1 ** 3])
+    expected = torch.tensor([1 - 0.5 * 0.8 * 1.0, 1 - 0.1**3])
     assert torch.allclose(noisy_or(x), expected, atol=1e-5)
     assert torch.allclose(noisy_or(torch.zeros(2, 7)), torch.zeros(2))
 
@@ -53,7 +86,8 @@ def test_nested_lstm_shapes_and_gradients():
     x = torch.randn(3, 5, requires_grad=True)
     h, c, ci = cell(x, cell.init_state(3))
     assert h.shape == c.shape == ci.shape == (3, 8)
-    assert torch.all(c.abs() <= 1) and torch.all(h.abs() <= 1)       # c_t = h~_t = o~ * tanh(c~) (Eq. 9-10)
+    # c_t = h~_t = o~ * tanh(c~) (Eq. 9-10)
+    assert torch.all(c.abs() <= 1) and torch.all(h.abs() <= 1)
     h.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert cell.inner_cell.weight_ih.grad.abs().sum() > 0
@@ -64,8 +98,10 @@ def test_nested_lstm_with_additive_inner_memory_is_an_lstm():
     torch.manual_seed(0)
     cell, ref = NestedLSTMCell(4, 6, inner="add"), nn.LSTMCell(4, 6)
     with torch.no_grad():
-        cell.x2h.weight.copy_(ref.weight_ih); cell.x2h.bias.copy_(ref.bias_ih)
-        cell.h2h.weight.copy_(ref.weight_hh); cell.h2h.bias.copy_(ref.bias_hh)
+        cell.x2h.weight.copy_(ref.weight_ih)
+        cell.x2h.bias.copy_(ref.bias_ih)
+        cell.h2h.weight.copy_(ref.weight_hh)
+        cell.h2h.bias.copy_(ref.bias_hh)
     h, c = torch.randn(2, 6), torch.randn(2, 6)
     state = (h, c, torch.zeros(2, 6))
     hr, cr = h, c
@@ -117,20 +153,28 @@ def _best_by_enumeration(table, max_len):
         for w in range(V):
             if table[prev][w] > 0:
                 rec(w, seq + [w], lp + math.log(table[prev][w]))
+
     rec(1, [], 0.0)
     return best
 
 
 def test_beam_search_finds_the_best_sequence_greedy_misses():
-    # ids: 0 pad, 1 start, 2 end, 3 A, 4 B. After <start>: A .5, B .4, end .1; after A: flat; after B: end .9
+    # ids: 0 pad, 1 start, 2 end, 3 A, 4 B. After <start>: A .5, B .4, end .1; after A: flat; after
+    # B: end .9
     eps = 1e-9
-    table = [[1, eps, eps, eps, eps], [eps, eps, .1, .5, .4], [1, eps, eps, eps, eps],
-             [eps, eps, .34, .33, .33], [eps, eps, .9, .05, .05]]
+    table = [
+        [1, eps, eps, eps, eps],
+        [eps, eps, 0.1, 0.5, 0.4],
+        [1, eps, eps, eps, eps],
+        [eps, eps, 0.34, 0.33, 0.33],
+        [eps, eps, 0.9, 0.05, 0.05],
+    ]
     m = TableModel(table)
     feats = {"regions": torch.zeros(1, 1, 1)}
-    assert greedy(m, feats, max_len=4)[0, :2].tolist() == [3, 2]            # A <end>: 0.17
+    assert greedy(m, feats, max_len=4)[0, :2].tolist() == [3, 2]  # A <end>: 0.17
     best = beam_search(m, feats, beam=2, max_len=4)[0].tolist()
-    assert best[:2] == [4, 2] and best == _best_by_enumeration(table, 4)[:2] + [0, 0]   # B <end>: 0.36
+    # B <end>: 0.36
+    assert best[:2] == [4, 2] and best == _best_by_enumeration(table, 4)[:2] + [0, 0]
     assert beam_search(m, feats, beam=1, max_len=4)[0, :2].tolist() == [3, 2]
 
 
@@ -155,10 +199,13 @@ def test_sample_log_probs_and_mask():
 # ---------------------------------------------------------------- metrics and reward
 def test_metric_wrapper_on_hand_checked_captions():
     refs = {1: ["a red ball on the left"], 2: ["a blue box above a cat"]}
-    same = caption_scores(refs, {1: "a red ball on the left", 2: "a blue box above a cat"}, meteor=False)
+    same = caption_scores(
+        refs, {1: "a red ball on the left", 2: "a blue box above a cat"}, meteor=False
+    )
     assert all(math.isclose(same[f"BLEU-{n}"], 1.0, abs_tol=1e-6) for n in range(1, 5))
     assert math.isclose(same["ROUGE-L"], 1.0, abs_tol=1e-6)
-    # BLEU-1 by hand: "a red box" vs "a red ball on the left": 2 of 3 unigrams match, brevity penalty exp(1 - 6/3)
+    # BLEU-1 by hand: "a red box" vs "a red ball on the left": 2 of 3 unigrams match, brevity
+    # penalty exp(1 - 6/3)
     one = caption_scores({1: ["a red ball on the left"]}, {1: "a red box"}, meteor=False)
     assert math.isclose(one["BLEU-1"], 2 / 3 * math.exp(1 - 6 / 3), rel_tol=1e-3)
     with pytest.raises(ValueError, match="same ids"):
@@ -168,7 +215,9 @@ def test_metric_wrapper_on_hand_checked_captions():
 @pytest.mark.skipif(not metrics_mod.java_available(), reason="METEOR needs Java")
 def test_meteor_orders_captions():
     refs = {1: ["a red ball on the left of a box"], 2: ["two dogs play in the snow"]}
-    good = caption_scores(refs, {1: "a red ball left of a box", 2: "two dogs play in snow"})["METEOR"]
+    good = caption_scores(refs, {1: "a red ball left of a box", 2: "two dogs play in snow"})[
+        "METEOR"
+    ]
     bad = caption_scores(refs, {1: "a cat", 2: "a plane"})["METEOR"]
     assert good > bad >= 0
 
@@ -181,10 +230,16 @@ def test_meteor_without_java_says_so(monkeypatch):
 
 
 def test_reward_sign_better_caption_higher_cider():
-    refs = [["a big red circle left of a small blue square", "a red ball to the left of a blue box"],
-            ["a green triangle above a yellow diamond", "a green triangle over a yellow rhombus"]] * 2
-    hyps = ["a red circle left of a blue square", "a green triangle above a yellow diamond",
-            "a blue square", "a red circle"]
+    refs = [
+        ["a big red circle left of a small blue square", "a red ball to the left of a blue box"],
+        ["a green triangle above a yellow diamond", "a green triangle over a yellow rhombus"],
+    ] * 2
+    hyps = [
+        "a red circle left of a blue square",
+        "a green triangle above a yellow diamond",
+        "a blue square",
+        "a red circle",
+    ]
     r = cider_per_caption(hyps, refs)
     assert r[0] > r[2] and r[1] > r[3] and np.all(r >= 0)
 
@@ -203,25 +258,41 @@ def test_value_network_one_value_per_prefix():
 # ---------------------------------------------------------------- data
 def test_generated_captions_describe_the_scene():
     data = generate_scenes(6, size=48, seed=3)
-    assert data.images.shape == (6, 3, 48, 48) and float(data.images.min()) >= 0 and float(data.images.max()) <= 1
+    assert (
+        data.images.shape == (6, 3, 48, 48)
+        and float(data.images.min()) >= 0
+        and float(data.images.max()) <= 1
+    )
     for scene, refs in zip(data.scenes, data.refs):
         colours = {o["colour"] for o in scene.objects}
         assert len(refs) == 5 and all(any(c in r.split() for c in colours) for r in refs)
     a, b = {"cell": 0}, {"cell": 2}
-    assert relation(a, b) == "left" and relation(b, a) == "right" and relation({"cell": 1}, {"cell": 7}) == "above"
+    assert (
+        relation(a, b) == "left"
+        and relation(b, a) == "right"
+        and relation({"cell": 1}, {"cell": 7}) == "above"
+    )
 
 
 def test_word2vec_is_deterministic():
     sents = [["a", "red", "ball"], ["a", "blue", "box"]] * 20
     v = Vocabulary.build(sents, min_count=5)
-    a, b = word2vec_vectors(sents, v, 8, seed=0, epochs=2), word2vec_vectors(sents, v, 8, seed=0, epochs=2)
+    a, b = (
+        word2vec_vectors(sents, v, 8, seed=0, epochs=2),
+        word2vec_vectors(sents, v, 8, seed=0, epochs=2),
+    )
     assert a.shape == (len(v), 8) and torch.equal(a, b) and torch.all(a[0] == 0)
 
 
 def _coco_fixture(path, **broken):
-    data = {"images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}],
-            "annotations": [{"id": 10, "image_id": 1, "caption": "A dog."}, {"id": 11, "image_id": 1, "caption": "A pup"},
-                            {"id": 12, "image_id": 2, "caption": "A cat"}]}
+    data = {
+        "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}],
+        "annotations": [
+            {"id": 10, "image_id": 1, "caption": "A dog."},
+            {"id": 11, "image_id": 1, "caption": "A pup"},
+            {"id": 12, "image_id": 2, "caption": "A cat"},
+        ],
+    }
     data["annotations"][0].update(broken)
     path.write_text(json.dumps(data))
     return path
@@ -229,11 +300,19 @@ def _coco_fixture(path, **broken):
 
 def test_coco_captions_loader(tmp_path):
     caps = load_coco_captions(_coco_fixture(tmp_path / "captions.json"))
-    assert caps == {1: {"file_name": "a.jpg", "captions": ["A dog.", "A pup"]}, 2: {"file_name": "b.jpg", "captions": ["A cat"]}}
+    assert caps == {
+        1: {"file_name": "a.jpg", "captions": ["A dog.", "A pup"]},
+        2: {"file_name": "b.jpg", "captions": ["A cat"]},
+    }
 
 
-@pytest.mark.parametrize("broken, match", [({"caption": 3}, r"annotations\[0\] needs a string 'caption'"),
-                                           ({"image_id": 99}, "image_id 99, not in 'images'")])
+@pytest.mark.parametrize(
+    "broken, match",
+    [
+        ({"caption": 3}, r"annotations\[0\] needs a string 'caption'"),
+        ({"image_id": 99}, "image_id 99, not in 'images'"),
+    ],
+)
 def test_malformed_caption_json_is_rejected(tmp_path, broken, match):
     with pytest.raises(ValueError, match=match):
         load_coco_captions(_coco_fixture(tmp_path / "bad.json", **broken))
@@ -252,10 +331,19 @@ def _karpathy_fixture(root):
     images = []
     for k, split in enumerate(["train", "train", "val", "test"]):
         name = f"{k}.jpg"
-        Image.fromarray(np.full((300, 260, 3), 40 * k, np.uint8)).save(root / "flickr30k-images" / name)
-        images.append({"filename": name, "split": split, "sentences": [{"tokens": ["a", "dog"], "raw": "A dog."},
-                                                                       {"tokens": ["a", "pup"]}]})
-    (root / "dataset_flickr30k.json").write_text(json.dumps({"images": images, "dataset": "flickr30k"}))
+        Image.fromarray(np.full((300, 260, 3), 40 * k, np.uint8)).save(
+            root / "flickr30k-images" / name
+        )
+        images.append(
+            {
+                "filename": name,
+                "split": split,
+                "sentences": [{"tokens": ["a", "dog"], "raw": "A dog."}, {"tokens": ["a", "pup"]}],
+            }
+        )
+    (root / "dataset_flickr30k.json").write_text(
+        json.dumps({"images": images, "dataset": "flickr30k"})
+    )
     return root
 
 

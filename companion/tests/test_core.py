@@ -1,4 +1,5 @@
 """neurovis.core: seeding, devices, data location, results, timing, training loop."""
+
 import json
 import time
 from pathlib import Path
@@ -7,8 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from neurovis.core import (DataNotFoundError, check_scale, choose_device, embedded_path, require_data_root,
-                           results, seed_everything, set_threads, timing)
+from neurovis.core import (
+    DataNotFoundError,
+    check_scale,
+    choose_device,
+    embedded_path,
+    require_data_root,
+    results,
+    seed_everything,
+    set_threads,
+    timing,
+)
 from neurovis.core.training import TrainConfig, fit
 
 
@@ -75,10 +85,15 @@ def test_require_data_root_explains_what_is_missing(tmp_path, monkeypatch):
 
 def test_data_root_message_names_the_option_the_reader_typed(monkeypatch):
     monkeypatch.delenv("NEUROVIS_DATA_ROOT", raising=False)
-    monkeypatch.setenv("NEUROVIS_RUNNER", "1")          # what `python -m neurovis run` sets
-    with pytest.raises(DataNotFoundError, match=r"BSD68: scale='paper' needs the full data set; pass --data-root DIR"):
+    monkeypatch.setenv("NEUROVIS_RUNNER", "1")  # what `python -m neurovis run` sets
+    with pytest.raises(
+        DataNotFoundError,
+        match=r"BSD68: scale='paper' needs the full data set; pass --data-root DIR",
+    ):
         require_data_root(None, "BSD68", ["BSD68/test001.png"], "download from X")
-    with pytest.raises(DataNotFoundError, match=r"under --data-root /nonexistent these are missing"):
+    with pytest.raises(
+        DataNotFoundError, match=r"under --data-root /nonexistent these are missing"
+    ):
         require_data_root("/nonexistent", "BSD68", ["BSD68/test001.png"], "download from X")
     monkeypatch.delenv("NEUROVIS_RUNNER")
     with pytest.raises(DataNotFoundError, match=r"pass data_root=\.\.\."):
@@ -86,9 +101,15 @@ def test_data_root_message_names_the_option_the_reader_typed(monkeypatch):
 
 
 def test_results_save_records_provenance_and_table_reads_it(tmp_path):
-    path = results.save("99_demo", "small", {"psnr": 30.123456, "acc": 0.9},
-                        paper={"psnr": (31.0, "Table 1")}, data="demo images", notes={"psnr": "mean of 2"},
-                        device="cpu")
+    path = results.save(
+        "99_demo",
+        "small",
+        {"psnr": 30.123456, "acc": 0.9},
+        paper={"psnr": (31.0, "Table 1")},
+        data="demo images",
+        notes={"psnr": "mean of 2"},
+        device="cpu",
+    )
     record = json.loads(path.read_text())
     assert path.parent == tmp_path / "results"
     assert record["metrics"]["psnr"] == pytest.approx(30.123456)
@@ -126,7 +147,9 @@ def test_timing_median_and_ratio():
     t = timing.measure(lambda: calls.append(1) or time.sleep(0.01), warmup=2, repeats=3)
     assert len(calls) == 5 and len(t.times) == 3
     assert 0.009 < t.median < 0.5
-    assert timing.ratio(timing.Timing([2.0, 4.0, 6.0]), timing.Timing([1.0, 2.0, 3.0])) == pytest.approx(2.0)
+    assert timing.ratio(
+        timing.Timing([2.0, 4.0, 6.0]), timing.Timing([1.0, 2.0, 3.0])
+    ) == pytest.approx(2.0)
     with pytest.raises(ValueError):
         timing.ratio(1.0, 0.0)
     with timing.Stopwatch() as sw:
@@ -140,7 +163,9 @@ def _toy_problem(seed=0):
     y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1 * torch.randn(64, generator=g)
     seed_everything(seed)
     ds = torch.utils.data.TensorDataset(x, y)
-    loader = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.5)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
@@ -154,13 +179,23 @@ def _mse(model, batch):
 
 def test_fit_learns():
     model, loader, opt, sched = _toy_problem()
-    hist = fit(model, _mse, loader, opt, TrainConfig(num_epochs=8, progress=False), "cpu", scheduler=sched)
+    hist = fit(
+        model, _mse, loader, opt, TrainConfig(num_epochs=8, progress=False), "cpu", scheduler=sched
+    )
     assert hist["loss"][-1] < 0.25 * hist["loss"][0]
 
 
 def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path):
     model_a, loader, opt, sched = _toy_problem()
-    fit(model_a, _mse, loader, opt, TrainConfig(num_epochs=5, progress=False), "cpu", scheduler=sched)
+    fit(
+        model_a,
+        _mse,
+        loader,
+        opt,
+        TrainConfig(num_epochs=5, progress=False),
+        "cpu",
+        scheduler=sched,
+    )
 
     ckpt = tmp_path / "ckpt.pt"
     model_b, loader, opt, sched = _toy_problem()
@@ -170,12 +205,27 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fit(model_b, _mse, loader, opt, TrainConfig(num_epochs=5, checkpoint_path=ckpt, progress=False), "cpu",
-            scheduler=sched, on_epoch_end=crash)
+        fit(
+            model_b,
+            _mse,
+            loader,
+            opt,
+            TrainConfig(num_epochs=5, checkpoint_path=ckpt, progress=False),
+            "cpu",
+            scheduler=sched,
+            on_epoch_end=crash,
+        )
     # a fresh process: new objects, different global RNG state, then resume from the checkpoint
     model_c, loader, opt, sched = _toy_problem(seed=123)
-    hist = fit(model_c, _mse, loader, opt, TrainConfig(num_epochs=5, checkpoint_path=ckpt, progress=False), "cpu",
-               scheduler=sched)
+    hist = fit(
+        model_c,
+        _mse,
+        loader,
+        opt,
+        TrainConfig(num_epochs=5, checkpoint_path=ckpt, progress=False),
+        "cpu",
+        scheduler=sched,
+    )
     assert len(hist["loss"]) == 5
     for pa, pc in zip(model_a.parameters(), model_c.parameters()):
         assert torch.equal(pa, pc)
@@ -184,11 +234,19 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path):
 def test_fit_stops_on_nan_with_clear_error():
     model, loader, opt, _ = _toy_problem()
     with pytest.raises(FloatingPointError, match="non-finite loss.*epoch 1, step 0"):
-        fit(model, lambda m, b: _mse(m, b) * float("nan"), loader, opt, TrainConfig(num_epochs=1, progress=False), "cpu")
+        fit(
+            model,
+            lambda m, b: _mse(m, b) * float("nan"),
+            loader,
+            opt,
+            TrainConfig(num_epochs=1, progress=False),
+            "cpu",
+        )
 
 
 def test_checkpoint_write_is_atomic(tmp_path):
     from neurovis.core.training import save_checkpoint
+
     save_checkpoint(tmp_path / "c.pt", a=torch.ones(2))
     assert (tmp_path / "c.pt").is_file() and not (tmp_path / "c.pt.tmp").exists()
     assert torch.equal(torch.load(tmp_path / "c.pt")["a"], torch.ones(2))
@@ -210,13 +268,15 @@ def test_embedded_checksums_detect_changed_missing_and_unlisted_files(tmp_path, 
     (base / "a.txt").write_text("alpha")
     (base / "SOURCE.md").write_text("where it came from")
     (tmp_path / "data" / "registry.yaml").write_text(
-        "datasets:\n  demo:\n    kind: embedded\n    path: data/embedded/demo\n    files: {}\n")
+        "datasets:\n  demo:\n    kind: embedded\n    path: data/embedded/demo\n    files: {}\n"
+    )
     assert update_registry_checksums() == {"demo": 1}
     assert verify_embedded("demo") == 1
     (base / "a.txt").write_text("tampered")
     (base / "b.txt").write_text("new")
-    with pytest.raises(DataIntegrityError,
-                       match=r"(?s)a.txt: altered \(sha256 expected .*b.txt: not listed"):
+    with pytest.raises(
+        DataIntegrityError, match=r"(?s)a.txt: altered \(sha256 expected .*b.txt: not listed"
+    ):
         verify_embedded("demo")
     (base / "a.txt").unlink()
     with pytest.raises(DataIntegrityError, match="a.txt: missing"):
@@ -232,8 +292,11 @@ def test_explore_draws_the_static_figure_once_and_redraws_on_change(monkeypatch)
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: None)
     calls = []
     dropdown = widgets.Dropdown(options=["a", "b"])
-    plotting.explore(lambda name="a", level=3: calls.append((name, level)), name=dropdown, level=(0, 10))
-    assert calls == [("a", 3)]                       # the default of `level`, drawn once, outside the Output
+    plotting.explore(
+        lambda name="a", level=3: calls.append((name, level)), name=dropdown, level=(0, 10)
+    )
+    # the default of `level`, drawn once, outside the Output
+    assert calls == [("a", 3)]
     dropdown.value = "b"
     assert calls[-1] == ("b", 3)
     with pytest.raises(TypeError, match="control 'x'"):
@@ -241,10 +304,15 @@ def test_explore_draws_the_static_figure_once_and_redraws_on_change(monkeypatch)
 
 
 def test_benchmark_records_round_trip():
-    path = results.save_benchmark("99_demo", {"psnr_ours": 29.8, "seconds_ours": 14.2}, data="Set12", device="cpu")
+    path = results.save_benchmark(
+        "99_demo", {"psnr_ours": 29.8, "seconds_ours": 14.2}, data="Set12", device="cpu"
+    )
     assert path.name == "99_demo.bench.json"
     record = results.load_benchmark("99_demo")
-    assert record["metrics"]["psnr_ours"] == pytest.approx(29.8) and record["provenance"]["data"] == "Set12"
+    assert (
+        record["metrics"]["psnr_ours"] == pytest.approx(29.8)
+        and record["provenance"]["data"] == "Set12"
+    )
     assert results.load_benchmark("98_none") is None
 
 
@@ -269,7 +337,7 @@ def test_checkpoints_hold_only_tensors_and_plain_values(tmp_path):
     model, loader, opt, sched = _toy_problem()
     cfg = TrainConfig(num_epochs=1, checkpoint_path=ckpt, progress=False)
     fit(model, _mse, loader, opt, cfg, "cpu", scheduler=sched)
-    state = torch.load(ckpt, weights_only=True)          # no allow-list needed
+    state = torch.load(ckpt, weights_only=True)  # no allow-list needed
     assert set(state) >= {"model", "optimizer", "scheduler", "scaler", "history", "epoch", "rng"}
     np.random.seed(5)
     saved = _rng_state(loader)
@@ -283,10 +351,16 @@ def test_a_tampered_checkpoint_is_refused_without_running_its_code(tmp_path):
 
     ckpt, flag = tmp_path / "ckpt.pt", tmp_path / "pwned"
     model, loader, opt, sched = _toy_problem()
-    fit(model, _mse, loader, opt, TrainConfig(num_epochs=1, checkpoint_path=ckpt, progress=False),
-        "cpu")
+    fit(
+        model,
+        _mse,
+        loader,
+        opt,
+        TrainConfig(num_epochs=1, checkpoint_path=ckpt, progress=False),
+        "cpu",
+    )
     state = torch.load(ckpt, weights_only=True)
-    state["history"]["note"] = _Payload(str(flag))        # an object that runs code when unpickled
+    state["history"]["note"] = _Payload(str(flag))  # an object that runs code when unpickled
     save_checkpoint(ckpt, **state)
     with pytest.raises(ValueError, match=r"ckpt\.pt: refused to load this checkpoint"):
         load_checkpoint(ckpt)
@@ -332,20 +406,20 @@ def test_an_altered_embedded_image_stops_the_load_naming_the_file(tmp_path, monk
     from neurovis.restoration.data import embedded_images
 
     root = _skeleton(tmp_path, monkeypatch, {"restoration": None})
-    assert set(embedded_images(["GSR-CS/House256.tif"])) == {"House256"}   # intact: loads
-    monkeypatch.setattr(data, "_VERIFIED", {})                            # a new process
+    assert set(embedded_images(["GSR-CS/House256.tif"])) == {"House256"}  # intact: loads
+    monkeypatch.setattr(data, "_VERIFIED", {})  # a new process
     tif = root / "data" / "embedded" / "restoration" / "GSR-CS" / "House256.tif"
     raw = bytearray(tif.read_bytes())
-    raw[20000:22000] = bytes(255 - b for b in raw[20000:22000])            # 2,000 bytes inverted
+    raw[20000:22000] = bytes(255 - b for b in raw[20000:22000])  # 2,000 bytes inverted
     tif.write_bytes(bytes(raw))
     expected = data.registry()["datasets"]["restoration"]["files"]["GSR-CS/House256.tif"]
     with pytest.raises(DataIntegrityError) as err:
-        embedded_images(["04"])                                            # any image of the set
+        embedded_images(["04"])  # any image of the set
     msg = str(err.value)
     assert "data/embedded/restoration/GSR-CS/House256.tif: altered" in msg
     assert f"expected {expected}, found {data.sha256(tif)}" in msg
     assert "git checkout -- data/embedded/restoration" in msg
-    assert "Barbara256" not in msg                                         # only the altered file
+    assert "Barbara256" not in msg  # only the altered file
 
 
 def test_a_relabelled_annotation_stops_the_load(tmp_path, monkeypatch):
@@ -356,10 +430,11 @@ def test_a_relabelled_annotation_stops_the_load(tmp_path, monkeypatch):
     path = root / "data" / "embedded" / "trucks" / "annotations.json"
     ann = json.loads(path.read_text())
     other = next(c for c in ann["classes"] if int(c) != ann["images"][0]["class_id"])
-    ann["images"][0]["class_id"] = int(other)                              # still valid JSON
+    ann["images"][0]["class_id"] = int(other)  # still valid JSON
     path.write_text(json.dumps(ann, indent=1))
-    with pytest.raises(DataIntegrityError,
-                       match=r"stanford-cars-trucks.*\n.*trucks/annotations\.json: altered"):
+    with pytest.raises(
+        DataIntegrityError, match=r"stanford-cars-trucks.*\n.*trucks/annotations\.json: altered"
+    ):
         load_annotations()
 
 
@@ -383,8 +458,11 @@ def test_embedded_sets_are_verified_once_per_process(tmp_path, monkeypatch):
 def test_data_command_reports_every_bad_set_and_exits_1(tmp_path, monkeypatch, capsys):
     from neurovis.__main__ import main
 
-    root = _skeleton(tmp_path, monkeypatch, {"lap_frames": None, "nrsfm": None,
-                                             "stanford-cars-trucks": ["annotations.json"]})
+    root = _skeleton(
+        tmp_path,
+        monkeypatch,
+        {"lap_frames": None, "nrsfm": None, "stanford-cars-trucks": ["annotations.json"]},
+    )
     assert main(["data"]) == 0
     assert "all 3 embedded data sets match" in capsys.readouterr().out
     emb = root / "data" / "embedded"
@@ -395,5 +473,7 @@ def test_data_command_reports_every_bad_set_and_exits_1(tmp_path, monkeypatch, c
     assert "lap_frames: BAD" in out and "lap_frames/3.jpg: altered" in out
     assert "stanford-cars-trucks: BAD" in out and "trucks/annotations.json: missing" in out
     assert "nrsfm: 8 files ok" in out
-    assert ("2 of 3 embedded data sets do not match data/registry.yaml: "
-            "lap_frames, stanford-cars-trucks") in out
+    assert (
+        "2 of 3 embedded data sets do not match data/registry.yaml: "
+        "lap_frames, stanford-cars-trucks"
+    ) in out

@@ -1,4 +1,5 @@
 """Specifications of neurovis.depression (HMHN, Li et al. 2023)."""
+
 import math
 
 import numpy as np
@@ -8,14 +9,34 @@ import torch
 from neurovis.core import DataNotFoundError
 from neurovis.core.data import DataIntegrityError
 from neurovis.depression import analysis
-from neurovis.depression.data import (REGION_NAMES, BenchmarkConfig, FaceNotFoundError, align_face, avec_faces,
-                                      bdi_band, index_avec, load_orl, make_benchmark, read_bdi_label,
-                                      region_masks, render_cues)
-from neurovis.depression.hmhn import (HMHN, DeepFeatureFusion, GridWiseAttention, HMHNConfig, grid,
-                                      grid_attention_weights, partition_loss, ungrid)
+from neurovis.depression.data import (
+    REGION_NAMES,
+    BenchmarkConfig,
+    FaceNotFoundError,
+    align_face,
+    avec_faces,
+    bdi_band,
+    index_avec,
+    load_orl,
+    make_benchmark,
+    read_bdi_label,
+    region_masks,
+    render_cues,
+)
+from neurovis.depression.hmhn import (
+    HMHN,
+    DeepFeatureFusion,
+    GridWiseAttention,
+    HMHNConfig,
+    grid,
+    grid_attention_weights,
+    partition_loss,
+    ungrid,
+)
 from neurovis.depression.train import mae, rmse, video_scores
 
-torch.set_num_threads(1)  # tiny tensors: more threads only add overhead (and stall on a shared machine)
+# tiny tensors: more threads only add overhead (and stall on a shared machine)
+torch.set_num_threads(1)
 
 
 # ---------------------------------------------------------------- grid-wise attention (Eq. 1-6)
@@ -24,7 +45,7 @@ def test_grid_then_ungrid_is_identity_and_grid_is_row_major():
     g = grid(x, 2, 3)
     assert g.shape == (2, 6, 3, 6, 6)
     assert torch.equal(g[:, 0], x[..., :6, :6])
-    assert torch.equal(g[:, 1], x[..., :6, 6:12])      # row-major: next grid to the right
+    assert torch.equal(g[:, 1], x[..., :6, 6:12])  # row-major: next grid to the right
     assert torch.equal(g[:, 3], x[..., 6:, :6])
     assert torch.equal(ungrid(g, 2, 3), x)
 
@@ -39,10 +60,11 @@ def test_grid_rejects_sizes_it_does_not_divide():
 def test_literal_eq4_softmax_gives_constant_weights_ours_does_not():
     G_hat = torch.randn(2, 9, 4, 5, 5)
     literal = grid_attention_weights(G_hat, "rows")
-    assert torch.allclose(literal, torch.full_like(literal, 1 / 5))   # rows sum to 1 -> mean 1/a
+    assert torch.allclose(literal, torch.full_like(literal, 1 / 5))  # rows sum to 1 -> mean 1/a
     ours = grid_attention_weights(G_hat, "grids")
     assert ours.shape == (2, 9, 4)
-    assert torch.allclose(ours.sum(dim=1), torch.full((2, 4), 9.0))    # softmax over grids, times hw
+    # softmax over grids, times hw
+    assert torch.allclose(ours.sum(dim=1), torch.full((2, 4), 9.0))
     assert ours.std() > 0.01
 
 
@@ -51,7 +73,7 @@ def test_gwa_keeps_shape_and_weights_the_image_per_grid():
     x = torch.rand(2, 1, 48, 48) + 0.1
     out, w = gwa(x)
     assert out.shape == x.shape and w.shape == (2, 9, 1)
-    ratio = out / x                                      # constant inside each 16x16 grid (Eq. 5-6)
+    ratio = out / x  # constant inside each 16x16 grid (Eq. 5-6)
     assert torch.allclose(ratio[0, 0, :16, :16], w[0, 0, 0].expand(16, 16), atol=1e-5)
     assert torch.allclose(ratio[0, 0, 32:, 16:32], w[0, 7, 0].expand(16, 16), atol=1e-5)
 
@@ -65,8 +87,13 @@ def test_dff_and_mab_output_shapes_and_gradients_reach_every_block():
     assert out["heads"].shape == (5, 3, 16) and out["maps"].shape == (5, 3, 6, 6)
     assert (out["maps"] >= 0).all()
     (out["pred"].sum() + partition_loss(out["heads"])).backward()
-    for name in ("gwa.lgfe.net.0.weight", "dff.ft1.0.weight", "dff.ft2.0.weight", "heads.2.spatial.reduce.0.weight",
-                 "heads.0.channel.encode.0.weight"):
+    for name in (
+        "gwa.lgfe.net.0.weight",
+        "dff.ft1.0.weight",
+        "dff.ft2.0.weight",
+        "heads.2.spatial.reduce.0.weight",
+        "heads.0.channel.encode.0.weight",
+    ):
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
 
@@ -79,12 +106,17 @@ def test_ablation_configs_and_paper_preset():
     with pytest.raises(ValueError, match="expects"):
         resnet(torch.rand(2, 3, 48, 48))
     cfg = HMHNConfig.paper()
-    assert (cfg.in_channels, cfg.widths, cfg.num_heads, cfg.grid) == (3, (64, 128, 256, 512), 4, (3, 3))
+    assert (cfg.in_channels, cfg.widths, cfg.num_heads, cfg.grid) == (
+        3,
+        (64, 128, 256, 512),
+        4,
+        (3, 3),
+    )
 
 
 # ---------------------------------------------------------------- partition loss (Eq. 11)
 def test_partition_loss_hand_computed():
-    heads = torch.tensor([[[0.0, 0.0], [2.0, 4.0]]])          # N=1, k=2, C=2: variances 1 and 4
+    heads = torch.tensor([[[0.0, 0.0], [2.0, 4.0]]])  # N=1, k=2, C=2: variances 1 and 4
     expected = (math.log(1 + 2 / 1) + math.log(1 + 2 / 4)) / 2
     assert partition_loss(heads).item() == pytest.approx(expected, rel=1e-6)
 
@@ -111,7 +143,15 @@ def test_mae_rmse_hand_computed_and_video_aggregation():
 
 def test_bdi_bands_of_table_1():
     assert [bdi_band(s) for s in (0, 13, 14, 19, 20, 28, 29, 63)] == [
-        "none or minimal", "none or minimal", "mild", "mild", "moderate", "moderate", "severe", "severe"]
+        "none or minimal",
+        "none or minimal",
+        "mild",
+        "mild",
+        "moderate",
+        "moderate",
+        "severe",
+        "severe",
+    ]
     with pytest.raises(ValueError):
         bdi_band(64)
 
@@ -149,6 +189,7 @@ def test_cue_strength_is_monotone_and_local_to_its_region(orl_face):
         assert energy[0] == 0 and all(a < b for a, b in zip(energy, energy[1:])), name
         # most of the change lies in (a 6-pixel neighbourhood of) the cue's region
         from scipy.ndimage import binary_dilation
+
         near = binary_dilation(masks[r], iterations=6)
         assert changes[-1][near].sum() > 0.7 * changes[-1].sum(), name
     with pytest.raises(ValueError, match="strengths"):
@@ -157,51 +198,74 @@ def test_cue_strength_is_monotone_and_local_to_its_region(orl_face):
 
 def _fake_aligned(n_subjects=6, seed=0):
     rng = np.random.default_rng(seed)
-    return {f"s{i + 1}": [rng.random((32, 32)).astype(np.float32) for _ in range(2)] for i in range(n_subjects)}
+    return {
+        f"s{i + 1}": [rng.random((32, 32)).astype(np.float32) for _ in range(2)]
+        for i in range(n_subjects)
+    }
 
 
 def test_benchmark_is_deterministic_per_seed_and_subject_disjoint():
-    cfg = BenchmarkConfig(image_size=16, render_size=32, split_subjects=(3, 1, 2), videos_per_subject=(2, 1, 2),
-                          frames_per_video=2, seed=3)
+    cfg = BenchmarkConfig(
+        image_size=16,
+        render_size=32,
+        split_subjects=(3, 1, 2),
+        videos_per_subject=(2, 1, 2),
+        frames_per_video=2,
+        seed=3,
+    )
     a, _ = make_benchmark(cfg, _fake_aligned())
     b, _ = make_benchmark(cfg, _fake_aligned())
     c, _ = make_benchmark(BenchmarkConfig(**{**cfg.__dict__, "seed": 4}), _fake_aligned())
-    assert np.array_equal(a["train"].frames, b["train"].frames) and np.array_equal(a["test"].bdi, b["test"].bdi)
+    assert np.array_equal(a["train"].frames, b["train"].frames) and np.array_equal(
+        a["test"].bdi, b["test"].bdi
+    )
     assert not np.array_equal(a["train"].frames, c["train"].frames)
     assert set(a["train"].subject).isdisjoint(a["test"].subject)
     assert set(a["dev"].subject).isdisjoint(a["test"].subject)
     t = a["train"]
-    assert t.frames.shape == (12, 1, 16, 16) and t.masks.shape == (12, 4, 16, 16) and t.num_videos == 6
-    assert np.allclose(t.bdi, np.round(63 * t.cues.mean(axis=1)))           # the label is the mean cue
+    assert (
+        t.frames.shape == (12, 1, 16, 16) and t.masks.shape == (12, 4, 16, 16) and t.num_videos == 6
+    )
+    # the label is the mean cue
+    assert np.allclose(t.bdi, np.round(63 * t.cues.mean(axis=1)))
     with pytest.raises(ValueError, match="subjects needed"):
         make_benchmark(BenchmarkConfig(split_subjects=(5, 2, 2)), _fake_aligned())
 
 
 # ---------------------------------------------------------------- attention checks
 def test_attention_shares_and_coverage_on_hand_made_maps():
-    masks = region_masks(48)[None]                       # (1, 4, 48, 48)
+    masks = region_masks(48)[None]  # (1, 4, 48, 48)
     maps = np.zeros((1, 2, 48, 48), np.float32)
-    maps[0, 0][masks[0, 3]] = 1.0                        # head 1: only the mouth
-    maps[0, 1][masks[0, 0]] = 1.0                        # head 2: only the brows
+    maps[0, 0][masks[0, 3]] = 1.0  # head 1: only the mouth
+    maps[0, 1][masks[0, 0]] = 1.0  # head 2: only the brows
     shares = analysis.attention_shares(maps, masks)
-    assert shares[0, 0, 3] == pytest.approx(1.0, abs=0.02) and shares[0, 1, 0] == pytest.approx(1.0, abs=0.02)
+    assert shares[0, 0, 3] == pytest.approx(1.0, abs=0.02) and shares[0, 1, 0] == pytest.approx(
+        1.0, abs=0.02
+    )
     assert analysis.share_in_cue_regions(maps, masks) == pytest.approx(1.0, abs=0.02)
     assert analysis.regions_covered(maps, masks).tolist() == [2]
     assert analysis.distinct_top_regions(maps, masks).tolist() == [2]
     uniform = np.ones((1, 1, 6, 6), np.float32)
-    assert analysis.share_in_cue_regions(uniform, masks) == pytest.approx(analysis.chance_share(masks), abs=1e-6)
+    assert analysis.share_in_cue_regions(uniform, masks) == pytest.approx(
+        analysis.chance_share(masks), abs=1e-6
+    )
     assert analysis.regions_covered(uniform, masks).tolist() == [0]
 
 
 # ---------------------------------------------------------------- loaders on fixtures
 def test_orl_loader_reads_pgm_folders_and_names_a_broken_file(tmp_path):
     import cv2
+
     for s in (1, 2):
         (tmp_path / f"s{s}").mkdir()
         for k in (1, 2):
             cv2.imwrite(str(tmp_path / f"s{s}" / f"{k}.pgm"), np.full((112, 92), 50 * k, np.uint8))
     faces = load_orl(tmp_path)
-    assert list(faces) == ["s1", "s2"] and faces["s2"][1].shape == (112, 92) and faces["s2"][1][0, 0] == 100
+    assert (
+        list(faces) == ["s1", "s2"]
+        and faces["s2"][1].shape == (112, 92)
+        and faces["s2"][1][0, 0] == 100
+    )
     (tmp_path / "s2" / "3.pgm").write_bytes(b"not an image")
     with pytest.raises(DataIntegrityError, match="3.pgm"):
         load_orl(tmp_path)
@@ -212,17 +276,29 @@ def test_orl_loader_reads_pgm_folders_and_names_a_broken_file(tmp_path):
 def _write_avec2014(root, face):
     """A tiny AVEC 2014 tree: 1 video per partition and task, MJPG .avi, BDI-II label files."""
     import cv2
+
     frame = np.full((240, 320, 3), 90, np.uint8)
     big = cv2.resize(face, (184, 224))
     frame[8:232, 68:252] = big[..., None]
     labels = {"Training": 12, "Development": 30, "Testing": 3}
     for part, score in labels.items():
         (root / "AVEC2014" / "labels" / f"{part}_DepressionLabels").mkdir(parents=True)
-        (root / "AVEC2014" / "labels" / f"{part}_DepressionLabels" / f"20{len(part)}_1_Depression.csv").write_text(f"{score}\n")
+        (
+            root
+            / "AVEC2014"
+            / "labels"
+            / f"{part}_DepressionLabels"
+            / f"20{len(part)}_1_Depression.csv"
+        ).write_text(f"{score}\n")
         for task in ("Freeform", "Northwind"):
             folder = root / "AVEC2014" / part / task
             folder.mkdir(parents=True)
-            w = cv2.VideoWriter(str(folder / f"20{len(part)}_1_{task}_video.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+            w = cv2.VideoWriter(
+                str(folder / f"20{len(part)}_1_{task}_video.avi"),
+                cv2.VideoWriter_fourcc(*"MJPG"),
+                10,
+                (320, 240),
+            )
             for _ in range(4):
                 w.write(frame)
             w.release()
@@ -236,7 +312,11 @@ def test_avec_loader_indexes_videos_with_labels_and_aligns_faces(tmp_path):
     assert len(videos) == 6
     assert {(v.partition, v.bdi) for v in videos} == {(p, float(s)) for p, s in labels.items()}
     frames, bdi, vid = avec_faces(videos[:1], size=48, every=2)
-    assert frames.shape == (2, 3, 48, 48) and bdi.tolist() == [videos[0].bdi] * 2 and vid.tolist() == [0, 0]
+    assert (
+        frames.shape == (2, 3, 48, 48)
+        and bdi.tolist() == [videos[0].bdi] * 2
+        and vid.tolist() == [0, 0]
+    )
 
 
 def test_avec_loader_errors_name_what_is_wrong(tmp_path):
@@ -260,7 +340,7 @@ def test_a_tiny_hmhn_fits_a_small_batch():
     torch.manual_seed(0)
     model = HMHN(HMHNConfig(widths=(4, 8, 8, 8), num_heads=2, dropout=0.0))
     x = torch.rand(16, 1, 48, 48)
-    y = x[:, 0, 30:40, 15:35].mean(dim=(1, 2))            # a score read from the mouth area
+    y = x[:, 0, 30:40, 15:35].mean(dim=(1, 2))  # a score read from the mouth area
     opt = torch.optim.AdamW(model.parameters(), 3e-3)
     losses = []
     for _ in range(40):
@@ -276,6 +356,7 @@ def test_a_tiny_hmhn_fits_a_small_batch():
 def test_ridge_baseline_recovers_a_linear_score_on_held_out_frames():
     from neurovis.depression.baselines import ridge_on_pixels
     from neurovis.depression.data import FaceVideos
+
     rng = np.random.default_rng(0)
 
     def part(n):

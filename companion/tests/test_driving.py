@@ -1,5 +1,6 @@
 """neurovis.driving: MSAAM shapes and weights, the Eq. 7 variance term, the Eq. 12 rectangle search,
 anomaly metrics and scores on hand-made cases, pasted anomalies, loaders on tiny fixtures."""
+
 import itertools
 import json
 
@@ -9,9 +10,23 @@ import torch
 from PIL import Image
 
 from neurovis.core import DataNotFoundError
-from neurovis.driving.baselines import ClassStats, anomaly_scores, energy_score, msp_score, sml_score
-from neurovis.driving.data import (IGNORE, CocoObject, coco_objects, load_anomaly_benchmark, load_camvid,
-                                   load_cityscapes, paper_camvid, paste_anomalies)
+from neurovis.driving.baselines import (
+    ClassStats,
+    anomaly_scores,
+    energy_score,
+    msp_score,
+    sml_score,
+)
+from neurovis.driving.data import (
+    IGNORE,
+    CocoObject,
+    coco_objects,
+    load_anomaly_benchmark,
+    load_camvid,
+    load_cityscapes,
+    paper_camvid,
+    paste_anomalies,
+)
 from neurovis.driving.hierarchy import highlights, max_average_rectangle
 from neurovis.driving.metrics import anomaly_metrics, confusion_matrix, segmentation_scores
 from neurovis.driving.msaam import MSAAM, DeepLabV3Plus, MSAAMOutput, attention_variance, msaam_loss
@@ -58,9 +73,9 @@ def _output(sc, sp, cw):
 
 
 def test_variance_term_matches_hand_computation_and_is_rewarded():
-    sc = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])     # variance 3/16
-    sp = torch.tensor([[[[0.5, 0.5], [0.5, 0.5]]]])     # variance 0
-    cw = torch.tensor([0.0, 1.0]).view(1, 2, 1, 1)      # variance 1/4
+    sc = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])  # variance 3/16
+    sp = torch.tensor([[[[0.5, 0.5], [0.5, 0.5]]]])  # variance 0
+    cw = torch.tensor([0.0, 1.0]).view(1, 2, 1, 1)  # variance 1/4
     out = _output(sc, sp, cw)
     assert attention_variance(out).item() == pytest.approx(3 / 16 + 1 / 4)
     logits = torch.randn(1, 3, 2, 2)
@@ -74,9 +89,9 @@ def test_variance_term_matches_hand_computation_and_is_rewarded():
 
 def test_highlights_follow_eq_8_to_11():
     alpha = torch.tensor([[0.5, 0.3, 0.2]])
-    levels = torch.zeros(1, 2, 2, 2)                   # flat logits: f^sc = 1 everywhere
+    levels = torch.zeros(1, 2, 2, 2)  # flat logits: f^sc = 1 everywhere
     sp = torch.tensor([[[[1.0, 0.0], [0.5, 0.5]]]])
-    fc = torch.tensor([[[[2.0, 0.0], [1.0, 1.0]]]])   # one channel; CAH = alpha_c * fc / max
+    fc = torch.tensor([[[[2.0, 0.0], [1.0, 1.0]]]])  # one channel; CAH = alpha_c * fc / max
     h = highlights(alpha, levels, sp, fc)
     assert torch.allclose(h["ScAH"], torch.full((1, 1, 2, 2), 0.5))
     assert torch.allclose(h["SpAH"], 0.3 * sp)
@@ -89,7 +104,7 @@ def brute_force_rectangle(m, min_h, min_w):
     H, W = m.shape
     for y1, y2, x1, x2 in itertools.product(range(H), range(H), range(W), range(W)):
         if y2 - y1 + 1 >= min_h and x2 - x1 + 1 >= min_w:
-            avg = m[y1:y2 + 1, x1:x2 + 1].mean()
+            avg = m[y1 : y2 + 1, x1 : x2 + 1].mean()
             if best is None or avg > best[-1] + 1e-12:
                 best = (y1, x1, y2, x2, avg)
     return best
@@ -138,7 +153,7 @@ def test_anomaly_metrics_agree_with_scikit_learn_on_random_scores():
 
     rng = np.random.default_rng(0)
     y = (rng.random(3000) < 0.1).astype(int)
-    s = np.round(rng.random(3000) + 0.6 * y, 2)               # rounded: many ties
+    s = np.round(rng.random(3000) + 0.6 * y, 2)  # rounded: many ties
     r = anomaly_metrics(s, y)
     assert r["AUROC"] == pytest.approx(100 * roc_auc_score(y, s))
     assert r["AP"] == pytest.approx(100 * average_precision_score(y, s))
@@ -158,21 +173,29 @@ def test_confusion_matrix_and_segmentation_scores_by_hand():
 
 
 def test_scores_rank_a_confident_pixel_below_an_uncertain_one():
-    logits = torch.tensor([[5.0, 0.0], [0.1, 0.0]]).T.reshape(1, 2, 1, 2)   # pixel 0 confident, pixel 1 not
+    # pixel 0 confident, pixel 1 not
+    logits = torch.tensor([[5.0, 0.0], [0.1, 0.0]]).T.reshape(1, 2, 1, 2)
     stats = ClassStats(torch.tensor([5.0, 0.0]), torch.tensor([1.0, 1.0]))
     for name, s in anomaly_scores(logits, stats).items():
         assert s.shape == (1, 1, 2)
         if name != "SML":
             assert s[0, 0, 0] < s[0, 0, 1], name
-    assert msp_score(logits)[0, 0, 0] == pytest.approx(1 - torch.softmax(torch.tensor([5.0, 0.0]), 0)[0].item())
-    assert energy_score(logits)[0, 0, 1] == pytest.approx(-torch.logsumexp(torch.tensor([0.1, 0.0]), 0).item())
+    assert msp_score(logits)[0, 0, 0] == pytest.approx(
+        1 - torch.softmax(torch.tensor([5.0, 0.0]), 0)[0].item()
+    )
+    assert energy_score(logits)[0, 0, 1] == pytest.approx(
+        -torch.logsumexp(torch.tensor([0.1, 0.0]), 0).item()
+    )
     assert sml_score(logits, stats)[0, 0].tolist() == pytest.approx([0.0, 4.9])
 
 
 def test_class_stats_are_the_mean_and_std_of_max_logits_per_predicted_class():
-    lg = torch.tensor([[1.0, 3.0, 0.0, 0.0], [0.0, 0.0, 2.0, 6.0]]).reshape(1, 2, 1, 4)  # preds 0,0,1,1
+    # preds 0,0,1,1
+    lg = torch.tensor([[1.0, 3.0, 0.0, 0.0], [0.0, 0.0, 2.0, 6.0]]).reshape(1, 2, 1, 4)
     st = ClassStats.fit([lg], 2)
-    assert st.mean.tolist() == pytest.approx([2.0, 4.0]) and st.std.tolist() == pytest.approx([1.0, 2.0])
+    assert st.mean.tolist() == pytest.approx([2.0, 4.0]) and st.std.tolist() == pytest.approx(
+        [1.0, 2.0]
+    )
 
 
 # ---------------------------------------------------------------- data
@@ -180,9 +203,9 @@ def test_pasted_anomalies_lie_on_road_and_masks_match():
     rng = np.random.default_rng(0)
     images = torch.full((3, 3, 40, 50), 100, dtype=torch.uint8)
     labels = torch.zeros(3, 40, 50, dtype=torch.uint8)
-    labels[:, 20:, 5:45] = 3                                    # road in the lower half
+    labels[:, 20:, 5:45] = 3  # road in the lower half
     labels[:, 0, 0] = IGNORE
-    labels[2] = 0                                               # no road at all
+    labels[2] = 0  # no road at all
     obj_mask = np.zeros((10, 8), bool)
     obj_mask[1:9, 2:6] = True
     obj = CocoObject(np.full((10, 8, 3), 7, np.uint8), obj_mask, "dog")
@@ -190,9 +213,10 @@ def test_pasted_anomalies_lie_on_road_and_masks_match():
     for i in range(2):
         m = anom[i] == 1
         assert m.sum() > 0 and rec[i]["pixels"] == int(m.sum())
-        assert (labels[i][m] == 3).all()                        # every anomaly pixel is on road
+        assert (labels[i][m] == 3).all()  # every anomaly pixel is on road
         changed = (out[i] != images[i]).any(0)
-        assert torch.equal(changed, m)                          # the image changed exactly under the mask
+        # the image changed exactly under the mask
+        assert torch.equal(changed, m)
         assert (out[i][:, m] == 7).all()
     assert rec[2] is None and not (anom[2] == 1).any()
     assert (anom[:2, 0, 0] == IGNORE).all() and anom[2, 0, 0] == 0
@@ -220,8 +244,11 @@ def _write_camvid(root, bad_value=None, absolute=False):
 def test_camvid_loader_reads_the_segnet_layout(tmp_path):
     _write_camvid(tmp_path / "CamVid", absolute=True)
     s = load_camvid(tmp_path / "CamVid", "train")
-    assert s.images.shape == (2, 3, 6, 12) and s.labels.shape == (2, 6, 12) and s.names == ["f0", "f1"]
-    assert s.labels[0, 0].tolist() == list(range(11)) + [IGNORE]   # void (11) -> ignored, 0..10 untouched
+    assert (
+        s.images.shape == (2, 3, 6, 12) and s.labels.shape == (2, 6, 12) and s.names == ["f0", "f1"]
+    )
+    # void (11) -> ignored, 0..10 untouched
+    assert s.labels[0, 0].tolist() == list(range(11)) + [IGNORE]
     s2 = paper_camvid(tmp_path, "val")
     assert s2.images.shape == (2, 3, 360, 480) and s2.labels.shape == (2, 360, 480)
 
@@ -245,7 +272,9 @@ def test_cityscapes_loader_maps_label_ids_to_train_ids(tmp_path):
     city = tmp_path / "cityscapes"
     (city / "leftImg8bit/val/bonn").mkdir(parents=True)
     (city / "gtFine/val/bonn").mkdir(parents=True)
-    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(city / "leftImg8bit/val/bonn/bonn_000000_000019_leftImg8bit.png")
+    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(
+        city / "leftImg8bit/val/bonn/bonn_000000_000019_leftImg8bit.png"
+    )
     ids = np.array([[7, 8, 11, 26, 33, 0]] * 4, np.uint8)
     Image.fromarray(ids).save(city / "gtFine/val/bonn/bonn_000000_000019_gtFine_labelIds.png")
     s = load_cityscapes(tmp_path, "val")
@@ -261,23 +290,43 @@ def test_anomaly_benchmark_loader_reads_the_segmentmeifyoucan_layout(tmp_path):
     (root / "images").mkdir(parents=True)
     (root / "labels_masks").mkdir()
     Image.fromarray(np.zeros((4, 5, 3), np.uint8)).save(root / "images" / "a.jpg")
-    Image.fromarray(np.array([[0, 1, 255, 0, 1]] * 4, np.uint8)).save(root / "labels_masks" / "a_labels_semantic.png")
+    Image.fromarray(np.array([[0, 1, 255, 0, 1]] * 4, np.uint8)).save(
+        root / "labels_masks" / "a_labels_semantic.png"
+    )
     x, m, names = load_anomaly_benchmark(tmp_path, "RoadAnomaly21")
     assert x.shape == (1, 3, 4, 5) and m[0, 0].tolist() == [0, 1, 255, 0, 1] and names == ["a"]
 
 
 def test_coco_cutouts_come_from_the_instance_polygons(tmp_path):
     Image.fromarray(np.full((20, 30, 3), 200, np.uint8)).save(tmp_path / "x.jpg")
-    ann = {"images": [{"id": 1, "file_name": "x.jpg", "height": 20, "width": 30}],
-           "categories": [{"id": 18, "name": "dog"}, {"id": 1, "name": "person"}],
-           "annotations": [
-               {"id": 1, "image_id": 1, "category_id": 18, "iscrowd": 0, "area": 40.0, "bbox": [2, 3, 10, 4],
-                "segmentation": [[2, 3, 12, 3, 12, 7, 2, 7]]},
-               {"id": 2, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 40.0, "bbox": [2, 3, 10, 4],
-                "segmentation": [[2, 3, 12, 3, 12, 7, 2, 7]]}]}
+    ann = {
+        "images": [{"id": 1, "file_name": "x.jpg", "height": 20, "width": 30}],
+        "categories": [{"id": 18, "name": "dog"}, {"id": 1, "name": "person"}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 18,
+                "iscrowd": 0,
+                "area": 40.0,
+                "bbox": [2, 3, 10, 4],
+                "segmentation": [[2, 3, 12, 3, 12, 7, 2, 7]],
+            },
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 1,
+                "iscrowd": 0,
+                "area": 40.0,
+                "bbox": [2, 3, 10, 4],
+                "segmentation": [[2, 3, 12, 3, 12, 7, 2, 7]],
+            },
+        ],
+    }
     (tmp_path / "inst.json").write_text(json.dumps(ann))
     objs = coco_objects(tmp_path / "inst.json", tmp_path, min_area=10)
-    assert [o.category for o in objs] == ["dog"]              # person is a CamVid class: never an anomaly
+    # person is a CamVid class: never an anomaly
+    assert [o.category for o in objs] == ["dog"]
     assert objs[0].mask.shape == objs[0].rgb.shape[:2] and objs[0].mask.all()
 
 
@@ -311,13 +360,21 @@ def test_hierarchical_representation_maps_cover_the_image_and_the_rectangle_lies
     assert all(r[k].shape == (40, 64) for k in ("ScAH", "SpAH", "CAH", "CoAH"))
     assert r["alpha"].sum() == pytest.approx(1.0, abs=1e-5)
     y1, x1, y2, x2 = r["rect"]
-    assert 0 <= y1 <= y2 < 40 and 0 <= x1 <= x2 < 64 and (y2 - y1 + 1) >= 8 and (x2 - x1 + 1) >= 16  # >= 1 and 2 cells of the 5x8 grid
+    # >= 1 and 2 cells of the 5x8 grid
+    assert 0 <= y1 <= y2 < 40 and 0 <= x1 <= x2 < 64 and (y2 - y1 + 1) >= 8 and (x2 - x1 + 1) >= 16
     with pytest.raises(ValueError, match="needs a model with MSAAM"):
         hierarchical_representation(DeepLabV3Plus(3, msaam=False), image)
 
 
 def test_paper_settings_follow_section_4_2_1():
     p = TrainSettings.paper()
-    assert (p.num_epochs, p.batch_size, p.lr, p.weight_decay, p.crop, p.scale_range, p.brightness) == \
-        (80, 8, 3e-4, 1e-5, (512, 512), (0.5, 2.0), 10.0)
+    assert (
+        p.num_epochs,
+        p.batch_size,
+        p.lr,
+        p.weight_decay,
+        p.crop,
+        p.scale_range,
+        p.brightness,
+    ) == (80, 8, 3e-4, 1e-5, (512, 512), (0.5, 2.0), 10.0)
     assert (p.backbone, p.output_stride) == ("resnet101", 8)

@@ -1,5 +1,6 @@
 """The evidence layer: statistics against scipy/statsmodels and hand-computed cases, claims and
 their verdicts, the results files of a seeded run, and the machine-independent regression checks."""
+
 import json
 
 import numpy as np
@@ -25,8 +26,9 @@ def test_paired_bootstrap_ci_is_scipys_bca_on_the_differences():
     rng = np.random.default_rng(1)
     a, b = rng.normal(1.0, 1.0, 40), rng.normal(0.0, 1.0, 40)
     res = stats.paired_bootstrap_ci(a, b, seed=3)
-    direct = sps.bootstrap((a - b,), np.mean, method="BCa", n_resamples=10_000,
-                           rng=np.random.default_rng(3)).confidence_interval
+    direct = sps.bootstrap(
+        (a - b,), np.mean, method="BCa", n_resamples=10_000, rng=np.random.default_rng(3)
+    ).confidence_interval
     assert res["effect"] == pytest.approx(np.mean(a - b))
     assert res["ci"] == pytest.approx([direct.low, direct.high])
     assert res["ci"][0] < res["effect"] < res["ci"][1]
@@ -54,15 +56,23 @@ def test_degenerate_and_single_pair_cases():
         stats.paired_bootstrap_ci([1.0, 2.0], [1.0])
 
 
-@pytest.mark.parametrize("ci,n,expected", [([0.1, 0.5], 5, "reproduced"), ([-0.5, -0.1], 5, "contradicted"),
-                                           ([-0.1, 0.2], 5, "inconclusive"), ([0.0, 0.2], 5, "inconclusive"),
-                                           ([0.1, 0.5], 1, "inconclusive")])
+@pytest.mark.parametrize(
+    "ci,n,expected",
+    [
+        ([0.1, 0.5], 5, "reproduced"),
+        ([-0.5, -0.1], 5, "contradicted"),
+        ([-0.1, 0.2], 5, "inconclusive"),
+        ([0.0, 0.2], 5, "inconclusive"),
+        ([0.1, 0.5], 1, "inconclusive"),
+    ],
+)
 def test_verdict_from_the_ci(ci, n, expected):
     assert stats.verdict(ci, n) == expected
 
 
 def test_mcnemar_hand_computed_and_against_statsmodels():
     from statsmodels.stats.contingency_tables import mcnemar as sm
+
     # 10 items: both right on 5, only A right on 4, only B right on 1
     a = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 0], bool)
     b = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 1], bool)
@@ -71,7 +81,9 @@ def test_mcnemar_hand_computed_and_against_statsmodels():
     # exact test: two-sided binomial p of 1 success in 5 at p=0.5 = 2 * (1 + 5) / 32
     assert res["pvalue"] == pytest.approx(12 / 32)
     assert res["pvalue"] == pytest.approx(sm([[5, 4], [1, 0]], exact=True).pvalue)
-    big = stats.mcnemar(np.r_[np.ones(40), np.zeros(10)].astype(bool), np.r_[np.zeros(30), np.ones(20)].astype(bool))
+    big = stats.mcnemar(
+        np.r_[np.ones(40), np.zeros(10)].astype(bool), np.r_[np.zeros(30), np.ones(20)].astype(bool)
+    )
     # chi2 with continuity correction: (|b - c| - 1)^2 / (b + c) with b=30, c=10
     assert big["statistic"] == pytest.approx((abs(30 - 10) - 1) ** 2 / 40)
 
@@ -81,7 +93,9 @@ def test_wilcoxon_matches_scipy_and_handles_identical_errors():
     a, b = rng.random(25), rng.random(25) + 0.2
     res = stats.wilcoxon(a, b)
     direct = sps.wilcoxon(a, b)
-    assert res["statistic"] == pytest.approx(direct.statistic) and res["pvalue"] == pytest.approx(direct.pvalue)
+    assert res["statistic"] == pytest.approx(direct.statistic) and res["pvalue"] == pytest.approx(
+        direct.pvalue
+    )
     assert res["median_difference"] == pytest.approx(np.median(a - b))
     assert stats.wilcoxon(a, a)["pvalue"] == 1.0
 
@@ -99,22 +113,40 @@ def _evidence(gap_items=0.3, gap_seeds=0.2):
     ev = Evidence()
     for s in range(5):
         base = rng.normal(0, 1, 30)
-        ev.add(s, {"m": 1 + gap_seeds + 0.01 * s, "b": 1.0 + 0.01 * s},
-               items={"m_items": base + gap_items + rng.normal(0, 0.1, 30), "b_items": base})
+        ev.add(
+            s,
+            {"m": 1 + gap_seeds + 0.01 * s, "b": 1.0 + 0.01 * s},
+            items={"m_items": base + gap_items + rng.normal(0, 0.1, 30), "b_items": base},
+        )
     return ev
 
 
 def test_claims_use_items_x_seeds_when_paired_items_exist_else_seeds():
     ev = _evidence()
-    per_seed, per_item = ev.evaluate_all([
-        Claim("s", "m beats b", "Table 1", method="m", baseline="b"),
-        Claim("i", "m beats b per item", "Table 1", method="m_items", baseline="b_items")])
-    assert per_seed["unit"] == "seeds" and per_seed["n"] == 5 and per_seed["effect"] == pytest.approx(0.2)
+    per_seed, per_item = ev.evaluate_all(
+        [
+            Claim("s", "m beats b", "Table 1", method="m", baseline="b"),
+            Claim("i", "m beats b per item", "Table 1", method="m_items", baseline="b_items"),
+        ]
+    )
+    assert (
+        per_seed["unit"] == "seeds"
+        and per_seed["n"] == 5
+        and per_seed["effect"] == pytest.approx(0.2)
+    )
     assert per_seed["verdict"] == "reproduced"
-    assert per_item["unit"] == "test items × seeds" and per_item["n"] == 150 and per_item["n_seeds"] == 5
-    assert per_item["effect"] == pytest.approx(0.3, abs=0.05) and per_item["verdict"] == "reproduced"
+    assert (
+        per_item["unit"] == "test items × seeds"
+        and per_item["n"] == 150
+        and per_item["n_seeds"] == 5
+    )
+    assert (
+        per_item["effect"] == pytest.approx(0.3, abs=0.05) and per_item["verdict"] == "reproduced"
+    )
     # the paper's direction is "lower is better": the same data now contradict the claim
-    [lower] = ev.evaluate_all([Claim("l", "m has lower error", "T2", method="m", baseline="b", higher_is_better=False)])
+    [lower] = ev.evaluate_all(
+        [Claim("l", "m has lower error", "T2", method="m", baseline="b", higher_is_better=False)]
+    )
     assert lower["effect"] == pytest.approx(-0.2) and lower["verdict"] == "contradicted"
 
 
@@ -140,18 +172,28 @@ def test_claims_reject_bad_definitions_and_missing_metrics():
         Evidence().add(0, {"m": float("inf")})
 
 
-def test_save_evidence_writes_the_reference_schema_and_the_claims_table_reads_it(tmp_path, monkeypatch):
+def test_save_evidence_writes_the_reference_schema_and_the_claims_table_reads_it(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("NEUROVIS_RESULTS_DIR", str(tmp_path))
     cl = [Claim("s", "m beats b", "Table 1", method="m", baseline="b", paper="+0.5 (Table 1)")]
-    path = results.save_evidence("98_probe", "reference", _evidence(), cl, data="generated",
-                                 settings={"steps": 1000})
+    path = results.save_evidence(
+        "98_probe", "reference", _evidence(), cl, data="generated", settings={"steps": 1000}
+    )
     rec = json.loads(path.read_text())
     assert rec["seeds"] == [0, 1, 2, 3, 4]
     assert set(rec["metrics"]["m"]) == {"mean", "sd", "n", "values"}
     assert rec["claims"][0]["verdict"] == "reproduced"
     assert {"effect", "ci", "n", "verdict", "text", "source"} <= set(rec["claims"][0])
     prov = rec["provenance"]
-    assert prov["settings"] == {"steps": 1000} and {"commit", "date", "machine", "cpu", "device", "code_hash"} <= set(prov)
+    assert prov["settings"] == {"steps": 1000} and {
+        "commit",
+        "date",
+        "machine",
+        "cpu",
+        "device",
+        "code_hash",
+    } <= set(prov)
     small_ev = Evidence()
     small_ev.add(0, {"m": 1.1, "b": 1.0})
     df = claims.table("98_probe", cl, small=small_ev.evaluate_all(cl))
@@ -168,7 +210,10 @@ def test_save_evidence_writes_the_reference_schema_and_the_claims_table_reads_it
 
 def test_a_reference_run_older_than_its_code_is_stale(tmp_path, monkeypatch):
     monkeypatch.setenv("NEUROVIS_RESULTS_DIR", str(tmp_path))
-    rec = {"chapter": "11_restoration", "provenance": {"code_hash": results.code_hash("11_restoration")}}
+    rec = {
+        "chapter": "11_restoration",
+        "provenance": {"code_hash": results.code_hash("11_restoration")},
+    }
     assert not results.is_stale(rec)
     rec["provenance"]["code_hash"] = "0" * 16
     assert results.is_stale(rec)
@@ -176,15 +221,23 @@ def test_a_reference_run_older_than_its_code_is_stale(tmp_path, monkeypatch):
 
 
 def test_regression_checks_print_stable_text_and_the_value_only_on_failure():
-    ok = regression.report(regression.band("MAE", 8.31, expected=8.0, tol=1.0),
-                           regression.below("MAE", 8.31, "mean predictor", 10.7),
-                           regression.above("accuracy", 0.61, "chance", 0.25, margin=0.1))
-    assert ok == "ok   MAE in 8 ± 1\nok   MAE below mean predictor\nok   accuracy above chance by more than 0.1"
+    ok = regression.report(
+        regression.band("MAE", 8.31, expected=8.0, tol=1.0),
+        regression.below("MAE", 8.31, "mean predictor", 10.7),
+        regression.above("accuracy", 0.61, "chance", 0.25, margin=0.1),
+    )
+    assert (
+        ok
+        == "ok   MAE in 8 ± 1\nok   MAE below mean predictor\nok   accuracy above chance by more "
+        "than 0.1"
+    )
     assert "8.31" not in ok
     bad = str(regression.band("MAE", 9.5, expected=8.0, tol=1.0))
     assert bad == "FAIL MAE = 9.5, outside 8 ± 1"
     assert str(regression.band("MAE", float("nan"), 8.0, 1.0)).startswith("FAIL")
-    assert str(regression.below("err", 3.0, "chance", 2.0)) == "FAIL err = 3 is not below chance = 2"
+    assert (
+        str(regression.below("err", 3.0, "chance", 2.0)) == "FAIL err = 3 is not below chance = 2"
+    )
     with pytest.raises(ValueError, match="tolerance must be positive"):
         regression.band("x", 1.0, 1.0, 0.0)
     with pytest.raises(TypeError, match="Check objects"):
@@ -193,6 +246,7 @@ def test_regression_checks_print_stable_text_and_the_value_only_on_failure():
 
 def test_the_makefile_and_the_runner_pin_the_same_float_path():
     from neurovis.core.data import repo_root
+
     text = (repo_root() / "Makefile").read_text()
     for key, value in regression.CPU_FLOAT_PATH.items():
         assert f"export {key} ?= {value}" in text
@@ -202,6 +256,7 @@ def test_the_makefile_and_the_runner_pin_the_same_float_path():
 
 def test_ledger_lists_every_claim_with_its_verdict_and_marks_stale_runs(tmp_path, monkeypatch):
     from neurovis.site import pages
+
     root = tmp_path
     (root / "data").mkdir()
     (root / "notebooks").mkdir()
@@ -210,14 +265,18 @@ def test_ledger_lists_every_claim_with_its_verdict_and_marks_stale_runs(tmp_path
         (root / "notebooks" / f"{ch}.py").write_text("# %%\nprint(1)\n")
     monkeypatch.setenv("NEUROVIS_ROOT", str(root))
     monkeypatch.setenv("NEUROVIS_RESULTS_DIR", str(root / "book" / "results"))
-    cl = [Claim("a", "m beats b", "Table 2", method="m", baseline="b", paper="+1.0"),
-          Claim("z", "b has lower m", "Sec 4", method="b", baseline="m")]
-    results.save_evidence("01_alpha", "reference", _evidence(), cl, data="UTD-MHAD", data_kind="real")
+    cl = [
+        Claim("a", "m beats b", "Table 2", method="m", baseline="b", paper="+1.0"),
+        Claim("z", "b has lower m", "Sec 4", method="b", baseline="m"),
+    ]
+    results.save_evidence(
+        "01_alpha", "reference", _evidence(), cl, data="UTD-MHAD", data_kind="real"
+    )
     page = pages.ledger_page(root)
     assert "2 claims with a reference run: 1 reproduced, 1 contradicted, 0 inconclusive" in page
     assert "| m beats b (Table 2) | **reproduced** |" in page and "| +1.0 | real |" in page
     assert "[02_beta](chapters/02_beta.ipynb) | no reference run yet" in page
-    (root / "notebooks" / "01_alpha.py").write_text("# %%\nprint(2)\n")     # the code changed since
+    (root / "notebooks" / "01_alpha.py").write_text("# %%\nprint(2)\n")  # the code changed since
     assert "**reproduced** (stale)" in pages.ledger_page(root)
     with pytest.raises(ValueError, match="data_kind"):
         results.save_evidence("01_alpha", "reference", _evidence(), cl, data_kind="synthetic")

@@ -7,6 +7,7 @@ every import in A, at module level or inside a function, that names module B of 
 import of a module's parent packages is not an edge (every submodule would otherwise form a cycle
 with an ``__init__`` that re-exports it).
 """
+
 from __future__ import annotations
 
 import ast
@@ -34,8 +35,8 @@ def _resolve(module: str | None, level: int, current: str, is_package: bool) -> 
         return module or ""
     base = current.split(".")
     if not is_package:
-        base = base[:-1]                      # a plain module's package
-    base = base[:len(base) - (level - 1)]
+        base = base[:-1]  # a plain module's package
+    base = base[: len(base) - (level - 1)]
     return ".".join(base + ([module] if module else []))
 
 
@@ -62,7 +63,7 @@ def import_graph(root: Path, package: str) -> dict[str, set[str]]:
                 if t and t != mod:
                     graph[mod].add(t)
                 elif t == mod and t:
-                    graph[mod].add(t)            # a module importing itself is a cycle too
+                    graph[mod].add(t)  # a module importing itself is a cycle too
     return graph
 
 
@@ -71,7 +72,7 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     index, low, on_stack, stack, sccs = {}, {}, set(), [], []
     counter = [0]
 
-    def strongconnect(v):                     # Tarjan's algorithm; the graph is small
+    def strongconnect(v):  # Tarjan's algorithm; the graph is small
         index[v] = low[v] = counter[0]
         counter[0] += 1
         stack.append(v)
@@ -140,14 +141,18 @@ def _write(root: Path, files: dict[str, str]):
 
 def test_the_cycle_check_finds_a_synthetic_cycle(tmp_path):
     """A tiny package with a function-level relative import closing a three-module loop."""
-    _write(tmp_path / "pkg", {
-        "__init__.py": "from .a import f\n",
-        "a.py": "from .sub.b import g\n\ndef f():\n    return g()\n",
-        "sub/__init__.py": "",
-        "sub/b.py": "import pkg.c\n\ndef g():\n    return pkg.c.h()\n",
-        "c.py": "def h():\n    from . import a   # function-level: still an edge\n    return a\n",
-        "d.py": "from .sub import b\nfrom pkg.sub.b import g\n",   # no cycle through d
-    })
+    _write(
+        tmp_path / "pkg",
+        {
+            "__init__.py": "from .a import f\n",
+            "a.py": "from .sub.b import g\n\ndef f():\n    return g()\n",
+            "sub/__init__.py": "",
+            "sub/b.py": "import pkg.c\n\ndef g():\n    return pkg.c.h()\n",
+            "c.py": "def h():\n    from . import a   # function-level: still an edge\n    return "
+            "a\n",
+            "d.py": "from .sub import b\nfrom pkg.sub.b import g\n",  # no cycle through d
+        },
+    )
     graph = import_graph(tmp_path / "pkg", "pkg")
     assert graph["pkg.d"] == {"pkg.sub.b"}
     assert graph["pkg"] == {"pkg.a"}
@@ -158,12 +163,16 @@ def test_the_cycle_check_finds_a_synthetic_cycle(tmp_path):
 
 
 def test_the_cycle_check_passes_an_acyclic_package(tmp_path):
-    _write(tmp_path / "pkg", {
-        "__init__.py": "from .a import f\nfrom . import b\n",
-        "a.py": "from .b import g\n\ndef f():\n    from .sub import c\n    return g(c)\n",
-        "b.py": "import os\n\ndef g(x):\n    return x\n",
-        "sub/__init__.py": "", "sub/c.py": "from ..b import g\n",
-    })
+    _write(
+        tmp_path / "pkg",
+        {
+            "__init__.py": "from .a import f\nfrom . import b\n",
+            "a.py": "from .b import g\n\ndef f():\n    from .sub import c\n    return g(c)\n",
+            "b.py": "import os\n\ndef g(x):\n    return x\n",
+            "sub/__init__.py": "",
+            "sub/c.py": "from ..b import g\n",
+        },
+    )
     graph = import_graph(tmp_path / "pkg", "pkg")
     assert graph["pkg.a"] == {"pkg.b", "pkg.sub.c"}
     assert find_cycles(graph) == []

@@ -1,13 +1,27 @@
 """neurovis.restoration: operators, closed forms, grouping, one MS-GSRC run, input checks."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from neurovis.restoration import (BlockCS, Identity, Mask, MSGSRCConfig, add_gaussian_noise, block_matching,
-                                  group_sparse_codes, load_grey, low_rank_codes, msgsrc, pca_dictionary, psnr,
-                                  singular_value_threshold, soft_threshold)
+from neurovis.restoration import (
+    BlockCS,
+    Identity,
+    Mask,
+    MSGSRCConfig,
+    add_gaussian_noise,
+    block_matching,
+    group_sparse_codes,
+    load_grey,
+    low_rank_codes,
+    msgsrc,
+    pca_dictionary,
+    psnr,
+    singular_value_threshold,
+    soft_threshold,
+)
 from neurovis.restoration.grouping import extract_patches
 from neurovis.restoration.msgsrc import x_update
 
@@ -19,18 +33,23 @@ def smooth_image(n=48, seed=0):
     return img + 2 * torch.randn(n, n, generator=g)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: Identity((32, 32)),
-    lambda: Mask.random((32, 32), 0.6, torch.Generator().manual_seed(1)),
-    lambda: BlockCS((64, 64), 0.25, block=32, generator=torch.Generator().manual_seed(2)),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Identity((32, 32)),
+        lambda: Mask.random((32, 32), 0.6, torch.Generator().manual_seed(1)),
+        lambda: BlockCS((64, 64), 0.25, block=32, generator=torch.Generator().manual_seed(2)),
+    ],
+)
 def test_operators_are_adjoint(make):
     op = make()
     g = torch.Generator().manual_seed(3)
     shape = (64, 64) if isinstance(op, BlockCS) else (32, 32)
     x = torch.randn(shape, generator=g)
     y = torch.randn(op.forward(x).shape, generator=g)
-    assert torch.allclose((op.forward(x) * y).sum(), (x * op.adjoint(y)).sum(), rtol=1e-4, atol=1e-3)
+    assert torch.allclose(
+        (op.forward(x) * y).sum(), (x * op.adjoint(y)).sum(), rtol=1e-4, atol=1e-3
+    )
     assert torch.allclose(op.gram(x), op.adjoint(op.forward(x)), atol=1e-4)
 
 
@@ -86,17 +105,17 @@ def test_low_rank_codes_equal_svt_of_the_codes():
 def test_group_sparse_codes_shrink_residual_towards_B():
     P, B = torch.tensor([[[3.0, 0.2]]]), torch.tensor([[[1.0, 0.0]]])
     A = group_sparse_codes(P, B, sigma_e=1.0, alpha=0.0, eps=1e-8)
-    assert torch.allclose(A, P)                          # α = 0: no shrinkage
+    assert torch.allclose(A, P)  # α = 0: no shrinkage
     A = group_sparse_codes(P, B, sigma_e=10.0, alpha=10.0, eps=1e-8)
-    assert torch.allclose(A, B)                          # huge threshold: A = B
+    assert torch.allclose(A, B)  # huge threshold: A = B
 
 
 def test_block_matching_finds_planted_copies():
     g = torch.Generator().manual_seed(0)
     img = torch.rand(40, 40, generator=g) * 255
     patch = img[5:12, 5:12].clone()
-    for (r, c) in [(20, 22), (30, 8)]:
-        img[r:r + 7, c:c + 7] = patch
+    for r, c in [(20, 22), (30, 8)]:
+        img[r : r + 7, c : c + 7] = patch
     groups = block_matching(img, patch=7, window=61, k=3, step=5, scales=(1.0,))
     pw = 40 - 7 + 1
     ref = (groups.ref_index == 5 * pw + 5).nonzero()[0, 0]
@@ -141,6 +160,7 @@ def test_one_iteration_does_not_lower_psnr_and_denoising_gains_4db():
 
 def test_inpainting_beats_its_interpolated_start():
     from neurovis.restoration import interpolate_missing
+
     x = smooth_image(64)
     op = Mask.random(x.shape, 0.7, torch.Generator().manual_seed(0))
     y = op.forward(x)
@@ -149,12 +169,15 @@ def test_inpainting_beats_its_interpolated_start():
     assert psnr(out.image, x) > psnr(x0, x)
 
 
-@pytest.mark.parametrize("bad, err, msg", [
-    (torch.zeros(2, 8, 8), ValueError, "2-D"),
-    (torch.full((16, 16), float("nan")), ValueError, "NaN"),
-    (torch.zeros(16, 16, dtype=torch.uint8), TypeError, "floating-point"),
-    (np.zeros((16, 16)), TypeError, "torch.Tensor"),
-])
+@pytest.mark.parametrize(
+    "bad, err, msg",
+    [
+        (torch.zeros(2, 8, 8), ValueError, "2-D"),
+        (torch.full((16, 16), float("nan")), ValueError, "NaN"),
+        (torch.zeros(16, 16, dtype=torch.uint8), TypeError, "floating-point"),
+        (np.zeros((16, 16)), TypeError, "torch.Tensor"),
+    ],
+)
 def test_bad_images_are_rejected(bad, err, msg):
     with pytest.raises(err, match=msg):
         msgsrc(bad, Identity((16, 16)), MSGSRCConfig.denoising(25))
@@ -185,6 +208,7 @@ def test_bad_parameters_are_rejected(tmp_path):
 
 def test_luminance_of_colour_images(tmp_path):
     from PIL import Image
+
     rgb = np.zeros((8, 8, 3), np.uint8)
     rgb[..., 1] = 200
     Image.fromarray(rgb).save(tmp_path / "green.png")
@@ -196,6 +220,7 @@ def test_paper_scale_folder_loader(tmp_path, monkeypatch):
     from PIL import Image
     from neurovis.core import DataNotFoundError
     from neurovis.restoration import folder_images
+
     monkeypatch.delenv("NEUROVIS_DATA_ROOT", raising=False)
     with pytest.raises(DataNotFoundError, match="BSD68"):
         folder_images(None, "BSD68", "get it")
@@ -207,6 +232,7 @@ def test_paper_scale_folder_loader(tmp_path, monkeypatch):
 
 def test_embedded_set12_is_complete():
     from neurovis.restoration import embedded_images
+
     imgs = embedded_images()
     assert len(imgs) == 12 and all(v.shape == (256, 256) for v in imgs.values())
 
@@ -223,6 +249,7 @@ def test_coarse_scale_matching_equals_brute_force_distances():
     """The multi-scale group of a reference patch holds its k nearest patches over both scales,
     by squared distances computed by brute force over the search windows."""
     from neurovis.restoration.grouping import resize
+
     noise = torch.rand(48, 48, generator=torch.Generator().manual_seed(4))
     img = smooth_image(48, seed=3) + 20 * noise
     p, window, k, scale = 5, 11, 12, 0.75
@@ -235,17 +262,22 @@ def test_coarse_scale_matching_equals_brute_force_distances():
     for g_i in (0, len(groups.ref_index) // 2, len(groups.ref_index) - 1):
         ref = int(groups.ref_index[g_i])
         ry, rx = divmod(ref, pw)
-        cand = [cy * pw + cx for cy in range(max(0, ry - half), min(pw, ry + half + 1))
-                for cx in range(max(0, rx - half), min(pw, rx + half + 1))]
+        cand = [
+            cy * pw + cx
+            for cy in range(max(0, ry - half), min(pw, ry + half + 1))
+            for cx in range(max(0, rx - half), min(pw, rx + half + 1))
+        ]
         cy0, cx0 = min(round(ry * scale), pwc - 1), min(round(rx * scale), pwc - 1)
-        cand += [len(fine) + cy * pwc + cx
-                 for cy in range(max(0, cy0 - half_c), min(pwc, cy0 + half_c + 1))
-                 for cx in range(max(0, cx0 - half_c), min(pwc, cx0 + half_c + 1))]
+        cand += [
+            len(fine) + cy * pwc + cx
+            for cy in range(max(0, cy0 - half_c), min(pwc, cy0 + half_c + 1))
+            for cx in range(max(0, cx0 - half_c), min(pwc, cx0 + half_c + 1))
+        ]
         d = ((table[cand] - fine[ref]) ** 2).sum(1)
         kth = torch.sort(d).values[k - 1]
         got = ((table[groups.index[g_i]] - fine[ref]) ** 2).sum(1)
         assert int(groups.index[g_i, 0]) == ref
-        assert got.max() <= kth * (1 + 1e-4) + 1e-3    # no member farther than the k-th nearest
+        assert got.max() <= kth * (1 + 1e-4) + 1e-3  # no member farther than the k-th nearest
         assert len(set(groups.index[g_i].tolist())) == k
 
 
@@ -265,14 +297,18 @@ def test_eq21_and_dual_options():
     x = smooth_image(48)
     y = add_gaussian_noise(x, 20.0, torch.Generator().manual_seed(1))
     base = MSGSRCConfig.denoising(20, iters=3)
-    for cfg in (MSGSRCConfig.denoising(20, iters=3, dual=True),
-                MSGSRCConfig.denoising(20, iters=3, eq21=True, rho=base.zeta / 400,
-                                       alpha=base.alpha / (2 * base.zeta))):
+    for cfg in (
+        MSGSRCConfig.denoising(20, iters=3, dual=True),
+        MSGSRCConfig.denoising(
+            20, iters=3, eq21=True, rho=base.zeta / 400, alpha=base.alpha / (2 * base.zeta)
+        ),
+    ):
         assert psnr(msgsrc(y, Identity(x.shape), cfg).image, x) > psnr(y, x) + 3.0
 
 
 def test_sigma_schedules():
     from neurovis.restoration.msgsrc import scheduled_sigma
+
     assert scheduled_sigma((20.0, 2.0), 0, 5) == 20.0
     assert math.isclose(scheduled_sigma((20.0, 2.0), 4, 5), 2.0)
     sched = [scheduled_sigma((20.0, 2.0, 0.9), t, 100) for t in range(60)]
@@ -282,14 +318,17 @@ def test_sigma_schedules():
 
 def test_coordinate_search_finds_the_optimum_and_prefers_cheap_speed_settings():
     from neurovis.restoration.tuning import coordinate_search
-    f = lambda p: (-(p["a"] - 2) ** 2 - 0.001 * p["iters"], p["iters"] * 1.0)
-    best, score, log = coordinate_search(f, {"a": 0, "iters": 8}, {"a": [1, 2, 3], "iters": [4, 6]},
-                                         speed_keys=("iters",))
+
+    f = lambda p: (-((p["a"] - 2) ** 2) - 0.001 * p["iters"], p["iters"] * 1.0)
+    best, score, log = coordinate_search(
+        f, {"a": 0, "iters": 8}, {"a": [1, 2, 3], "iters": [4, 6]}, speed_keys=("iters",)
+    )
     assert best == {"a": 2, "iters": 4} and len(log) >= 5
 
 
 def test_tuning_and_evaluation_sets_are_disjoint():
     from neurovis.restoration.tuning import CS_EVAL, DENOISE_EVAL, INPAINT_EVAL, check_disjoint
+
     check_disjoint(DENOISE_EVAL + INPAINT_EVAL + CS_EVAL)
     for bad in (["Barbara"], ["boats"], ["foreman"], ["Starfish", "Foreman"]):
         with pytest.raises(ValueError, match="tuning scenes"):
@@ -297,8 +336,12 @@ def test_tuning_and_evaluation_sets_are_disjoint():
 
 
 def test_baselines_wavelet_levels_and_biharmonic():
-    from neurovis.restoration.baselines import (biharmonic_inpaint, interpolate_missing,
-                                                wavelet_denoise)
+    from neurovis.restoration.baselines import (
+        biharmonic_inpaint,
+        interpolate_missing,
+        wavelet_denoise,
+    )
+
     x = smooth_image(64)
     y = add_gaussian_noise(x, 25.0, torch.Generator().manual_seed(0))
     assert psnr(wavelet_denoise(y, 25.0, levels=3), x) > psnr(y, x) + 2
@@ -315,6 +358,7 @@ def test_real_image_denoising_is_within_0p2_db_of_bm3d():
     or better."""
     pytest.importorskip("bm3d")
     from neurovis.restoration import bm3d_denoise, embedded_images
+
     x = embedded_images(["Starfish"])["Starfish"][80:176, 80:176].contiguous()
     y = add_gaussian_noise(x, 25.0, torch.Generator().manual_seed(0))
     ours = psnr(msgsrc(y, Identity(x.shape), MSGSRCConfig.denoising(25)).image, x)
@@ -323,6 +367,7 @@ def test_real_image_denoising_is_within_0p2_db_of_bm3d():
 
 def test_compressed_sensing_end_to_end_beats_its_bcs_start():
     from neurovis.restoration import bcs_spl, embedded_images
+
     x = embedded_images(["Airplane"])["Airplane"][96:160, 96:160].contiguous()
     op = BlockCS(x.shape, 0.3, generator=torch.Generator().manual_seed(0))
     y = op.forward(x)

@@ -1,4 +1,5 @@
 """The papermill runner: failure isolation, kept outputs, summaries, freshness check."""
+
 import json
 import os
 
@@ -7,15 +8,18 @@ import pytest
 
 from neurovis import runner
 
-OK = '''# %% tags=["parameters"]
+OK = """# %% tags=["parameters"]
 scale = "small"
 device = "auto"
 # %%
 print("chapter", scale, device)
-'''
-BAD = OK + '''# %%
+"""
+BAD = (
+    OK
+    + """# %%
 raise RuntimeError("boom in cell 3")
-'''
+"""
+)
 
 
 @pytest.fixture
@@ -50,7 +54,10 @@ def test_failing_chapter_is_reported_and_the_next_still_runs(book, capsys):
     # the successful chapters' wall and kernel CPU time are recorded for the performance page
     times = json.loads((book / "book" / "results" / "runtimes.small.json").read_text())
     assert sorted(times) == ["01_first", "03_third"]
-    assert all(t["seconds"] > 0 and 0 < t["cpu_seconds"] <= 4 * t["seconds"] and t["threads"] == 1 for t in times.values())
+    assert all(
+        t["seconds"] > 0 and 0 < t["cpu_seconds"] <= 4 * t["seconds"] and t["threads"] == 1
+        for t in times.values()
+    )
     # parameters are injected by papermill into the output only, never into the source
     nb = nbformat.read(book / "book" / "chapters" / "01_first.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
@@ -79,7 +86,7 @@ def test_freshness_check_flags_stale_and_missing_chapters(book):
     assert any("01_first.ipynb: its cells differ" in p for p in runner.check_fresh(book))
 
 
-SAVES = '''# %% tags=["parameters"]
+SAVES = """# %% tags=["parameters"]
 scale = "small"
 device = "auto"
 data_root = None
@@ -97,11 +104,14 @@ for s in seeds_for(scale, seed):
 CLAIMS = [Claim("a-beats-b", "a beats b", "Table 1", method="a", baseline="b")]
 results.save_evidence("04_saves", scale, ev, CLAIMS, data="generated")
 print("data_root", data_root, os.path.isabs(str(data_root)) if data_root else None)
-'''
-MISSING_DATA = OK + '''# %%
+"""
+MISSING_DATA = (
+    OK
+    + """# %%
 from neurovis.core import DataNotFoundError
 raise DataNotFoundError("BSD68: under data_root=/x these are missing: ['BSD68']")
-'''
+"""
+)
 
 
 def _snapshot(folder):
@@ -113,16 +123,20 @@ def test_console_line_names_the_error_and_the_failing_cell(book, capsys):
     [rec] = runner.run(chapters=["05_missing"], root=book)
     out = capsys.readouterr().out
     assert rec.status == "failed"
-    assert "[FAIL] 05_missing: DataNotFoundError: BSD68: under data_root=/x these are missing" in out
+    assert (
+        "[FAIL] 05_missing: DataNotFoundError: BSD68: under data_root=/x these are missing" in out
+    )
     assert "in the cell starting: from neurovis.core import DataNotFoundError" in out
     assert f"log: {rec.log}" in out
     assert not list((book / "_build" / "runs").glob("*.running.ipynb"))
 
 
-def test_scratch_runs_leave_the_book_byte_identical_and_keep_their_results(book, tmp_path, monkeypatch):
+def test_scratch_runs_leave_the_book_byte_identical_and_keep_their_results(
+    book, tmp_path, monkeypatch
+):
     (book / "notebooks" / "04_saves.py").write_text(SAVES)
     monkeypatch.delenv("NEUROVIS_RESULTS_DIR")
-    runner.run(chapters=["04_saves"], root=book)           # the committed run
+    runner.run(chapters=["04_saves"], root=book)  # the committed run
     committed = book / "book" / "results" / "04_saves.small.json"
     assert committed.is_file()
     before = _snapshot(book / "book")
@@ -130,7 +144,9 @@ def test_scratch_runs_leave_the_book_byte_identical_and_keep_their_results(book,
     [rec] = runner.run(chapters=["04_saves"], root=book, out=scratch)
     assert rec.status == "ok"
     assert _snapshot(book / "book") == before
-    assert (scratch / "04_saves.ipynb").is_file() and (scratch / "results" / "04_saves.small.json").is_file()
+    assert (scratch / "04_saves.ipynb").is_file() and (
+        scratch / "results" / "04_saves.small.json"
+    ).is_file()
 
 
 def test_a_failing_chapter_keeps_the_committed_results_and_its_own(book, monkeypatch):
@@ -142,9 +158,9 @@ def test_a_failing_chapter_keeps_the_committed_results_and_its_own(book, monkeyp
     (book / "notebooks" / "04_saves.py").write_text(SAVES + "# %%\nraise RuntimeError('late')\n")
     [rec] = runner.run(chapters=["04_saves"], root=book)
     assert rec.status == "failed"
-    assert committed.read_bytes() == good            # not replaced: its notebook was not
+    assert committed.read_bytes() == good  # not replaced: its notebook was not
     kept = book / "_build" / "runs" / "failed" / "04_saves.small.results" / "04_saves.small.json"
-    assert kept.is_file()                             # and nothing computed is lost
+    assert kept.is_file()  # and nothing computed is lost
 
 
 def test_reference_scale_writes_its_own_notebook_and_results_with_claims(book, monkeypatch, capsys):
@@ -179,20 +195,21 @@ def test_relative_data_root_is_resolved_from_where_it_was_typed(book, monkeypatc
 
 def test_paper_scale_checks_data_before_any_work(book, capsys):
     (book / "data" / "registry.yaml").write_text(
-        "datasets:\n"
-        "  bsd68:\n    kind: full\n    chapter: 01_first\n    expected_layout: [BSD68/*.png]\n"
-        "    how_to_get: testsets/BSD68 of DnCNN\n"
-        "  extra:\n    kind: full\n    chapter: 01_first\n    optional: true\n    expected_layout: [Extra/x]\n")
+        "datasets:\n  bsd68:\n    kind: full\n    chapter: 01_first\n    expected_layout: "
+        "[BSD68/*.png]\n    how_to_get: testsets/BSD68 of DnCNN\n  extra:\n    kind: full\n    "
+        "chapter: 01_first\n    optional: true\n    expected_layout: [Extra/x]\n"
+    )
     [rec] = runner.run(chapters=["01_first"], root=book, scale="paper", data_root=book)
-    assert rec.status == "failed" and rec.seconds == 0          # never started
+    assert rec.status == "failed" and rec.seconds == 0  # never started
     assert "bsd68: BSD68 not found under --data-root" in capsys.readouterr().out
     (book / "BSD68").mkdir()
     [rec] = runner.run(chapters=["01_first"], root=book, scale="paper", data_root=book)
-    assert rec.status == "ok"                                   # the optional set is not required
+    assert rec.status == "ok"  # the optional set is not required
 
 
 def test_an_absent_device_is_refused_before_any_chapter(book, monkeypatch):
     import torch
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit, match="--device cuda: .*CUDA is not available"):
         runner.run(chapters=["01_first"], root=book, device="cuda")
@@ -210,7 +227,12 @@ def test_parallel_run_gives_the_same_notebooks_as_a_sequential_one(book, tmp_pat
 
 def test_command_line_rejects_bad_devices_and_scales(capsys):
     from neurovis.__main__ import main
-    for argv in (["run", "--device", "gpu"], ["run", "--device", "cuda:x"], ["run", "--scale", "huge"]):
+
+    for argv in (
+        ["run", "--device", "gpu"],
+        ["run", "--device", "cuda:x"],
+        ["run", "--scale", "huge"],
+    ):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2
@@ -220,9 +242,11 @@ def test_command_line_rejects_bad_devices_and_scales(capsys):
 
 def test_bench_tells_a_missing_benchmark_from_a_broken_one(tmp_path, monkeypatch, capsys):
     from neurovis.__main__ import main
+
     assert main(["bench", "nosuchtopic"]) == 2
     assert "no benchmark for topic 'nosuchtopic'" in capsys.readouterr().err
     import neurovis
+
     broken = tmp_path / "broken"
     (broken / "bench.py").parent.mkdir()
     (broken / "__init__.py").write_text("")
@@ -232,8 +256,7 @@ def test_bench_tells_a_missing_benchmark_from_a_broken_one(tmp_path, monkeypatch
     assert "neurovis.broken.bench failed to import" in capsys.readouterr().err
 
 
-
-PROSE = '''# %% [markdown]
+PROSE = """# %% [markdown]
 # The claim: **A beats B**.
 
 # %% tags=["parameters"]
@@ -241,7 +264,7 @@ scale = "small"
 
 # %%
 print("chapter", scale)
-'''
+"""
 
 
 def _executed(book, src):
@@ -287,4 +310,4 @@ def test_the_runner_restores_the_callers_environment(book, monkeypatch):
     monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
     before = dict(os.environ)
     runner.run(chapters=["01_first"], root=book)
-    assert dict(os.environ) == before        # no NEUROVIS_RUNNER or float-path caps left behind
+    assert dict(os.environ) == before  # no NEUROVIS_RUNNER or float-path caps left behind

@@ -1,14 +1,28 @@
 """Specifications of neurovis.smoke: re-parameterisation, smoke compositing, metrics, loaders."""
+
 import numpy as np
 import pytest
 import torch
 
 from neurovis.core import DataNotFoundError
-from neurovis.smoke.data import (SmokeParams, add_smoke, composite, load_hamlyn_frames, make_smoke_set,
-                                 read_video, render_smoke)
+from neurovis.smoke.data import (
+    SmokeParams,
+    add_smoke,
+    composite,
+    load_hamlyn_frames,
+    make_smoke_set,
+    read_video,
+    render_smoke,
+)
 from neurovis.smoke.desmoke import dehaze_dcp, saved_fraction
-from neurovis.smoke.model import (RepConvNeXtMixer, SmokeFormer, SmokeFormerConfig, count_convs, fuse_conv_bn,
-                                  relative_max_error)
+from neurovis.smoke.model import (
+    RepConvNeXtMixer,
+    SmokeFormer,
+    SmokeFormerConfig,
+    count_convs,
+    fuse_conv_bn,
+    relative_max_error,
+)
 from neurovis.smoke.train import acc_sens, confusion_counts
 
 
@@ -41,7 +55,7 @@ def test_conv_bn_fold_matches_conv_then_bn():
 def test_single_path_equals_each_branch_and_all_branches(only):
     block = RepConvNeXtMixer(channels=8, kernel_size=7, small_kernel=3)
     randomize_batchnorm_statistics(block, seed=1)
-    if only is not None:   # silence every other branch: BN scale and shift 0
+    if only is not None:  # silence every other branch: BN scale and shift 0
         for name in ("large", "small", "point", "identity"):
             if name != only:
                 bn = getattr(block, name)
@@ -72,8 +86,9 @@ def test_fused_model_has_one_conv_per_mixer_and_trains_unchanged():
     fused = model.reparameterize()
     for blk in fused.blocks:
         assert isinstance(blk.token_mixer, torch.nn.Conv2d)
-    assert count_convs(model) - count_convs(fused) == 3 * 2          # 3 convs -> 1 per block
-    assert all(isinstance(b.token_mixer.mixer, RepConvNeXtMixer) for b in model.blocks)  # original kept
+    assert count_convs(model) - count_convs(fused) == 3 * 2  # 3 convs -> 1 per block
+    # original kept
+    assert all(isinstance(b.token_mixer.mixer, RepConvNeXtMixer) for b in model.blocks)
 
 
 def test_model_shapes_and_gradients_reach_every_branch():
@@ -82,7 +97,12 @@ def test_model_shapes_and_gradients_reach_every_branch():
     assert out.shape == (4, 2)
     out.sum().backward()
     mixer = model.blocks[0].token_mixer.mixer
-    for p in (mixer.large[0].weight, mixer.small[0].weight, mixer.point[0].weight, mixer.identity.weight):
+    for p in (
+        mixer.large[0].weight,
+        mixer.small[0].weight,
+        mixer.point[0].weight,
+        mixer.identity.weight,
+    ):
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 
@@ -119,7 +139,9 @@ def test_composite_is_transparency_blend():
 def test_render_smoke_opacity_bounded_by_intensity_and_centred_at_position():
     p = SmokeParams(T=0.6, D=0.9, P=(0.25, 0.75), radius=0.2)
     alpha, colour = render_smoke(64, p, np.random.default_rng(0))
-    assert alpha.max() <= 0.6 + 1e-6 and alpha.min() >= 0 and 0 <= colour.min() and colour.max() <= 1
+    assert (
+        alpha.max() <= 0.6 + 1e-6 and alpha.min() >= 0 and 0 <= colour.min() and colour.max() <= 1
+    )
     ys, xs = np.mgrid[0:64, 0:64]
     cy, cx = (alpha * ys).sum() / alpha.sum(), (alpha * xs).sum() / alpha.sum()
     assert abs(cy - 16) < 8 and abs(cx - 48) < 8
@@ -127,7 +149,10 @@ def test_render_smoke_opacity_bounded_by_intensity_and_centred_at_position():
 
 def test_smoke_set_ratio_and_labels():
     rng = np.random.default_rng(0)
-    frames = {1: rng.integers(0, 256, (40, 40, 3), dtype=np.uint8), 2: rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)}
+    frames = {
+        1: rng.integers(0, 256, (40, 40, 3), dtype=np.uint8),
+        2: rng.integers(0, 256, (40, 40, 3), dtype=np.uint8),
+    }
     s = make_smoke_set(frames, 50, 16, np.random.default_rng(1))
     assert s.images.shape == (50, 3, 16, 16) and s.labels.sum() == 10 and set(s.frame_ids) == {1, 2}
     assert 0 <= s.images.min() and s.images.max() <= 1
@@ -149,6 +174,7 @@ def test_acc_sens_against_hand_made_confusion():
 # ------------------------------------------------------------------ video and frame loaders
 def _write_clip(path, n=4, size=32):
     import cv2
+
     vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 2.0, (size, size))
     for i in range(n):
         vw.write(np.full((size, size, 3), 40 * i, np.uint8))
@@ -176,12 +202,15 @@ def test_read_video_rejects_corrupt_empty_and_missing(tmp_path):
 
 def test_hamlyn_loader_reads_videos_and_frames_and_explains_absence(tmp_path):
     import cv2
+
     with pytest.raises(DataNotFoundError, match="hamlyn"):
         load_hamlyn_frames(tmp_path, 2, np.random.default_rng(0))
     (tmp_path / "hamlyn" / "rectified01" / "image01").mkdir(parents=True)
     for i in range(3):
-        cv2.imwrite(str(tmp_path / "hamlyn" / "rectified01" / "image01" / f"{i:010d}.jpg"),
-                    np.full((48, 96, 3), 50 * i, np.uint8))
+        cv2.imwrite(
+            str(tmp_path / "hamlyn" / "rectified01" / "image01" / f"{i:010d}.jpg"),
+            np.full((48, 96, 3), 50 * i, np.uint8),
+        )
     _write_clip(tmp_path / "hamlyn" / "video1.avi", n=4, size=32)
     frames = load_hamlyn_frames(tmp_path, 6, np.random.default_rng(0), size=(64, 32))
     assert len(frames) == 6 and all(f.shape == (32, 32, 3) for f in frames)
@@ -193,8 +222,9 @@ def test_hamlyn_loader_reads_videos_and_frames_and_explains_absence(tmp_path):
 def test_dark_channel_dehazing_undoes_uniform_haze():
     rng = np.random.default_rng(0)
     clear = rng.uniform(0.0, 0.6, (64, 64, 3)).astype(np.float32)
-    clear[..., 2] = 0.02                          # a dark channel near 0, as the prior assumes
-    clear[:12, :12] = 1.0                         # a white highlight: the airlight estimate's source
+    clear[..., 2] = 0.02  # a dark channel near 0, as the prior assumes
+    # a white highlight: the airlight estimate's source
+    clear[:12, :12] = 1.0
     hazy = composite(clear, np.full((64, 64), 0.5, np.float32), np.ones((64, 64, 3), np.float32))
     out = dehaze_dcp(hazy)
     assert np.abs(out - clear).mean() < 0.25 * np.abs(hazy - clear).mean()

@@ -1,5 +1,6 @@
 """neurovis.trucks: APPM windows and NMS, crops, AOLM, branch shapes and the loss sum (Eq. 1-5), the
 overload rules on hand-made cases, and the loaders against fixtures in the published formats."""
+
 import math
 
 import numpy as np
@@ -8,16 +9,38 @@ import torch
 import torch.nn.functional as F
 
 from neurovis.core import DataNotFoundError
-from neurovis.trucks import (APPMConfig, ImprovedMMAL, MMALNet, NetConfig, PlainResNet, StationRecord,
-                             STANFORD_TRUCKS, VehicleSpec, aolm, crop_and_resize, improved_mmal_loss,
-                             light_as_heavy, make_sets, overload_verdict, propose_parts, read_image,
-                             score_stream, select_windows, simulate_stream, stanford_cars, truck_sets,
-                             window_scores)
+from neurovis.trucks import (
+    APPMConfig,
+    ImprovedMMAL,
+    MMALNet,
+    NetConfig,
+    PlainResNet,
+    StationRecord,
+    STANFORD_TRUCKS,
+    VehicleSpec,
+    aolm,
+    crop_and_resize,
+    improved_mmal_loss,
+    light_as_heavy,
+    make_sets,
+    overload_verdict,
+    propose_parts,
+    read_image,
+    score_stream,
+    select_windows,
+    simulate_stream,
+    stanford_cars,
+    truck_sets,
+    window_scores,
+)
 from neurovis.trucks.appm import all_windows
 from neurovis.trucks.registry import HEAVY_DUTY_GVWR_KG, load_registry_csv
 
-TINY = NetConfig.small(image_size=48, channels=(8, 8, 16, 16),
-                       appm=APPMConfig(groups=(((1, 1),), ((2, 2),)), n_per_group=(1, 2), part_size=16))
+TINY = NetConfig.small(
+    image_size=48,
+    channels=(8, 8, 16, 16),
+    appm=APPMConfig(groups=(((1, 1),), ((2, 2),)), n_per_group=(1, 2), part_size=16),
+)
 
 
 # ----------------------------------------------------------------------------------- APPM (Eq. 5)
@@ -30,20 +53,24 @@ def test_window_scores_are_window_means():
 
 def test_most_active_window_first_and_overlaps_suppressed():
     A = torch.zeros(1, 6, 6)
-    A[0, 0:2, 0:2] = 10.0          # the hottest 2x2 block
-    A[0, 4:6, 4:6] = 5.0           # a second, far away
+    A[0, 0:2, 0:2] = 10.0  # the hottest 2x2 block
+    A[0, 4:6, 4:6] = 5.0  # a second, far away
     boxes, scores = all_windows(A, [(2, 2)])
     keep = select_windows(boxes, scores[0], k=2, iou=0.25)
     assert boxes[keep[0]].tolist() == [0, 0, 2, 2]
-    assert boxes[keep[1]].tolist() == [4, 4, 6, 6]    # the windows next to the first one were suppressed
+    # the windows next to the first one were suppressed
+    assert boxes[keep[1]].tolist() == [4, 4, 6, 6]
 
 
 def test_nms_by_hand():
-    boxes = torch.tensor([[0, 0, 4, 4], [1, 0, 5, 4], [10, 10, 12, 12], [0, 1, 4, 5]], dtype=torch.float)
+    boxes = torch.tensor(
+        [[0, 0, 4, 4], [1, 0, 5, 4], [10, 10, 12, 12], [0, 1, 4, 5]], dtype=torch.float
+    )
     scores = torch.tensor([0.9, 0.95, 0.5, 0.1])
     keep = select_windows(boxes, scores, k=2, iou=0.25)
-    assert keep.tolist() == [1, 2]           # box 0 overlaps box 1 with IoU 0.6 > 0.25
-    filled = select_windows(boxes, scores, k=3, iou=0.25)   # only two survive: the best suppressed one fills up
+    assert keep.tolist() == [1, 2]  # box 0 overlaps box 1 with IoU 0.6 > 0.25
+    # only two survive: the best suppressed one fills up
+    filled = select_windows(boxes, scores, k=3, iou=0.25)
     assert filled.tolist() == [1, 2, 0]
     with pytest.raises(ValueError, match="only 4"):
         select_windows(boxes, scores, k=5, iou=0.25)
@@ -56,7 +83,7 @@ def test_propose_parts_finds_the_hot_spot_and_stays_inside_the_image():
     cfg = APPMConfig(groups=(((2, 2),), ((3, 3),)), n_per_group=(1, 2), iou=0.25)
     boxes, scores = propose_parts(feats, cfg, stride=16, image_size=96)
     assert boxes.shape == (2, 3, 4) and scores.shape == (2, 3)
-    assert boxes[0, 0].tolist() == [16, 48, 48, 80]          # cells (row 3-4, col 1-2) x stride 16
+    assert boxes[0, 0].tolist() == [16, 48, 48, 80]  # cells (row 3-4, col 1-2) x stride 16
     assert (boxes >= 0).all() and (boxes <= 96).all() and (boxes[..., 2] > boxes[..., 0]).all()
     x = torch.rand(2, 3, 96, 96)
     crops = crop_and_resize(x, boxes, 24)
@@ -76,8 +103,8 @@ def test_crop_of_a_constant_region_is_constant_and_out_of_image_boxes_are_reject
 
 def test_aolm_boxes_the_largest_active_component():
     feats = torch.zeros(1, 2, 8, 8)
-    feats[0, :, 1:3, 1:2] = 1.0           # small blob: 2 cells
-    feats[0, :, 4:7, 3:7] = 1.0           # large blob: 12 cells
+    feats[0, :, 1:3, 1:2] = 1.0  # small blob: 2 cells
+    feats[0, :, 4:7, 3:7] = 1.0  # large blob: 12 cells
     box = aolm(feats, stride=4, image_size=32)
     assert box.tolist() == [[12.0, 16.0, 28.0, 28.0]]
 
@@ -102,25 +129,37 @@ def test_baseline_shapes():
     torch.manual_seed(0)
     x = torch.rand(2, 3, 48, 48)
     out = MMALNet(5, TINY).train()(x)
-    assert out["raw"].shape == (2, 5) and out["object"].shape == (2, 5) and out["part"].shape == (2, 3, 5)
+    assert (
+        out["raw"].shape == (2, 5)
+        and out["object"].shape == (2, 5)
+        and out["part"].shape == (2, 3, 5)
+    )
     assert (out["object_boxes"] >= 0).all() and (out["object_boxes"] <= 48).all()
     assert PlainResNet(5, TINY).predict_proba(x).shape == (2, 5)
 
 
 def test_total_loss_is_the_sum_of_the_branch_losses():
     g = torch.Generator().manual_seed(0)
-    out = {"front": torch.randn(4, 3, generator=g), "side": torch.randn(4, 3, generator=g),
-           "part": torch.randn(4, 2, 3, generator=g)}
+    out = {
+        "front": torch.randn(4, 3, generator=g),
+        "side": torch.randn(4, 3, generator=g),
+        "part": torch.randn(4, 2, 3, generator=g),
+    }
     y = torch.tensor([0, 2, 1, 1])
     total, terms = improved_mmal_loss(out, y)
     nll = lambda logits, c: -torch.log_softmax(logits, -1)[c]
     by_hand_f = sum(nll(out["front"][b], y[b]) for b in range(4)) / 4
-    by_hand_p = sum(nll(out["part"][b, n], y[b]) for b in range(4) for n in range(2)) / 8   # Eq. 3: mean over parts
+    # Eq. 3: mean over parts
+    by_hand_p = sum(nll(out["part"][b, n], y[b]) for b in range(4) for n in range(2)) / 8
     assert terms["L_frontal"] == pytest.approx(by_hand_f.item(), rel=1e-6)
     assert terms["L_part"] == pytest.approx(by_hand_p.item(), rel=1e-6)
-    assert total.item() == pytest.approx(terms["L_frontal"] + terms["L_side"] + terms["L_part"], rel=1e-6)
+    assert total.item() == pytest.approx(
+        terms["L_frontal"] + terms["L_side"] + terms["L_part"], rel=1e-6
+    )
     no_parts, t2 = improved_mmal_loss(out, y, use_parts=False)
-    assert "L_part" not in t2 and no_parts.item() == pytest.approx(t2["L_frontal"] + t2["L_side"], rel=1e-6)
+    assert "L_part" not in t2 and no_parts.item() == pytest.approx(
+        t2["L_frontal"] + t2["L_side"], rel=1e-6
+    )
 
 
 def test_gradients_reach_the_shared_backbone_from_every_branch():
@@ -130,30 +169,43 @@ def test_gradients_reach_the_shared_backbone_from_every_branch():
     B, N, K = out["part"].shape
     F.cross_entropy(out["part"].reshape(B * N, K), torch.zeros(B * N, dtype=torch.long)).backward()
     grads = [p.grad for p in m.front_net.backbone.parameters()]
-    assert all(g is not None and torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    assert all(g is not None and torch.isfinite(g).all() for g in grads) and any(
+        g.abs().sum() > 0 for g in grads
+    )
 
 
 # ----------------------------------------------------------------------------------- overload rules
-REG = {"Light": VehicleSpec("Light", 3000.0), "Heavy": VehicleSpec("Heavy", 5000.0, axles=2),
-       "Tri": VehicleSpec("Tri", 20000.0, axles=3)}
+REG = {
+    "Light": VehicleSpec("Light", 3000.0),
+    "Heavy": VehicleSpec("Heavy", 5000.0, axles=2),
+    "Tri": VehicleSpec("Tri", 20000.0, axles=3),
+}
 PLATES = {"AA-1": "Light", "BB-2": "Heavy", "CC-3": "Light"}
 
 
-@pytest.mark.parametrize("plate, weight, axles, recognised, tol, status, flags", [
-    ("AA-1", 3000.0, 2, "Light", 0.05, "legal", ()),                       # exactly at the rating
-    ("AA-1", 3000.1, 2, "Light", 0.05, "within tolerance", ()),
-    ("AA-1", 3150.0, 2, "Light", 0.05, "within tolerance", ()),            # exactly at L(1+t): not enforced
-    ("AA-1", 3150.1, 2, "Light", 0.05, "overloaded", ()),
-    ("AA-1", 3000.1, 2, "Light", 0.0, "overloaded", ()),                   # no tolerance
-    ("BB-2", 4000.0, 2, "Heavy", 0.05, "legal", ()),
-    ("CC-3", 4000.0, 2, "Heavy", 0.05, "legal", ("plate_mismatch",)),      # plate registered to a Light
-    ("CC-3", 4000.0, 2, "Light", 0.05, "overloaded", ()),                  # the same truck, recognised right
-    ("ZZ-9", 2000.0, 2, "Light", 0.05, "legal", ("plate_unregistered",)),
-    ("AA-1", 2000.0, 2, "Bus", 0.05, "unknown model", ("plate_mismatch",)),
-    ("AA-1", 2000.0, 3, "Light", 0.05, "legal", ("axle_mismatch",)),
-])
+@pytest.mark.parametrize(
+    "plate, weight, axles, recognised, tol, status, flags",
+    [
+        ("AA-1", 3000.0, 2, "Light", 0.05, "legal", ()),  # exactly at the rating
+        ("AA-1", 3000.1, 2, "Light", 0.05, "within tolerance", ()),
+        # exactly at L(1+t): not enforced
+        ("AA-1", 3150.0, 2, "Light", 0.05, "within tolerance", ()),
+        ("AA-1", 3150.1, 2, "Light", 0.05, "overloaded", ()),
+        ("AA-1", 3000.1, 2, "Light", 0.0, "overloaded", ()),  # no tolerance
+        ("BB-2", 4000.0, 2, "Heavy", 0.05, "legal", ()),
+        # plate registered to a Light
+        ("CC-3", 4000.0, 2, "Heavy", 0.05, "legal", ("plate_mismatch",)),
+        # the same truck, recognised right
+        ("CC-3", 4000.0, 2, "Light", 0.05, "overloaded", ()),
+        ("ZZ-9", 2000.0, 2, "Light", 0.05, "legal", ("plate_unregistered",)),
+        ("AA-1", 2000.0, 2, "Bus", 0.05, "unknown model", ("plate_mismatch",)),
+        ("AA-1", 2000.0, 3, "Light", 0.05, "legal", ("axle_mismatch",)),
+    ],
+)
 def test_overload_rules(plate, weight, axles, recognised, tol, status, flags):
-    v = overload_verdict(StationRecord(0, plate, weight, axles, "2026-11-24T08:00:00"), recognised, REG, PLATES, tol)
+    v = overload_verdict(
+        StationRecord(0, plate, weight, axles, "2026-11-24T08:00:00"), recognised, REG, PLATES, tol
+    )
     assert v.status == status
     for f in ("plate_mismatch", "plate_unregistered", "axle_mismatch"):
         assert getattr(v, f) == (f in flags), f
@@ -177,9 +229,14 @@ def test_stream_perfect_recognition_is_all_correct_and_every_clone_flagged():
     records, plates, truth = simulate_stream(models, REG, rng, clone_rate=0.3)
     verdicts = [overload_verdict(r, t.true_model, REG, plates) for r, t in zip(records, truth)]
     s = score_stream(verdicts, truth)
-    assert s["decisions_correct_pct"] == 100.0 and s["cloned_plates"] > 0 and s["clones_flagged_pct"] == 100.0
+    assert (
+        s["decisions_correct_pct"] == 100.0
+        and s["cloned_plates"] > 0
+        and s["clones_flagged_pct"] == 100.0
+    )
     assert s["false_plate_alarms"] == 0 and 0 < s["overloaded"] < 60
-    # every Light recognised as Heavy: the higher limit hides the Light overloads (the dangerous error)
+    # every Light recognised as Heavy: the higher limit hides the Light overloads (the dangerous
+    # error)
     wrong = [overload_verdict(r, "Heavy", REG, plates) for r in records]
     s2 = score_stream(wrong, truth)
     light_over = sum(t.true_model == "Light" and t.true_status == "overloaded" for t in truth)
@@ -189,7 +246,8 @@ def test_stream_perfect_recognition_is_all_correct_and_every_clone_flagged():
 def test_light_as_heavy_counts_by_hand():
     heavy = [0, 0, 1, 1]
     y = [0, 0, 1, 2, 3, 2]
-    pred = [2, 1, 3, 0, 3, 2]     # 0->2 (light as heavy), 1->3 (light as heavy), 2->0 (heavy as light)
+    # 0->2 (light as heavy), 1->3 (light as heavy), 2->0 (heavy as light)
+    pred = [2, 1, 3, 0, 3, 2]
     assert light_as_heavy(y, pred, heavy) == 2
 
 
@@ -212,6 +270,7 @@ def test_registry_csv(tmp_path):
 # ----------------------------------------------------------------------------------- data
 def _jpeg(path, seed=0, size=(40, 24)):
     from PIL import Image
+
     rng = np.random.default_rng(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
@@ -231,22 +290,28 @@ def test_make_sets_never_shares_an_image():
     train, test = make_sets(labels, 2, np.random.default_rng(0))
     all_idx = np.concatenate([train.images(), test.images()])
     assert len(all_idx) == len(set(all_idx.tolist()))
-    assert (labels[train.pairs[:, 0]] == labels[train.pairs[:, 1]]).all() and (labels[test.pairs[:, 0]] == test.labels).all()
+    assert (labels[train.pairs[:, 0]] == labels[train.pairs[:, 1]]).all() and (
+        labels[test.pairs[:, 0]] == test.labels
+    ).all()
     assert [int((test.labels == c).sum()) for c in range(3)] == [2, 2, 2]
-    assert [int((train.per_class(2).labels == c).sum()) for c in range(3)] == [2, 2, 2]   # class 1: 4 pairs, 2 test
+    # class 1: 4 pairs, 2 test
+    assert [int((train.per_class(2).labels == c).sum()) for c in range(3)] == [2, 2, 2]
     with pytest.raises(ValueError, match="fewer"):
         train.per_class(3)
     with pytest.raises(ValueError, match="too few"):
         make_sets(labels, 5, np.random.default_rng(0))
-    every = test.all_pairs()          # 4 held-out photos per class -> 4 x 3 ordered pairs per class
+    every = test.all_pairs()  # 4 held-out photos per class -> 4 x 3 ordered pairs per class
     assert len(every) == 3 * 12 and (labels[every.pairs[:, 0]] == every.labels).all()
-    assert (labels[every.pairs[:, 1]] == every.labels).all() and (every.pairs[:, 0] != every.pairs[:, 1]).all()
+    assert (labels[every.pairs[:, 1]] == every.labels).all() and (
+        every.pairs[:, 0] != every.pairs[:, 1]
+    ).all()
     assert set(every.pairs.ravel().tolist()) == set(test.images().tolist())
 
 
 def test_set_predictions_decompose_over_photos():
     from neurovis.trucks.data import ImageTable, Sets
     from neurovis.trucks.train import predict_proba
+
     torch.manual_seed(0)
     m = ImprovedMMAL(3, TINY).eval()
     table = ImageTable([f"p{i}" for i in range(4)], [0, 0, 1, 1], ["a", "b", "c"], 48)
@@ -261,16 +326,40 @@ def test_set_predictions_decompose_over_photos():
 
 def _write_devkit(root, n_classes=3):
     import scipy.io
+
     sc = root / "stanford_cars"
     (sc / "devkit").mkdir(parents=True)
-    scipy.io.savemat(sc / "devkit" / "cars_meta.mat",
-                     {"class_names": np.array([f"Maker Model {i} 2012" for i in range(n_classes)], dtype=object)})
-    fields = [("bbox_x1", "O"), ("bbox_y1", "O"), ("bbox_x2", "O"), ("bbox_y2", "O"), ("class", "O"), ("fname", "O")]
-    for split, mat in (("train", sc / "devkit" / "cars_train_annos.mat"), ("test", sc / "cars_test_annos_withlabels.mat")):
+    scipy.io.savemat(
+        sc / "devkit" / "cars_meta.mat",
+        {
+            "class_names": np.array(
+                [f"Maker Model {i} 2012" for i in range(n_classes)], dtype=object
+            )
+        },
+    )
+    fields = [
+        ("bbox_x1", "O"),
+        ("bbox_y1", "O"),
+        ("bbox_x2", "O"),
+        ("bbox_y2", "O"),
+        ("class", "O"),
+        ("fname", "O"),
+    ]
+    for split, mat in (
+        ("train", sc / "devkit" / "cars_train_annos.mat"),
+        ("test", sc / "cars_test_annos_withlabels.mat"),
+    ):
         ann = np.zeros((1, 4), dtype=fields)
         for i in range(4):
             fname = f"{i + 1:05d}.jpg"
-            ann[0, i] = (np.uint8(1), np.uint8(2), np.uint8(30), np.uint8(20), np.uint8(i % n_classes + 1), fname)
+            ann[0, i] = (
+                np.uint8(1),
+                np.uint8(2),
+                np.uint8(30),
+                np.uint8(20),
+                np.uint8(i % n_classes + 1),
+                fname,
+            )
             _jpeg(sc / f"cars_{split}" / fname, seed=i)
         scipy.io.savemat(mat, {"annotations": ann})
     return sc
@@ -279,7 +368,11 @@ def _write_devkit(root, n_classes=3):
 def test_stanford_cars_devkit_loader(tmp_path):
     _write_devkit(tmp_path)
     ds = stanford_cars(tmp_path, "train", size=16)
-    assert len(ds) == 4 and ds.labels.tolist() == [0, 1, 2, 0] and ds.classes[2] == "Maker Model 2 2012"
+    assert (
+        len(ds) == 4
+        and ds.labels.tolist() == [0, 1, 2, 0]
+        and ds.classes[2] == "Maker Model 2 2012"
+    )
     assert ds[1].shape == (3, 16, 16) and 0 <= ds[1].min() and ds[1].max() <= 1
     assert len(stanford_cars(tmp_path, "test", size=16)) == 4
 
@@ -308,7 +401,10 @@ def test_truck_sets_folder_loader(tmp_path):
     table, sets = truck_sets(tmp_path, "train", size=16)
     assert table.classes == ["FAW J7", "JAC Junling V6"] and sets.pairs.shape == (4, 2)
     assert sets.labels.tolist() == [0, 0, 1, 1] and table.labels[sets.pairs[3, 1]] == 1
-    assert table.files[sets.pairs[0, 0]].name == "front.jpg" and table.files[sets.pairs[0, 1]].name == "side.jpg"
+    assert (
+        table.files[sets.pairs[0, 0]].name == "front.jpg"
+        and table.files[sets.pairs[0, 1]].name == "side.jpg"
+    )
     (base / "FAW J7" / "set1" / "side.jpg").unlink()
     with pytest.raises(DataNotFoundError, match="set1: no side"):
         truck_sets(tmp_path, "train")
@@ -320,6 +416,7 @@ def test_truck_sets_folder_loader(tmp_path):
 def test_embedded_trucks_load():
     from neurovis.trucks import embedded_trucks
     from neurovis.trucks.data import duty_vector
+
     table = embedded_trucks((113, 106), size=24)
     assert len(table) == 43 + 42 and table[0].shape == (3, 24, 24)
     assert duty_vector(table).tolist() == [0, 1]
@@ -343,10 +440,12 @@ def test_part_images_do_not_move_the_running_statistics():
 
 def test_paper_data_joins_the_official_splits(tmp_path):
     from neurovis.trucks.data import paper_data
+
     _write_devkit(tmp_path)
     table, train, test, heavy = paper_data(tmp_path, "stanford_cars", 16, np.random.default_rng(0))
-    assert len(table) == 8 and heavy.tolist() == [0, 0, 0]          # no truck class in the fixture
-    assert train.pairs.max() < 4 <= test.pairs.min()                  # test sets index the test photos
+    assert len(table) == 8 and heavy.tolist() == [0, 0, 0]  # no truck class in the fixture
+    # test sets index the test photos
+    assert train.pairs.max() < 4 <= test.pairs.min()
     assert (table.labels[test.pairs[:, 0]] == test.labels).all()
     with pytest.raises(DataNotFoundError, match="Stanford Cars"):
         paper_data(None, "stanford_cars", 16, np.random.default_rng(0))
@@ -356,6 +455,7 @@ def test_paper_data_joins_the_official_splits(tmp_path):
 
 def test_truck_set_duties_from_registry_csv(tmp_path):
     from neurovis.trucks.data import truck_set_duties
+
     assert truck_set_duties(tmp_path, ["FAW J7", "JAC Junling V6"]).tolist() == [1, 0]
     with pytest.raises(ValueError, match="Isuzu"):
         truck_set_duties(tmp_path, ["Isuzu ELF"])

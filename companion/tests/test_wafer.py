@@ -1,5 +1,6 @@
 """neurovis.wafer: the WM-811K-faithful generator, the LSWMD loader, MFFP-Net (MFF channel plan,
 deep supervision), the WMFPR features and the paper's per-class metrics."""
+
 import pickle
 
 import numpy as np
@@ -10,11 +11,18 @@ import torch
 from neurovis.core import DataNotFoundError
 from neurovis.wafer import data as wd
 from neurovis.wafer.baselines import density_features, make_baseline, wmfpr_features
-from neurovis.wafer.mffpnet import MFF, MFFPNet, MFFPNetConfig, count_parameters, deep_supervision_loss
+from neurovis.wafer.mffpnet import (
+    MFF,
+    MFFPNet,
+    MFFPNetConfig,
+    count_parameters,
+    deep_supervision_loss,
+)
 from neurovis.wafer.train import TrainSettings, per_class_metrics, summary_metrics, train_classifier
 
 
 # ----------------------------------------------------------------------------- generator
+
 
 @pytest.mark.parametrize("label", wd.CLASSES + (wd.NONE,))
 def test_every_class_is_a_valid_map_on_a_circular_die_grid(label):
@@ -35,8 +43,8 @@ def test_patterns_put_defects_where_their_class_says():
         edge = wd.generate_map("Edge-Ring", (1, k), cfg)[0]
         centre = wd.generate_map("Center", (1, k), cfg)[0]
         d_edge, d_centre = density_features(edge), density_features(centre)
-        assert d_edge[5:].mean() > d_edge[0]          # outer ring denser than the centre disc
-        assert d_centre[0] > d_centre[5:].mean()      # and the other way round
+        assert d_edge[5:].mean() > d_edge[0]  # outer ring denser than the centre disc
+        assert d_centre[0] > d_centre[5:].mean()  # and the other way round
         near = wd.generate_map("Near-full", (1, k), cfg)[0]
         assert (near == wd.DEFECT).sum() > 0.6 * (near != wd.OFF).sum()
         assert (wd.generate_map(wd.NONE, (1, k), cfg)[0] == wd.DEFECT).sum() == 0
@@ -59,7 +67,7 @@ def test_noise_level_is_monotone_in_defect_count_on_the_same_map():
         counts = [d.sum() for d in defects]
         assert counts == sorted(counts) and counts[-1] > counts[0]
         for lo, hi in zip(defects, defects[1:]):
-            assert np.all(hi[lo])                      # a superset: same pattern, more noise
+            assert np.all(hi[lo])  # a superset: same pattern, more noise
         assert all(np.array_equal(m != wd.OFF, maps[0] != wd.OFF) for m in maps)
 
 
@@ -77,16 +85,24 @@ def test_split_is_8_1_1_disjoint_and_stratified():
     labels = np.repeat(np.arange(4), [50, 30, 10, 10])
     tr, va, te = wd.split_8_1_1(labels, seed=0)
     assert (len(tr), len(va), len(te)) == (80, 10, 10)
-    assert len(np.intersect1d(tr, va)) == len(np.intersect1d(tr, te)) == len(np.intersect1d(va, te)) == 0
+    assert (
+        len(np.intersect1d(tr, va))
+        == len(np.intersect1d(tr, te))
+        == len(np.intersect1d(va, te))
+        == 0
+    )
     assert set(labels[te]) == {0, 1, 2, 3}
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.zeros((4, 4, 3), int), "2-D"),
-    (np.array([[0, 1], [3, 1]]), r"0 \(off-wafer\), 1 \(good\) or 2"),
-    (np.array([[0, 1.5], [1, 2]]), "non-integer"),
-    (np.array([0, 1, 2]), "2-D"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((4, 4, 3), int), "2-D"),
+        (np.array([[0, 1], [3, 1]]), r"0 \(off-wafer\), 1 \(good\) or 2"),
+        (np.array([[0, 1.5], [1, 2]]), "non-integer"),
+        (np.array([0, 1, 2]), "2-D"),
+    ],
+)
 def test_malformed_maps_are_rejected_with_a_clear_error(bad, match):
     with pytest.raises(ValueError, match=match):
         wd.check_wafer_map(bad, "row 17")
@@ -109,20 +125,28 @@ def test_tensor_dataset_crops_flips_and_one_hot_encodes():
 
 # ----------------------------------------------------------------------------- WM-811K loader
 
+
 def _lswmd_frame():
     """A tiny DataFrame in LSWMD.pkl's real layout (labels as nested arrays, unlabelled = empty)."""
     m = np.ones((26, 26), np.uint8)
     m[0, 0] = 0
     m[10:14, 10:14] = 2
     rows = [(m, "Center"), (m.copy(), "none"), (m.copy(), None), (np.pad(m, 2), "Scratch")]
-    return pd.DataFrame({
-        "waferMap": [r[0] for r in rows],
-        "dieSize": [1683.0] * 4,
-        "lotName": ["lot1"] * 4,
-        "waferIndex": [1.0, 2.0, 3.0, 4.0],
-        "trianTestLabel": [np.array([["Training"]]), np.array([["Test"]]), np.array([]), np.array([["Training"]])],
-        "failureType": [np.array([[r[1]]]) if r[1] else np.array([]) for r in rows],
-    })
+    return pd.DataFrame(
+        {
+            "waferMap": [r[0] for r in rows],
+            "dieSize": [1683.0] * 4,
+            "lotName": ["lot1"] * 4,
+            "waferIndex": [1.0, 2.0, 3.0, 4.0],
+            "trianTestLabel": [
+                np.array([["Training"]]),
+                np.array([["Test"]]),
+                np.array([]),
+                np.array([["Training"]]),
+            ],
+            "failureType": [np.array([[r[1]]]) if r[1] else np.array([]) for r in rows],
+        }
+    )
 
 
 def test_lswmd_loader_reads_the_real_layout(tmp_path):
@@ -178,9 +202,15 @@ def _repo_with_lswmd_sha(tmp_path, monkeypatch, digest):
     root = tmp_path / "repo"
     (root / "companion").mkdir(parents=True)
     (root / "data").mkdir()
-    (root / "data" / "registry.yaml").write_text(yaml.safe_dump(
-        {"datasets": {"wm811k": {"kind": "full", "expected_layout": ["LSWMD.pkl"],
-                                 "sha256": digest}}}))
+    (root / "data" / "registry.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "datasets": {
+                    "wm811k": {"kind": "full", "expected_layout": ["LSWMD.pkl"], "sha256": digest}
+                }
+            }
+        )
+    )
     monkeypatch.setenv("NEUROVIS_ROOT", str(root))
 
 
@@ -188,14 +218,17 @@ def test_lswmd_without_a_published_sha256_needs_trust(tmp_path):
     from neurovis.core import DataIntegrityError
     from neurovis.core.data import sha256
 
-    assert wd.lswmd_sha256() is None          # the registry: none is published
+    assert wd.lswmd_sha256() is None  # the registry: none is published
     flag = tmp_path / "pwned"
     df = _lswmd_frame()
-    df.attrs["x"] = _Payload(str(flag))       # a pickle that runs code when loaded
+    df.attrs["x"] = _Payload(str(flag))  # a pickle that runs code when loaded
     df.to_pickle(tmp_path / "LSWMD.pkl")
     found = sha256(tmp_path / "LSWMD.pkl")
-    with pytest.raises(DataIntegrityError, match=r"LSWMD.pkl: refusing to unpickle it.*no sha256.*"
-                                                 rf"trust=True.*{found}"):
+    with pytest.raises(
+        DataIntegrityError,
+        match=r"LSWMD.pkl: refusing to unpickle it.*no sha256.*"
+        rf"trust=True.*{found}",
+    ):
         wd.load_wm811k(tmp_path)
     with pytest.raises(DataIntegrityError, match="refusing to unpickle"):
         wd.chapter_data("paper", tmp_path)
@@ -214,13 +247,16 @@ def test_lswmd_matching_the_published_sha256_loads_a_tampered_one_not(tmp_path, 
     _lswmd_frame().to_pickle(data_root / "LSWMD.pkl")
     published = sha256(data_root / "LSWMD.pkl")
     _repo_with_lswmd_sha(tmp_path, monkeypatch, published)
-    assert len(wd.load_wm811k(data_root)) == 2                  # verified: no trust needed
+    assert len(wd.load_wm811k(data_root)) == 2  # verified: no trust needed
     df = _lswmd_frame()
     df.attrs["x"] = _Payload(str(tmp_path / "pwned"))
     df.to_pickle(data_root / "LSWMD.pkl")
     found = sha256(data_root / "LSWMD.pkl")
-    with pytest.raises(DataIntegrityError, match=rf"wm/LSWMD.pkl: refusing to unpickle it: its "
-                       rf"sha256 {found} differs from the published LSWMD.pkl's {published}"):
+    with pytest.raises(
+        DataIntegrityError,
+        match=rf"wm/LSWMD.pkl: refusing to unpickle it: its "
+        rf"sha256 {found} differs from the published LSWMD.pkl's {published}",
+    ):
         wd.load_wm811k(data_root)
     assert not (tmp_path / "pwned").exists()
 
@@ -232,9 +268,15 @@ def test_missing_wm811k_raises_data_not_found(tmp_path):
 
 # ----------------------------------------------------------------------------- MFFP-Net
 
+
 def test_mff_doubles_channels_and_halves_space():
     mff = MFF(16)
-    assert [mff.f1x1[0].out_channels, mff.f1[0].out_channels, mff.f2[0].out_channels, mff.f3[0].out_channels] == [8, 8, 16, 16]
+    assert [
+        mff.f1x1[0].out_channels,
+        mff.f1[0].out_channels,
+        mff.f2[0].out_channels,
+        mff.f3[0].out_channels,
+    ] == [8, 8, 16, 16]
     assert mff(torch.randn(2, 16, 10, 10)).shape == (2, 32, 5, 5)
     assert mff(torch.randn(1, 16, 7, 7)).shape == (1, 32, 4, 4)
     with pytest.raises(ValueError, match="even"):
@@ -244,7 +286,7 @@ def test_mff_doubles_channels_and_halves_space():
 def test_mffpnet_paper_shapes_and_fused_channels():
     net = MFFPNet(MFFPNetConfig.paper()).eval()
     x = torch.randn(1, 3, 224, 224)
-    assert net.backbone(x).shape == (1, 128, 28, 28)        # Conv1-Conv4 -> 28x28x128
+    assert net.backbone(x).shape == (1, 128, 28, 28)  # Conv1-Conv4 -> 28x28x128
     feats = net.features(x)
     assert [f.shape[1] for f in feats] == [256, 256, 512, 1024]
     assert [f.shape[-1] for f in feats] == [14, 14, 7, 4]
@@ -273,7 +315,9 @@ def test_deep_supervision_weights_the_auxiliary_losses():
     aux = [torch.randn(3, 4) for _ in range(4)]
     ce = torch.nn.functional.cross_entropy
     loss, _ = deep_supervision_loss(lead, aux, y, (1, 1.4, 1, 0.3))
-    expected = ce(lead, y) + ce(aux[0], y) + 1.4 * ce(aux[1], y) + ce(aux[2], y) + 0.3 * ce(aux[3], y)
+    expected = (
+        ce(lead, y) + ce(aux[0], y) + 1.4 * ce(aux[1], y) + ce(aux[2], y) + 0.3 * ce(aux[3], y)
+    )
     assert torch.allclose(loss, expected)
     only_lead, _ = deep_supervision_loss(lead, aux, y, (0, 0, 0, 0))
     assert torch.allclose(only_lead, ce(lead, y))
@@ -283,11 +327,19 @@ def test_deep_supervision_weights_the_auxiliary_losses():
 
 def test_training_reduces_loss_on_generated_wafers():
     torch.manual_seed(0)
-    ws = wd.make_wafer_set(64, seed=1, classes=("Center", "Edge-Ring"), counts={"Center": 32, "Edge-Ring": 32})
+    ws = wd.make_wafer_set(
+        64, seed=1, classes=("Center", "Edge-Ring"), counts={"Center": 32, "Edge-Ring": 32}
+    )
     ds = wd.WaferTensorDataset(ws, crop=32, train=True)
     net = MFFPNet(MFFPNetConfig.small(num_classes=2, width=0.125))
-    hist = train_classifier(net, ds, None, TrainSettings.small(num_epochs=4, image_size=32, lr=3e-3), "cpu",
-                            progress=False)
+    hist = train_classifier(
+        net,
+        ds,
+        None,
+        TrainSettings.small(num_epochs=4, image_size=32, lr=3e-3),
+        "cpu",
+        progress=False,
+    )
     assert hist["loss"][-1] < hist["loss"][0]
     assert set("ABCD") <= set(hist)
 
@@ -301,11 +353,13 @@ def test_baselines_build_with_the_right_head():
 
 # ----------------------------------------------------------------------------- metrics, features
 
+
 def test_per_class_precision_tpr_tnr_by_hand():
     y_true = [0, 0, 0, 1, 1, 2]
     y_pred = [0, 0, 1, 1, 2, 2]
     t = per_class_metrics(y_true, y_pred, ["a", "b", "c"])
-    # class a: TP 2, FN 1, FP 0, TN 3;  class b: TP 1, FN 1, FP 1, TN 3;  class c: TP 1, FN 0, FP 1, TN 4
+    # class a: TP 2, FN 1, FP 0, TN 3; class b: TP 1, FN 1, FP 1, TN 3; class c: TP 1, FN 0, FP 1,
+    # TN 4
     assert np.allclose(t["precision"], [100, 50, 50])
     assert np.allclose(t["TPR"], [200 / 3, 50, 100])
     assert np.allclose(t["TNR"], [100, 75, 80])
@@ -318,7 +372,7 @@ def test_per_class_precision_tpr_tnr_by_hand():
 def test_wmfpr_features_shape_and_density():
     m = np.ones((30, 30), np.uint8)
     m[[0, 0, -1, -1], [0, -1, 0, -1]] = 0
-    m[:, :] = np.where(m == 0, 0, 2)          # every on-wafer die defective
+    m[:, :] = np.where(m == 0, 0, 2)  # every on-wafer die defective
     f = wmfpr_features([m])
     assert f.shape == (1, 59) and np.allclose(f[0, :13], 1.0)
 
@@ -327,8 +381,8 @@ def test_injected_noise_only_adds_defects_on_good_dies():
     ws = wd.make_wafer_set(20, seed=2)
     lo, hi = ws.with_noise(0.05, seed=1), ws.with_noise(0.3, seed=1)
     for m, a, b in zip(ws.maps, lo.maps, hi.maps):
-        assert np.array_equal(m == wd.OFF, b == wd.OFF)          # off-wafer untouched
-        assert np.all(b[a == wd.DEFECT] == wd.DEFECT)            # superset
+        assert np.array_equal(m == wd.OFF, b == wd.OFF)  # off-wafer untouched
+        assert np.all(b[a == wd.DEFECT] == wd.DEFECT)  # superset
         assert np.all(a[m == wd.DEFECT] == wd.DEFECT)
     assert sum((b == 2).sum() for b in hi.maps) > sum((a == 2).sum() for a in lo.maps)
     with pytest.raises(ValueError, match="noise level"):

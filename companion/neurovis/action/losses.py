@@ -2,6 +2,7 @@
 
 All take embeddings z of shape (N, D), N the batch, D the embedding dimension.
 """
+
 from __future__ import annotations
 
 import torch
@@ -10,8 +11,10 @@ import torch.nn.functional as F
 
 def _check_pair(z1: torch.Tensor, z2: torch.Tensor, name: str):
     if z1.ndim != 2 or z1.shape != z2.shape:
-        raise ValueError(f"{name}: expected two (N, D) embeddings of the same shape, got {tuple(z1.shape)} "
-                         f"and {tuple(z2.shape)}")
+        raise ValueError(
+            f"{name}: expected two (N, D) embeddings of the same shape, got {tuple(z1.shape)} and "
+            f"{tuple(z2.shape)}"
+        )
     if z1.shape[0] < 2:
         raise ValueError(f"{name}: needs a batch of at least 2 samples, got {z1.shape[0]}")
 
@@ -24,6 +27,7 @@ def off_diagonal(m: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- unimodal (Section 3.3)
 
+
 def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """The cross-correlation matrix C of Eq. 5, (D, D).
 
@@ -33,7 +37,10 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-8) -> 
     """
     _check_pair(z1, z2, "cross_correlation")
     num = z1.T @ z2
-    den = z1.pow(2).sum(0).clamp_min(eps).sqrt()[:, None] * z2.pow(2).sum(0).clamp_min(eps).sqrt()[None, :]
+    den = (
+        z1.pow(2).sum(0).clamp_min(eps).sqrt()[:, None]
+        * z2.pow(2).sum(0).clamp_min(eps).sqrt()[None, :]
+    )
     return num / den
 
 
@@ -45,8 +52,10 @@ def cross_correlation_loss(z1: torch.Tensor, z2: torch.Tensor, beta: float = 5e-
 
 # ------------------------------------------------------------------------- multimodal (Section 3.4)
 
+
 def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
-    """v(Z) of Eq. 11 with Std of Eq. 12: mean over dimensions of max(0, gamma - sqrt(Var(z_j) + eps)).
+    """v(Z) of Eq. 11 with Std of Eq. 12: mean over dimensions of max(0, gamma - sqrt(Var(z_j) +
+    eps)).
 
     Var is the unbiased variance along the batch (Algorithm 1: ``z.var(dim=0)``).
     """
@@ -83,38 +92,59 @@ def covariance_term(z: torch.Tensor) -> torch.Tensor:
     return off_diagonal(covariance_matrix(z)).pow(2).sum() / z.shape[1]
 
 
-def vicreg_loss(zs: torch.Tensor, zi: torch.Tensor, lam: float = 25.0, mu: float = 25.0, nu: float = 1.0,
-                branch_reduction: str = "sum", invariance_reduction: str = "mean", gamma: float = 1.0,
-                eps: float = 1e-4):
+def vicreg_loss(
+    zs: torch.Tensor,
+    zi: torch.Tensor,
+    lam: float = 25.0,
+    mu: float = 25.0,
+    nu: float = 1.0,
+    branch_reduction: str = "sum",
+    invariance_reduction: str = "mean",
+    gamma: float = 1.0,
+    eps: float = 1e-4,
+):
     """L(Z^s, Z^i) of Eq. 16 = lam * s + mu * [v(Z^s) + v(Z^i)] + nu * [c(Z^s) + c(Z^i)].
 
-    ``branch_reduction="sum"`` follows Eq. 16 and Algorithm 1 (the two branches' variance terms
-    are added); ``"mean"`` averages them as the VICReg reference code does (equivalent to halving
-    mu). Returns (loss, {"invariance", "variance", "covariance"}) with the unweighted terms as floats.
+    ``branch_reduction="sum"`` follows Eq. 16 and Algorithm 1 (the two branches' variance terms are
+    added); ``"mean"`` averages them as the VICReg reference code does (equivalent to halving mu).
+    Returns (loss, {"invariance", "variance", "covariance"}) with the unweighted terms as floats.
     """
     if branch_reduction not in ("sum", "mean"):
-        raise ValueError(f"vicreg_loss: branch_reduction must be 'sum' or 'mean', got {branch_reduction!r}")
+        raise ValueError(
+            f"vicreg_loss: branch_reduction must be 'sum' or 'mean', got {branch_reduction!r}"
+        )
     s = invariance_term(zs, zi, invariance_reduction)
     v = variance_term(zs, gamma, eps) + variance_term(zi, gamma, eps)
     if branch_reduction == "mean":
         v = v / 2
     c = covariance_term(zs) + covariance_term(zi)
     loss = lam * s + mu * v + nu * c
-    return loss, {"invariance": float(s.detach()), "variance": float(v.detach()), "covariance": float(c.detach())}
+    return loss, {
+        "invariance": float(s.detach()),
+        "variance": float(v.detach()),
+        "covariance": float(c.detach()),
+    }
 
 
-# ------------------------------------------------------------------------------------------ baselines
+# ---------------------------------------------------------------------------------------- baselines
+
 
 def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -> torch.Tensor:
-    """Barlow Twins (Zbontar et al. 2021): batch-standardised cross-correlation driven to identity."""
+    """Barlow Twins (Zbontar et al. 2021): batch-standardised cross-correlation driven to
+    identity."""
     _check_pair(z1, z2, "barlow_twins_loss")
     n = z1.shape[0]
-    c = F.batch_norm(z1, None, None, training=True).T @ F.batch_norm(z2, None, None, training=True) / n
+    c = (
+        F.batch_norm(z1, None, None, training=True).T
+        @ F.batch_norm(z2, None, None, training=True)
+        / n
+    )
     return (torch.diagonal(c) - 1).pow(2).sum() + lambd * off_diagonal(c).pow(2).sum()
 
 
 def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
-    """SimCLR's NT-Xent (Chen et al. 2020): 2N-way softmax, positives are the other view, others negatives."""
+    """SimCLR's NT-Xent (Chen et al. 2020): 2N-way softmax, positives are the other view, others
+    negatives."""
     _check_pair(z1, z2, "nt_xent_loss")
     n = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2]), dim=1)
@@ -125,7 +155,8 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -
 
 
 def cmc_loss(zs: torch.Tensor, zi: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
-    """CMC (Tian et al. 2020), two modalities: symmetric cross-modal InfoNCE with in-batch negatives.
+    """CMC (Tian et al. 2020), two modalities: symmetric cross-modal InfoNCE with in-batch
+    negatives.
 
     Sample j of one modality must pick sample j of the other among the N candidates, both ways.
     """

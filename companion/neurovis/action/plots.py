@@ -1,5 +1,6 @@
-"""The chapter's figures: samples, augmented views, semi-supervised curves (Figure 5), t-SNE (Figure 6),
-normalised confusion matrix (Figure 7)."""
+"""The chapter's figures: samples, augmented views, semi-supervised curves (Figure 5), t-SNE (Figure
+6), normalised confusion matrix (Figure 7)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,18 +19,31 @@ def sample_figure(data, indices, num_frames: int = 5, bones=UTD_BONES):
     """For each recording: skeleton frames over time (x-y) and the 6 inertial channels."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(indices), 2, figsize=(10, 2.6 * len(indices)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1.3, 1]})
+    fig, axes = plt.subplots(
+        len(indices),
+        2,
+        figsize=(10, 2.6 * len(indices)),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1.3, 1]},
+    )
     for row, i in enumerate(indices):
-        skel = data.skeleton[i]                         # (C, T, V)
+        skel = data.skeleton[i]  # (C, T, V)
         ax = axes[row, 0]
         ts = np.linspace(0, skel.shape[1] - 1, num_frames).astype(int)
         for k, t in enumerate(ts):
-            _draw_skeleton(ax, skel[:, t] + np.array([2.2 * k, 0, 0])[: skel.shape[0], None], f"C{k % 8}", bones=bones)
+            _draw_skeleton(
+                ax,
+                skel[:, t] + np.array([2.2 * k, 0, 0])[: skel.shape[0], None],
+                f"C{k % 8}",
+                bones=bones,
+            )
         ax.set_aspect("equal")
         ax.set_xticks([])
-        ax.set_title(f"{data.class_names[data.labels[i]]} (subject {data.subjects[i]}, trial {data.trials[i]}): "
-                     f"frames {list(ts)}", fontsize=9)
+        ax.set_title(
+            f"{data.class_names[data.labels[i]]} (subject {data.subjects[i]}, trial "
+            f"{data.trials[i]}): frames {list(ts)}",
+            fontsize=9,
+        )
         ax = axes[row, 1]
         names = ["acc x", "acc y", "acc z", "gyro x", "gyro y", "gyro z"]
         for c in range(data.imu.shape[2]):
@@ -63,7 +77,10 @@ def augmentation_figure(skeleton, imu, strengths, seed: int = 0, frame: int = 25
         ax.plot(xi[:, 0], color="C1", lw=1, label="augmented acc x")
         if k == 0:
             ax.legend(fontsize=7)
-    fig.suptitle("three augmented skeleton views (frame %d) and an augmented IMU channel" % frame, fontsize=10)
+    fig.suptitle(
+        "three augmented skeleton views (frame %d) and an augmented IMU channel" % frame,
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -80,7 +97,8 @@ def mean_ci(values, level: float = 0.95):
 
 
 def semi_supervised_figure(fractions, curves: dict, metric: str = "acc"):
-    """Plotly: mean accuracy (or F1) vs label fraction, with 95% interval bands; curves: {name: [[runs] per fraction]}."""
+    """Plotly: mean accuracy (or F1) vs label fraction, with 95% interval bands; curves: {name:
+    [[runs] per fraction]}."""
     import plotly.graph_objects as go
 
     from ..core.plotting import PALETTE, plotly_style
@@ -92,16 +110,33 @@ def semi_supervised_figure(fractions, curves: dict, metric: str = "acc"):
         m = np.array([s[0] for s in stats_])
         h = np.array([s[1] for s in stats_])
         color = PALETTE[k % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=x + x[::-1], y=list(m + h) + list((m - h)[::-1]), fill="toself", opacity=0.2,
-                                 line=dict(width=0), fillcolor=color, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=x + x[::-1],
+                y=list(m + h) + list((m - h)[::-1]),
+                fill="toself",
+                opacity=0.2,
+                line=dict(width=0),
+                fillcolor=color,
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
         fig.add_trace(go.Scatter(x=x, y=m, name=name, mode="lines+markers", line=dict(color=color)))
     fig.update_xaxes(type="log")
-    return plotly_style(fig, "Semi-supervised: test " + ("accuracy" if metric == "acc" else "macro F1")
-                        + " vs labelled fraction (95% intervals)", "labelled training samples (%)", f"{metric} (%)")
+    return plotly_style(
+        fig,
+        "Semi-supervised: test "
+        + ("accuracy" if metric == "acc" else "macro F1")
+        + " vs labelled fraction (95% intervals)",
+        "labelled training samples (%)",
+        f"{metric} (%)",
+    )
 
 
 def tsne_figure(panels: dict, labels, seed: int = 0):
-    """Figure 6: t-SNE (scikit-learn) of test-set features, one panel per {title: (N, D) features}."""
+    """Figure 6: t-SNE (scikit-learn) of test-set features, one panel per {title: (N, D)
+    features}."""
     import matplotlib.pyplot as plt
     from sklearn.manifold import TSNE
 
@@ -127,9 +162,18 @@ def confusion_figure(y_true, y_pred, class_names, title: str = ""):
     from sklearn.metrics import ConfusionMatrixDisplay
 
     fig, ax = plt.subplots(figsize=(8.5, 7.5))
-    ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=range(len(class_names)), normalize="true",
-                                            display_labels=class_names, ax=ax, cmap="Blues",
-                                            include_values=False, colorbar=True, xticks_rotation=90)
+    ConfusionMatrixDisplay.from_predictions(
+        y_true,
+        y_pred,
+        labels=range(len(class_names)),
+        normalize="true",
+        display_labels=class_names,
+        ax=ax,
+        cmap="Blues",
+        include_values=False,
+        colorbar=True,
+        xticks_rotation=90,
+    )
     ax.grid(False)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
@@ -141,5 +185,10 @@ def vicreg_terms_figure(history: dict):
     from ..core.plotting import line_figure
 
     epochs = list(range(1, len(history["loss"]) + 1))
-    return line_figure(epochs, {k: history[k] for k in ("invariance", "variance", "covariance") if k in history},
-                       "VICReg terms during multimodal pre-training", "epoch", "value (unweighted)")
+    return line_figure(
+        epochs,
+        {k: history[k] for k in ("invariance", "variance", "covariance") if k in history},
+        "VICReg terms during multimodal pre-training",
+        "epoch",
+        "value (unweighted)",
+    )

@@ -1,6 +1,8 @@
 """The method: unimodal (Section 3.3, Figure 3) and multimodal (Section 3.4, Figure 4, Algorithm 1)
-contrastive self-supervised pre-training, then fine-tuning of a fusion classifier on frozen encoders.
+contrastive self-supervised pre-training, then fine-tuning of a fusion classifier on frozen
+encoders.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -23,30 +25,33 @@ MODALITIES = ("skeleton", "imu")
 class ActionConfig:
     """Sizes and training settings. ``paper()`` is Table 1 (UTD-MHAD) and Section 4.2; ``small()`` a
     CPU-sized version of the same protocol (narrower encoders, fewer epochs)."""
-    num_steps: int = 50                 # every sequence resampled to 50 steps (Section 4.2)
-    skeleton_width: float = 1.0         # channel multiplier of the HCN encoder (1 = 64/32/32/64/128/256)
-    imu_width: float = 1.0              # channel multiplier of the IMU encoder (1 = 32/64/128)
-    imu_layers: int = 2                 # Transformer layers of the IMU encoder (N x in Figure 1)
-    proj_hidden: int = 256              # projection head g: hidden and output sizes
+
+    num_steps: int = 50  # every sequence resampled to 50 steps (Section 4.2)
+    # channel multiplier of the HCN encoder (1 = 64/32/32/64/128/256)
+    skeleton_width: float = 1.0
+    imu_width: float = 1.0  # channel multiplier of the IMU encoder (1 = 32/64/128)
+    imu_layers: int = 2  # Transformer layers of the IMU encoder (N x in Figure 1)
+    proj_hidden: int = 256  # projection head g: hidden and output sizes
     proj_dim: int = 256
-    fusion_dim: int = 256               # fine-tuning fusion layers map each modality to 256 (Section 4.2)
-    epochs_unimodal: int = 100          # Table 1
+    # fine-tuning fusion layers map each modality to 256 (Section 4.2)
+    fusion_dim: int = 256
+    epochs_unimodal: int = 100  # Table 1
     lr_unimodal: float = 1e-2
     batch_unimodal: int = 128
     epochs_multimodal: int = 200
     lr_multimodal: float = 1e-3
     batch_multimodal: int = 256
-    epochs_finetune: int = 100          # Section 4.2: 100 fine-tuning epochs
+    epochs_finetune: int = 100  # Section 4.2: 100 fine-tuning epochs
     lr_finetune: float = 1e-3
     batch_finetune: int = 64
     epochs_supervised: int = 100
     lr_supervised: float = 1e-3
     batch_supervised: int = 64
-    lam: float = 25.0                   # Eq. 16: invariance weight lambda
-    mu: float = 25.0                    # Eq. 16: variance weight mu  (lambda = mu > 1, Section 3.4)
-    nu: float = 1.0                     # Eq. 16: covariance weight (phi = 1)
-    branch_reduction: str = "sum"       # Eq. 16 adds the two branches' variance terms
-    beta: float = 5e-3                  # Eq. 6: weight of the off-diagonal term
+    lam: float = 25.0  # Eq. 16: invariance weight lambda
+    mu: float = 25.0  # Eq. 16: variance weight mu  (lambda = mu > 1, Section 3.4)
+    nu: float = 1.0  # Eq. 16: covariance weight (phi = 1)
+    branch_reduction: str = "sum"  # Eq. 16 adds the two branches' variance terms
+    beta: float = 5e-3  # Eq. 6: weight of the off-diagonal term
     augment_strength: float = 1.0
     progress: bool = True
 
@@ -54,23 +59,44 @@ class ActionConfig:
     def paper(cls, dataset: str = "utd-mhad") -> "ActionConfig":
         if dataset == "utd-mhad":
             return cls()
-        if dataset == "mmact":   # Table 1, MMAct columns
-            return cls(lr_unimodal=1e-3, batch_unimodal=96, lr_multimodal=1e-4, batch_multimodal=128)
+        if dataset == "mmact":  # Table 1, MMAct columns
+            return cls(
+                lr_unimodal=1e-3, batch_unimodal=96, lr_multimodal=1e-4, batch_multimodal=128
+            )
         raise ValueError(f"dataset must be 'utd-mhad' or 'mmact', got {dataset!r}")
 
     @classmethod
     def small(cls) -> "ActionConfig":
-        return cls(skeleton_width=0.25, imu_width=0.25, imu_layers=1, proj_hidden=128, proj_dim=128,
-                   fusion_dim=64, epochs_unimodal=8, lr_unimodal=3e-3, batch_unimodal=64, epochs_multimodal=12,
-                   lr_multimodal=3e-3, batch_multimodal=64, epochs_finetune=60, lr_finetune=3e-3,
-                   batch_finetune=64, epochs_supervised=12, lr_supervised=3e-3, batch_supervised=32)
+        return cls(
+            skeleton_width=0.25,
+            imu_width=0.25,
+            imu_layers=1,
+            proj_hidden=128,
+            proj_dim=128,
+            fusion_dim=64,
+            epochs_unimodal=8,
+            lr_unimodal=3e-3,
+            batch_unimodal=64,
+            epochs_multimodal=12,
+            lr_multimodal=3e-3,
+            batch_multimodal=64,
+            epochs_finetune=60,
+            lr_finetune=3e-3,
+            batch_finetune=64,
+            epochs_supervised=12,
+            lr_supervised=3e-3,
+            batch_supervised=32,
+        )
 
     def with_(self, **kw) -> "ActionConfig":
         return replace(self, **kw)
 
 
-def build_encoder(modality: str, cfg: ActionConfig, in_channels: int, num_joints: int = 20) -> nn.Module:
-    """f_theta_s (HCN, Figure 2) or f_theta_i (conv + Transformer, Figure 1) at the configured width."""
+def build_encoder(
+    modality: str, cfg: ActionConfig, in_channels: int, num_joints: int = 20
+) -> nn.Module:
+    """f_theta_s (HCN, Figure 2) or f_theta_i (conv + Transformer, Figure 1) at the configured
+    width."""
     if modality == "skeleton":
         return SkeletonEncoder(in_channels, num_joints, width=cfg.skeleton_width)
     if modality == "imu":
@@ -84,8 +110,9 @@ class SSLModel(nn.Module):
     def __init__(self, encoders: dict, proj_hidden: int, proj_dim: int):
         super().__init__()
         self.encoders = nn.ModuleDict(encoders)
-        self.projectors = nn.ModuleDict({m: projection_head(e.out_dim, proj_hidden, proj_dim)
-                                         for m, e in encoders.items()})
+        self.projectors = nn.ModuleDict(
+            {m: projection_head(e.out_dim, proj_hidden, proj_dim) for m, e in encoders.items()}
+        )
 
     def embed(self, modality: str, x: torch.Tensor) -> torch.Tensor:
         """z = g(f(x)) (Eq. 1-4, 9-10)."""
@@ -98,8 +125,14 @@ def make_loader(*tensors, batch_size: int, seed: int, shuffle: bool = True):
 
     n = len(tensors[0])
     bs = max(2, min(batch_size, n))
-    return DataLoader(TensorDataset(*tensors), batch_size=bs, shuffle=shuffle, num_workers=0,
-                      drop_last=(n % bs == 1), generator=torch.Generator().manual_seed(seed))
+    return DataLoader(
+        TensorDataset(*tensors),
+        batch_size=bs,
+        shuffle=shuffle,
+        num_workers=0,
+        drop_last=(n % bs == 1),
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
 def _inputs(batch, device):
@@ -109,26 +142,44 @@ def _inputs(batch, device):
 
 def _augmenters(cfg: ActionConfig, seed: int):
     gen = torch.Generator().manual_seed(seed + 1)
-    aug = {"skeleton": SkeletonAugment(cfg.augment_strength), "imu": IMUAugment(cfg.augment_strength)}
+    aug = {
+        "skeleton": SkeletonAugment(cfg.augment_strength),
+        "imu": IMUAugment(cfg.augment_strength),
+    }
     return (lambda m, x: aug[m](x.cpu(), gen)), gen
 
 
-def new_ssl_model(modalities, cfg: ActionConfig, in_channels: dict, num_joints: int, seed: int) -> SSLModel:
+def new_ssl_model(
+    modalities, cfg: ActionConfig, in_channels: dict, num_joints: int, seed: int
+) -> SSLModel:
     torch.manual_seed(seed)
     encoders = {m: build_encoder(m, cfg, in_channels[m], num_joints) for m in modalities}
     return SSLModel(encoders, cfg.proj_hidden, cfg.proj_dim)
 
 
-def pretrain_unimodal(modality: str, skeleton: torch.Tensor, imu: torch.Tensor, cfg: ActionConfig, device,
-                      seed: int = 0, loss: Callable | None = None, desc: str = "pretrain"):
+def pretrain_unimodal(
+    modality: str,
+    skeleton: torch.Tensor,
+    imu: torch.Tensor,
+    cfg: ActionConfig,
+    device,
+    seed: int = 0,
+    loss: Callable | None = None,
+    desc: str = "pretrain",
+):
     """Figure 3A: two augmented views of one modality through the same f and g, loss L_c (Eq. 6).
 
     ``loss(z1, z2)`` defaults to the cross-correlation loss of Eq. 5-6; baselines pass theirs.
     Returns (SSLModel, history).
     """
     loss = loss or partial(cross_correlation_loss, beta=cfg.beta)
-    model = new_ssl_model([modality], cfg, {"skeleton": skeleton.shape[1], "imu": imu.shape[2]},
-                          skeleton.shape[3], seed)
+    model = new_ssl_model(
+        [modality],
+        cfg,
+        {"skeleton": skeleton.shape[1], "imu": imu.shape[2]},
+        skeleton.shape[3],
+        seed,
+    )
     augment, _ = _augmenters(cfg, seed)
     dev = torch.device(device)
 
@@ -139,21 +190,42 @@ def pretrain_unimodal(modality: str, skeleton: torch.Tensor, imu: torch.Tensor, 
 
     loader = make_loader(skeleton, imu, batch_size=cfg.batch_unimodal, seed=seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr_unimodal)
-    hist = fit(model, loss_fn, loader, opt, TrainConfig(cfg.epochs_unimodal, progress=cfg.progress, desc=desc), dev)
+    hist = fit(
+        model,
+        loss_fn,
+        loader,
+        opt,
+        TrainConfig(cfg.epochs_unimodal, progress=cfg.progress, desc=desc),
+        dev,
+    )
     return model, hist
 
 
-def pretrain_multimodal(skeleton: torch.Tensor, imu: torch.Tensor, cfg: ActionConfig, device, seed: int = 0,
-                        loss: Callable | None = None, desc: str = "pretrain"):
+def pretrain_multimodal(
+    skeleton: torch.Tensor,
+    imu: torch.Tensor,
+    cfg: ActionConfig,
+    device,
+    seed: int = 0,
+    loss: Callable | None = None,
+    desc: str = "pretrain",
+):
     """Algorithm 1 / Figure 4A: x^s and x^i of the same recording, augmented (Eq. 7-8), encoded by
     their own f (Eq. 9-10) and g, and pulled together with the VICReg loss of Eq. 16.
 
     ``loss(zs, zi)`` -> loss or (loss, terms); defaults to ``vicreg_loss`` with cfg's weights.
     Returns (SSLModel, history); history carries the per-epoch VICReg terms for the default loss.
     """
-    loss = loss or partial(vicreg_loss, lam=cfg.lam, mu=cfg.mu, nu=cfg.nu, branch_reduction=cfg.branch_reduction)
-    model = new_ssl_model(MODALITIES, cfg, {"skeleton": skeleton.shape[1], "imu": imu.shape[2]},
-                          skeleton.shape[3], seed)
+    loss = loss or partial(
+        vicreg_loss, lam=cfg.lam, mu=cfg.mu, nu=cfg.nu, branch_reduction=cfg.branch_reduction
+    )
+    model = new_ssl_model(
+        MODALITIES,
+        cfg,
+        {"skeleton": skeleton.shape[1], "imu": imu.shape[2]},
+        skeleton.shape[3],
+        seed,
+    )
     augment, _ = _augmenters(cfg, seed)
     dev = torch.device(device)
 
@@ -164,19 +236,31 @@ def pretrain_multimodal(skeleton: torch.Tensor, imu: torch.Tensor, cfg: ActionCo
 
     loader = make_loader(skeleton, imu, batch_size=cfg.batch_multimodal, seed=seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr_multimodal)
-    hist = fit(model, loss_fn, loader, opt, TrainConfig(cfg.epochs_multimodal, progress=cfg.progress, desc=desc), dev)
+    hist = fit(
+        model,
+        loss_fn,
+        loader,
+        opt,
+        TrainConfig(cfg.epochs_multimodal, progress=cfg.progress, desc=desc),
+        dev,
+    )
     return model, hist
 
 
 @torch.no_grad()
-def extract_features(encoders, skeleton: torch.Tensor, imu: torch.Tensor, device, batch_size: int = 256) -> dict:
-    """Hidden features h = f(x) of the frozen encoders (Figures 3B, 4B), {modality: (N, D) CPU tensor}."""
+def extract_features(
+    encoders, skeleton: torch.Tensor, imu: torch.Tensor, device, batch_size: int = 256
+) -> dict:
+    """Hidden features h = f(x) of the frozen encoders (Figures 3B, 4B), {modality: (N, D) CPU
+    tensor}."""
     dev = torch.device(device)
     out = {}
     for m, enc in dict(encoders).items():
         enc.eval().to(dev)
         x = skeleton if m == "skeleton" else imu
-        out[m] = torch.cat([enc(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)])
+        out[m] = torch.cat(
+            [enc(x[i : i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]
+        )
     return out
 
 
@@ -184,13 +268,25 @@ def scores(y_true, y_pred) -> dict:
     """Accuracy and macro F1, in %, as in Table 2 (scikit-learn)."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    return {"acc": 100.0 * accuracy_score(y_true, y_pred),
-            "f1": 100.0 * f1_score(y_true, y_pred, average="macro", zero_division=0)}
+    return {
+        "acc": 100.0 * accuracy_score(y_true, y_pred),
+        "f1": 100.0 * f1_score(y_true, y_pred, average="macro", zero_division=0),
+    }
 
 
-def linear_eval(train_feats: dict, train_labels: torch.Tensor, test_feats: dict, test_labels: torch.Tensor,
-                num_classes: int, cfg: ActionConfig, device, seed: int = 0, index=None, modalities=None,
-                progress: bool = False) -> dict:
+def linear_eval(
+    train_feats: dict,
+    train_labels: torch.Tensor,
+    test_feats: dict,
+    test_labels: torch.Tensor,
+    num_classes: int,
+    cfg: ActionConfig,
+    device,
+    seed: int = 0,
+    index=None,
+    modalities=None,
+    progress: bool = False,
+) -> dict:
     """Fine-tuning on frozen features (Section 4.2-4.3.1): per-modality BN + ReLU fusion layers,
     concatenation, linear classifier, trained with cross-entropy; scored on the test split.
 
@@ -200,10 +296,16 @@ def linear_eval(train_feats: dict, train_labels: torch.Tensor, test_feats: dict,
     modalities = list(modalities or train_feats)
     idx = torch.as_tensor(np.arange(len(train_labels)) if index is None else np.asarray(index))
     torch.manual_seed(seed)
-    head = FusionClassifier([train_feats[m].shape[1] for m in modalities], num_classes, cfg.fusion_dim)
+    head = FusionClassifier(
+        [train_feats[m].shape[1] for m in modalities], num_classes, cfg.fusion_dim
+    )
     dev = torch.device(device)
-    loader = make_loader(*[train_feats[m][idx] for m in modalities], train_labels[idx],
-                         batch_size=cfg.batch_finetune, seed=seed)
+    loader = make_loader(
+        *[train_feats[m][idx] for m in modalities],
+        train_labels[idx],
+        batch_size=cfg.batch_finetune,
+        seed=seed,
+    )
     ce = nn.CrossEntropyLoss()
 
     def loss_fn(model, batch):
@@ -211,7 +313,14 @@ def linear_eval(train_feats: dict, train_labels: torch.Tensor, test_feats: dict,
         return ce(model(*feats), y)
 
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr_finetune)
-    fit(head, loss_fn, loader, opt, TrainConfig(cfg.epochs_finetune, progress=progress, desc="fine-tune"), dev)
+    fit(
+        head,
+        loss_fn,
+        loader,
+        opt,
+        TrainConfig(cfg.epochs_finetune, progress=progress, desc="fine-tune"),
+        dev,
+    )
     head.eval()
     with torch.no_grad():
         pred = head(*[test_feats[m].to(dev) for m in modalities]).argmax(1).cpu().numpy()

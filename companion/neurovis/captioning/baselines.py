@@ -1,5 +1,6 @@
 """Baselines on the same frozen encoder: NIC (Vinyals et al. 2015, image fed once at t = -1) and
 soft attention (Show, Attend and Tell, Xu et al. 2015: attention driven by h_{t-1}, Eq. 15-17)."""
+
 from __future__ import annotations
 
 import torch
@@ -48,8 +49,11 @@ class SoftAttention(Captioner):
         return {"V": V, "Vp": self.att_v(V), "h": h, "c": c}
 
     def step(self, tokens, state):
-        e = self.att_a(torch.tanh(state["Vp"] + self.att_h(state["h"]).unsqueeze(1))).squeeze(-1)  # Eq. 15
-        a = torch.softmax(e, dim=1)                                                                 # Eq. 16
-        ctx = (a.unsqueeze(-1) * state["V"]).sum(1)                                                 # Eq. 17
+        # Eq. 15
+        e = self.att_a(torch.tanh(state["Vp"] + self.att_h(state["h"]).unsqueeze(1))).squeeze(-1)
+        # Eq. 16
+        a = torch.softmax(e, dim=1)
+        # Eq. 17
+        ctx = (a.unsqueeze(-1) * state["V"]).sum(1)
         h, c = self.lstm(torch.cat([self.embed(tokens), ctx], 1), (state["h"], state["c"]))
         return self.out(h), {**state, "h": h, "c": c}, a

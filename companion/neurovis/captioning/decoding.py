@@ -1,5 +1,6 @@
 """Decoding with any captioner of ``models``: greedy, sampling (the RL policy's actions) and beam
 search (Section 4: beam size 5). Token ids: 0 pad, 1 ``<start>``, 2 ``<end>``."""
+
 from __future__ import annotations
 
 import torch
@@ -18,7 +19,8 @@ def _batch_size(feats: dict) -> int:
 @torch.no_grad()
 def greedy(model, feats: dict, max_len: int = 16, return_attention: bool = False):
     """Arg-max decoding. Returns (B, max_len) token ids (``<end>`` kept, then 0s), and with
-    ``return_attention`` also (B, max_len, R) attention weights (zeros for models without attention)."""
+    ``return_attention`` also (B, max_len, R) attention weights (zeros for models without
+    attention)."""
     B = _batch_size(feats)
     state = model.init_state(feats)
     tokens = torch.full((B,), START_ID, dtype=torch.long, device=next(iter(feats.values())).device)
@@ -67,9 +69,9 @@ def sample(model, feats: dict, max_len: int = 16, generator: torch.Generator | N
 
 @torch.no_grad()
 def beam_search(model, feats: dict, beam: int = 5, max_len: int = 16) -> torch.Tensor:
-    """Beam search: keep the ``beam`` partial captions of highest total log-probability at every step
-    (no length normalisation); finished beams carry their score unchanged. Returns (B, max_len) ids of
-    the best caption per image; ``beam=1`` is greedy decoding."""
+    """Beam search: keep the ``beam`` partial captions of highest total log-probability at every
+    step (no length normalisation); finished beams carry their score unchanged. Returns (B, max_len)
+    ids of the best caption per image; ``beam=1`` is greedy decoding."""
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
     B = _batch_size(feats)

@@ -1,5 +1,6 @@
 """Image encoder (Section 2.1): DenseNet features (CNN-e) and the MIL visual-word detector with a
 noisy-OR over regions (Eq. 2-3), trained from the captions' words as weak, image-level labels."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ def noisy_or(x: torch.Tensor, dim: int = -1, eps: float = 1e-6) -> torch.Tensor:
 
 
 class DenseNetEncoder(nn.Module):
-    """CNN-e: torchvision's DenseNet (from scratch) returning the last dense block's feature map
-    (B, C, h, w); ``small`` is a narrow two-block DenseNet for 48-px scenes, ``densenet121`` the paper's."""
+    """CNN-e: torchvision's DenseNet (from scratch) returning the last dense block's feature map (B,
+    C, h, w); ``small`` is a narrow two-block DenseNet for 48-px scenes, ``densenet121`` the
+    paper's."""
 
     def __init__(self, arch: str = "small"):
         super().__init__()
@@ -63,12 +65,13 @@ class MILDetector(nn.Module):
         self.encoder = encoder
         self.theta = nn.Sequential(nn.Conv2d(encoder.channels, hidden, 1), nn.ReLU())
         self.word = nn.Conv2d(hidden, num_words, 1)
-        # start with rare region detections (x ~ 1/100): with x ~ 0.5 the noisy-OR of many regions is
-        # saturated at 1 and its gradient vanishes
+        # start with rare region detections (x ~ 1/100): with x ~ 0.5 the noisy-OR of many regions
+        # is saturated at 1 and its gradient vanishes
         nn.init.constant_(self.word.bias, -4.6)
 
     def forward(self, images: torch.Tensor):
-        """Returns (feature map A (B, C, h, w), region word probabilities x (B, |D|, h, w), P_w (B, |D|))."""
+        """Returns (feature map A (B, C, h, w), region word probabilities x (B, |D|, h, w), P_w (B,
+        |D|))."""
         A = self.encoder(images)
         x = torch.sigmoid(self.word(self.theta(A)))
         return A, x, noisy_or(x.flatten(2), dim=-1)
@@ -79,6 +82,7 @@ class Features:
     """What the frozen encoder gives the captioners, per image: ``regions`` (N, h*w, C) region
     features, ``mil`` (N, |D|, h, w) region word probabilities restricted to each image's top-k
     words, ``probs`` (N, |D|) the noisy-OR word probabilities, ``grid`` (h, w)."""
+
     regions: torch.Tensor
     mil: torch.Tensor
     probs: torch.Tensor
@@ -95,7 +99,9 @@ class Features:
         return Features((self.regions - mean) / std, self.mil, self.probs, self.grid)
 
     def to(self, device) -> "Features":
-        return Features(self.regions.to(device), self.mil.to(device), self.probs.to(device), self.grid)
+        return Features(
+            self.regions.to(device), self.mil.to(device), self.probs.to(device), self.grid
+        )
 
 
 def top_k_mask(probs: torch.Tensor, k: int = 10) -> torch.Tensor:
@@ -106,11 +112,15 @@ def top_k_mask(probs: torch.Tensor, k: int = 10) -> torch.Tensor:
 
 
 @torch.no_grad()
-def extract_features(detector: MILDetector, images, device="cpu", batch_size: int = 128, top_k: int = 10) -> Features:
+def extract_features(
+    detector: MILDetector, images, device="cpu", batch_size: int = 128, top_k: int = 10
+) -> Features:
     """Run the frozen encoder + MIL detector over ``images`` (a tensor or a Dataset of images)."""
     detector.eval().to(device)
     regs, mils, probs = [], [], []
-    loader = torch.utils.data.DataLoader(images, batch_size=batch_size, shuffle=False, num_workers=0)
+    loader = torch.utils.data.DataLoader(
+        images, batch_size=batch_size, shuffle=False, num_workers=0
+    )
     for x in loader:
         A, xw, P = detector(x.to(device))
         regs.append(A.flatten(2).transpose(1, 2).cpu())
@@ -120,7 +130,8 @@ def extract_features(detector: MILDetector, images, device="cpu", batch_size: in
 
 
 def standardize(train: Features, *others: Features) -> list[Features]:
-    """Standardise the region features of ``train`` and ``others`` with the training set's per-channel
-    mean and standard deviation (the DenseNet's ReLU outputs range over an order of magnitude)."""
+    """Standardise the region features of ``train`` and ``others`` with the training set's
+    per-channel mean and standard deviation (the DenseNet's ReLU outputs range over an order of
+    magnitude)."""
     mean, std = train.regions.mean((0, 1)), train.regions.std((0, 1)) + 1e-5
     return [f.standardized(mean, std) for f in (train, *others)]

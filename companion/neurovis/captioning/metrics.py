@@ -1,5 +1,6 @@
 """Caption metrics from ``pycocoevalcap`` (BLEU-1..4, METEOR, ROUGE-L, CIDEr; SPICE left out: it
 downloads Stanford CoreNLP on first use) and the per-caption CIDEr used as the RL reward."""
+
 from __future__ import annotations
 
 import shutil
@@ -15,8 +16,11 @@ def java_available() -> bool:
 
 def _require_java(what: str):
     if not java_available():
-        raise RuntimeError(f"{what} needs Java (pycocoevalcap runs a .jar): no `java` on PATH. Install a JRE "
-                           "(e.g. `apt-get install openjdk-17-jre-headless`) or call with meteor=False / tokenize=False")
+        raise RuntimeError(
+            f"{what} needs Java (pycocoevalcap runs a .jar): no `java` on PATH. Install a JRE "
+            "(e.g. `apt-get install openjdk-17-jre-headless`) or call with meteor=False / "
+            "tokenize=False"
+        )
 
 
 def meteor_scorer():
@@ -25,12 +29,14 @@ def meteor_scorer():
     _require_java("METEOR")
     if _METEOR is None:
         from pycocoevalcap.meteor.meteor import Meteor
+
         _METEOR = Meteor()
     return _METEOR
 
 
 def ptb_tokenize(captions: dict) -> dict:
-    """Stanford PTB tokenisation of {id: [caption, ...]} as the COCO evaluation does (needs Java)."""
+    """Stanford PTB tokenisation of {id: [caption, ...]} as the COCO evaluation does (needs
+    Java)."""
     import contextlib
     import io
 
@@ -42,12 +48,15 @@ def ptb_tokenize(captions: dict) -> dict:
 
     _require_java("the PTB tokenizer")
     sys.stderr.flush()
-    saved = os.dup(2)  # the Java tokenizer reports its speed on the process's stderr: keep it out of the page
+    # the Java tokenizer reports its speed on the process's stderr: keep it out of the page
+    saved = os.dup(2)
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                return PTBTokenizer().tokenize({k: [{"caption": c} for c in v] for k, v in captions.items()})
+                return PTBTokenizer().tokenize(
+                    {k: [{"caption": c} for c in v] for k, v in captions.items()}
+                )
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -66,7 +75,9 @@ def caption_scores(refs: dict, hyps: dict, meteor: bool = True, tokenize: bool =
     from pycocoevalcap.rouge.rouge import Rouge
 
     if set(refs) != set(hyps):
-        raise ValueError(f"refs and hyps must have the same ids; {len(set(refs) ^ set(hyps))} differ")
+        raise ValueError(
+            f"refs and hyps must have the same ids; {len(set(refs) ^ set(hyps))} differ"
+        )
     if not hyps:
         raise ValueError("no captions to score")
     for k, v in refs.items():
@@ -75,7 +86,8 @@ def caption_scores(refs: dict, hyps: dict, meteor: bool = True, tokenize: bool =
     if tokenize:
         refs = ptb_tokenize(refs)
         hyps = {k: v[0] for k, v in ptb_tokenize({k: [h] for k, h in hyps.items()}).items()}
-    clean = lambda c: " ".join(c.replace("|||", " ").split()) or "<empty>"  # newlines desynchronise METEOR's pipe
+    # newlines desynchronise METEOR's pipe
+    clean = lambda c: " ".join(c.replace("|||", " ").split()) or "<empty>"
     gts = {k: [clean(c) for c in v] for k, v in refs.items()}
     res = {k: [clean(h)] for k, h in hyps.items()}
     out = {}

@@ -1,5 +1,6 @@
 """The chapter's figures: scenes with captions, captions per model, attention per word (Figure 11),
 curves (Figure 10)."""
+
 from __future__ import annotations
 
 import textwrap
@@ -19,9 +20,13 @@ def _wrap(s: str, width: int = 30) -> str:
     return "\n".join(textwrap.wrap(s, width)) or "(empty)"
 
 
-def images_with_captions(images, captions: list[str], ncols: int = 4, size: float = 2.8, width: int = 30):
+def images_with_captions(
+    images, captions: list[str], ncols: int = 4, size: float = 2.8, width: int = 30
+):
     """A grid of images, each titled with its (wrapped) caption."""
-    return plotting.image_grid([_img(x) for x in images], [_wrap(c, width) for c in captions], ncols=ncols, size=size)
+    return plotting.image_grid(
+        [_img(x) for x in images], [_wrap(c, width) for c in captions], ncols=ncols, size=size
+    )
 
 
 def captions_by_model(images, captions: dict, idx: list[int], refs=None, width: int = 34):
@@ -36,8 +41,13 @@ def captions_by_model(images, captions: dict, idx: list[int], refs=None, width: 
         lines = [f"{name}: {captions[name][i]}" for name in captions]
         if refs is not None:
             lines.append(f"reference: {refs[i][0]}")
-        ax.set_title("\n".join(_wrap(l, width) for l in lines), fontsize=7.5, loc="left", y=-0.02 - 0.1 * len(lines),
-                     va="top")
+        ax.set_title(
+            "\n".join(_wrap(l, width) for l in lines),
+            fontsize=7.5,
+            loc="left",
+            y=-0.02 - 0.1 * len(lines),
+            va="top",
+        )
     fig.tight_layout()
     return fig
 
@@ -58,7 +68,9 @@ def attention_per_word(image, words: list[str], att: torch.Tensor, grid: tuple, 
     axes.ravel()[0].set_title("image", fontsize=9)
     for k, w in enumerate(words):
         a = att[k].detach().reshape(1, 1, *grid).float()
-        up = torch.nn.functional.interpolate(a, size=(H, W), mode="bilinear", align_corners=False)[0, 0].numpy()
+        up = torch.nn.functional.interpolate(a, size=(H, W), mode="bilinear", align_corners=False)[
+            0, 0
+        ].numpy()
         ax = axes.ravel()[k + 1]
         ax.imshow(img * 0.45, interpolation="nearest")
         ax.imshow(up / max(up.max(), 1e-8), cmap="gray", alpha=0.6, vmin=0, vmax=1)

@@ -2,6 +2,7 @@
 captioning, and the RL stage: actor-critic with a value network and the embedding reward (Eq. 27-36)
 or self-critical sequence training (SCST, the standard RL baseline). Every network goes through
 ``neurovis.core.training.fit``."""
+
 from __future__ import annotations
 
 import zlib
@@ -29,29 +30,46 @@ class TrainSettings:
 
 def _loader(dataset, batch_size, seed, shuffle=True):
     gen = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=0)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=0
+    )
 
 
-def _crc_hash(s) -> int:  # gensim seeds word vectors with hash(); Python's str hash changes per process
+# gensim seeds word vectors with hash(); Python's str hash changes per process
+def _crc_hash(s) -> int:
     return zlib.crc32(str(s).encode())
 
 
-def word2vec_vectors(sentences: list[list[str]], vocab, dim: int, seed: int = 0, epochs: int = 10) -> torch.Tensor:
+def word2vec_vectors(
+    sentences: list[list[str]], vocab, dim: int, seed: int = 0, epochs: int = 10
+) -> torch.Tensor:
     """Skip-gram word vectors with hierarchical softmax over a Huffman tree (Section 2.2; gensim's
-    Word2Vec with sg=1, hs=1, negative=0), as a (len(vocab), dim) tensor for the decoder's embedding.
-    Words gensim did not see (the special tokens) get small seeded random vectors."""
+    Word2Vec with sg=1, hs=1, negative=0), as a (len(vocab), dim) tensor for the decoder's
+    embedding. Words gensim did not see (the special tokens) get small seeded random vectors."""
     from gensim.models import Word2Vec
 
     unk = set(vocab.words[:4])
     sents = [[w if w in vocab.index else "<unk>" for w in s] for s in sentences]
-    w2v = Word2Vec(sents, vector_size=dim, window=4, min_count=1, sg=1, hs=1, negative=0, workers=1,
-                   seed=seed, hashfxn=_crc_hash, epochs=epochs)
+    w2v = Word2Vec(
+        sents,
+        vector_size=dim,
+        window=4,
+        min_count=1,
+        sg=1,
+        hs=1,
+        negative=0,
+        workers=1,
+        seed=seed,
+        hashfxn=_crc_hash,
+        epochs=epochs,
+    )
     g = torch.Generator().manual_seed(seed)
     out = torch.randn(len(vocab), dim, generator=g)
     for i, w in enumerate(vocab.words):
         if w in w2v.wv.key_to_index and (w not in unk or w == "<unk>"):
             v = torch.from_numpy(np.array(w2v.wv[w]))
-            out[i] = v / (v.norm() + 1e-8) * dim ** 0.5   # unit variance per dimension, as nn.Embedding's init
+            # unit variance per dimension, as nn.Embedding's init
+            out[i] = v / (v.norm() + 1e-8) * dim**0.5
     out[0] = 0.0
     return out
 
@@ -70,14 +88,23 @@ class _Paired(torch.utils.data.Dataset):
         return self.images[i], self.targets[i]
 
 
-def train_mil(detector, images: torch.Tensor, targets: torch.Tensor, settings: TrainSettings, device="cpu",
-              checkpoint_path=None) -> dict:
-    """Train DenseNet + MIL on image-level word labels: binary cross-entropy of the noisy-OR P_w (Eq. 2)
-    against y (Eq. 1: positive bag when w is in the image's captions)."""
+def train_mil(
+    detector,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    settings: TrainSettings,
+    device="cpu",
+    checkpoint_path=None,
+) -> dict:
+    """Train DenseNet + MIL on image-level word labels: binary cross-entropy of the noisy-OR P_w
+    (Eq. 2) against y (Eq. 1: positive bag when w is in the image's captions)."""
     if len(images) != targets.shape[0]:
         raise ValueError(f"{len(images)} images but {targets.shape[0]} label rows")
-    data = (torch.utils.data.TensorDataset(images, targets) if isinstance(images, torch.Tensor)
-            else _Paired(images, targets))  # paper scale: images read from files by a Dataset
+    data = (
+        torch.utils.data.TensorDataset(images, targets)
+        if isinstance(images, torch.Tensor)
+        else _Paired(images, targets)
+    )  # paper scale: images read from files by a Dataset
     loader = _loader(data, settings.batch_size, settings.seed)
 
     def loss_fn(model, batch):
@@ -86,24 +113,41 @@ def train_mil(detector, images: torch.Tensor, targets: torch.Tensor, settings: T
         return nn.functional.binary_cross_entropy(P.clamp(1e-6, 1 - 1e-6), y)
 
     opt = torch.optim.Adam(detector.parameters(), lr=settings.lr)
-    return fit(detector, loss_fn, loader, opt, TrainConfig(settings.num_epochs, clip_grad_norm=settings.clip_grad_norm,
-                                                          checkpoint_path=checkpoint_path, desc="MIL"), device)
+    return fit(
+        detector,
+        loss_fn,
+        loader,
+        opt,
+        TrainConfig(
+            settings.num_epochs,
+            clip_grad_norm=settings.clip_grad_norm,
+            checkpoint_path=checkpoint_path,
+            desc="MIL",
+        ),
+        device,
+    )
 
 
 def caption_pairs(ids: torch.Tensor) -> torch.utils.data.TensorDataset:
     """(image index, caption ids) for every reference of every image; ``ids``: (N, R, L)."""
     N, R, L = ids.shape
-    return torch.utils.data.TensorDataset(torch.arange(N).repeat_interleave(R), ids.reshape(N * R, L))
+    return torch.utils.data.TensorDataset(
+        torch.arange(N).repeat_interleave(R), ids.reshape(N * R, L)
+    )
 
 
 def xe_loss(model, feats, idx, caps, device):
     """Cross-entropy of the next word under teacher forcing (padding ignored)."""
     logits = model({k: v.to(device) for k, v in feats.batch(idx).items()}, caps.to(device))
     target = caps[:, 1:].to(device)
-    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=0)
+    return nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=0
+    )
 
 
-def decode_all(model, feats, vocab, beam: int = 1, batch_size: int = 256, device="cpu", max_len: int = 16) -> list[str]:
+def decode_all(
+    model, feats, vocab, beam: int = 1, batch_size: int = 256, device="cpu", max_len: int = 16
+) -> list[str]:
     """Captions (strings) for every image of ``feats``: greedy (beam=1) or beam search."""
     model.eval()
     out = []
@@ -115,24 +159,38 @@ def decode_all(model, feats, vocab, beam: int = 1, batch_size: int = 256, device
     return out
 
 
-def evaluate_captions(model, feats, refs, vocab, beam: int = 5, meteor: bool = True, device="cpu",
-                      tokenize: bool = False) -> tuple[dict, list[str]]:
-    """All metrics of ``model``'s captions (beam search) against ``refs``; returns (scores, captions).
-    ``tokenize``: PTB-tokenise first (real captions)."""
+def evaluate_captions(
+    model,
+    feats,
+    refs,
+    vocab,
+    beam: int = 5,
+    meteor: bool = True,
+    device="cpu",
+    tokenize: bool = False,
+) -> tuple[dict, list[str]]:
+    """All metrics of ``model``'s captions (beam search) against ``refs``; returns (scores,
+    captions). ``tokenize``: PTB-tokenise first (real captions)."""
     hyps = decode_all(model, feats, vocab, beam, device=device)
-    scores = caption_scores({i: r for i, r in enumerate(refs)}, dict(enumerate(hyps)), meteor=meteor, tokenize=tokenize)
+    scores = caption_scores(
+        {i: r for i, r in enumerate(refs)}, dict(enumerate(hyps)), meteor=meteor, tokenize=tokenize
+    )
     return scores, hyps
 
 
 def val_cider(model, feats, refs, vocab, device="cpu") -> float:
     """Greedy CIDEr on a held-out split (the cheap per-epoch curve of Figure 10)."""
     hyps = decode_all(model, feats, vocab, 1, device=device)
-    return caption_scores({i: r for i, r in enumerate(refs)}, dict(enumerate(hyps)), meteor=False)["CIDEr"]
+    return caption_scores({i: r for i, r in enumerate(refs)}, dict(enumerate(hyps)), meteor=False)[
+        "CIDEr"
+    ]
 
 
-def train_xe(model, feats, ids, settings: TrainSettings, device="cpu", val=None, checkpoint_path=None) -> dict:
-    """Cross-entropy training on every (image, reference) pair; ``val`` = (feats, refs, vocab) adds a
-    per-epoch greedy CIDEr on held-out images to the history."""
+def train_xe(
+    model, feats, ids, settings: TrainSettings, device="cpu", val=None, checkpoint_path=None
+) -> dict:
+    """Cross-entropy training on every (image, reference) pair; ``val`` = (feats, refs, vocab) adds
+    a per-epoch greedy CIDEr on held-out images to the history."""
     loader = _loader(caption_pairs(ids), settings.batch_size, settings.seed)
 
     def loss_fn(m, batch):
@@ -140,11 +198,27 @@ def train_xe(model, feats, ids, settings: TrainSettings, device="cpu", val=None,
         return xe_loss(m, feats, idx, caps, device)
 
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, settings.num_epochs // 2), gamma=0.5)
-    evaluate = (lambda m: {"val_cider": val_cider(m, val[0], val[1], val[2], device)}) if val else None
-    return fit(model, loss_fn, loader, opt, TrainConfig(settings.num_epochs, clip_grad_norm=settings.clip_grad_norm,
-                                                        checkpoint_path=checkpoint_path, desc="XE"),
-               device, scheduler=sched, evaluate=evaluate)
+    sched = torch.optim.lr_scheduler.StepLR(
+        opt, step_size=max(1, settings.num_epochs // 2), gamma=0.5
+    )
+    evaluate = (
+        (lambda m: {"val_cider": val_cider(m, val[0], val[1], val[2], device)}) if val else None
+    )
+    return fit(
+        model,
+        loss_fn,
+        loader,
+        opt,
+        TrainConfig(
+            settings.num_epochs,
+            clip_grad_norm=settings.clip_grad_norm,
+            checkpoint_path=checkpoint_path,
+            desc="XE",
+        ),
+        device,
+        scheduler=sched,
+        evaluate=evaluate,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -160,14 +234,17 @@ class SentenceEncoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         lengths = (tokens != 0).sum(1).clamp(min=1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(self.embed(tokens), lengths, batch_first=True, enforce_sorted=False)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.embed(tokens), lengths, batch_first=True, enforce_sorted=False
+        )
         _, (h, _) = self.lstm(packed)
         return h[-1]
 
 
 class EmbeddingReward(nn.Module):
-    """Visual-semantic embedding: sentence state h_T(s) and the mapped image feature f_m(f_cnn) in one
-    space, trained with the hinge ranking loss of Eq. 34; the reward is their cosine (Eq. 35)."""
+    """Visual-semantic embedding: sentence state h_T(s) and the mapped image feature f_m(f_cnn) in
+    one space, trained with the hinge ranking loss of Eq. 34; the reward is their cosine (Eq.
+    35)."""
 
     def __init__(self, vocab_size: int, channels: int, embed: int = 64, hidden: int = 128):
         super().__init__()
@@ -186,8 +263,8 @@ class EmbeddingReward(nn.Module):
 
 
 def ranking_loss(s: torch.Tensor, v: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
-    """Eq. 34: sum over mismatched pairs of max(0, alpha - s_k.v_k + s_k.v_j) (both directions), with
-    alpha the margin and the other images/sentences of the batch as negatives."""
+    """Eq. 34: sum over mismatched pairs of max(0, alpha - s_k.v_k + s_k.v_j) (both directions),
+    with alpha the margin and the other images/sentences of the batch as negatives."""
     sim = s @ v.T
     pos = sim.diag()
     off = ~torch.eye(len(s), dtype=torch.bool, device=s.device)
@@ -195,7 +272,9 @@ def ranking_loss(s: torch.Tensor, v: torch.Tensor, margin: float = 0.2) -> torch
     return (cost * off).sum() / len(s)
 
 
-def train_embedding(model: EmbeddingReward, feats, ids, settings: TrainSettings, device="cpu") -> dict:
+def train_embedding(
+    model: EmbeddingReward, feats, ids, settings: TrainSettings, device="cpu"
+) -> dict:
     loader = _loader(caption_pairs(ids), settings.batch_size, settings.seed)
 
     def loss_fn(m, batch):
@@ -203,13 +282,19 @@ def train_embedding(model: EmbeddingReward, feats, ids, settings: TrainSettings,
         return ranking_loss(*m.pair(feats.regions[idx].to(device), caps[:, 1:].to(device)))
 
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    return fit(model, loss_fn, loader, opt, TrainConfig(settings.num_epochs, clip_grad_norm=settings.clip_grad_norm,
-                                                        desc="embedding"), device)
+    return fit(
+        model,
+        loss_fn,
+        loader,
+        opt,
+        TrainConfig(settings.num_epochs, clip_grad_norm=settings.clip_grad_norm, desc="embedding"),
+        device,
+    )
 
 
 class ValueNetwork(nn.Module):
-    """v(s_t) (Eq. 33, Figure 9): CNN module (the frozen encoder's pooled features, one layer), an LSTM
-    over the words generated so far, and a fully connected regressor of the final reward."""
+    """v(s_t) (Eq. 33, Figure 9): CNN module (the frozen encoder's pooled features, one layer), an
+    LSTM over the words generated so far, and a fully connected regressor of the final reward."""
 
     def __init__(self, vocab_size: int, channels: int, embed: int = 64, hidden: int = 128):
         super().__init__()
@@ -236,38 +321,60 @@ class ActorCritic(nn.Module):
 @dataclass(frozen=True)
 class RLSettings:
     num_epochs: int = 3
-    critic_warmup_epochs: int = 1   # actor-critic: train the value network alone first (policy fixed)
+    # actor-critic: train the value network alone first (policy fixed)
+    critic_warmup_epochs: int = 1
     batch_size: int = 50
-    lr: float = 2e-4            # a, the policy step of Eq. 28
-    value_lr: float = 1e-3      # beta, the value step of Eq. 29
-    embed_weight: float = 0.2   # lambda of the embedding reward next to CIDEr
+    lr: float = 2e-4  # a, the policy step of Eq. 28
+    value_lr: float = 1e-3  # beta, the value step of Eq. 29
+    embed_weight: float = 0.2  # lambda of the embedding reward next to CIDEr
     clip_grad_norm: float | None = 2.0
     seed: int = 0
 
 
-def _rewards(tokens, refs_batch, vocab, emb: EmbeddingReward | None, regions, weight: float) -> torch.Tensor:
+def _rewards(
+    tokens, refs_batch, vocab, emb: EmbeddingReward | None, regions, weight: float
+) -> torch.Tensor:
     hyps = [vocab.decode(t) for t in tokens.cpu()]
-    r = torch.as_tensor(cider_per_caption(hyps, refs_batch), dtype=torch.float32, device=tokens.device)
+    r = torch.as_tensor(
+        cider_per_caption(hyps, refs_batch), dtype=torch.float32, device=tokens.device
+    )
     if emb is not None and weight:
         with torch.no_grad():
             r = r + weight * emb(regions, tokens)
     return r
 
 
-def train_rl(policy, feats, refs: list[list[str]], vocab, settings: RLSettings, method: str = "actor_critic",
-             embedding: EmbeddingReward | None = None, device="cpu", val=None) -> dict:
+def train_rl(
+    policy,
+    feats,
+    refs: list[list[str]],
+    vocab,
+    settings: RLSettings,
+    method: str = "actor_critic",
+    embedding: EmbeddingReward | None = None,
+    device="cpu",
+    val=None,
+) -> dict:
     """Fine-tune ``policy`` by RL from its cross-entropy weights.
 
-    ``actor_critic``: sample a caption, reward r = CIDEr + lambda * r_T (Eq. 35), value v(s_t) from a
-    ValueNetwork; policy loss -sum_t (r - v(s_t)) log pi(a_t|s_t) (Eq. 27-28), value loss
-    sum_t (r - v(s_t))^2 (Eq. 29), after ``critic_warmup_epochs`` of training v alone. ``scst``: advantage r(sample) - r(greedy caption), CIDEr only."""
+    ``actor_critic``: sample a caption, reward r = CIDEr + lambda * r_T (Eq. 35), value v(s_t) from
+    a ValueNetwork; policy loss -sum_t (r - v(s_t)) log pi(a_t|s_t) (Eq. 27-28), value loss sum_t
+    (r - v(s_t))^2 (Eq. 29), after ``critic_warmup_epochs`` of training v alone. ``scst``: advantage
+    r(sample) - r(greedy caption), CIDEr only."""
     if method not in ("actor_critic", "scst"):
         raise ValueError(f"method must be 'actor_critic' or 'scst', got {method!r}")
-    V = (ValueNetwork(policy.cfg.vocab_size, policy.cfg.channels, policy.cfg.embed, policy.cfg.hidden)
-         if method == "actor_critic" else None)
+    V = (
+        ValueNetwork(
+            policy.cfg.vocab_size, policy.cfg.channels, policy.cfg.embed, policy.cfg.hidden
+        )
+        if method == "actor_critic"
+        else None
+    )
     model = ActorCritic(policy, V) if V is not None else policy
     gen = torch.Generator().manual_seed(settings.seed)
-    loader = _loader(torch.utils.data.TensorDataset(torch.arange(len(refs))), settings.batch_size, settings.seed)
+    loader = _loader(
+        torch.utils.data.TensorDataset(torch.arange(len(refs))), settings.batch_size, settings.seed
+    )
     warmup_steps = settings.critic_warmup_epochs * len(loader) if V is not None else 0
     step = {"n": 0}
 
@@ -277,7 +384,14 @@ def train_rl(policy, feats, refs: list[list[str]], vocab, settings: RLSettings, 
         pol = m.policy if V is not None else m
         tokens, logp, mask = sample(pol, f, generator=gen)
         rb = [refs[i] for i in idx.tolist()]
-        r = _rewards(tokens, rb, vocab, embedding if V is not None else None, f["regions"], settings.embed_weight)
+        r = _rewards(
+            tokens,
+            rb,
+            vocab,
+            embedding if V is not None else None,
+            f["regions"],
+            settings.embed_weight,
+        )
         if V is None:
             pol.eval()
             with torch.no_grad():
@@ -287,22 +401,43 @@ def train_rl(policy, feats, refs: list[list[str]], vocab, settings: RLSettings, 
             loss = -(adv * logp * mask).sum() / mask.sum()
             return loss, {"reward": float(r.mean())}
         prefix = torch.cat([torch.full_like(tokens[:, :1], 1), tokens[:, :-1]], 1)
-        values = m.value(f["regions"], prefix)                         # v(s_t), t = 0..T-1
-        adv = (r[:, None] - values).detach()                           # delta (Eq. 28)
+        values = m.value(f["regions"], prefix)  # v(s_t), t = 0..T-1
+        adv = (r[:, None] - values).detach()  # delta (Eq. 28)
         pol_loss = -(adv * logp * mask).sum() / mask.sum()
-        val_loss = (((r[:, None] - values) ** 2) * mask).sum() / mask.sum()   # Eq. 29
+        val_loss = (((r[:, None] - values) ** 2) * mask).sum() / mask.sum()  # Eq. 29
         step["n"] += 1
-        if step["n"] <= warmup_steps:   # critic warm-up: an untrained v(s_t) makes delta = r, pure noise
+        # critic warm-up: an untrained v(s_t) makes delta = r, pure noise
+        if step["n"] <= warmup_steps:
             pol_loss = 0.0 * pol_loss
-        return pol_loss + val_loss, {"reward": float(r.mean()), "value_loss": float(val_loss.detach())}
+        return pol_loss + val_loss, {
+            "reward": float(r.mean()),
+            "value_loss": float(val_loss.detach()),
+        }
 
     groups = [{"params": policy.parameters(), "lr": settings.lr}]
     if V is not None:
         groups.append({"params": V.parameters(), "lr": settings.value_lr})
     opt = torch.optim.Adam(groups)
-    evaluate = (lambda m: {"val_cider": val_cider(m.policy if V is not None else m, val[0], val[1], val[2], device)}) if val else None
-    hist = fit(model, loss_fn, loader, opt, TrainConfig(settings.num_epochs, clip_grad_norm=settings.clip_grad_norm,
-                                                        desc=method), device, evaluate=evaluate)
+    evaluate = (
+        (
+            lambda m: {
+                "val_cider": val_cider(
+                    m.policy if V is not None else m, val[0], val[1], val[2], device
+                )
+            }
+        )
+        if val
+        else None
+    )
+    hist = fit(
+        model,
+        loss_fn,
+        loader,
+        opt,
+        TrainConfig(settings.num_epochs, clip_grad_norm=settings.clip_grad_norm, desc=method),
+        device,
+        evaluate=evaluate,
+    )
     policy.eval()
     return hist
 
@@ -312,15 +447,20 @@ def train_rl(policy, feats, refs: list[list[str]], vocab, settings: RLSettings, 
 # ------------------------------------------------------------------------------------------------
 def build_captioner(kind: str, cfg: CaptionerConfig) -> Captioner:
     """``kind``: "nic" | "soft_attention" | "basic" | "attention" (the double-layer model)."""
-    table = {"nic": NIC, "soft_attention": SoftAttention, "basic": GuidedNLSTMCaptioner,
-             "attention": DoubleAttentionCaptioner}
+    table = {
+        "nic": NIC,
+        "soft_attention": SoftAttention,
+        "basic": GuidedNLSTMCaptioner,
+        "attention": DoubleAttentionCaptioner,
+    }
     if kind not in table:
         raise ValueError(f"captioner kind must be one of {list(table)}, got {kind!r}")
     return table[kind](cfg)
 
 
-def train_captioners(kinds: dict, cfg, feats, ids, settings: TrainSettings, word_vectors, val=None,
-                     device="cpu") -> tuple[dict, dict]:
+def train_captioners(
+    kinds: dict, cfg, feats, ids, settings: TrainSettings, word_vectors, val=None, device="cpu"
+) -> tuple[dict, dict]:
     """Train one captioner per {name: kind} with cross-entropy from the same seed and word vectors;
     returns ({name: model}, {name: history}). Prints one line per model."""
     models, hists = {}, {}
@@ -334,11 +474,23 @@ def train_captioners(kinds: dict, cfg, feats, ids, settings: TrainSettings, word
     return models, hists
 
 
-def score_models(models: dict, feats, refs, vocab, beam: int = 5, meteor: bool = True, device="cpu", tokenize=False):
-    """Beam-search captions of every model on ``feats`` and their scores: (DataFrame, {name: captions})."""
+def score_models(
+    models: dict,
+    feats,
+    refs,
+    vocab,
+    beam: int = 5,
+    meteor: bool = True,
+    device="cpu",
+    tokenize=False,
+):
+    """Beam-search captions of every model on ``feats`` and their scores: (DataFrame, {name:
+    captions})."""
     import pandas as pd
 
     rows, caps = {}, {}
     for name, m in models.items():
-        rows[name], caps[name] = evaluate_captions(m, feats, refs, vocab, beam, meteor, device, tokenize)
+        rows[name], caps[name] = evaluate_captions(
+            m, feats, refs, vocab, beam, meteor, device, tokenize
+        )
     return pd.DataFrame(rows).T, caps

@@ -4,6 +4,7 @@ and name each blob by its colour histogram's nearest neighbours among the single
 images (scikit-image for the blobs, scikit-learn for the k-NN). It works when products lie apart and
 fails, as one expects, when they touch or overlap: the case the paper's detector is for.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,8 @@ def foreground(image: np.ndarray, sat: float = 0.25, dark: float = 0.6) -> np.nd
 
 
 def colour_histogram(image: np.ndarray, mask: np.ndarray, bins=(12, 3, 3)) -> np.ndarray:
-    """Normalised hue x saturation x value histogram of the masked pixels (the blob's descriptor)."""
+    """Normalised hue x saturation x value histogram of the masked pixels (the blob's
+    descriptor)."""
     hsv = rgb2hsv(image)[mask]
     h, _ = np.histogramdd(hsv, bins=bins, range=((0, 1), (0, 1), (0, 1)))
     h = h.ravel()
@@ -55,7 +57,9 @@ class ColourBlobDetector:
                 X.append(colour_histogram(img, m))
                 y.append(lab)
         if not X:
-            raise ValueError("ColourBlobDetector.fit: no foreground blob found in the training images")
+            raise ValueError(
+                "ColourBlobDetector.fit: no foreground blob found in the training images"
+            )
         self.knn = KNeighborsClassifier(self.k).fit(np.stack(X), np.array(y))
         return self
 
@@ -68,10 +72,21 @@ class ColourBlobDetector:
             img = data.image(i)
             blobs = list(self._blobs(img))
             if not blobs:
-                out.append({"boxes": np.zeros((0, 4), np.float32), "scores": np.zeros(0), "labels": np.zeros(0, int)})
+                out.append(
+                    {
+                        "boxes": np.zeros((0, 4), np.float32),
+                        "scores": np.zeros(0),
+                        "labels": np.zeros(0, int),
+                    }
+                )
                 continue
             H = np.stack([colour_histogram(img, m) for _, m in blobs])
             proba = self.knn.predict_proba(H)
-            out.append({"boxes": np.stack([b for b, _ in blobs]), "scores": proba.max(1),
-                        "labels": self.knn.classes_[proba.argmax(1)]})
+            out.append(
+                {
+                    "boxes": np.stack([b for b, _ in blobs]),
+                    "scores": proba.max(1),
+                    "labels": self.knn.classes_[proba.argmax(1)],
+                }
+            )
         return out

@@ -6,6 +6,7 @@ Coordinates: annotations live in *camera* pixels (the resolution the images were
 RPC's JSON); the detector sees images downscaled by ``factor`` and its boxes are multiplied back by
 ``factor`` before they are scored against the camera-resolution ground truth, as in the paper.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,11 @@ LEVELS = ("easy", "medium", "hard")
 # later products may hide (easy: none touch)
 CLUTTER = {"easy": ((2, 3), 0.0), "medium": ((4, 5), 0.15), "hard": ((6, 8), 0.4)}
 
-RPC_HOW = ("RPC (Wei et al. 2019, https://rpc-dataset.github.io/), e.g. from Kaggle "
-           "'diyer22/retail-product-checkout-dataset'; unpack so that data_root holds "
-           "instances_{train,val,test}2019.json and the folders train2019/, val2019/, test2019/.")
+RPC_HOW = (
+    "RPC (Wei et al. 2019, https://rpc-dataset.github.io/), e.g. from Kaggle "
+    "'diyer22/retail-product-checkout-dataset'; unpack so that data_root holds "
+    "instances_{train,val,test}2019.json and the folders train2019/, val2019/, test2019/."
+)
 
 
 def tray(size: int, rng: np.random.Generator, noise: float = 0.0) -> np.ndarray:
@@ -42,7 +45,9 @@ def tray(size: int, rng: np.random.Generator, noise: float = 0.0) -> np.ndarray:
 
 @dataclass
 class Scene:
-    """One rendered camera image with its instances (category ids, [x, y, w, h] boxes, amodal masks)."""
+    """One rendered camera image with its instances (category ids, [x, y, w, h] boxes, amodal
+    masks)."""
+
     image: np.ndarray
     category_ids: list
     boxes: list
@@ -50,14 +55,21 @@ class Scene:
     visible: list
 
 
-def render_scene(products: list[Product], size: int, rng: np.random.Generator, level: str | None = None,
-                 camera: str = "top", count: int | None = None, max_hidden: float | None = None) -> Scene:
+def render_scene(
+    products: list[Product],
+    size: int,
+    rng: np.random.Generator,
+    level: str | None = None,
+    camera: str = "top",
+    count: int | None = None,
+    max_hidden: float | None = None,
+) -> Scene:
     """A tray image of ``size`` x ``size`` camera pixels.
 
     ``level=None``: one product (uniform class), seen from ``camera``, at a random place: RPC's
     single-product training images. ``level`` in LEVELS: a checkout image, products seen from above,
-    random rotations, count and overlap from CLUTTER (later products may hide up to ``max_hidden`` of
-    earlier ones). Boxes are tight around each product's full (amodal) mask, as RPC annotates.
+    random rotations, count and overlap from CLUTTER (later products may hide up to ``max_hidden``
+    of earlier ones). Boxes are tight around each product's full (amodal) mask, as RPC annotates.
     Product sizes are given for a 448-px camera and scale with ``size``.
     """
     if level is None:
@@ -74,13 +86,19 @@ def render_scene(products: list[Product], size: int, rng: np.random.Generator, l
     cats, boxes, masks, areas = [], [], [], []
     for _ in range(n):
         p = products[int(rng.integers(len(products)))]
-        sprite, m = view(p, rng, camera=camera, scale=float(rng.uniform(0.88, 1.12)) * size / 448, shade=float(rng.uniform(0.8, 1.1)))
+        sprite, m = view(
+            p,
+            rng,
+            camera=camera,
+            scale=float(rng.uniform(0.88, 1.12)) * size / 448,
+            shade=float(rng.uniform(0.8, 1.1)),
+        )
         h, w = m.shape
         if h >= size or w >= size:
             raise ValueError(f"product {p.name!r} ({w}x{h} px) does not fit a {size}-px image")
         for _try in range(60):
             y, x = int(rng.integers(0, size - h)), int(rng.integers(0, size - w))
-            under = owner[y:y + h, x:x + w][m]
+            under = owner[y : y + h, x : x + w][m]
             ok = True
             for j in np.unique(under[under >= 0]):
                 still = (owner == j).sum() - (under == j).sum()
@@ -92,7 +110,7 @@ def render_scene(products: list[Product], size: int, rng: np.random.Generator, l
         else:
             continue  # no room left on the tray for this product
         full = np.zeros((size, size), bool)
-        full[y:y + h, x:x + w] = m
+        full[y : y + h, x : x + w] = m
         img[full] = sprite[m]
         owner[full] = len(cats)
         cats.append(p.category_id)
@@ -111,6 +129,7 @@ class CheckoutSet:
     ``image(i)`` reads and downscales on access. coco: COCO dict (``images`` carry ``level`` in
     val/test, as RPC's). factor: camera pixels per network pixel (the paper's 4).
     """
+
     images: object
     coco: dict
     factor: float
@@ -142,7 +161,8 @@ class CheckoutSet:
         return max(im["width"], im["height"]) / self.img_size
 
     def image(self, i: int) -> np.ndarray:
-        """(S', S', 3) uint8 network-resolution image ``i`` (S' = img_size along the longer side)."""
+        """(S', S', 3) uint8 network-resolution image ``i`` (S' = img_size along the longer
+        side)."""
         if isinstance(self.images, np.ndarray):
             return self.images[i]
         path = self.images[i]
@@ -151,17 +171,25 @@ class CheckoutSet:
             raise FileNotFoundError(f"{path}: cannot read image (listed in {self.name})")
         h, w = bgr.shape[:2]
         s = self.img_size / max(h, w)
-        return cv2.resize(bgr, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)[..., ::-1]
+        return cv2.resize(bgr, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)[
+            ..., ::-1
+        ]
 
     def target(self, i: int) -> dict:
-        """Ground truth of image ``i`` at network resolution: boxes (n, 4) x0 y0 x1 y1, labels (n,)."""
+        """Ground truth of image ``i`` at network resolution: boxes (n, 4) x0 y0 x1 y1, labels
+        (n,)."""
         anns = self._anns[self.ids[i]]
         b = np.array([a["bbox"] for a in anns], np.float32).reshape(-1, 4) / self.factor_of(i)
         b[:, 2:] += b[:, :2]
-        return {"boxes": b, "labels": np.array([a["category_id"] for a in anns], np.int64), "image_id": self.ids[i]}
+        return {
+            "boxes": b,
+            "labels": np.array([a["category_id"] for a in anns], np.int64),
+            "image_id": self.ids[i],
+        }
 
     def counts(self) -> np.ndarray:
-        """(N, K) ground-truth count table: products of each class in each image (RPC's checkout list)."""
+        """(N, K) ground-truth count table: products of each class in each image (RPC's checkout
+        list)."""
         K = self.num_classes
         out = np.zeros((len(self), K), np.int64)
         for r, i in enumerate(self.ids):
@@ -173,18 +201,34 @@ class CheckoutSet:
         """The images of one clutter level (all for None), or only the ``first`` ones; same ids."""
         keep = [r for r, lv in enumerate(self.levels) if level is None or lv == level][:first]
         ids = {self.ids[r] for r in keep}
-        coco = {**self.coco, "images": [self.coco["images"][r] for r in keep],
-                "annotations": [a for a in self.coco["annotations"] if a["image_id"] in ids]}
-        imgs = self.images[keep] if isinstance(self.images, np.ndarray) else [self.images[r] for r in keep]
-        return CheckoutSet(imgs, coco, self.factor, self.img_size, f"{self.name}[{level or ''}:{first or ''}]")
+        coco = {
+            **self.coco,
+            "images": [self.coco["images"][r] for r in keep],
+            "annotations": [a for a in self.coco["annotations"] if a["image_id"] in ids],
+        }
+        imgs = (
+            self.images[keep]
+            if isinstance(self.images, np.ndarray)
+            else [self.images[r] for r in keep]
+        )
+        return CheckoutSet(
+            imgs, coco, self.factor, self.img_size, f"{self.name}[{level or ''}:{first or ''}]"
+        )
 
 
 def _categories(products):
     return [{"id": p.category_id, "name": p.name, "supercategory": p.shape} for p in products]
 
 
-def generate(split: str, n_images: int, num_classes: int = 8, img_size: int = 112, factor: int = 4,
-             levels=LEVELS, seed: int = 0) -> CheckoutSet:
+def generate(
+    split: str,
+    n_images: int,
+    num_classes: int = 8,
+    img_size: int = 112,
+    factor: int = 4,
+    levels=LEVELS,
+    seed: int = 0,
+) -> CheckoutSet:
     """A generated RPC-like split. ``split="train"``: single-product images, cycling through RPC's
     four camera views; ``"val"``/``"test"``: checkout images, ``n_images`` per clutter level.
     Rendered at ``img_size * factor`` camera pixels, then downscaled by ``factor`` (Section 3.1).
@@ -194,24 +238,46 @@ def generate(split: str, n_images: int, num_classes: int = 8, img_size: int = 11
     rng = np.random.default_rng([seed, {"train": 0, "val": 1, "test": 2}[split]])
     products = catalogue(num_classes)
     size = img_size * factor
-    jobs = ([(None, cam) for _, cam in zip(range(n_images), _cycle(list(VIEWS)))] if split == "train"
-            else [(lv, "top") for lv in levels for _ in range(n_images)])
+    jobs = (
+        [(None, cam) for _, cam in zip(range(n_images), _cycle(list(VIEWS)))]
+        if split == "train"
+        else [(lv, "top") for lv in levels for _ in range(n_images)]
+    )
     imgs, images, anns = [], [], []
     for k, (level, cam) in enumerate(jobs):
         sc = render_scene(products, size, rng, level=level, camera=cam)
-        small = downscale(sc.image, factor).astype(np.float32) + rng.normal(0, 2.0, (img_size, img_size, 3))
+        small = downscale(sc.image, factor).astype(np.float32) + rng.normal(
+            0, 2.0, (img_size, img_size, 3)
+        )
         imgs.append(np.clip(small, 0, 255).astype(np.uint8))
-        entry = {"id": k + 1, "file_name": f"{split}_{k + 1:05d}.png", "width": size, "height": size}
+        entry = {
+            "id": k + 1,
+            "file_name": f"{split}_{k + 1:05d}.png",
+            "width": size,
+            "height": size,
+        }
         if level is not None:
             entry["level"] = level
         else:
             entry["camera"] = cam
         images.append(entry)
         for c, b in zip(sc.category_ids, sc.boxes):
-            anns.append({"id": len(anns) + 1, "image_id": k + 1, "category_id": int(c), "bbox": [float(v) for v in b],
-                         "area": float(b[2] * b[3]), "iscrowd": 0})
-    coco = {"info": {"description": f"generated RPC-like checkout set, split {split}, seed {seed}"},
-            "images": images, "annotations": anns, "categories": _categories(products)}
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": k + 1,
+                    "category_id": int(c),
+                    "bbox": [float(v) for v in b],
+                    "area": float(b[2] * b[3]),
+                    "iscrowd": 0,
+                }
+            )
+    coco = {
+        "info": {"description": f"generated RPC-like checkout set, split {split}, seed {seed}"},
+        "images": images,
+        "annotations": anns,
+        "categories": _categories(products),
+    }
     validate_coco(coco, f"generated {split}")
     return CheckoutSet(np.stack(imgs), coco, float(factor), img_size, f"generated {split}")
 
@@ -222,7 +288,8 @@ def _cycle(items):
 
 
 def downscale(image: np.ndarray, factor: float) -> np.ndarray:
-    """The paper's preprocessing (Section 3.1): shrink the camera image by ``factor`` (area averaging)."""
+    """The paper's preprocessing (Section 3.1): shrink the camera image by ``factor`` (area
+    averaging)."""
     h, w = image.shape[:2]
     return cv2.resize(image, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA)
 
@@ -230,12 +297,15 @@ def downscale(image: np.ndarray, factor: float) -> np.ndarray:
 def validate_coco(coco: dict, source: str = "COCO JSON", tolerance: float = 1.0) -> dict:
     """Check a COCO instances dict; raise ValueError naming ``source`` and the offending entry.
 
-    Required: ``images`` (unique ``id``, positive ``width``/``height``), ``categories`` (unique ``id``),
-    ``annotations`` (unique ``id``, an existing ``image_id`` and ``category_id``, a finite
+    Required: ``images`` (unique ``id``, positive ``width``/``height``), ``categories`` (unique
+    ``id``), ``annotations`` (unique ``id``, an existing ``image_id`` and ``category_id``, a finite
     [x, y, w, h] ``bbox`` with w, h > 0 inside its image up to ``tolerance`` pixels).
     """
     if not isinstance(coco, dict):
-        raise ValueError(f"{source}: expected a JSON object with images/annotations/categories, got {type(coco).__name__}")
+        raise ValueError(
+            f"{source}: expected a JSON object with images/annotations/categories, got "
+            f"{type(coco).__name__}"
+        )
     for key in ("images", "annotations", "categories"):
         if not isinstance(coco.get(key), list):
             raise ValueError(f"{source}: missing or non-list '{key}'")
@@ -247,7 +317,9 @@ def validate_coco(coco: dict, source: str = "COCO JSON", tolerance: float = 1.0)
             raise ValueError(f"{source}: duplicate image id {im['id']}")
         w, h = im.get("width"), im.get("height")
         if not (isinstance(w, (int, float)) and isinstance(h, (int, float)) and w > 0 and h > 0):
-            raise ValueError(f"{source}: image {im['id']} needs positive 'width' and 'height', got {w}, {h}")
+            raise ValueError(
+                f"{source}: image {im['id']} needs positive 'width' and 'height', got {w}, {h}"
+            )
         sizes[im["id"]] = (w, h)
     cats = set()
     for c in coco["categories"]:
@@ -263,18 +335,33 @@ def validate_coco(coco: dict, source: str = "COCO JSON", tolerance: float = 1.0)
             raise ValueError(f"{source}: duplicate annotation id {aid}")
         seen.add(aid)
         if a.get("image_id") not in sizes:
-            raise ValueError(f"{source}: annotation {aid} refers to image_id {a.get('image_id')}, which is not in 'images'")
+            raise ValueError(
+                f"{source}: annotation {aid} refers to image_id {a.get('image_id')}, which is not "
+                f"in 'images'"
+            )
         if a.get("category_id") not in cats:
-            raise ValueError(f"{source}: annotation {aid} has category_id {a.get('category_id')}, not in 'categories'")
+            raise ValueError(
+                f"{source}: annotation {aid} has category_id {a.get('category_id')}, not in "
+                f"'categories'"
+            )
         b = a.get("bbox")
-        if not (isinstance(b, (list, tuple)) and len(b) == 4 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in b)):
-            raise ValueError(f"{source}: annotation {aid}: bbox must be 4 finite numbers [x, y, w, h], got {b}")
+        if not (
+            isinstance(b, (list, tuple))
+            and len(b) == 4
+            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in b)
+        ):
+            raise ValueError(
+                f"{source}: annotation {aid}: bbox must be 4 finite numbers [x, y, w, h], got {b}"
+            )
         x, y, w, h = b
         if w <= 0 or h <= 0:
             raise ValueError(f"{source}: annotation {aid}: zero-area box {b} (w and h must be > 0)")
         W, H = sizes[a["image_id"]]
         if x < -tolerance or y < -tolerance or x + w > W + tolerance or y + h > H + tolerance:
-            raise ValueError(f"{source}: annotation {aid}: box {b} lies outside its {W}x{H} image {a['image_id']}")
+            raise ValueError(
+                f"{source}: annotation {aid}: box {b} lies outside its {W}x{H} image "
+                f"{a['image_id']}"
+            )
     return coco
 
 
@@ -290,16 +377,20 @@ def load_coco_json(path) -> dict:
     return validate_coco(coco, str(path))
 
 
-def load_rpc(data_root, split: str, img_size: int = 448, max_images: int | None = None,
-             levels=None) -> CheckoutSet:
+def load_rpc(
+    data_root, split: str, img_size: int = 448, max_images: int | None = None, levels=None
+) -> CheckoutSet:
     """RPC's ``split`` ("train", "val", "test") from ``data_root`` (see RPC_HOW), read lazily and
     downscaled so the longer side is ``img_size``; ground truth stays in camera pixels and
     ``factor`` = camera size / ``img_size`` (the paper shrinks ~1,800-px images to ~450, factor 4).
-    ``levels`` keeps only those clutter levels (val/test); ``max_images`` the first ones (in id order).
+    ``levels`` keeps only those clutter levels (val/test); ``max_images`` the first ones (in id
+    order).
     """
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-    root = require_data_root(data_root, "RPC", [f"instances_{split}2019.json", f"{split}2019"], RPC_HOW)
+    root = require_data_root(
+        data_root, "RPC", [f"instances_{split}2019.json", f"{split}2019"], RPC_HOW
+    )
     coco = load_coco_json(root / f"instances_{split}2019.json")
     images = sorted(coco["images"], key=lambda im: im["id"])
     if levels is not None:
@@ -308,23 +399,36 @@ def load_rpc(data_root, split: str, img_size: int = 448, max_images: int | None 
         images = images[:max_images]
     ids = {im["id"] for im in images}
     factor = max(max(im["width"], im["height"]) for im in images) / img_size if images else 1.0
-    sub = {**coco, "images": images, "annotations": [a for a in coco["annotations"] if a["image_id"] in ids]}
+    sub = {
+        **coco,
+        "images": images,
+        "annotations": [a for a in coco["annotations"] if a["image_id"] in ids],
+    }
     files = [root / f"{split}2019" / im["file_name"] for im in images]
     return CheckoutSet(files, sub, float(factor), img_size, f"RPC {split}")
 
 
-def copy_paste(train_set: CheckoutSet, n_images: int, seed: int = 0, count=(2, 8), max_hidden: float = 0.4,
-               fg_threshold: float = 40.0) -> CheckoutSet:
+def copy_paste(
+    train_set: CheckoutSet,
+    n_images: int,
+    seed: int = 0,
+    count=(2, 8),
+    max_hidden: float = 0.4,
+    fg_threshold: float = 40.0,
+) -> CheckoutSet:
     """Synthesised checkout trays made only from the single-product training images (the remedy of
-    RPC's authors, Wei et al. 2019, not of this paper): each product is cut out of its training image
-    (the convex hull of the pixels unlike the empty tray inside its box), pasted at a random place, flipped at random, up to
-    ``max_hidden`` of earlier products covered. The empty tray is the per-pixel median of the training
-    images (products sit at random places, so the median is the background).
+    RPC's authors, Wei et al. 2019, not of this paper): each product is cut out of its training
+    image (the convex hull of the pixels unlike the empty tray inside its box), pasted at a random
+    place, flipped at random, up to ``max_hidden`` of earlier products covered. The empty tray is
+    the per-pixel median of the training images (products sit at random places, so the median is the
+    background).
     """
     from skimage.morphology import convex_hull_image
 
     if not isinstance(train_set.images, np.ndarray):
-        raise ValueError("copy_paste needs an in-memory training set (generated, or load it into memory first)")
+        raise ValueError(
+            "copy_paste needs an in-memory training set (generated, or load it into memory first)"
+        )
     rng = np.random.default_rng([seed, 7])
     background = np.median(train_set.images[: min(len(train_set), 200)], axis=0).astype(np.float32)
     S = train_set.img_size
@@ -352,21 +456,43 @@ def copy_paste(train_set: CheckoutSet, n_images: int, seed: int = 0, count=(2, 8
             h, w = m.shape
             for _try in range(30):
                 y, x = int(rng.integers(0, S - h + 1)), int(rng.integers(0, S - w + 1))
-                under = owner[y:y + h, x:x + w][m]
-                if all((owner == j).sum() - (under == j).sum() >= (1 - max_hidden) * areas[j] for j in np.unique(under[under >= 0])):
+                under = owner[y : y + h, x : x + w][m]
+                if all(
+                    (owner == j).sum() - (under == j).sum() >= (1 - max_hidden) * areas[j]
+                    for j in np.unique(under[under >= 0])
+                ):
                     break
             else:
                 continue
-            img[y:y + h, x:x + w][m] = crop[m]
-            owner[y:y + h, x:x + w][m] = len(areas)
+            img[y : y + h, x : x + w][m] = crop[m]
+            owner[y : y + h, x : x + w][m] = len(areas)
             areas.append(int(m.sum()))
             f = train_set.factor
-            anns.append({"id": len(anns) + 1, "image_id": k + 1, "category_id": c,
-                         "bbox": [x * f, y * f, w * f, h * f], "area": float(w * h * f * f), "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": k + 1,
+                    "category_id": c,
+                    "bbox": [x * f, y * f, w * f, h * f],
+                    "area": float(w * h * f * f),
+                    "iscrowd": 0,
+                }
+            )
         imgs.append(np.clip(img, 0, 255).astype(np.uint8))
-        images.append({"id": k + 1, "file_name": f"copy_paste_{k + 1:05d}.png", "width": S * train_set.factor,
-                       "height": S * train_set.factor, "level": "synthesised"})
-    coco = {"info": {"description": f"copy-paste trays from {train_set.name}, seed {seed}"}, "images": images,
-            "annotations": anns, "categories": train_set.coco["categories"]}
+        images.append(
+            {
+                "id": k + 1,
+                "file_name": f"copy_paste_{k + 1:05d}.png",
+                "width": S * train_set.factor,
+                "height": S * train_set.factor,
+                "level": "synthesised",
+            }
+        )
+    coco = {
+        "info": {"description": f"copy-paste trays from {train_set.name}, seed {seed}"},
+        "images": images,
+        "annotations": anns,
+        "categories": train_set.coco["categories"],
+    }
     validate_coco(coco, "copy-paste trays")
     return CheckoutSet(np.stack(imgs), coco, train_set.factor, S, "copy-paste trays")

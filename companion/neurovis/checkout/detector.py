@@ -1,12 +1,14 @@
-"""The detector: torchvision's Faster R-CNN configured as the paper (Section 3.3) and trained with the
-book's ``fit``. What the paper adds to the library's detector is written here and only that:
+"""The detector: torchvision's Faster R-CNN configured as the paper (Section 3.3) and trained with
+the book's ``fit``. What the paper adds to the library's detector is written here and only that:
 
 - anchors of 128, 256, 512 px with aspect ratios 1:2, 2:1, 1:1 (nine per feature-map point);
 - RPN training on 64 sampled anchors, up to half positive, negatives filling the rest (Eq. 2-5);
 - anchors that cross the image boundary ignored in training (``CrossBoundaryRPN``);
-- RoI *max* pooling to 7x7 on the last ResNet stage (``RoIMaxPool``, Section 3.3.2), 64 RoIs per image;
+- RoI *max* pooling to 7x7 on the last ResNet stage (``RoIMaxPool``, Section 3.3.2), 64 RoIs per
+  image;
 - SGD, momentum 0.9, weight decay, a decaying learning rate, batch 4 (Section 4.2).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,17 +31,20 @@ from ..core.training import TrainConfig, fit
 class DetectorConfig:
     """Faster R-CNN settings. ``paper()``: ResNet-50, ~450-px inputs, the paper's anchors;
     ``small()``: a three-stage mini ResNet at 112 px with the anchors scaled by the same 1/4."""
-    num_classes: int = 200                 # product classes (background excluded)
-    backbone: str = "resnet50"             # "resnet50" | "mini_resnet"
-    widths: tuple = (32, 64, 128)          # mini_resnet stage widths
-    pretrained_backbone: bool = False      # ImageNet ResNet-50 (the paper's start); needs internet once
+
+    num_classes: int = 200  # product classes (background excluded)
+    backbone: str = "resnet50"  # "resnet50" | "mini_resnet"
+    widths: tuple = (32, 64, 128)  # mini_resnet stage widths
+    # ImageNet ResNet-50 (the paper's start); needs internet once
+    pretrained_backbone: bool = False
     img_size: int = 448
     anchor_sizes: tuple = (128, 256, 512)
     aspect_ratios: tuple = (0.5, 2.0, 1.0)  # height/width: 1:2, 2:1, 1:1
     rpn_batch_size: int = 64
     rpn_positive_fraction: float = 0.5
     ignore_cross_boundary: bool = True
-    roi_pool: str = "max"                  # "max" (the paper's RoI pooling) | "align" (torchvision's RoIAlign)
+    # "max" (the paper's RoI pooling) | "align" (torchvision's RoIAlign)
+    roi_pool: str = "max"
     roi_size: int = 7
     box_batch_size: int = 64
     representation: int = 1024
@@ -63,7 +68,9 @@ class DetectorConfig:
         if self.roi_pool not in ("max", "align"):
             raise ValueError(f"roi_pool must be 'max' or 'align', got {self.roi_pool!r}")
         if not 0 < self.rpn_positive_fraction <= 1:
-            raise ValueError(f"rpn_positive_fraction must be in (0, 1], got {self.rpn_positive_fraction}")
+            raise ValueError(
+                f"rpn_positive_fraction must be in (0, 1], got {self.rpn_positive_fraction}"
+            )
 
     @classmethod
     def paper(cls, num_classes: int = 200, **kw) -> "DetectorConfig":
@@ -73,26 +80,42 @@ class DetectorConfig:
     @classmethod
     def small(cls, num_classes: int = 8, img_size: int = 112, **kw) -> "DetectorConfig":
         """CPU scale: a mini ResNet (7x7/2 stem, 3x3/2 max pool, three residual stages, stride 8) at
-        112 px, so the feature map is 14x14 and there are 9 x 14 x 14 = 1,764 anchors as in the paper;
-        anchors scaled with the image (x 1/4); fewer proposals."""
+        112 px, so the feature map is 14x14 and there are 9 x 14 x 14 = 1,764 anchors as in the
+        paper; anchors scaled with the image (x 1/4); fewer proposals."""
         s = img_size / 448
-        base = cls(num_classes=num_classes, backbone="mini_resnet", img_size=img_size,
-                   anchor_sizes=tuple(int(round(a * s)) for a in (128, 256, 512)), representation=256,
-                   rpn_pre_nms_train=300, rpn_post_nms_train=150, rpn_pre_nms_test=200, rpn_post_nms_test=60,
-                   detections_per_img=40, lr=0.02, num_epochs=6, lr_milestones=(5,))
+        base = cls(
+            num_classes=num_classes,
+            backbone="mini_resnet",
+            img_size=img_size,
+            anchor_sizes=tuple(int(round(a * s)) for a in (128, 256, 512)),
+            representation=256,
+            rpn_pre_nms_train=300,
+            rpn_post_nms_train=150,
+            rpn_pre_nms_test=200,
+            rpn_post_nms_test=60,
+            detections_per_img=40,
+            lr=0.02,
+            num_epochs=6,
+            lr_milestones=(5,),
+        )
         return replace(base, **kw)
 
 
 class MiniResNet(nn.Sequential):
     """ResNet in miniature (Figure 2): 7x7/2 conv, 3x3/2 max pool, then residual stages of
-    ``widths`` (BasicBlock, the second one with stride 2): output stride 8, ``out_channels`` = widths[-1]."""
+    ``widths`` (BasicBlock, the second one with stride 2): output stride 8, ``out_channels`` =
+    widths[-1]."""
 
     def __init__(self, widths=(32, 64, 128)):
         w0, w1, w2 = widths
+
         def down(cin, cout, stride):
             return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
         super().__init__(
-            nn.Conv2d(3, w0, 7, 2, 3, bias=False), nn.BatchNorm2d(w0), nn.ReLU(inplace=True),
+            nn.Conv2d(3, w0, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(w0),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(3, 2, 1),
             BasicBlock(w0, w0),
             BasicBlock(w0, w1, stride=2, downsample=down(w0, w1, 2)),
@@ -102,7 +125,8 @@ class MiniResNet(nn.Sequential):
 
 
 def resnet50_trunk(pretrained: bool = False) -> nn.Module:
-    """torchvision's ResNet-50 up to its last stage (2048 channels, stride 32): the paper's backbone."""
+    """torchvision's ResNet-50 up to its last stage (2048 channels, stride 32): the paper's
+    backbone."""
     weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V1 if pretrained else None
     r = torchvision.models.resnet50(weights=weights)
     trunk = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1, r.layer2, r.layer3, r.layer4)
@@ -111,17 +135,23 @@ def resnet50_trunk(pretrained: bool = False) -> nn.Module:
 
 
 def cross_boundary(anchors: torch.Tensor, image_size, border: float = 0.0) -> torch.Tensor:
-    """(A,) bool: anchors (A, 4; x0 y0 x1 y1) reaching past the (h, w) image by more than ``border``."""
+    """(A,) bool: anchors (A, 4; x0 y0 x1 y1) reaching past the (h, w) image by more than
+    ``border``."""
     h, w = image_size
-    return ((anchors[:, 0] < -border) | (anchors[:, 1] < -border)
-            | (anchors[:, 2] > w + border) | (anchors[:, 3] > h + border))
+    return (
+        (anchors[:, 0] < -border)
+        | (anchors[:, 1] < -border)
+        | (anchors[:, 2] > w + border)
+        | (anchors[:, 3] > h + border)
+    )
 
 
 class CrossBoundaryRPN(RegionProposalNetwork):
-    """torchvision's RPN whose training ignores anchors that cross the image boundary (Section 3.3.1:
-    "some of the anchor boxes ... may span across boundaries, but we ignore those"): their label is set
-    to -1 (neither positive nor negative) before the 64 anchors are sampled, so they never enter
-    L_RPN (Eq. 5). At inference all anchors propose (their boxes are clipped), as in Ren et al."""
+    """torchvision's RPN whose training ignores anchors that cross the image boundary (Section
+    3.3.1: "some of the anchor boxes ... may span across boundaries, but we ignore those"): their
+    label is set to -1 (neither positive nor negative) before the 64 anchors are sampled, so they
+    never enter L_RPN (Eq. 5). At inference all anchors propose (their boxes are clipped), as in Ren
+    et al."""
 
     def __init__(self, *args, ignore_cross_boundary: bool = True, **kw):
         super().__init__(*args, **kw)
@@ -141,8 +171,9 @@ class CrossBoundaryRPN(RegionProposalNetwork):
 
 
 class RoIMaxPool(nn.Module):
-    """RoI pooling (Section 3.3.2): each proposal's feature-map region cut into 7x7 cells, max-pooled
-    (``torchvision.ops.roi_pool``); the spatial scale is inferred like torchvision's MultiScaleRoIAlign."""
+    """RoI pooling (Section 3.3.2): each proposal's feature-map region cut into 7x7 cells,
+    max-pooled (``torchvision.ops.roi_pool``); the spatial scale is inferred like torchvision's
+    MultiScaleRoIAlign."""
 
     def __init__(self, output_size: int = 7):
         super().__init__()
@@ -156,35 +187,51 @@ class RoIMaxPool(nn.Module):
 
 
 def build_detector(cfg: DetectorConfig) -> FasterRCNN:
-    """torchvision Faster R-CNN with the paper's anchors, RPN sampling, cross-boundary rule and RoI pool."""
+    """torchvision Faster R-CNN with the paper's anchors, RPN sampling, cross-boundary rule and RoI
+    pool."""
     if cfg.backbone == "resnet50":
         backbone, stride = resnet50_trunk(cfg.pretrained_backbone), 32
     else:
         backbone, stride = MiniResNet(cfg.widths), 8
-    anchors = AnchorGenerator(sizes=(tuple(cfg.anchor_sizes),), aspect_ratios=(tuple(cfg.aspect_ratios),))
+    anchors = AnchorGenerator(
+        sizes=(tuple(cfg.anchor_sizes),), aspect_ratios=(tuple(cfg.aspect_ratios),)
+    )
     align = torchvision.ops.MultiScaleRoIAlign(["0"], cfg.roi_size, sampling_ratio=2)
     c = backbone.out_channels
     model = FasterRCNN(
-        backbone, num_classes=None, min_size=cfg.img_size, max_size=cfg.img_size,
-        rpn_anchor_generator=anchors, box_roi_pool=align,
-        box_head=TwoMLPHead(c * cfg.roi_size ** 2, cfg.representation),
+        backbone,
+        num_classes=None,
+        min_size=cfg.img_size,
+        max_size=cfg.img_size,
+        rpn_anchor_generator=anchors,
+        box_roi_pool=align,
+        box_head=TwoMLPHead(c * cfg.roi_size**2, cfg.representation),
         box_predictor=FastRCNNPredictor(cfg.representation, cfg.num_classes + 1),
-        box_batch_size_per_image=cfg.box_batch_size, box_detections_per_img=cfg.detections_per_img)
+        box_batch_size_per_image=cfg.box_batch_size,
+        box_detections_per_img=cfg.detections_per_img,
+    )
     model.rpn = CrossBoundaryRPN(
-        anchors, RPNHead(c, anchors.num_anchors_per_location()[0]),
-        fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=cfg.rpn_batch_size,
+        anchors,
+        RPNHead(c, anchors.num_anchors_per_location()[0]),
+        fg_iou_thresh=0.7,
+        bg_iou_thresh=0.3,
+        batch_size_per_image=cfg.rpn_batch_size,
         positive_fraction=cfg.rpn_positive_fraction,
         pre_nms_top_n=dict(training=cfg.rpn_pre_nms_train, testing=cfg.rpn_pre_nms_test),
         post_nms_top_n=dict(training=cfg.rpn_post_nms_train, testing=cfg.rpn_post_nms_test),
-        nms_thresh=0.7, ignore_cross_boundary=cfg.ignore_cross_boundary)
-    if cfg.roi_pool == "max":  # the constructor only accepts RoIAlign; swap in the paper's max pooling
+        nms_thresh=0.7,
+        ignore_cross_boundary=cfg.ignore_cross_boundary,
+    )
+    # the constructor only accepts RoIAlign; swap in the paper's max pooling
+    if cfg.roi_pool == "max":
         model.roi_heads.box_roi_pool = RoIMaxPool(cfg.roi_size)
     model.transform.size_divisible = stride
     return model
 
 
 class DetectionDataset(torch.utils.data.Dataset):
-    """(image (3, H, W) float in [0, 1], target {boxes, labels, image_id}) pairs of a CheckoutSet."""
+    """(image (3, H, W) float in [0, 1], target {boxes, labels, image_id}) pairs of a
+    CheckoutSet."""
 
     def __init__(self, data):
         self.data = data
@@ -193,10 +240,16 @@ class DetectionDataset(torch.utils.data.Dataset):
         return len(self.data)
 
     def __getitem__(self, i):
-        img = torch.from_numpy(np.ascontiguousarray(self.data.image(i))).permute(2, 0, 1).float() / 255
+        img = (
+            torch.from_numpy(np.ascontiguousarray(self.data.image(i))).permute(2, 0, 1).float()
+            / 255
+        )
         t = self.data.target(i)
-        return img, {"boxes": torch.from_numpy(t["boxes"]), "labels": torch.from_numpy(t["labels"]),
-                     "image_id": t["image_id"]}
+        return img, {
+            "boxes": torch.from_numpy(t["boxes"]),
+            "labels": torch.from_numpy(t["labels"]),
+            "image_id": t["image_id"],
+        }
 
 
 def collate(batch):
@@ -204,38 +257,62 @@ def collate(batch):
 
 
 def detection_loss(model, batch):
-    """Faster R-CNN's four losses summed: L_RPN (Eq. 5: objectness Eq. 2 + smooth-L1 Eq. 3-4) and the
-    Fast R-CNN head's classification and box regression; returned with each term for the history."""
+    """Faster R-CNN's four losses summed: L_RPN (Eq. 5: objectness Eq. 2 + smooth-L1 Eq. 3-4) and
+    the Fast R-CNN head's classification and box regression; returned with each term for the
+    history."""
     images, targets = batch
     dev = next(model.parameters()).device
-    losses = model([im.to(dev) for im in images],
-                   [{"boxes": t["boxes"].to(dev), "labels": t["labels"].to(dev)} for t in targets])
+    losses = model(
+        [im.to(dev) for im in images],
+        [{"boxes": t["boxes"].to(dev), "labels": t["labels"].to(dev)} for t in targets],
+    )
     return sum(losses.values()), {k: v.item() for k, v in losses.items()}
 
 
 def make_loader(data, batch_size: int, seed: int, shuffle: bool = True):
     g = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(DetectionDataset(data), batch_size=batch_size, shuffle=shuffle,
-                                       collate_fn=collate, num_workers=0, generator=g)
+    return torch.utils.data.DataLoader(
+        DetectionDataset(data),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        collate_fn=collate,
+        num_workers=0,
+        generator=g,
+    )
 
 
-def train_detector(model, train_set, cfg: DetectorConfig, device, seed: int = 0, evaluate=None,
-                   checkpoint_path=None) -> dict:
+def train_detector(
+    model,
+    train_set,
+    cfg: DetectorConfig,
+    device,
+    seed: int = 0,
+    evaluate=None,
+    checkpoint_path=None,
+) -> dict:
     """Train with SGD (momentum 0.9, weight decay), the learning rate divided by 10 at each of
-    ``cfg.lr_milestones`` (epochs), batch ``cfg.batch_size``; ``evaluate(model)`` after every epoch."""
+    ``cfg.lr_milestones`` (epochs), batch ``cfg.batch_size``; ``evaluate(model)`` after every
+    epoch."""
     torch.manual_seed(seed)
     loader = make_loader(train_set, cfg.batch_size, seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
-    tc = TrainConfig(num_epochs=cfg.num_epochs, clip_grad_norm=cfg.clip_grad_norm, checkpoint_path=checkpoint_path,
-                     desc="Faster R-CNN")
+    sched = torch.optim.lr_scheduler.MultiStepLR(
+        opt, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma
+    )
+    tc = TrainConfig(
+        num_epochs=cfg.num_epochs,
+        clip_grad_norm=cfg.clip_grad_norm,
+        checkpoint_path=checkpoint_path,
+        desc="Faster R-CNN",
+    )
     return fit(model, detection_loss, loader, opt, tc, device, scheduler=sched, evaluate=evaluate)
 
 
 @torch.no_grad()
 def predict(model, data, device, batch_size: int = 8) -> list[dict]:
-    """Detections for every image of ``data`` at network resolution: [{boxes (n, 4), scores, labels}]."""
+    """Detections for every image of ``data`` at network resolution: [{boxes (n, 4), scores,
+    labels}]."""
     model.eval().to(device)
     out = []
     for imgs, _ in make_loader(data, batch_size, 0, shuffle=False):
@@ -252,14 +329,20 @@ def to_coco_detections(data, preds: list[dict]) -> list[dict]:
         f = data.factor_of(i)
         for b, s, c in zip(d["boxes"], d["scores"], d["labels"]):
             x0, y0, x1, y1 = (float(v) * f for v in b)
-            res.append({"image_id": data.ids[i], "category_id": int(c), "bbox": [x0, y0, x1 - x0, y1 - y0],
-                        "score": float(s)})
+            res.append(
+                {
+                    "image_id": data.ids[i],
+                    "category_id": int(c),
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "score": float(s),
+                }
+            )
     return res
 
 
 def conv_path(module: nn.Module) -> list[tuple[int, int]]:
-    """(kernel, stride) of every convolution and pooling layer on the main path of ``module``, in order
-    (residual ``downsample`` shortcuts skipped: they do not widen the receptive field)."""
+    """(kernel, stride) of every convolution and pooling layer on the main path of ``module``, in
+    order (residual ``downsample`` shortcuts skipped: they do not widen the receptive field)."""
     out = []
     for name, m in module.named_modules():
         if "downsample" in name:
@@ -282,10 +365,11 @@ def receptive_field(layers) -> int:
 
 
 def receptive_fields(widths=(32, 64, 128)) -> dict:
-    """Eq. 1 for the backbones the paper compares (Section 3.2) and ours. The paper's 483 for ResNet-50
-    is the original ResNet (stride 2 in each stage's first 1x1 conv); torchvision's ResNet-50 ("v1.5",
-    stride in the 3x3 conv) has 427. VGG16's 212 is through its last pooling layer."""
-    with torch.device("meta"):   # only the layer shapes are needed: no memory, no init cost
+    """Eq. 1 for the backbones the paper compares (Section 3.2) and ours. The paper's 483 for
+    ResNet-50 is the original ResNet (stride 2 in each stage's first 1x1 conv); torchvision's
+    ResNet-50 ("v1.5", stride in the 3x3 conv) has 427. VGG16's 212 is through its last pooling
+    layer."""
+    with torch.device("meta"):  # only the layer shapes are needed: no memory, no init cost
         return _receptive_fields(widths)
 
 
@@ -293,15 +377,19 @@ def _receptive_fields(widths):
     v1 = torchvision.models.resnet50()
     for layer in (v1.layer2, v1.layer3, v1.layer4):
         layer[0].conv1.stride, layer[0].conv2.stride = (2, 2), (1, 1)
-    trunk_v1 = nn.Sequential(v1.conv1, v1.bn1, v1.relu, v1.maxpool, v1.layer1, v1.layer2, v1.layer3, v1.layer4)
-    return {"VGG16 (through pool5)": receptive_field(torchvision.models.vgg16().features),
-            "ResNet-50, original (stride in 1x1)": receptive_field(trunk_v1),
-            "ResNet-50, torchvision (stride in 3x3)": receptive_field(resnet50_trunk()),
-            "mini ResNet (small scale)": receptive_field(MiniResNet(widths))}
+    trunk_v1 = nn.Sequential(
+        v1.conv1, v1.bn1, v1.relu, v1.maxpool, v1.layer1, v1.layer2, v1.layer3, v1.layer4
+    )
+    return {
+        "VGG16 (through pool5)": receptive_field(torchvision.models.vgg16().features),
+        "ResNet-50, original (stride in 1x1)": receptive_field(trunk_v1),
+        "ResNet-50, torchvision (stride in 3x3)": receptive_field(resnet50_trunk()),
+        "mini ResNet (small scale)": receptive_field(MiniResNet(widths)),
+    }
 
 
 @torch.no_grad()
-def anchor_summary(model, img_size: int) -> "pd.DataFrame":
+def anchor_summary(model, img_size: int) -> "pd.DataFrame":  # noqa: F821 (imported inside)
     """Anchors of ``model`` on an ``img_size`` square image: per anchor size, how many there are and
     how many cross the image boundary (ignored in RPN training)."""
     import pandas as pd
@@ -314,8 +402,10 @@ def anchor_summary(model, img_size: int) -> "pd.DataFrame":
     a = model.rpn.anchor_generator(il, [feats])[0].cpu()
     side = np.sqrt(((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])).numpy()).round().astype(int)
     out = cross_boundary(a, (img_size, img_size)).numpy()
-    rows = {int(s): {"anchors": int((side == s).sum()), "cross the boundary": int(out[side == s].sum())}
-            for s in sorted(set(side.tolist()))}
+    rows = {
+        int(s): {"anchors": int((side == s).sum()), "cross the boundary": int(out[side == s].sum())}
+        for s in sorted(set(side.tolist()))
+    }
     rows["all"] = {"anchors": len(a), "cross the boundary": int(out.sum())}
     df = pd.DataFrame(rows).T
     df.index.name = "anchor size (px)"

@@ -1,5 +1,7 @@
-"""The chapter's evaluation protocol in a few calls: COCO AP per clutter level, the per-epoch validation
-curve (Table 1), checkout metrics at a validation-chosen threshold, and inference speed."""
+"""The chapter's evaluation protocol in a few calls: COCO AP per clutter level, the per-epoch
+validation curve (Table 1), checkout metrics at a validation-chosen threshold, and inference
+speed."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,20 +28,28 @@ def ap_by_level(data, dets: list[dict], levels=("easy", "medium", "hard")) -> pd
 
 def val_evaluator(val_set, device):
     """``evaluate`` callback for ``fit``: validation AP, AP50, AP75 after every epoch (Table 1)."""
+
     def evaluate(model):
-        r = coco_evaluate(val_set.coco, to_coco_detections(val_set, predict(model, val_set, device)))
+        r = coco_evaluate(
+            val_set.coco, to_coco_detections(val_set, predict(model, val_set, device))
+        )
         return {"val_ap": r["ap"], "val_ap50": r["ap50"], "val_ap75": r["ap75"]}
+
     return evaluate
 
 
-def checkout_by_level(data, dets: list[dict], threshold: float, levels=("easy", "medium", "hard")) -> pd.DataFrame:
+def checkout_by_level(
+    data, dets: list[dict], threshold: float, levels=("easy", "medium", "hard")
+) -> pd.DataFrame:
     """RPC checkout metrics (cAcc, ACD, mCCD, mCIoU) at ``threshold``, per level and overall."""
     G = data.counts()
     rows = {}
     for lv in (None, *levels):
         ids = level_ids(data, lv)
         sel = [r for r, i in enumerate(data.ids) if i in set(ids)]
-        rows["all" if lv is None else lv] = checkout_metrics(count_table(dets, ids, data.num_classes, threshold), G[sel])
+        rows["all" if lv is None else lv] = checkout_metrics(
+            count_table(dets, ids, data.num_classes, threshold), G[sel]
+        )
     return pd.DataFrame(rows).T
 
 
@@ -48,16 +58,25 @@ def threshold_on_validation(val_set, val_dets: list[dict]):
     return choose_threshold(val_dets, val_set.ids, val_set.counts())
 
 
-def images_per_second(model, data, device, batch_size: int = 1, n_images: int = 16, repeats: int = 3) -> float:
-    """Inference throughput of ``model`` on the first ``n_images`` of ``data`` (median of ``repeats``)."""
+def images_per_second(
+    model, data, device, batch_size: int = 1, n_images: int = 16, repeats: int = 3
+) -> float:
+    """Inference throughput of ``model`` on the first ``n_images`` of ``data`` (median of
+    ``repeats``)."""
     model.eval().to(device)
-    imgs = [torch.from_numpy(np.ascontiguousarray(data.image(i))).permute(2, 0, 1).float().div(255).to(device)
-            for i in range(min(n_images, len(data)))]
+    imgs = [
+        torch.from_numpy(np.ascontiguousarray(data.image(i)))
+        .permute(2, 0, 1)
+        .float()
+        .div(255)
+        .to(device)
+        for i in range(min(n_images, len(data)))
+    ]
 
     @torch.no_grad()
     def run():
         for k in range(0, len(imgs), batch_size):
-            model(imgs[k:k + batch_size])
+            model(imgs[k : k + batch_size])
 
     t = timing.measure(run, warmup=1, repeats=repeats)
     return len(imgs) / t.median

@@ -2,6 +2,7 @@
 (Wei et al. 2019, Section 4.2): checkout accuracy cAcc, average counting distance ACD, mean category
 counting distance mCCD and mean category IoU mCIoU, from per-image count tables.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -9,12 +10,25 @@ import io
 
 import numpy as np
 
-COCO_STATS = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large",
-              "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large")
+COCO_STATS = (
+    "ap",
+    "ap50",
+    "ap75",
+    "ap_small",
+    "ap_medium",
+    "ap_large",
+    "ar1",
+    "ar10",
+    "ar100",
+    "ar_small",
+    "ar_medium",
+    "ar_large",
+)
 
 
 def coco_evaluate(gt: dict, detections: list[dict], image_ids=None) -> dict:
-    """pycocotools' bbox evaluation of ``detections`` (COCO result entries) against COCO dict ``gt``.
+    """pycocotools' bbox evaluation of ``detections`` (COCO result entries) against COCO dict
+    ``gt``.
 
     Returns the 12 summary numbers under COCO_STATS names (-1 where a size range holds no ground
     truth, pycocotools' convention). ``image_ids`` restricts the evaluation to those images.
@@ -23,8 +37,17 @@ def coco_evaluate(gt: dict, detections: list[dict], image_ids=None) -> dict:
     from pycocotools.cocoeval import COCOeval
 
     coco_gt = COCO()
-    gt = {**gt, "annotations": [{**a, "area": a.get("area", a["bbox"][2] * a["bbox"][3]),
-                                 "iscrowd": a.get("iscrowd", 0)} for a in gt["annotations"]]}
+    gt = {
+        **gt,
+        "annotations": [
+            {
+                **a,
+                "area": a.get("area", a["bbox"][2] * a["bbox"][3]),
+                "iscrowd": a.get("iscrowd", 0),
+            }
+            for a in gt["annotations"]
+        ],
+    }
     coco_gt.dataset = gt
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt.createIndex()
@@ -42,7 +65,9 @@ def coco_evaluate(gt: dict, detections: list[dict], image_ids=None) -> dict:
     return {k: float(v) for k, v in zip(COCO_STATS, ev.stats)}
 
 
-def count_table(detections: list[dict], image_ids: list, num_classes: int, threshold: float) -> np.ndarray:
+def count_table(
+    detections: list[dict], image_ids: list, num_classes: int, threshold: float
+) -> np.ndarray:
     """(N, K) predicted checkout list: detections with score >= ``threshold`` counted per image and
     class (category ids 1..K), rows in the order of ``image_ids``."""
     row = {i: r for r, i in enumerate(image_ids)}
@@ -60,7 +85,7 @@ def checkout_metrics(pred: np.ndarray, gt: np.ndarray) -> dict:
     """RPC's checkout metrics from (N, K) predicted and ground-truth count tables P and G:
 
     - cAcc  = (1/N) sum_i [ sum_k |P_ik - G_ik| = 0 ]                (the whole bill right)
-    - ACD   = (1/N) sum_i sum_k |P_ik - G_ik|                         (products miscounted per image)
+    - ACD = (1/N) sum_i sum_k |P_ik - G_ik| (products miscounted per image)
     - mCCD  = (1/K') sum_k  sum_i |P_ik - G_ik| / sum_i G_ik          (per class, relative)
     - mCIoU = (1/K') sum_k  sum_i min(P_ik, G_ik) / sum_i max(P_ik, G_ik)
     K' counts the classes present in the ground truth (mCCD) or in either table (mCIoU), so a class
@@ -77,12 +102,20 @@ def checkout_metrics(pred: np.ndarray, gt: np.ndarray) -> dict:
     ccd = diff.sum(0)[present] / gt.sum(0)[present]
     mx = np.maximum(pred, gt).sum(0)
     ciou = np.minimum(pred, gt).sum(0)[mx > 0] / mx[mx > 0]
-    return {"cacc": float((per_image == 0).mean()), "acd": float(per_image.mean()),
-            "mccd": float(ccd.mean()) if ccd.size else 0.0, "mciou": float(ciou.mean()) if ciou.size else 1.0}
+    return {
+        "cacc": float((per_image == 0).mean()),
+        "acd": float(per_image.mean()),
+        "mccd": float(ccd.mean()) if ccd.size else 0.0,
+        "mciou": float(ciou.mean()) if ciou.size else 1.0,
+    }
 
 
-def choose_threshold(detections: list[dict], image_ids: list, gt_counts: np.ndarray,
-                     grid=np.round(np.arange(0.05, 0.96, 0.05), 2)) -> tuple[float, np.ndarray]:
+def choose_threshold(
+    detections: list[dict],
+    image_ids: list,
+    gt_counts: np.ndarray,
+    grid=np.round(np.arange(0.05, 0.96, 0.05), 2),
+) -> tuple[float, np.ndarray]:
     """The score threshold maximising cAcc on *validation* images (ties: lower ACD, then lower
     threshold). Returns (threshold, cAcc at each grid value)."""
     K = gt_counts.shape[1]

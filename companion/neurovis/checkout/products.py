@@ -4,6 +4,7 @@ pouches with distinct shapes, body colours, label bands and logos, rendered as s
 The catalogue is deliberately confusable: several classes share a shape and differ only in colour
 or logo, several share a colour and differ in shape, so a detector has to use both.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ _CATALOGUE = [
 @dataclass(frozen=True)
 class Product:
     """One product class. ``category_id`` is 1-based, as in RPC's ``instances_*2019.json``."""
+
     category_id: int
     name: str
     shape: str
@@ -80,8 +82,15 @@ def render_upright(p: Product, scale: float = 1.0) -> tuple[np.ndarray, np.ndarr
     elif p.shape == "bottle":
         neck_w, neck_h = max(w // 3, 3), h // 4
         cv2.rectangle(mask, (0, neck_h + neck_h // 2), (w - 1, h - 1), 1, -1)
-        sh = np.array([[0, neck_h + neck_h // 2], [(w - neck_w) // 2, neck_h], [(w + neck_w) // 2, neck_h],
-                       [w - 1, neck_h + neck_h // 2]], np.int32)
+        sh = np.array(
+            [
+                [0, neck_h + neck_h // 2],
+                [(w - neck_w) // 2, neck_h],
+                [(w + neck_w) // 2, neck_h],
+                [w - 1, neck_h + neck_h // 2],
+            ],
+            np.int32,
+        )
         cv2.fillPoly(mask, [sh], 1)
         cv2.rectangle(mask, ((w - neck_w) // 2, 0), ((w + neck_w) // 2, neck_h), 1, -1)
     elif p.shape == "pouch":
@@ -100,15 +109,21 @@ def render_upright(p: Product, scale: float = 1.0) -> tuple[np.ndarray, np.ndarr
     return img, mask.astype(bool)
 
 
-# RPC's four training cameras (top, 45 deg, 30 deg, horizontal), as a foreshortening of the product's
-# long axis: a stand-in for the change of viewpoint, not a 3-D rendering.
+# RPC's four training cameras (top, 45 deg, 30 deg, horizontal), as a foreshortening of the
+# product's long axis: a stand-in for the change of viewpoint, not a 3-D rendering.
 VIEWS = {"top": 1.0, "45deg": 0.85, "30deg": 0.7, "horizontal": 0.55}
 
 
-def view(p: Product, rng: np.random.Generator, rotation: float | None = None, camera: str = "top",
-         scale: float = 1.0, shade: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """The product seen from ``camera`` (a key of VIEWS), turned by ``rotation`` degrees in the image
-    plane (random when None), ``scale``d and lit by ``shade``.
+def view(
+    p: Product,
+    rng: np.random.Generator,
+    rotation: float | None = None,
+    camera: str = "top",
+    scale: float = 1.0,
+    shade: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The product seen from ``camera`` (a key of VIEWS), turned by ``rotation`` degrees in the
+    image plane (random when None), ``scale``d and lit by ``shade``.
 
     Returns a tight (H, W, 3) uint8 sprite and its (H, W) bool mask (mask touches all four borders).
     """
@@ -119,7 +134,9 @@ def view(p: Product, rng: np.random.Generator, rotation: float | None = None, ca
     if fy < 0.999:
         h2 = max(int(round(img.shape[0] * fy)), 6)
         img = cv2.resize(img, (img.shape[1], h2), interpolation=cv2.INTER_NEAREST)
-        mask = cv2.resize(mask.astype(np.uint8), (mask.shape[1], h2), interpolation=cv2.INTER_NEAREST).astype(bool)
+        mask = cv2.resize(
+            mask.astype(np.uint8), (mask.shape[1], h2), interpolation=cv2.INTER_NEAREST
+        ).astype(bool)
     angle = float(rng.uniform(0, 360)) if rotation is None else float(rotation)
     h, w = mask.shape
     rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
@@ -128,9 +145,14 @@ def view(p: Product, rng: np.random.Generator, rotation: float | None = None, ca
     rot[0, 2] += nw / 2 - w / 2
     rot[1, 2] += nh / 2 - h / 2
     img = cv2.warpAffine(img, rot, (nw, nh), flags=cv2.INTER_NEAREST, borderValue=0)
-    mask = cv2.warpAffine(mask.astype(np.uint8), rot, (nw, nh), flags=cv2.INTER_NEAREST, borderValue=0).astype(bool)
+    mask = cv2.warpAffine(
+        mask.astype(np.uint8), rot, (nw, nh), flags=cv2.INTER_NEAREST, borderValue=0
+    ).astype(bool)
     ys, xs = np.nonzero(mask)
-    img, mask = img[ys.min():ys.max() + 1, xs.min():xs.max() + 1], mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    img, mask = (
+        img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1],
+        mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1],
+    )
     img = np.clip(img.astype(np.float32) * shade, 0, 255).astype(np.uint8)
     img[~mask] = 0
     return img, mask

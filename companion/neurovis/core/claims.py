@@ -12,6 +12,7 @@ the paper's direction), its paired bootstrap 95% CI (``stats.paired_bootstrap_ci
 verdict from the CI (``stats.verdict``). ``results.save_evidence`` writes them to the chapter's
 results file; ``table`` renders the chapter's Claims table; the claims ledger page lists them all.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,7 @@ class Claim:
     ``higher_is_better`` is the metric's direction; ``paper`` is the paper's reported figure for
     this comparison (shown as the paper's, never as ours); ``metric`` a readable name.
     """
+
     id: str
     text: str
     source: str
@@ -43,14 +45,17 @@ class Claim:
             if not isinstance(getattr(self, f), str) or not getattr(self, f).strip():
                 raise ValueError(f"claim {self.id!r}: field {f!r} must be a non-empty string")
         if self.method == self.baseline:
-            raise ValueError(f"claim {self.id!r}: method and baseline are the same metric {self.method!r}")
+            raise ValueError(
+                f"claim {self.id!r}: method and baseline are the same metric {self.method!r}"
+            )
 
 
 @dataclass
 class Evidence:
     """Per-seed metrics of one run (any scale), and optional per-item values for paired tests."""
-    per_seed: dict = field(default_factory=dict)     # metric -> {seed: value}
-    items: dict = field(default_factory=dict)        # metric -> {seed: 1-D array over test items}
+
+    per_seed: dict = field(default_factory=dict)  # metric -> {seed: value}
+    items: dict = field(default_factory=dict)  # metric -> {seed: 1-D array over test items}
 
     def add(self, seed: int, metrics: dict, items: dict | None = None) -> None:
         """Record seed ``seed``: ``metrics`` {name: number}; ``items`` {name: per-test-item values},
@@ -69,7 +74,10 @@ class Evidence:
 
     @property
     def seeds(self) -> list[int]:
-        return sorted({s for d in self.per_seed.values() for s in d} | {s for d in self.items.values() for s in d})
+        return sorted(
+            {s for d in self.per_seed.values() for s in d}
+            | {s for d in self.items.values() for s in d}
+        )
 
     def summary(self) -> dict:
         """{metric: {mean, sd, n, values}} over seeds (seed order)."""
@@ -85,27 +93,46 @@ class Evidence:
         if m_items and b_items and sorted(m_items) == sorted(b_items):
             for s in m_items:
                 if m_items[s].shape != b_items[s].shape:
-                    raise ValueError(f"claim {claim.id!r}, seed {s}: {claim.method} has {m_items[s].size} items, "
-                                     f"{claim.baseline} has {b_items[s].size}")
+                    raise ValueError(
+                        f"claim {claim.id!r}, seed {s}: {claim.method} has {m_items[s].size} "
+                        f"items, {claim.baseline} has {b_items[s].size}"
+                    )
             seeds = sorted(m_items)
-            return (np.concatenate([m_items[s] for s in seeds]), np.concatenate([b_items[s] for s in seeds]),
-                    "test items × seeds")
+            return (
+                np.concatenate([m_items[s] for s in seeds]),
+                np.concatenate([b_items[s] for s in seeds]),
+                "test items × seeds",
+            )
         missing = [k for k in (claim.method, claim.baseline) if k not in self.per_seed]
         if missing:
-            raise KeyError(f"claim {claim.id!r}: no values recorded for {missing}; recorded: {sorted(self.per_seed)}")
+            raise KeyError(
+                f"claim {claim.id!r}: no values recorded for {missing}; recorded: "
+                f"{sorted(self.per_seed)}"
+            )
         m, b = self.per_seed[claim.method], self.per_seed[claim.baseline]
         seeds = sorted(set(m) & set(b))
         if not seeds:
-            raise ValueError(f"claim {claim.id!r}: {claim.method} and {claim.baseline} share no seed")
+            raise ValueError(
+                f"claim {claim.id!r}: {claim.method} and {claim.baseline} share no seed"
+            )
         return np.array([m[s] for s in seeds]), np.array([b[s] for s in seeds]), "seeds"
 
     def evaluate(self, claim: Claim, seed: int = 0) -> dict:
         """The claim's effect, 95% CI, n and verdict (see module docstring)."""
         m, b, unit = self._paired(claim)
         res = stats.paired_bootstrap_ci(m, b, higher_is_better=claim.higher_is_better, seed=seed)
-        n_seeds = len(set(self.per_seed.get(claim.method, {})) | set(self.items.get(claim.method, {})))
-        return {**asdict(claim), "effect": res["effect"], "ci": res["ci"], "n": res["n"], "n_seeds": n_seeds,
-                "unit": unit, "verdict": stats.verdict(res["ci"], n_seeds if unit == "seeds" else res["n"])}
+        n_seeds = len(
+            set(self.per_seed.get(claim.method, {})) | set(self.items.get(claim.method, {}))
+        )
+        return {
+            **asdict(claim),
+            "effect": res["effect"],
+            "ci": res["ci"],
+            "n": res["n"],
+            "n_seeds": n_seeds,
+            "unit": unit,
+            "verdict": stats.verdict(res["ci"], n_seeds if unit == "seeds" else res["n"]),
+        }
 
     def evaluate_all(self, claims: list[Claim]) -> list[dict]:
         for c in claims:
@@ -119,9 +146,12 @@ class Evidence:
 
 def _effect_text(c: dict, decimals: int) -> str:
     lo, hi = c["ci"]
-    if c["n"] < 2:             # a single pair has no CI
+    if c["n"] < 2:  # a single pair has no CI
         return f"{c['effect']:+.{decimals}f} (n=1, no CI)"
-    return f"{c['effect']:+.{decimals}f} [{lo:+.{decimals}f}, {hi:+.{decimals}f}], n={c['n']} ({c['unit']})"
+    return (
+        f"{c['effect']:+.{decimals}f} [{lo:+.{decimals}f}, {hi:+.{decimals}f}], n={c['n']} "
+        f"({c['unit']})"
+    )
 
 
 def table(chapter: str, claims: list[Claim], small: list[dict] | None = None, decimals: int = 2):
@@ -142,13 +172,19 @@ def table(chapter: str, claims: list[Claim], small: list[dict] | None = None, de
         if r is None:
             ours, verdict = "no reference run committed", "not run"
         else:
-            n_seeds = r["n_seeds"]      # the seeds of this claim's metrics, not of the whole run
+            n_seeds = r["n_seeds"]  # the seeds of this claim's metrics, not of the whole run
             ours = _effect_text(r, decimals) + f"; {n_seeds} seed{'s' if n_seeds != 1 else ''}"
             verdict = r["verdict"] + (" (stale: code changed since)" if stale else "")
         s = small_by_id.get(cl.id)
-        rows.append({"claim": f"{cl.text} [{cl.source}]", "paper": cl.paper or "—",
-                     "ours (reference)": ours, "verdict": verdict,
-                     "ours (small, this run)": _effect_text(s, decimals) if s else "—"})
+        rows.append(
+            {
+                "claim": f"{cl.text} [{cl.source}]",
+                "paper": cl.paper or "—",
+                "ours (reference)": ours,
+                "verdict": verdict,
+                "ours (small, this run)": _effect_text(s, decimals) if s else "—",
+            }
+        )
     df = pd.DataFrame(rows).set_index("claim")
     if ref:
         p = ref["provenance"]

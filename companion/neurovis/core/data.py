@@ -2,6 +2,7 @@
 
 Every failure names the data set, what was expected where, and how to obtain it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,7 +28,9 @@ def repo_root() -> Path:
     if env:
         root = Path(env).expanduser().resolve()
         if not (root / "data").is_dir():
-            raise DataNotFoundError(f"NEUROVIS_ROOT={env}: no data/ folder there; point it at the book's repository")
+            raise DataNotFoundError(
+                f"NEUROVIS_ROOT={env}: no data/ folder there; point it at the book's repository"
+            )
         return root
     for start in (Path.cwd(), Path(__file__).resolve()):
         for cand in (start, *start.parents):
@@ -35,7 +38,8 @@ def repo_root() -> Path:
                 return cand
     raise DataNotFoundError(
         "cannot find the book's repository (a folder with data/registry.yaml and companion/) above "
-        f"{Path.cwd()}; run from inside a clone or set NEUROVIS_ROOT")
+        f"{Path.cwd()}; run from inside a clone or set NEUROVIS_ROOT"
+    )
 
 
 _REGISTRY_CACHE: dict = {}
@@ -74,7 +78,8 @@ def embedded_path(name: str, *parts: str, verify: bool = True) -> Path:
     if not path.exists():
         raise DataNotFoundError(
             f"embedded data set {name!r}: {path} does not exist. The embedded data ship with the "
-            f"repository (data/embedded/{name}/, see its SOURCE.md); is this a complete clone?")
+            f"repository (data/embedded/{name}/, see its SOURCE.md); is this a complete clone?"
+        )
     if verify:
         ensure_verified(name)
     return path
@@ -99,8 +104,10 @@ def _embedded_entry(name: str) -> tuple[str, dict]:
         where = Path(e.get("path", "")).as_posix()
         if e.get("kind") == "embedded" and where == f"data/embedded/{name}":
             return key, e
-    raise DataNotFoundError(f"data/registry.yaml has no embedded data set named {name!r} (nor one "
-                            f"at data/embedded/{name}), so its files cannot be checked")
+    raise DataNotFoundError(
+        f"data/registry.yaml has no embedded data set named {name!r} (nor one "
+        f"at data/embedded/{name}), so its files cannot be checked"
+    )
 
 
 def verify_embedded(name: str) -> int:
@@ -125,17 +132,28 @@ def verify_embedded(name: str) -> int:
         found = sha256(p)
         if found != digest:
             problems.append(f"{rel_base}/{rel}: altered (sha256 expected {digest}, found {found})")
-    on_disk = {p.relative_to(base).as_posix() for p in base.rglob("*")
-               if p.is_file() and p.name != "SOURCE.md"} if base.is_dir() else set()
+    on_disk = (
+        {
+            p.relative_to(base).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and p.name != "SOURCE.md"
+        }
+        if base.is_dir()
+        else set()
+    )
     for rel in sorted(on_disk - set(recorded)):
-        problems.append(f"{rel_base}/{rel}: not listed in data/registry.yaml (remove it; a "
-                        "maintainer adding files runs `python -m neurovis data --update`)")
+        problems.append(
+            f"{rel_base}/{rel}: not listed in data/registry.yaml (remove it; a "
+            "maintainer adding files runs `python -m neurovis data --update`)"
+        )
     if problems:
         raise DataIntegrityError(
             f"embedded data set {key!r} ({rel_base}) does not match data/registry.yaml "
-            f"({len(problems)} of {len(recorded)} files):\n  " + "\n  ".join(problems)
+            f"({len(problems)} of {len(recorded)} files):\n  "
+            + "\n  ".join(problems)
             + f"\nRestore it from the repository: `git checkout -- {rel_base}` in {root} "
-            "(a copy without git: download the repository again).")
+            "(a copy without git: download the repository again)."
+        )
     return len(recorded)
 
 
@@ -196,12 +214,14 @@ def require_data_root(data_root, dataset: str, expected: list[str], how_to_get: 
     if root is None:
         how = "pass --data-root DIR" if option == "--data-root" else "pass data_root=..."
         raise DataNotFoundError(
-            f"{dataset}: scale='paper' needs the full data set; {how} (or set "
-            f"NEUROVIS_DATA_ROOT) to a folder laid out as:\n    {layout}\nHow to get it: {how_to_get}")
+            f"{dataset}: scale='paper' needs the full data set; {how} (or set NEUROVIS_DATA_ROOT) "
+            f"to a folder laid out as:\n    {layout}\nHow to get it: {how_to_get}"
+        )
     root = Path(root).expanduser()
     missing = [rel for rel in expected if not (root / rel).exists()]
     if missing:
         raise DataNotFoundError(
             f"{dataset}: under {option} {root} these are missing: {missing}. Expected layout:\n    "
-            f"{layout}\nHow to get it: {how_to_get}")
+            f"{layout}\nHow to get it: {how_to_get}"
+        )
     return root

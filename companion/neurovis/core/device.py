@@ -1,4 +1,5 @@
 """Device choice and CPU thread control."""
+
 from __future__ import annotations
 
 import os
@@ -26,9 +27,15 @@ def choose_device(device: str = "auto"):
             return torch.device("mps")
         return torch.device("cpu")
     if base == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for but CUDA is not available on this machine")
-    if base == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device={device!r} was asked for but MPS is not available on this machine")
+        raise ValueError(
+            f"device={device!r} was asked for but CUDA is not available on this machine"
+        )
+    if base == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise ValueError(
+            f"device={device!r} was asked for but MPS is not available on this machine"
+        )
     return torch.device(name)
 
 
@@ -76,5 +83,7 @@ def environment_report(device=None) -> str:
     gpu = ""
     if str(dev).startswith("cuda"):
         gpu = f" ({torch.cuda.get_device_name(0)})"
-    return (f"python {platform.python_version()} | torch {torch.__version__} | device {dev}{gpu} | "
-            f"threads {torch.get_num_threads()} | {platform.machine()} {os.cpu_count()} cores")
+    return (
+        f"python {platform.python_version()} | torch {torch.__version__} | device {dev}{gpu} | "
+        f"threads {torch.get_num_threads()} | {platform.machine()} {os.cpu_count()} cores"
+    )

@@ -17,6 +17,7 @@ noise and narrow enough to catch a model that stopped learning; the chapter stat
 The float path itself is pinned too (``CPU_FLOAT_PATH``): the runner and ``make`` export the same
 instruction-set caps, so AVX-512 and AVX2 machines take one path where the libraries allow it.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,9 +44,10 @@ def pin_float_path(environ) -> dict:
 @dataclass(frozen=True)
 class Check:
     """One regression check: its stable text when it holds, the measured value when it fails."""
+
     ok: bool
-    holds: str      # printed when ok: must not contain the measured value
-    fails: str      # printed when not ok: shows the measured value
+    holds: str  # printed when ok: must not contain the measured value
+    fails: str  # printed when not ok: shows the measured value
 
     def __str__(self) -> str:
         return f"ok   {self.holds}" if self.ok else f"FAIL {self.fails}"
@@ -65,7 +67,9 @@ def band(name: str, value, expected: float, tol: float) -> Check:
     if not tol > 0:
         raise ValueError(f"{name}: tolerance must be positive, got {tol!r}")
     ok = math.isfinite(v) and abs(v - expected) <= tol
-    return Check(ok, f"{name} in {expected:g} ± {tol:g}", f"{name} = {v:.4g}, outside {expected:g} ± {tol:g}")
+    return Check(
+        ok, f"{name} in {expected:g} ± {tol:g}", f"{name} = {v:.4g}, outside {expected:g} ± {tol:g}"
+    )
 
 
 def below(name: str, value, bound_name: str, bound, margin: float = 0.0) -> Check:
@@ -73,7 +77,11 @@ def below(name: str, value, bound_name: str, bound, margin: float = 0.0) -> Chec
     v, b = _finite(name, value), _finite(bound_name, bound)
     ok = math.isfinite(v) and math.isfinite(b) and v < b - margin
     by = f" by more than {margin:g}" if margin else ""
-    return Check(ok, f"{name} below {bound_name}{by}", f"{name} = {v:.4g} is not below {bound_name} = {b:.4g}{by}")
+    return Check(
+        ok,
+        f"{name} below {bound_name}{by}",
+        f"{name} = {v:.4g} is not below {bound_name} = {b:.4g}{by}",
+    )
 
 
 def above(name: str, value, bound_name: str, bound, margin: float = 0.0) -> Check:
@@ -81,7 +89,11 @@ def above(name: str, value, bound_name: str, bound, margin: float = 0.0) -> Chec
     v, b = _finite(name, value), _finite(bound_name, bound)
     ok = math.isfinite(v) and math.isfinite(b) and v > b + margin
     by = f" by more than {margin:g}" if margin else ""
-    return Check(ok, f"{name} above {bound_name}{by}", f"{name} = {v:.4g} is not above {bound_name} = {b:.4g}{by}")
+    return Check(
+        ok,
+        f"{name} above {bound_name}{by}",
+        f"{name} = {v:.4g} is not above {bound_name} = {b:.4g}{by}",
+    )
 
 
 def report(*checks: Check) -> str:
@@ -90,5 +102,7 @@ def report(*checks: Check) -> str:
         raise ValueError("report() needs at least one check")
     for c in checks:
         if not isinstance(c, Check):
-            raise TypeError(f"report() takes Check objects (band, below, above), got {type(c).__name__}")
+            raise TypeError(
+                f"report() takes Check objects (band, below, above), got {type(c).__name__}"
+            )
     return "\n".join(str(c) for c in checks)

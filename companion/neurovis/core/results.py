@@ -14,6 +14,7 @@ run) | ours (reference, mean ± sd) | ours at paper scale | notes. ``NEUROVIS_RE
 writes: the runner points it at a staging folder and moves the file beside its notebook only when
 the chapter succeeded, so a scratch run never rewrites the committed files.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,17 +37,29 @@ def results_dir(for_reading: bool = False) -> Path:
     if env and not for_reading:
         return Path(env)
     from .data import repo_root
+
     return repo_root() / "book" / "results"
 
 
 def _git_commit() -> str:
     try:
         from .data import repo_root
+
         root = repo_root()
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "companion", "notebooks"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "companion", "notebooks"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return (sha or "unknown") + ("+dirty" if dirty else "")
     except Exception:  # no git, or not a clone (Colab pip install)
         return "unknown"
@@ -59,6 +72,7 @@ def _device_name(device) -> str:
     if name.startswith("cuda"):
         try:
             import torch
+
             return f"{name} ({torch.cuda.get_device_name(0)})"
         except Exception:
             return name
@@ -67,14 +81,27 @@ def _device_name(device) -> str:
 
 def _check_metric(key, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        if not (isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)):
-            raise TypeError(f"metric {key!r}: expected a number, a string or a list of numbers, got {type(value).__name__}")
+        if not (
+            isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)
+        ):
+            raise TypeError(
+                f"metric {key!r}: expected a number, a string or a list of numbers, got "
+                f"{type(value).__name__}"
+            )
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"metric {key!r} is {value}: a non-finite result is a bug, not a result")
 
 
-def save(chapter: str, scale: str, metrics: dict, paper: dict | None = None, data: str = "",
-         notes: dict | None = None, device=None, duration_s: float | None = None) -> Path:
+def save(
+    chapter: str,
+    scale: str,
+    metrics: dict,
+    paper: dict | None = None,
+    data: str = "",
+    notes: dict | None = None,
+    device=None,
+    duration_s: float | None = None,
+) -> Path:
     """Write ``<chapter>.<scale>.json``; returns its path.
 
     metrics: {name: value} from this run. paper: {name: (value, source)} the paper's reported
@@ -87,13 +114,15 @@ def save(chapter: str, scale: str, metrics: dict, paper: dict | None = None, dat
         _check_metric(k, v)
     paper_rows = {}
     for k, v in (paper or {}).items():
-        value, source = (v if isinstance(v, (tuple, list)) else (v, ""))
+        value, source = v if isinstance(v, (tuple, list)) else (v, "")
         paper_rows[k] = {"value": value, "source": source}
     record = {
         "chapter": chapter,
         "scale": scale,
-        "metrics": {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
-                    for k, v in metrics.items()},
+        "metrics": {
+            k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+            for k, v in metrics.items()
+        },
         "paper": paper_rows,
         "notes": dict(notes or {}),
         "provenance": _provenance(device, duration_s, data, chapter),
@@ -101,8 +130,16 @@ def save(chapter: str, scale: str, metrics: dict, paper: dict | None = None, dat
     return _write(record, f"{chapter}.{scale}.json")
 
 
-def record_performance(chapter: str, scale: str, task: str, method: str, baseline: str, method_time,
-                       baseline_time, quality: tuple | None = None) -> Path:
+def record_performance(
+    chapter: str,
+    scale: str,
+    task: str,
+    method: str,
+    baseline: str,
+    method_time,
+    baseline_time,
+    quality: tuple | None = None,
+) -> Path:
     """Add a same-run speed comparison to the chapter's results file (after ``save``); the book's
     performance page is generated from these entries.
 
@@ -114,28 +151,50 @@ def record_performance(chapter: str, scale: str, task: str, method: str, baselin
     name = f"{chapter}.{scale}.json"
     record = _read(name)
     if record is None:
-        raise FileNotFoundError(f"{name}: no results recorded for {chapter} at scale={scale!r}; call results.save first")
+        raise FileNotFoundError(
+            f"{name}: no results recorded for {chapter} at scale={scale!r}; call results.save first"
+        )
     t_m, t_b = (float(getattr(t, "median", t)) for t in (method_time, baseline_time))
     if not (t_m > 0 and t_b > 0 and math.isfinite(t_m) and math.isfinite(t_b)):
-        raise ValueError(f"{chapter}/{task}: times must be positive and finite, got {t_m} and {t_b}")
-    entry = {"task": task, "method": method, "baseline": baseline, "method_s": t_m, "baseline_s": t_b,
-             "time_ratio": t_m / t_b}
+        raise ValueError(
+            f"{chapter}/{task}: times must be positive and finite, got {t_m} and {t_b}"
+        )
+    entry = {
+        "task": task,
+        "method": method,
+        "baseline": baseline,
+        "method_s": t_m,
+        "baseline_s": t_b,
+        "time_ratio": t_m / t_b,
+    }
     if quality is not None:
         metric, q_m, q_b, higher = quality
         _check_metric(metric, q_m)
         _check_metric(metric, q_b)
-        entry["quality"] = {"metric": metric, "method": float(q_m), "baseline": float(q_b),
-                            "higher_is_better": bool(higher)}
-    record["performance"] = [e for e in record.get("performance", []) if e["task"] != task] + [entry]
+        entry["quality"] = {
+            "metric": metric,
+            "method": float(q_m),
+            "baseline": float(q_b),
+            "higher_is_better": bool(higher),
+        }
+    record["performance"] = [e for e in record.get("performance", []) if e["task"] != task] + [
+        entry
+    ]
     return _write(record, name)
 
 
-def save_benchmark(chapter: str, metrics: dict, data: str = "", device=None, duration_s=None) -> Path:
+def save_benchmark(
+    chapter: str, metrics: dict, data: str = "", device=None, duration_s=None
+) -> Path:
     """Write a chapter's benchmark (``python -m neurovis bench``) to ``<chapter>.bench.json``."""
     for k, v in metrics.items():
         _check_metric(k, v)
-    record = {"chapter": chapter, "kind": "benchmark", "metrics": {k: float(v) for k, v in metrics.items()},
-              "provenance": _provenance(device, duration_s, data)}
+    record = {
+        "chapter": chapter,
+        "kind": "benchmark",
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "provenance": _provenance(device, duration_s, data),
+    }
     return _write(record, f"{chapter}.bench.json")
 
 
@@ -147,9 +206,19 @@ def load_benchmark(chapter: str) -> dict | None:
 DATA_KINDS = ("real", "generated", "real + generated")
 
 
-def save_evidence(chapter: str, scale: str, evidence, claims=(), paper: dict | None = None, data: str = "",
-                  notes: dict | None = None, settings: dict | None = None, device=None,
-                  duration_s: float | None = None, data_kind: str | None = None) -> Path:
+def save_evidence(
+    chapter: str,
+    scale: str,
+    evidence,
+    claims=(),
+    paper: dict | None = None,
+    data: str = "",
+    notes: dict | None = None,
+    settings: dict | None = None,
+    device=None,
+    duration_s: float | None = None,
+    data_kind: str | None = None,
+) -> Path:
     """Write ``<chapter>.<scale>.json`` from a ``claims.Evidence``: ``seeds``, ``metrics``
     ({name: {mean, sd, n, values}}), ``claims`` (each evaluated: effect, ci, n, verdict),
     ``paper``, ``notes`` and ``provenance`` (with ``settings``: what differs from ``small``, and
@@ -160,21 +229,28 @@ def save_evidence(chapter: str, scale: str, evidence, claims=(), paper: dict | N
     summary = evidence.summary()
     if not summary:
         raise ValueError(f"{chapter}: no metrics to save")
-    try:   # evaluate_all checks the claims' type (core.claims imports this module, not vice versa)
+    try:  # evaluate_all checks the claims' type (core.claims imports this module, not vice versa)
         evaluated = evidence.evaluate_all(list(claims))
     except TypeError as e:
         raise TypeError(f"{chapter}: {e}") from None
     paper_rows = {}
     for k, v in (paper or {}).items():
-        value, source = (v if isinstance(v, (tuple, list)) else (v, ""))
+        value, source = v if isinstance(v, (tuple, list)) else (v, "")
         paper_rows[k] = {"value": value, "source": source}
     prov = _provenance(device, duration_s, data, chapter)
     prov["settings"] = dict(settings or {})
     if data_kind:
         prov["data_kind"] = data_kind
-    record = {"chapter": chapter, "scale": scale, "seeds": evidence.seeds, "metrics": summary,
-              "claims": evaluated, "paper": paper_rows, "notes": dict(notes or {}),
-              "provenance": prov}
+    record = {
+        "chapter": chapter,
+        "scale": scale,
+        "seeds": evidence.seeds,
+        "metrics": summary,
+        "claims": evaluated,
+        "paper": paper_rows,
+        "notes": dict(notes or {}),
+        "provenance": prov,
+    }
     return _write(record, f"{chapter}.{scale}.json")
 
 
@@ -193,18 +269,44 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def code_hash(chapter: str) -> str:
-    """sha256 (16 hex) of the chapter's code: ``notebooks/<chapter>.py`` and its sub-package
-    ``companion/neurovis/<topic>/``. A results file whose hash differs from today's is stale."""
+def _chapter_files(chapter: str):
+    """(repository root, the chapter's code files), or (None, []) without a clone."""
     from .data import repo_root
 
     try:
         root = repo_root()
-    except Exception:   # Colab pip install without a clone
-        return "unknown"
+    except Exception:  # Colab pip install without a clone
+        return None, []
     topic = chapter.split("_", 1)[-1]
-    files = [root / "notebooks" / f"{chapter}.py"] + sorted((root / "companion" / "neurovis" / topic).rglob("*.py"))
-    files = [f for f in files if f.is_file()]
+    files = [root / "notebooks" / f"{chapter}.py"]
+    files += sorted((root / "companion" / "neurovis" / topic).rglob("*.py"))
+    return root, [f for f in files if f.is_file()]
+
+
+def code_hash(chapter: str) -> str:
+    """sha256 (16 hex) of the chapter's code: ``notebooks/<chapter>.py`` and its sub-package
+    ``companion/neurovis/<topic>/``, each file as its syntax tree (``sourcecode.fingerprint``:
+    reformatting, comments and docstring wrapping do not count, any change of the code does). A
+    results file whose hash differs from today's is stale."""
+    from .sourcecode import fingerprint
+
+    root, files = _chapter_files(chapter)
+    if not files:
+        return "unknown"
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            text = fingerprint(f.read_text(encoding="utf-8")).encode()
+        except (SyntaxError, ValueError, UnicodeDecodeError):  # not parseable: its bytes
+            text = f.read_bytes()
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + text + b"\0")
+    return h.hexdigest()[:16]
+
+
+def legacy_code_hash(chapter: str) -> str:
+    """The hash of the files' bytes that ``code_hash`` gave before it read syntax trees (kept to
+    migrate records: ``python -m neurovis rehash``)."""
+    root, files = _chapter_files(chapter)
     if not files:
         return "unknown"
     h = hashlib.sha256()
@@ -213,8 +315,47 @@ def code_hash(chapter: str) -> str:
     return h.hexdigest()[:16]
 
 
+def rehash_records(directory: Path | None = None, chapters=None, write: bool = True) -> list[str]:
+    """Migrate the results files in ``directory`` (default ``book/results``) to today's
+    ``code_hash``: a record whose hash is the byte hash (``legacy_code_hash``) of the chapter's code
+    as it is now gets the syntax-tree hash of the same code; a record with neither hash was made
+    from other code (stale) and is left as it is. ``chapters``: only these (default: all). Returns
+    one line per file with a hash. Run it before reformatting code that such records hash."""
+    directory = Path(directory) if directory else results_dir(for_reading=True)
+    lines = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        prov = record.get("provenance") if isinstance(record, dict) else None
+        if not isinstance(prov, dict) or "code_hash" not in prov:
+            continue
+        chapter = record.get("chapter") or path.name.split(".")[0]
+        if chapters and chapter not in chapters:
+            continue
+        recorded, now = prov["code_hash"], code_hash(chapter)
+        if recorded == now:
+            lines.append(f"{path.name}: up to date ({now})")
+        elif recorded == legacy_code_hash(chapter) and now != "unknown":
+            if write:
+                text = path.read_text()
+                needle = f'"code_hash": "{recorded}"'
+                if text.count(needle) != 1:
+                    raise RuntimeError(f"{path}: expected one {needle}")
+                path.write_text(text.replace(needle, f'"code_hash": "{now}"'))
+            lines.append(f"{path.name}: migrated {recorded} -> {now}")
+        else:
+            lines.append(
+                f"{path.name}: STALE, left as it is (recorded {recorded}; the code "
+                f"now gives {legacy_code_hash(chapter)} as bytes, {now} as syntax)"
+            )
+    return lines
+
+
 def is_stale(record: dict) -> bool:
-    """True when the chapter's code changed after ``record`` was made (or the record has no hash)."""
+    """True when the chapter's code changed after ``record`` was made (or the record has no
+    hash)."""
     recorded = record.get("provenance", {}).get("code_hash")
     now = code_hash(record["chapter"])
     return recorded is None or recorded == "unknown" or (now != "unknown" and recorded != now)
@@ -259,7 +400,9 @@ def _read(name: str) -> dict | None:
             try:
                 return json.loads(path.read_text())
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: not valid JSON ({e}); delete it or rerun the chapter") from e
+                raise ValueError(
+                    f"{path}: not valid JSON ({e}); delete it or rerun the chapter"
+                ) from e
     return None
 
 
@@ -294,14 +437,18 @@ def table(chapter: str, scale: str = "small", labels: dict | None = None, decima
 
     run = load(chapter, scale)
     if run is None:
-        raise FileNotFoundError(f"no results recorded for {chapter} at scale={scale!r}; call results.save first")
+        raise FileNotFoundError(
+            f"no results recorded for {chapter} at scale={scale!r}; call results.save first"
+        )
     at_paper = load(chapter, "paper") if scale != "paper" else None
     at_ref = load(chapter, "reference") if scale != "reference" else None
     ref_col = "ours (reference, mean ± sd)"
     if at_ref:
         prov = at_ref["provenance"]
-        ref_col = (f"ours (reference, {len(at_ref.get('seeds', []))} seeds, {prov['date'][:10]}"
-                   f"{', stale' if is_stale(at_ref) else ''})")
+        ref_col = (
+            f"ours (reference, {len(at_ref.get('seeds', []))} seeds, {prov['date'][:10]}"
+            f"{', stale' if is_stale(at_ref) else ''})"
+        )
     keys = list(labels) if labels else list(run["metrics"])
     ours_col = f"ours ({scale}, this run)"
     paper_scale_col = "ours (paper scale)"
@@ -314,14 +461,20 @@ def table(chapter: str, scale: str = "small", labels: dict | None = None, decima
         paper_val = _fmt(p.get("value"), decimals)
         if p.get("source") and p.get("value") is not None:
             paper_val += f" ({p['source']})"
-        rows.append({
-            "metric": (labels or {}).get(k, k),
-            "paper (reported)": paper_val,
-            ours_col: _fmt_metric(run["metrics"].get(k), decimals),
-            ref_col: _fmt_metric(at_ref["metrics"].get(k), decimals) if at_ref else "not run yet",
-            paper_scale_col: _fmt_metric(at_paper["metrics"].get(k), decimals) if at_paper else "not run yet",
-            "notes": run["notes"].get(k, ""),
-        })
+        rows.append(
+            {
+                "metric": (labels or {}).get(k, k),
+                "paper (reported)": paper_val,
+                ours_col: _fmt_metric(run["metrics"].get(k), decimals),
+                ref_col: _fmt_metric(at_ref["metrics"].get(k), decimals)
+                if at_ref
+                else "not run yet",
+                paper_scale_col: _fmt_metric(at_paper["metrics"].get(k), decimals)
+                if at_paper
+                else "not run yet",
+                "notes": run["notes"].get(k, ""),
+            }
+        )
     df = pd.DataFrame(rows).set_index("metric")
     df.attrs["data"] = run["provenance"]["data"]
     return df

@@ -6,6 +6,7 @@
   5 seeds, a validation split for every choice; the chapter's conclusions come from it;
 - ``paper``: the paper's data set from a data root, the paper's sizes.
 """
+
 SCALES = ("small", "reference", "paper")
 REFERENCE_SEEDS = (0, 1, 2, 3, 4)
 

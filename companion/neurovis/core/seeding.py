@@ -1,4 +1,5 @@
 """One-call seeding with deterministic settings."""
+
 from __future__ import annotations
 
 import os

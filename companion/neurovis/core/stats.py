@@ -8,6 +8,7 @@
 - ``verdict``: a claim's verdict from the CI of its effect, signed so that positive is the paper's
   direction.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,14 @@ def mean_sd(values) -> dict:
     return {"mean": float(a.mean()), "sd": sd, "n": int(a.size), "values": [float(x) for x in a]}
 
 
-def paired_bootstrap_ci(method, baseline, higher_is_better: bool = True, confidence: float = 0.95,
-                        n_resamples: int = 10_000, seed: int = 0) -> dict:
+def paired_bootstrap_ci(
+    method,
+    baseline,
+    higher_is_better: bool = True,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> dict:
     """Effect = mean(method - baseline), signed so that positive means the method is better; its
     paired bootstrap CI (BCa, ``scipy.stats.bootstrap`` resampling pairs).
 
@@ -49,12 +56,24 @@ def paired_bootstrap_ci(method, baseline, higher_is_better: bool = True, confide
     effect = float(d.mean())
     if d.size < 2 or np.ptp(d) == 0:
         return {"effect": effect, "ci": [effect, effect], "n": int(d.size)}
-    res = stats.bootstrap((d,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                          method="BCa", rng=np.random.default_rng(seed))
+    res = stats.bootstrap(
+        (d,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="BCa",
+        rng=np.random.default_rng(seed),
+    )
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if not (np.isfinite(low) and np.isfinite(high)):   # BCa degenerates on tiny samples: percentile
-        res = stats.bootstrap((d,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                              method="percentile", rng=np.random.default_rng(seed))
+    if not (np.isfinite(low) and np.isfinite(high)):  # BCa degenerates on tiny samples: percentile
+        res = stats.bootstrap(
+            (d,),
+            np.mean,
+            confidence_level=confidence,
+            n_resamples=n_resamples,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
         low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     return {"effect": effect, "ci": [low, high], "n": int(d.size)}
 
@@ -84,14 +103,21 @@ def mcnemar(correct_a, correct_b, exact: bool | None = None) -> dict:
     a = np.asarray(correct_a, dtype=bool).ravel()
     b = np.asarray(correct_b, dtype=bool).ravel()
     if a.shape != b.shape or a.size == 0:
-        raise ValueError(f"paired per-item correctness needs equal, non-zero lengths, got {a.size} and {b.size}")
+        raise ValueError(
+            f"paired per-item correctness needs equal, non-zero lengths, got {a.size} and {b.size}"
+        )
     table = np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]])
     discordant = table[0, 1] + table[1, 0]
     if exact is None:
         exact = discordant < 25
     res = sm_mcnemar(table, exact=exact, correction=True)
-    return {"statistic": float(res.statistic), "pvalue": float(res.pvalue), "a_only": int(table[0, 1]),
-            "b_only": int(table[1, 0]), "n": int(a.size)}
+    return {
+        "statistic": float(res.statistic),
+        "pvalue": float(res.pvalue),
+        "a_only": int(table[0, 1]),
+        "b_only": int(table[1, 0]),
+        "n": int(a.size),
+    }
 
 
 def wilcoxon(errors_a, errors_b) -> dict:
@@ -106,5 +132,9 @@ def wilcoxon(errors_a, errors_b) -> dict:
     if np.all(d == 0):
         return {"statistic": 0.0, "pvalue": 1.0, "median_difference": 0.0, "n": int(a.size)}
     res = stats.wilcoxon(a, b)
-    return {"statistic": float(res.statistic), "pvalue": float(res.pvalue),
-            "median_difference": float(np.median(d)), "n": int(a.size)}
+    return {
+        "statistic": float(res.statistic),
+        "pvalue": float(res.pvalue),
+        "median_difference": float(np.median(d)),
+        "n": int(a.size),
+    }

@@ -1,4 +1,5 @@
 """Timing helpers: warm-up, repeats, median, and ratios against a baseline timed in the same run."""
+
 from __future__ import annotations
 
 import statistics
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 def _sync():
     try:
         import torch
+
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.synchronize()
     except ImportError:  # pragma: no cover
@@ -18,6 +20,7 @@ def _sync():
 @dataclass
 class Timing:
     """Wall-clock times (seconds) of repeated calls; ``result`` is the last call's return value."""
+
     times: list = field(default_factory=list)
     result: object = None
 
@@ -39,7 +42,9 @@ def measure(fn, *args, warmup: int = 1, repeats: int = 3, **kwargs) -> Timing:
     CUDA work is synchronised before each clock read so GPU times are real.
     """
     if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+        raise ValueError(
+            f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}"
+        )
     result = None
     for _ in range(warmup):
         result = fn(*args, **kwargs)
@@ -80,7 +85,8 @@ class Stopwatch:
 class Progress:
     """One console line per finished seed or stage of a long run, with elapsed time and an estimate
     of what is left: ``[progress] seed 2/5 done: 8.1 min elapsed, about 12.2 min left``. The runner
-    echoes these lines on its console (the executed notebook keeps them as plain text, no widget)."""
+    echoes these lines on its console (the executed notebook keeps them as plain text, no
+    widget)."""
 
     def __init__(self, total: int, what: str = "seed"):
         if total < 1:
@@ -91,7 +97,9 @@ class Progress:
         self.done += 1
         elapsed = time.time() - self.t0
         left = elapsed / self.done * (self.total - self.done)
-        line = (f"[progress] {self.what} {self.done}/{self.total}{' (' + label + ')' if label else ''} done: "
-                f"{elapsed / 60:.1f} min elapsed, about {left / 60:.1f} min left")
+        line = (
+            f"[progress] {self.what} {self.done}/{self.total}{' (' + label + ')' if label else ''} "
+            f"done: {elapsed / 60:.1f} min elapsed, about {left / 60:.1f} min left"
+        )
         print(line, flush=True)
         return line

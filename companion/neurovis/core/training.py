@@ -1,5 +1,6 @@
 """The training loop chapters share: AMP on GPU, gradient clipping, atomic checkpoints with resume,
 progress bars, early NaN detection, optional DDP under ``torchrun``."""
+
 from __future__ import annotations
 
 import os
@@ -16,6 +17,7 @@ from tqdm.auto import tqdm
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train. ``checkpoint_path``: where to save after every epoch and resume from."""
+
     num_epochs: int
     amp: bool = True
     clip_grad_norm: float | None = None
@@ -48,13 +50,15 @@ def init_distributed():
 
 
 def progress_enabled() -> bool:
-    """Progress bars are on unless ``NEUROVIS_PROGRESS=0`` (the runner and nbval set it: a static page
-    gains nothing from them, and thousands of widget updates can overflow a kernel's output queue)."""
+    """Progress bars are on unless ``NEUROVIS_PROGRESS=0`` (the runner and nbval set it: a static
+    page gains nothing from them, and thousands of widget updates can overflow a kernel's output
+    queue)."""
     return os.environ.get("NEUROVIS_PROGRESS", "1") != "0"
 
 
 def _is_main() -> bool:
     import torch.distributed as dist
+
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
@@ -109,16 +113,25 @@ def load_checkpoint(path, map_location=None) -> dict:
             f"{path}: refused to load this checkpoint: it holds objects other than tensors and "
             f"plain Python values ({first}). Checkpoints written by neurovis hold none, so the "
             "file was altered or written by other code (or by a neurovis older than the safe "
-            "format); delete it to train from scratch.") from None
+            "format); delete it to train from scratch."
+        ) from None
 
 
 def _unwrap(model):
     return model.module if hasattr(model, "module") else model
 
 
-def fit(model: torch.nn.Module, loss_fn: Callable, loader, optimizer: torch.optim.Optimizer,
-        config: TrainConfig, device, scheduler=None, evaluate: Callable | None = None,
-        on_epoch_end: Callable | None = None) -> dict:
+def fit(
+    model: torch.nn.Module,
+    loss_fn: Callable,
+    loader,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    device,
+    scheduler=None,
+    evaluate: Callable | None = None,
+    on_epoch_end: Callable | None = None,
+) -> dict:
     """Train ``model`` and return its history ``{"loss": [...], <eval metrics>: [...]}``.
 
     loss_fn(model, batch) -> loss tensor, or (loss, {name: float}) to log more.
@@ -132,8 +145,14 @@ def fit(model: torch.nn.Module, loss_fn: Callable, loader, optimizer: torch.opti
 
     device = torch.device(device)
     model.to(device)
-    if dist.is_available() and dist.is_initialized() and not isinstance(model, torch.nn.parallel.DistributedDataParallel):
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if (
+        dist.is_available()
+        and dist.is_initialized()
+        and not isinstance(model, torch.nn.parallel.DistributedDataParallel)
+    ):
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     history: dict = {"loss": []}
@@ -155,17 +174,24 @@ def fit(model: torch.nn.Module, loss_fn: Callable, loader, optimizer: torch.opti
             loader.sampler.set_epoch(epoch)
         model.train()
         total, count, logs = 0.0, 0, {}
-        bar = tqdm(loader, desc=f"{config.desc} {epoch + 1}/{config.num_epochs}", leave=False, mininterval=0.5,
-                   disable=not (config.progress and _is_main() and progress_enabled()))
+        bar = tqdm(
+            loader,
+            desc=f"{config.desc} {epoch + 1}/{config.num_epochs}",
+            leave=False,
+            mininterval=0.5,
+            disable=not (config.progress and _is_main() and progress_enabled()),
+        )
         for step, batch in enumerate(bar):
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, enabled=use_amp):
                 out = loss_fn(model, batch)
-            loss, extra = (out if isinstance(out, tuple) else (out, {}))
+            loss, extra = out if isinstance(out, tuple) else (out, {})
             if not torch.isfinite(loss.detach()).all():
                 raise FloatingPointError(
-                    f"{config.desc}: non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {step}; "
-                    "lower the learning rate or check the inputs")
+                    f"{config.desc}: non-finite loss ({loss.item()}) at epoch {epoch + 1}, step "
+                    f"{step}; "
+                    "lower the learning rate or check the inputs"
+                )
             scaler.scale(loss).backward()
             if config.clip_grad_norm is not None:
                 scaler.unscale_(optimizer)
@@ -190,9 +216,16 @@ def fit(model: torch.nn.Module, loss_fn: Callable, loader, optimizer: torch.opti
                 for k, v in evaluate(_unwrap(model)).items():
                     history.setdefault(k, []).append(float(v))
         if ckpt is not None and _is_main():
-            save_checkpoint(ckpt, model=_unwrap(model).state_dict(), optimizer=optimizer.state_dict(),
-                            scheduler=scheduler.state_dict() if scheduler is not None else None,
-                            scaler=scaler.state_dict(), history=history, epoch=epoch, rng=_rng_state(loader))
+            save_checkpoint(
+                ckpt,
+                model=_unwrap(model).state_dict(),
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict() if scheduler is not None else None,
+                scaler=scaler.state_dict(),
+                history=history,
+                epoch=epoch,
+                rng=_rng_state(loader),
+            )
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
     model.eval()

@@ -1,5 +1,6 @@
 """Checks of where HMHN's heads look, against the benchmark's ground-truth cue regions (Figure 1
 and Section 5.6 turned into numbers)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,11 +19,14 @@ def attention_shares(maps, masks) -> np.ndarray:
     maps = np.asarray(maps, dtype=np.float32)
     masks = np.asarray(masks, dtype=bool)
     if maps.ndim != 4 or masks.ndim != 4 or len(maps) != len(masks):
-        raise ValueError(f"expected maps (N, k, h, w) and masks (N, R, S, S) with the same N, got "
-                         f"{maps.shape} and {masks.shape}")
+        raise ValueError(
+            f"expected maps (N, k, h, w) and masks (N, R, S, S) with the same N, got "
+            f"{maps.shape} and {masks.shape}"
+        )
     S = masks.shape[-1]
-    up = F.interpolate(torch.from_numpy(maps).clamp_min(0), size=(S, S), mode="bilinear",
-                       align_corners=False).numpy()
+    up = F.interpolate(
+        torch.from_numpy(maps).clamp_min(0), size=(S, S), mode="bilinear", align_corners=False
+    ).numpy()
     up = up / np.maximum(up.sum(axis=(-1, -2), keepdims=True), 1e-12)
     return np.einsum("nkxy,nrxy->nkr", up, masks.astype(np.float32))
 
@@ -68,11 +72,16 @@ def attention_report(maps_by_model: dict, masks, threshold: float = 2.0):
 
     rows = {}
     for name, maps in maps_by_model.items():
-        rows[name] = {"share in cue regions": share_in_cue_regions(maps, masks),
-                      "regions covered (of 4)": float(regions_covered(maps, masks, threshold).mean()),
-                      "distinct top regions": float(distinct_top_regions(maps, masks).mean())}
-    rows["uniform map (chance)"] = {"share in cue regions": chance_share(masks), "regions covered (of 4)": 0.0,
-                                    "distinct top regions": float("nan")}
+        rows[name] = {
+            "share in cue regions": share_in_cue_regions(maps, masks),
+            "regions covered (of 4)": float(regions_covered(maps, masks, threshold).mean()),
+            "distinct top regions": float(distinct_top_regions(maps, masks).mean()),
+        }
+    rows["uniform map (chance)"] = {
+        "share in cue regions": chance_share(masks),
+        "regions covered (of 4)": 0.0,
+        "distinct top regions": float("nan"),
+    }
     return pd.DataFrame(rows).T
 
 

@@ -1,5 +1,6 @@
 """The comparisons of the paper: its ablations (Tables 3-5, Figures 6-7) as HMHN variants, and its
 reported numbers for context (Tables 3-7), quoted, never used as ours."""
+
 from __future__ import annotations
 
 from .hmhn import KERNEL_SETTINGS, HMHN, HMHNConfig, count_parameters
@@ -48,7 +49,8 @@ PAPER_KERNELS = {
     "(3x1, 1x3)": (17.78, (6.21, 7.56), (6.27, 7.83)),
     "(3x3, 1x3, 3x1)": (19.72, (6.05, 7.38), (6.01, 7.60)),
 }
-#: Tables 6 and 7, a selection: method -> (AVEC 2013 MAE, RMSE, AVEC 2014 MAE, RMSE); None = not reported
+#: Tables 6 and 7, a selection: method -> (AVEC 2013 MAE, RMSE, AVEC 2014 MAE, RMSE); None = not
+#: reported
 PAPER_SOTA = {
     "Valstar et al. 2013/2014 (LPQ / LGBP-TOP baseline)": (10.88, 13.61, 8.86, 10.86),
     "Zhu et al. 2017 (optical flow, 2D-CNN)": (7.58, 9.82, 7.47, 9.55),
@@ -68,9 +70,12 @@ def ablation_table(trained: dict, decimals: int = 1):
     rows = {}
     for name, t in trained.items():
         paper = PAPER_ABLATION.get(name, {})
-        rows[name] = {"ours MAE": round(t.mae, decimals), "ours RMSE": round(t.rmse, decimals),
-                      "paper AVEC2013 MAE / RMSE": "{} / {}".format(*paper["AVEC2013"]) if paper else "",
-                      "paper AVEC2014 MAE / RMSE": "{} / {}".format(*paper["AVEC2014"]) if paper else ""}
+        rows[name] = {
+            "ours MAE": round(t.mae, decimals),
+            "ours RMSE": round(t.rmse, decimals),
+            "paper AVEC2013 MAE / RMSE": "{} / {}".format(*paper["AVEC2013"]) if paper else "",
+            "paper AVEC2014 MAE / RMSE": "{} / {}".format(*paper["AVEC2014"]) if paper else "",
+        }
     return pd.DataFrame(rows).T
 
 
@@ -80,21 +85,32 @@ def kernel_table(small: HMHNConfig, paper: HMHNConfig):
 
     ours_small = kernel_parameter_counts(small)
     ours_paper = kernel_parameter_counts(paper)
-    return pd.DataFrame({
-        "ours, small (k params)": {k: round(v / 1e3, 1) for k, v in ours_small.items()},
-        "ours, paper size (M params)": {k: round(v / 1e6, 2) for k, v in ours_paper.items()},
-        "paper (M params)": {k: v[0] for k, v in PAPER_KERNELS.items()},
-        "paper AVEC2013 MAE / RMSE": {k: "{} / {}".format(*v[1]) for k, v in PAPER_KERNELS.items()},
-    })
+    return pd.DataFrame(
+        {
+            "ours, small (k params)": {k: round(v / 1e3, 1) for k, v in ours_small.items()},
+            "ours, paper size (M params)": {k: round(v / 1e6, 2) for k, v in ours_paper.items()},
+            "paper (M params)": {k: v[0] for k, v in PAPER_KERNELS.items()},
+            "paper AVEC2013 MAE / RMSE": {
+                k: "{} / {}".format(*v[1]) for k, v in PAPER_KERNELS.items()
+            },
+        }
+    )
 
 
 def sota_table(ours: dict):
     """Tables 6-7 (a selection) with our numbers on *our* benchmark appended, clearly labelled."""
     import pandas as pd
 
-    df = pd.DataFrame(PAPER_SOTA, index=["AVEC2013 MAE", "AVEC2013 RMSE", "AVEC2014 MAE", "AVEC2014 RMSE"]).T
+    df = pd.DataFrame(
+        PAPER_SOTA, index=["AVEC2013 MAE", "AVEC2013 RMSE", "AVEC2014 MAE", "AVEC2014 RMSE"]
+    ).T
     for name, (m, r) in ours.items():
-        df.loc[f"{name} — ours, semi-synthetic ORL benchmark (not AVEC)"] = [round(m, 2), round(r, 2), None, None]
+        df.loc[f"{name} — ours, semi-synthetic ORL benchmark (not AVEC)"] = [
+            round(m, 2),
+            round(r, 2),
+            None,
+            None,
+        ]
     return df
 
 

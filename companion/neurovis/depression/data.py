@@ -9,6 +9,7 @@
 * Paper scale: AVEC 2013 / 2014 loaders (videos -> frames -> aligned faces, BDI-II label files,
   the challenge partitions) from a user's data root.
 """
+
 from __future__ import annotations
 
 import csv
@@ -60,13 +61,16 @@ _CASCADES: dict = {}
 def _cascade(name: str):
     import cv2
 
-    cv2.setNumThreads(1)  # tiny images; and OpenCV's thread pool beside torch's stalled a Jupyter kernel once
+    # tiny images; and OpenCV's thread pool beside torch's stalled a Jupyter kernel once
+    cv2.setNumThreads(1)
     if name not in _CASCADES:
         path = Path(cv2.data.haarcascades) / name
         clf = cv2.CascadeClassifier(str(path))
         if clf.empty():
-            raise RuntimeError(f"{path}: OpenCV Haar cascade missing; install opencv-python-headless<5 "
-                               "(the 5.x wheels no longer ship cv2.data.haarcascades)")
+            raise RuntimeError(
+                f"{path}: OpenCV Haar cascade missing; install opencv-python-headless<5 "
+                "(the 5.x wheels no longer ship cv2.data.haarcascades)"
+            )
         _CASCADES[name] = clf
     return _CASCADES[name]
 
@@ -77,10 +81,14 @@ def to_gray_uint8(image: np.ndarray, source: str = "image") -> np.ndarray:
 
     img = np.asarray(image)
     if img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img if img.dtype == np.uint8 else (np.clip(img, 0, 1) * 255).astype(np.uint8),
-                           cv2.COLOR_BGR2GRAY)
+        img = cv2.cvtColor(
+            img if img.dtype == np.uint8 else (np.clip(img, 0, 1) * 255).astype(np.uint8),
+            cv2.COLOR_BGR2GRAY,
+        )
     if img.ndim != 2:
-        raise ValueError(f"{source}: expected a grey (H, W) or BGR (H, W, 3) image, got shape {img.shape}")
+        raise ValueError(
+            f"{source}: expected a grey (H, W) or BGR (H, W, 3) image, got shape {img.shape}"
+        )
     if img.dtype != np.uint8:
         img = (np.clip(img, 0, 1) * 255).astype(np.uint8)
     return img
@@ -94,20 +102,25 @@ def detect_face(gray: np.ndarray, source: str = "image") -> tuple[int, int, int,
     gray = to_gray_uint8(gray, source)
     side = min(gray.shape)
     faces = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-        gray, scaleFactor=1.05, minNeighbors=4, minSize=(max(24, side // 4),) * 2)
+        gray, scaleFactor=1.05, minNeighbors=4, minSize=(max(24, side // 4),) * 2
+    )
     if len(faces) == 0:
-        raise FaceNotFoundError(f"{source}: no face found by OpenCV's frontal-face Haar cascade "
-                                f"(image {gray.shape[1]}x{gray.shape[0]}); rejected rather than cropped blindly")
+        raise FaceNotFoundError(
+            f"{source}: no face found by OpenCV's frontal-face Haar cascade "
+            f"(image {gray.shape[1]}x{gray.shape[0]}); rejected rather than cropped blindly"
+        )
     x, y, w, h = max(faces, key=lambda r: r[2] * r[3])
     return int(x), int(y), int(w), int(h)
 
 
 def detect_eyes(gray: np.ndarray, box: tuple[int, int, int, int]):
-    """Left and right eye centres (image coordinates) inside face ``box``, or None if not both found."""
+    """Left and right eye centres (image coordinates) inside face ``box``, or None if not both
+    found."""
     x, y, w, h = box
-    roi = gray[y:y + int(0.6 * h), x:x + w]
-    eyes = _cascade("haarcascade_eye.xml").detectMultiScale(roi, scaleFactor=1.05, minNeighbors=3,
-                                                            minSize=(max(6, w // 10),) * 2)
+    roi = gray[y : y + int(0.6 * h), x : x + w]
+    eyes = _cascade("haarcascade_eye.xml").detectMultiScale(
+        roi, scaleFactor=1.05, minNeighbors=3, minSize=(max(6, w // 10),) * 2
+    )
     left = [e for e in eyes if e[0] + e[2] / 2 < w / 2]
     right = [e for e in eyes if e[0] + e[2] / 2 >= w / 2]
     if not left or not right:
@@ -120,13 +133,14 @@ def detect_eyes(gray: np.ndarray, box: tuple[int, int, int, int]):
     return le, re_
 
 
-def align_face(image: np.ndarray, size: int = 96, source: str = "image",
-               keep_color: bool = False) -> tuple[np.ndarray, bool]:
+def align_face(
+    image: np.ndarray, size: int = 96, source: str = "image", keep_color: bool = False
+) -> tuple[np.ndarray, bool]:
     """Detect, then rotate/scale/crop so the eyes land on ``CANONICAL_EYES`` (Section 4.2.1).
 
-    Returns (face, eyes_found): face is (size, size) float32 in [0, 1] (or (size, size, 3) BGR
-    when ``keep_color`` and the input is colour; detection always runs on grey). When the eye cascade does
-    not find both eyes, the eyes are placed at the face box's average eye positions (eyes_found
+    Returns (face, eyes_found): face is (size, size) float32 in [0, 1] (or (size, size, 3) BGR when
+    ``keep_color`` and the input is colour; detection always runs on grey). When the eye cascade
+    does not find both eyes, the eyes are placed at the face box's average eye positions (eyes_found
     False). Raises FaceNotFoundError when no face is found.
     """
     import cv2
@@ -148,22 +162,31 @@ def align_face(image: np.ndarray, size: int = 96, source: str = "image",
     src = np.asarray(image) if keep_color and np.asarray(image).ndim == 3 else gray
     if src.dtype != np.uint8:
         src = (np.clip(src, 0, 1) * 255).astype(np.uint8)
-    face = cv2.warpAffine(src, M, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    face = cv2.warpAffine(
+        src, M, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
+    )
     return face.astype(np.float32) / 255.0, found
 
 
-def load_orl(root: Path | None = None, images_per_subject: int | None = None) -> dict[str, list[np.ndarray]]:
-    """ORL / AT&T faces: {"s1": [grey uint8 images (112, 92)], ...} from ``root`` (default: embedded).
+def load_orl(
+    root: Path | None = None, images_per_subject: int | None = None
+) -> dict[str, list[np.ndarray]]:
+    """ORL / AT&T faces: {"s1": [grey uint8 images (112, 92)], ...} from ``root`` (default:
+    embedded).
 
     The published format: one folder per subject ``s<N>/`` holding ``<k>.pgm`` files.
     """
     import cv2
 
     root = Path(root) if root is not None else embedded_path(EMBEDDED_NAME, "orl")
-    folders = sorted((p for p in root.glob("s*") if p.is_dir() and p.name[1:].isdigit()),
-                     key=lambda p: int(p.name[1:]))
+    folders = sorted(
+        (p for p in root.glob("s*") if p.is_dir() and p.name[1:].isdigit()),
+        key=lambda p: int(p.name[1:]),
+    )
     if not folders:
-        raise DataNotFoundError(f"{root}: no ORL subject folders s1..s40 (each holding <k>.pgm images)")
+        raise DataNotFoundError(
+            f"{root}: no ORL subject folders s1..s40 (each holding <k>.pgm images)"
+        )
     faces = {}
     for folder in folders:
         files = sorted(folder.glob("*.pgm"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
@@ -211,13 +234,17 @@ def render_cues(face: np.ndarray, strengths, intensity: float = 1.0) -> np.ndarr
 
     face = np.asarray(face, dtype=np.float32)
     if face.ndim != 2 or face.shape[0] != face.shape[1]:
-        raise ValueError(f"render_cues: expected a square (S, S) aligned face, got shape {face.shape}")
+        raise ValueError(
+            f"render_cues: expected a square (S, S) aligned face, got shape {face.shape}"
+        )
     c = np.asarray(strengths, dtype=np.float32).ravel()
     if not 0 < intensity <= 2:
         raise ValueError(f"render_cues: intensity must lie in (0, 2], got {intensity}")
     if c.shape != (len(REGION_NAMES),) or (c < 0).any() or (c > 1).any():
-        raise ValueError(f"render_cues: expected {len(REGION_NAMES)} strengths in [0, 1] "
-                         f"({', '.join(REGION_NAMES)}), got {strengths}")
+        raise ValueError(
+            f"render_cues: expected {len(REGION_NAMES)} strengths in [0, 1] "
+            f"({', '.join(REGION_NAMES)}), got {strengths}"
+        )
     S = face.shape[0]
     yy, xx = (np.mgrid[0:S, 0:S].astype(np.float32) + 0.5) / S
     dx = np.zeros((S, S), np.float32)
@@ -226,16 +253,20 @@ def render_cues(face: np.ndarray, strengths, intensity: float = 1.0) -> np.ndarr
     for r, name in enumerate(REGION_NAMES):
         if c[r] == 0:
             continue
-        for (px, py, ddx, ddy, sig) in _WARPS[name]:
-            g = np.exp(-((xx - px) ** 2 + (yy - py) ** 2) / (2 * sig ** 2))
+        for px, py, ddx, ddy, sig in _WARPS[name]:
+            g = np.exp(-((xx - px) ** 2 + (yy - py) ** 2) / (2 * sig**2))
             dx += intensity * c[r] * ddx * g
             dy += intensity * c[r] * ddy * g
-        for (px, py, sx, sy, amp) in _SHADES[name]:
-            shade *= 1 - c[r] * min(0.9, intensity * amp) * np.exp(-((xx - px) ** 2 / (2 * sx ** 2) + (yy - py) ** 2 / (2 * sy ** 2)))
+        for px, py, sx, sy, amp in _SHADES[name]:
+            shade *= 1 - c[r] * min(0.9, intensity * amp) * np.exp(
+                -((xx - px) ** 2 / (2 * sx**2) + (yy - py) ** 2 / (2 * sy**2))
+            )
     # backward map: the pixel at x shows what was at x - d (content moves by +d)
     map_x = (xx - dx) * S - 0.5
     map_y = (yy - dy) * S - 0.5
-    warped = cv2.remap(face, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    warped = cv2.remap(
+        face, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
     return np.clip(warped * shade, 0, 1)
 
 
@@ -244,13 +275,23 @@ def region_masks(size: int) -> np.ndarray:
     masks = np.zeros((len(REGION_NAMES), size, size), bool)
     centres = (np.arange(size) + 0.5) / size
     for r, name in enumerate(REGION_NAMES):
-        for (x0, y0, x1, y1) in CUE_REGIONS[name]:
-            masks[r][np.ix_((centres >= y0) & (centres < y1), (centres >= x0) & (centres < x1))] = True
+        for x0, y0, x1, y1 in CUE_REGIONS[name]:
+            masks[r][np.ix_((centres >= y0) & (centres < y1), (centres >= x0) & (centres < x1))] = (
+                True
+            )
     return masks
 
 
-def jitter(face: np.ndarray, masks: np.ndarray, rng: np.random.Generator, rotate_deg: float = 4.0,
-           shift: float = 0.03, scale: float = 0.04, gain: float = 0.15, noise: float = 0.015):
+def jitter(
+    face: np.ndarray,
+    masks: np.ndarray,
+    rng: np.random.Generator,
+    rotate_deg: float = 4.0,
+    shift: float = 0.03,
+    scale: float = 0.04,
+    gain: float = 0.15,
+    noise: float = 0.015,
+):
     """A video frame: small pose (rotation, scale, shift) and lighting (gain, offset, noise) jitter.
 
     The same affine moves the ground-truth region masks. Returns (frame, masks).
@@ -258,12 +299,19 @@ def jitter(face: np.ndarray, masks: np.ndarray, rng: np.random.Generator, rotate
     import cv2
 
     S = face.shape[0]
-    M = cv2.getRotationMatrix2D((S / 2, S / 2), rng.uniform(-rotate_deg, rotate_deg),
-                                1 + rng.uniform(-scale, scale))
+    M = cv2.getRotationMatrix2D(
+        (S / 2, S / 2), rng.uniform(-rotate_deg, rotate_deg), 1 + rng.uniform(-scale, scale)
+    )
     M[:, 2] += rng.uniform(-shift, shift, 2) * S
     out = cv2.warpAffine(face, M, (S, S), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    out = out * (1 + rng.uniform(-gain, gain)) + rng.uniform(-0.05, 0.05) + rng.normal(0, noise, out.shape)
-    moved = np.stack([cv2.warpAffine(m.astype(np.uint8), M, (S, S), flags=cv2.INTER_NEAREST) for m in masks])
+    out = (
+        out * (1 + rng.uniform(-gain, gain))
+        + rng.uniform(-0.05, 0.05)
+        + rng.normal(0, noise, out.shape)
+    )
+    moved = np.stack(
+        [cv2.warpAffine(m.astype(np.uint8), M, (S, S), flags=cv2.INTER_NEAREST) for m in masks]
+    )
     return np.clip(out, 0, 1).astype(np.float32), moved.astype(bool)
 
 
@@ -271,12 +319,13 @@ def jitter(face: np.ndarray, masks: np.ndarray, rng: np.random.Generator, rotate
 class BenchmarkConfig:
     """The semi-synthetic benchmark (AVEC stand-in).
 
-    Per subject a baseline severity s_0 ~ Beta(a, b); per video s_v = clip(w s_0 + (1 - w) s' +
-    N(0, video_spread)) with a fresh s' ~ Beta(a, b) and w = ``subject_weight`` (like AVEC's repeated
+    Per subject a baseline severity s_0 ~ Beta(a, b); per video s_v = clip(w s_0 + (1 - w) s' + N(0,
+    video_spread)) with a fresh s' ~ Beta(a, b) and w = ``subject_weight`` (like AVEC's repeated
     recordings, a subject's videos have related but different scores);
     per region r the cue strength c_r = clip(s_v + N(0, cue_spread)) so every region carries only
     part of the evidence; the video's BDI-II score is round(63 * mean_r c_r).
     """
+
     image_size: int = 48
     render_size: int = 96
     images_per_subject: int = 5
@@ -293,8 +342,14 @@ class BenchmarkConfig:
 
     def __post_init__(self):
         if self.render_size % self.image_size:
-            raise ValueError(f"render_size {self.render_size} must be a multiple of image_size {self.image_size}")
-        if min(self.split_subjects) < 1 or min(self.videos_per_subject) < 1 or self.frames_per_video < 1:
+            raise ValueError(
+                f"render_size {self.render_size} must be a multiple of image_size {self.image_size}"
+            )
+        if (
+            min(self.split_subjects) < 1
+            or min(self.videos_per_subject) < 1
+            or self.frames_per_video < 1
+        ):
             raise ValueError("every partition needs at least one subject, video and frame")
 
 
@@ -302,6 +357,7 @@ class BenchmarkConfig:
 class FaceVideos:
     """One partition: frames (N, 1, S, S) float32, per-frame BDI-II, video and subject ids,
     cue strengths (N, 4) and ground-truth region masks (N, 4, S, S)."""
+
     name: str
     frames: np.ndarray
     bdi: np.ndarray
@@ -325,6 +381,7 @@ class FaceVideos:
 
     def tensors(self):
         import torch
+
         return (torch.from_numpy(self.frames), torch.from_numpy(self.bdi))
 
 
@@ -359,28 +416,40 @@ def make_benchmark(config: BenchmarkConfig = BenchmarkConfig(), aligned: dict | 
 
     report = {}
     if aligned is None:
-        aligned, report = align_subjects(load_orl(images_per_subject=config.images_per_subject),
-                                         config.render_size)
+        aligned, report = align_subjects(
+            load_orl(images_per_subject=config.images_per_subject), config.render_size
+        )
     subjects = sorted(aligned, key=lambda s: (len(s), s))
     need = sum(config.split_subjects)
     if len(subjects) < need:
-        raise ValueError(f"make_benchmark: {need} subjects needed for the partitions {config.split_subjects}, "
-                         f"only {len(subjects)} have an aligned face")
+        raise ValueError(
+            f"make_benchmark: {need} subjects needed for the partitions {config.split_subjects}, "
+            f"only {len(subjects)} have an aligned face"
+        )
     rng = np.random.default_rng(config.seed)
     order = [subjects[i] for i in rng.permutation(len(subjects))[:need]]
     S, R = config.image_size, config.render_size
     base_masks = region_masks(R)
     parts, start, video_id = {}, 0, 0
-    for name, n_subj, n_vid in zip(("train", "dev", "test"), config.split_subjects, config.videos_per_subject):
-        subj_names = order[start:start + n_subj]
+    for name, n_subj, n_vid in zip(
+        ("train", "dev", "test"), config.split_subjects, config.videos_per_subject
+    ):
+        subj_names = order[start : start + n_subj]
         start += n_subj
         rows = {k: [] for k in ("frames", "bdi", "video", "subject", "cues", "masks")}
         for subj in subj_names:
             s_subj = rng.beta(*config.severity_beta)
             for _ in range(n_vid):
                 s_new = rng.beta(*config.severity_beta)
-                s_vid = float(np.clip(config.subject_weight * s_subj + (1 - config.subject_weight) * s_new
-                                      + rng.normal(0, config.video_spread), 0, 1))
+                s_vid = float(
+                    np.clip(
+                        config.subject_weight * s_subj
+                        + (1 - config.subject_weight) * s_new
+                        + rng.normal(0, config.video_spread),
+                        0,
+                        1,
+                    )
+                )
                 cues = np.clip(s_vid + rng.normal(0, config.cue_spread, len(REGION_NAMES)), 0, 1)
                 bdi = float(np.round(BDI_MAX * cues.mean()))
                 base = aligned[subj][rng.integers(len(aligned[subj]))]
@@ -388,8 +457,13 @@ def make_benchmark(config: BenchmarkConfig = BenchmarkConfig(), aligned: dict | 
                     c_t = np.clip(cues + rng.normal(0, config.frame_spread, len(cues)), 0, 1)
                     frame, masks = jitter(render_cues(base, c_t, config.intensity), base_masks, rng)
                     frame = cv2.resize(frame, (S, S), interpolation=cv2.INTER_AREA)
-                    masks = np.stack([cv2.resize(m.astype(np.float32), (S, S), interpolation=cv2.INTER_AREA) > 0.5
-                                      for m in masks])
+                    masks = np.stack(
+                        [
+                            cv2.resize(m.astype(np.float32), (S, S), interpolation=cv2.INTER_AREA)
+                            > 0.5
+                            for m in masks
+                        ]
+                    )
                     rows["frames"].append(frame[None])
                     rows["bdi"].append(bdi)
                     rows["video"].append(video_id)
@@ -397,10 +471,16 @@ def make_benchmark(config: BenchmarkConfig = BenchmarkConfig(), aligned: dict | 
                     rows["cues"].append(cues)
                     rows["masks"].append(masks)
                 video_id += 1
-        parts[name] = FaceVideos(name, np.stack(rows["frames"]).astype(np.float32),
-                                 np.array(rows["bdi"], np.float32), np.array(rows["video"]),
-                                 np.array(rows["subject"]), np.stack(rows["cues"]).astype(np.float32),
-                                 np.stack(rows["masks"]), subj_names)
+        parts[name] = FaceVideos(
+            name,
+            np.stack(rows["frames"]).astype(np.float32),
+            np.array(rows["bdi"], np.float32),
+            np.array(rows["video"]),
+            np.array(rows["subject"]),
+            np.stack(rows["cues"]).astype(np.float32),
+            np.stack(rows["masks"]),
+            subj_names,
+        )
     return parts, report
 
 
@@ -410,11 +490,14 @@ def make_benchmark(config: BenchmarkConfig = BenchmarkConfig(), aligned: dict | 
 AVEC_PARTITIONS = ("Training", "Development", "Testing")
 AVEC_TASKS = {"2013": ("",), "2014": ("Freeform", "Northwind")}
 AVEC_HOW_TO_GET = (
-    "AVEC 2013 and AVEC 2014 (depression sub-challenge) are distributed by the challenge organisers "
-    "under an End User License Agreement (Valstar et al. 2013, 2014; request access through the AVEC "
-    "2013/2014 challenge pages / the organisers at Imperial College London). Unpack the video and label "
-    "archives so that videos are <root>/AVEC<year>/<Partition>/[<Task>/]<id>*.mp4 and BDI-II labels "
-    "are <root>/AVEC<year>/labels/<Partition>_DepressionLabels/<id>_Depression.csv (one number per file).")
+    "AVEC 2013 and AVEC 2014 (depression sub-challenge) are distributed by the challenge "
+    "organisers under an End User License Agreement (Valstar et al. 2013, 2014; request access "
+    "through the AVEC 2013/2014 challenge pages / the organisers at Imperial College London). "
+    "Unpack the video and label archives so that videos are "
+    "<root>/AVEC<year>/<Partition>/[<Task>/]<id>*.mp4 and BDI-II labels are "
+    "<root>/AVEC<year>/labels/<Partition>_DepressionLabels/<id>_Depression.csv (one number per "
+    "file)."
+)
 
 
 def avec_expected_layout(year: str) -> list[str]:
@@ -447,7 +530,9 @@ def read_bdi_label(path: Path) -> float:
     with open(path, newline="") as f:
         cells = [c.strip() for row in csv.reader(f) for c in row if c.strip()]
     if len(cells) != 1:
-        raise DataIntegrityError(f"{path}: expected one BDI-II score, found {len(cells)} values {cells[:4]}")
+        raise DataIntegrityError(
+            f"{path}: expected one BDI-II score, found {len(cells)} values {cells[:4]}"
+        )
     try:
         score = float(cells[0])
     except ValueError:
@@ -476,7 +561,9 @@ def index_avec(data_root, year: str = "2014") -> list[AVECVideo]:
             for p in files:
                 m = _ID.match(p.name)
                 if not m:
-                    raise DataIntegrityError(f"{p}: name does not start with an AVEC id <subject>_<session>")
+                    raise DataIntegrityError(
+                        f"{p}: name does not start with an AVEC id <subject>_<session>"
+                    )
                 label = label_dir / f"{m.group(1)}_Depression.csv"
                 if not label.is_file():
                     raise DataIntegrityError(f"{p}: no BDI-II label {label}")
@@ -484,7 +571,9 @@ def index_avec(data_root, year: str = "2014") -> list[AVECVideo]:
     return videos
 
 
-def read_video_frames(path: Path, every: int = 30, max_frames: int | None = None) -> list[np.ndarray]:
+def read_video_frames(
+    path: Path, every: int = 30, max_frames: int | None = None
+) -> list[np.ndarray]:
     """Every ``every``-th frame (BGR uint8) of a video, read with OpenCV."""
     import cv2
 
@@ -507,9 +596,15 @@ def read_video_frames(path: Path, every: int = 30, max_frames: int | None = None
     return frames
 
 
-def avec_faces(videos: list[AVECVideo], size: int = 224, every: int = 30, max_frames: int | None = None,
-               gray: bool = False):
-    """Aligned faces of every video: (frames (N, C, size, size) float32, bdi (N,), video index (N,)).
+def avec_faces(
+    videos: list[AVECVideo],
+    size: int = 224,
+    every: int = 30,
+    max_frames: int | None = None,
+    gray: bool = False,
+):
+    """Aligned faces of every video: (frames (N, C, size, size) float32, bdi (N,), video index
+    (N,)).
 
     Frames without a detected face are skipped; a video with no face at all raises."""
     out, bdi, vid = [], [], []
@@ -517,10 +612,13 @@ def avec_faces(videos: list[AVECVideo], size: int = 224, every: int = 30, max_fr
         n = 0
         for k, frame in enumerate(read_video_frames(v.path, every, max_frames)):
             try:
-                face, _ = align_face(frame, size, source=f"{v.path}#frame{k * every}", keep_color=not gray)
+                face, _ = align_face(
+                    frame, size, source=f"{v.path}#frame{k * every}", keep_color=not gray
+                )
             except FaceNotFoundError:
                 continue
-            face = face[None] if gray else face[..., ::-1].transpose(2, 0, 1)  # BGR -> RGB, channels first
+            # BGR -> RGB, channels first
+            face = face[None] if gray else face[..., ::-1].transpose(2, 0, 1)
             out.append(face)
             bdi.append(v.bdi)
             vid.append(i)
@@ -530,8 +628,14 @@ def avec_faces(videos: list[AVECVideo], size: int = 224, every: int = 30, max_fr
     return np.stack(out).astype(np.float32), np.array(bdi, np.float32), np.array(vid)
 
 
-def avec_partitions(data_root, year: str = "2014", size: int = 222, every: int = 30,
-                    max_frames: int | None = None, gray: bool = False) -> dict:
+def avec_partitions(
+    data_root,
+    year: str = "2014",
+    size: int = 222,
+    every: int = 30,
+    max_frames: int | None = None,
+    gray: bool = False,
+) -> dict:
     """AVEC ``year`` as {"train", "dev", "test"} ``FaceVideos`` (no cue masks: real data).
 
     Section 4.1: for AVEC 2014 the paper trains on the Training and Development partitions of both
@@ -539,13 +643,24 @@ def avec_partitions(data_root, year: str = "2014", size: int = 222, every: int =
     Training -> train, Development -> dev, Testing -> test.
     """
     videos = index_avec(data_root, year)
-    groups = {"train": ("Training", "Development") if year == "2014" else ("Training",),
-              "dev": ("Development",), "test": ("Testing",)}
+    groups = {
+        "train": ("Training", "Development") if year == "2014" else ("Training",),
+        "dev": ("Development",),
+        "test": ("Testing",),
+    }
     parts = {}
     for name, partitions in groups.items():
         chosen = [v for v in videos if v.partition in partitions]
         frames, bdi, vid = avec_faces(chosen, size, every, max_frames, gray)
         subject = np.array([int(chosen[i].video_id.split("_")[0]) for i in vid])
-        parts[name] = FaceVideos(name, frames, bdi, vid, subject, np.zeros((len(bdi), 0), np.float32),
-                                 None, sorted({v.video_id for v in chosen}))
+        parts[name] = FaceVideos(
+            name,
+            frames,
+            bdi,
+            vid,
+            subject,
+            np.zeros((len(bdi), 0), np.float32),
+            None,
+            sorted({v.video_id for v in chosen}),
+        )
     return parts

@@ -5,6 +5,7 @@ ResNet-18 trunk without pooling / FC. Stage 2: Multi-head cross Attention Block 
 k heads, each a spatial unit then a channel unit) and Attention Fusion Block (AFB) trained with
 the partition loss (Eq. 10-11) plus the MSE of the BDI-II regression.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -31,28 +32,35 @@ class HMHNConfig:
     use_gwa / use_dff / num_heads select the ablation: num_heads = 0 is the plain backbone head
     (global average pooling + FC). ``grid`` = (h, w) of Eq. 1; (1, 1) is "no grid".
     """
+
     in_channels: int = 1
     image_size: int = 48
     widths: tuple[int, int, int, int] = (16, 32, 64, 128)
     strides: tuple[int, int, int, int] = (1, 2, 2, 1)
-    stem: str = "small"                 # "small": 3x3 conv, stride 2; "imagenet": 7x7 s2 + max-pool
+    stem: str = "small"  # "small": 3x3 conv, stride 2; "imagenet": 7x7 s2 + max-pool
     use_gwa: bool = True
     use_dff: bool = True
     grid: tuple[int, int] = (3, 3)
-    lgfe_expansion: int = 4             # the k of Table 2 (C -> Ck -> C)
-    gwa_softmax: str = "grids"          # "grids" (ours) or "rows" (Eq. 4 read literally; degenerate)
+    lgfe_expansion: int = 4  # the k of Table 2 (C -> Ck -> C)
+    # "grids" (ours) or "rows" (Eq. 4 read literally; degenerate)
+    gwa_softmax: str = "grids"
     num_heads: int = 4
     kernels: str = "(3x3, 1x3, 3x1)"
-    channel_reduction: int = 16         # hidden width of the channel unit's mini auto-encoder: C / 16
+    # hidden width of the channel unit's mini auto-encoder: C / 16
+    channel_reduction: int = 16
     dropout: float = 0.2
 
     def __post_init__(self):
         if self.use_dff and not self.use_gwa:
-            raise ValueError("use_dff=True needs use_gwa=True: DFF fuses the image with GWA's output (Eq. 7)")
+            raise ValueError(
+                "use_dff=True needs use_gwa=True: DFF fuses the image with GWA's output (Eq. 7)"
+            )
         if self.num_heads < 0:
             raise ValueError(f"num_heads must be >= 0, got {self.num_heads}")
         if self.kernels not in KERNEL_SETTINGS:
-            raise ValueError(f"kernels must be one of {list(KERNEL_SETTINGS)}, got {self.kernels!r}")
+            raise ValueError(
+                f"kernels must be one of {list(KERNEL_SETTINGS)}, got {self.kernels!r}"
+            )
         if self.stem not in ("small", "imagenet"):
             raise ValueError(f"stem must be 'small' or 'imagenet', got {self.stem!r}")
         h, w = self.grid
@@ -65,14 +73,20 @@ class HMHNConfig:
 
         222x222 instead of 224x224: a 3x3 grid must divide the image (224 is not a multiple of 3);
         the last feature map is still 7x7."""
-        base = dict(in_channels=3, image_size=222, widths=(64, 128, 256, 512), strides=(1, 2, 2, 2),
-                    stem="imagenet")
+        base = dict(
+            in_channels=3,
+            image_size=222,
+            widths=(64, 128, 256, 512),
+            strides=(1, 2, 2, 2),
+            stem="imagenet",
+        )
         base.update(kw)
         return cls(**base)
 
     @classmethod
     def small(cls, **kw) -> "HMHNConfig":
-        """CPU-sized: 48x48 grey, ResNet-18 (2-2-2-2 basic blocks) 4x narrower, same 6x6 last map."""
+        """CPU-sized: 48x48 grey, ResNet-18 (2-2-2-2 basic blocks) 4x narrower, same 6x6 last
+        map."""
         return cls(**kw)
 
     def variant(self, **kw) -> "HMHNConfig":
@@ -107,8 +121,13 @@ class LocalGridFeatureExtractor(nn.Module):
         super().__init__()
         hidden = channels * expansion
         self.net = nn.Sequential(
-            nn.Conv2d(channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.LeakyReLU(0.1),
-            nn.Conv2d(hidden, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.LeakyReLU(0.1))
+            nn.Conv2d(channels, hidden, 1, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.LeakyReLU(0.1),
+            nn.Conv2d(hidden, channels, 1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.LeakyReLU(0.1),
+        )
 
     def forward(self, g: Tensor) -> Tensor:
         B, n, C, a, b = g.shape
@@ -135,21 +154,27 @@ def grid_attention_weights(G_hat: Tensor, softmax_over: str = "grids") -> Tensor
 
 
 class GridWiseAttention(nn.Module):
-    """GWA (Eq. 1-6): G~ = Ungrid(Aavp(Att) * Ones(H/h, W/w)) * g. Returns (G~, weights (B, hw, C))."""
+    """GWA (Eq. 1-6): G~ = Ungrid(Aavp(Att) * Ones(H/h, W/w)) * g. Returns (G~, weights (B, hw,
+    C))."""
 
-    def __init__(self, channels: int, grid_hw: tuple[int, int] = (3, 3), expansion: int = 4,
-                 softmax_over: str = "grids"):
+    def __init__(
+        self,
+        channels: int,
+        grid_hw: tuple[int, int] = (3, 3),
+        expansion: int = 4,
+        softmax_over: str = "grids",
+    ):
         super().__init__()
         self.h, self.w = grid_hw
         self.lgfe = LocalGridFeatureExtractor(channels, expansion)
         self.softmax_over = softmax_over
 
     def forward(self, g: Tensor) -> tuple[Tensor, Tensor]:
-        G = grid(g, self.h, self.w)                                       # Eq. 1
-        G_hat = self.lgfe(G)                                              # Eq. 2-3
-        weights = grid_attention_weights(G_hat, self.softmax_over)        # Eq. 4-5 (Aavp)
-        G_tilde = weights[..., None, None].expand_as(G)                   # * Ones(H/h, W/w)
-        return ungrid(G_tilde, self.h, self.w) * g, weights               # Eq. 6
+        G = grid(g, self.h, self.w)  # Eq. 1
+        G_hat = self.lgfe(G)  # Eq. 2-3
+        weights = grid_attention_weights(G_hat, self.softmax_over)  # Eq. 4-5 (Aavp)
+        G_tilde = weights[..., None, None].expand_as(G)  # * Ones(H/h, W/w)
+        return ungrid(G_tilde, self.h, self.w) * g, weights  # Eq. 6
 
 
 # ------------------------------------------------------------------------------------------
@@ -157,10 +182,15 @@ class GridWiseAttention(nn.Module):
 # ------------------------------------------------------------------------------------------
 def _stem(in_ch: int, out_ch: int, kind: str) -> nn.Sequential:
     if kind == "imagenet":
-        return nn.Sequential(nn.Conv2d(in_ch, out_ch, 7, 2, 3, bias=False), nn.BatchNorm2d(out_ch),
-                             nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, 2, 1, bias=False), nn.BatchNorm2d(out_ch),
-                         nn.ReLU(inplace=True))
+        return nn.Sequential(
+            nn.Conv2d(in_ch, out_ch, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        )
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, 2, 1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)
+    )
 
 
 class DeepFeatureFusion(nn.Module):
@@ -171,8 +201,11 @@ class DeepFeatureFusion(nn.Module):
         super().__init__()
         self.ft1 = _stem(in_ch, out_ch, stem)
         self.ft2 = _stem(in_ch, out_ch, stem)
-        self.fuse = nn.Sequential(nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False), nn.BatchNorm2d(out_ch),
-                                  nn.ReLU(inplace=True))
+        self.fuse = nn.Sequential(
+            nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+        )
 
     def forward(self, g: Tensor, G_tilde: Tensor) -> Tensor:
         return self.fuse(self.ft1(g) + self.ft2(G_tilde))
@@ -184,8 +217,12 @@ def resnet18_layers(widths=(64, 128, 256, 512), strides=(1, 2, 2, 2)) -> nn.Sequ
     for planes, stride in zip(widths, strides):
         down = None
         if stride != 1 or inplanes != planes:
-            down = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-        layers.append(nn.Sequential(BasicBlock(inplanes, planes, stride, down), BasicBlock(planes, planes)))
+            down = nn.Sequential(
+                nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes)
+            )
+        layers.append(
+            nn.Sequential(BasicBlock(inplanes, planes, stride, down), BasicBlock(planes, planes))
+        )
         inplanes = planes
     return nn.Sequential(*layers)
 
@@ -206,11 +243,18 @@ class SpatialAttentionUnit(nn.Module):
         super().__init__()
         reduce, shapes = KERNEL_SETTINGS[kernels]
         mid = channels // 2 if reduce else channels
-        self.reduce = (nn.Sequential(nn.Conv2d(channels, mid, 1, bias=False), nn.BatchNorm2d(mid))
-                       if reduce else nn.Identity())
+        self.reduce = (
+            nn.Sequential(nn.Conv2d(channels, mid, 1, bias=False), nn.BatchNorm2d(mid))
+            if reduce
+            else nn.Identity()
+        )
         self.branches = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(mid, channels, k, padding=(k[0] // 2, k[1] // 2), bias=False),
-                          nn.BatchNorm2d(channels)) for k in shapes)
+            nn.Sequential(
+                nn.Conv2d(mid, channels, k, padding=(k[0] // 2, k[1] // 2), bias=False),
+                nn.BatchNorm2d(channels),
+            )
+            for k in shapes
+        )
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         y = self.reduce(x)
@@ -226,8 +270,13 @@ class ChannelAttentionUnit(nn.Module):
     def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
         hidden = max(4, channels // reduction)
-        self.encode = nn.Sequential(nn.Linear(channels, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                                    nn.Linear(hidden, channels), nn.Sigmoid())
+        self.encode = nn.Sequential(
+            nn.Linear(channels, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, channels),
+            nn.Sigmoid(),
+        )
 
     def forward(self, S: Tensor) -> Tensor:
         pooled = S.mean(dim=(-1, -2))
@@ -235,7 +284,8 @@ class ChannelAttentionUnit(nn.Module):
 
 
 class CrossAttentionHead(nn.Module):
-    """One head of the MAB: spatial unit then channel unit. Returns (C_i (B, C), a_i (B, 1, H, W))."""
+    """One head of the MAB: spatial unit then channel unit. Returns (C_i (B, C), a_i (B, 1, H,
+    W))."""
 
     def __init__(self, channels: int, kernels: str = "(3x3, 1x3, 3x1)", reduction: int = 16):
         super().__init__()
@@ -243,8 +293,8 @@ class CrossAttentionHead(nn.Module):
         self.channel = ChannelAttentionUnit(channels, reduction)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        S, a = self.spatial(x)          # Eq. 8
-        return self.channel(S), a       # Eq. 9
+        S, a = self.spatial(x)  # Eq. 8
+        return self.channel(S), a  # Eq. 9
 
 
 def attention_fusion(heads: Tensor) -> Tensor:
@@ -265,7 +315,9 @@ def partition_loss(heads: Tensor, eps: float = 1e-8) -> Tensor:
     different places and cannot be lowered by scaling features.
     """
     if heads.ndim != 3:
-        raise ValueError(f"partition_loss: expected (N, k, C) head outputs, got shape {tuple(heads.shape)}")
+        raise ValueError(
+            f"partition_loss: expected (N, k, C) head outputs, got shape {tuple(heads.shape)}"
+        )
     k = heads.shape[1]
     if k == 1:
         return heads.new_zeros(())
@@ -274,7 +326,8 @@ def partition_loss(heads: Tensor, eps: float = 1e-8) -> Tensor:
 
 
 class HMHN(nn.Module):
-    """The full network and its ablations (Tables 3-4): predicts a normalised BDI-II score per frame.
+    """The full network and its ablations (Tables 3-4): predicts a normalised BDI-II score per
+    frame.
 
     forward(x) -> prediction (B,); forward(x, return_attention=True) -> dict with "pred",
     "heads" (B, k, C) head outputs (Eq. 9), "maps" (B, k, H', W') per-head spatial
@@ -286,24 +339,30 @@ class HMHN(nn.Module):
         super().__init__()
         self.config = cfg = config
         w0, c = cfg.widths[0], cfg.widths[-1]
-        self.gwa = (GridWiseAttention(cfg.in_channels, cfg.grid, cfg.lgfe_expansion, cfg.gwa_softmax)
-                    if cfg.use_gwa else None)
+        self.gwa = (
+            GridWiseAttention(cfg.in_channels, cfg.grid, cfg.lgfe_expansion, cfg.gwa_softmax)
+            if cfg.use_gwa
+            else None
+        )
         if cfg.use_dff:
             self.dff = DeepFeatureFusion(cfg.in_channels, w0, cfg.stem)
         else:
             self.dff = None
             self.stem = _stem(cfg.in_channels, w0, cfg.stem)
         self.trunk = resnet18_layers(cfg.widths, cfg.strides)
-        self.heads = nn.ModuleList(CrossAttentionHead(c, cfg.kernels, cfg.channel_reduction)
-                                   for _ in range(cfg.num_heads))
+        self.heads = nn.ModuleList(
+            CrossAttentionHead(c, cfg.kernels, cfg.channel_reduction) for _ in range(cfg.num_heads)
+        )
         self.dropout = nn.Dropout(cfg.dropout)
         self.fc = nn.Linear(c, 1)
-        nn.init.constant_(self.fc.bias, 0.35)   # about the mean normalised BDI-II score
+        nn.init.constant_(self.fc.bias, 0.35)  # about the mean normalised BDI-II score
 
     def features(self, x: Tensor):
         cfg = self.config
         if x.ndim != 4 or x.shape[1] != cfg.in_channels:
-            raise ValueError(f"HMHN expects (B, {cfg.in_channels}, H, W) images, got {tuple(x.shape)}")
+            raise ValueError(
+                f"HMHN expects (B, {cfg.in_channels}, H, W) images, got {tuple(x.shape)}"
+            )
         grid_weights = None
         x = (x - x.mean(dim=(1, 2, 3), keepdim=True)) / (x.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
         if self.gwa is not None:

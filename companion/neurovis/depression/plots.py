@@ -1,4 +1,5 @@
 """Figures of the HMHN chapter (matplotlib static, plotly interactive)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,7 +52,9 @@ def attention_figure(frames, maps, titles=None, head_names=None):
     frames, maps = np.asarray(frames), np.asarray(maps, dtype=np.float32)
     n, k = maps.shape[:2]
     S = frames.shape[-1]
-    up = F.interpolate(torch.from_numpy(maps), size=(S, S), mode="bilinear", align_corners=False).numpy()
+    up = F.interpolate(
+        torch.from_numpy(maps), size=(S, S), mode="bilinear", align_corners=False
+    ).numpy()
     fig, axes = plt.subplots(n, k + 1, figsize=(1.9 * (k + 1), 1.9 * n), squeeze=False)
     outline = region_masks(S)
     for i in range(n):
@@ -78,13 +81,21 @@ def shares_figure(shares_by_model: dict, chance: float):
     from ..core.plotting import plotly_style
 
     fig = go.Figure()
-    for name, shares in shares_by_model.items():   # shares: (k, R) mean over frames
+    for name, shares in shares_by_model.items():  # shares: (k, R) mean over frames
         for h, row in enumerate(np.asarray(shares)):
-            fig.add_trace(go.Bar(x=list(REGION_NAMES), y=list(row.astype(float)), name=f"{name} head {h + 1}"))
-    fig.add_hline(y=chance / len(REGION_NAMES), line_dash="dot", annotation_text="uniform map, per region")
+            fig.add_trace(
+                go.Bar(x=list(REGION_NAMES), y=list(row.astype(float)), name=f"{name} head {h + 1}")
+            )
+    fig.add_hline(
+        y=chance / len(REGION_NAMES), line_dash="dot", annotation_text="uniform map, per region"
+    )
     fig.update_layout(barmode="group")
-    return plotly_style(fig, "Where each head's attention goes (test faces)", "cue region",
-                        "share of the head's attention")
+    return plotly_style(
+        fig,
+        "Where each head's attention goes (test faces)",
+        "cue region",
+        "share of the head's attention",
+    )
 
 
 def prediction_scatter(results: dict):
@@ -95,10 +106,23 @@ def prediction_scatter(results: dict):
 
     fig = go.Figure()
     for name, (pred, true) in results.items():
-        fig.add_trace(go.Scatter(x=list(np.asarray(true, float)), y=list(np.asarray(pred, float)),
-                                 mode="markers", name=name, opacity=0.75))
-    fig.add_trace(go.Scatter(x=[0, 63], y=[0, 63], mode="lines", name="ideal", line=dict(dash="dot", color="gray")))
-    return plotly_style(fig, "Test videos: predicted vs true BDI-II", "true BDI-II", "predicted BDI-II")
+        fig.add_trace(
+            go.Scatter(
+                x=list(np.asarray(true, float)),
+                y=list(np.asarray(pred, float)),
+                mode="markers",
+                name=name,
+                opacity=0.75,
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 63], y=[0, 63], mode="lines", name="ideal", line=dict(dash="dot", color="gray")
+        )
+    )
+    return plotly_style(
+        fig, "Test videos: predicted vs true BDI-II", "true BDI-II", "predicted BDI-II"
+    )
 
 
 def explore_figure(face, model, settings, device="cpu", intensity: float = 1.0):
@@ -112,13 +136,20 @@ def explore_figure(face, model, settings, device="cpu", intensity: float = 1.0):
     from .data import BDI_MAX
 
     size = (model.config.image_size,) * 2
-    frames = np.stack([cv2.resize(render_cues(face, s, intensity), size, interpolation=cv2.INTER_AREA)[None]
-                       for s in settings]).astype(np.float32)
+    frames = np.stack(
+        [
+            cv2.resize(render_cues(face, s, intensity), size, interpolation=cv2.INTER_AREA)[None]
+            for s in settings
+        ]
+    ).astype(np.float32)
     model.eval()
     with torch.no_grad():
         out = model(torch.from_numpy(frames).to(device), return_attention=True)
     pred = (out["pred"].cpu().numpy() * BDI_MAX).clip(0, BDI_MAX)
-    titles = [f"cues {np.round(s, 1).tolist()}\ntrue {63 * np.mean(s):.0f}, HMHN {p:.0f}" for s, p in zip(settings, pred)]
+    titles = [
+        f"cues {np.round(s, 1).tolist()}\ntrue {63 * np.mean(s):.0f}, HMHN {p:.0f}"
+        for s, p in zip(settings, pred)
+    ]
     return attention_figure(frames, out["maps"].cpu().numpy(), titles)
 
 
@@ -131,8 +162,13 @@ def cue_explorer(faces: dict, model, device="cpu", intensity: float = 1.0):
     from ..core import plotting
 
     def show(subject, brows, eyes, cheeks, mouth):
-        return explore_figure(faces[subject], model, [(brows, eyes, cheeks, mouth)], device, intensity)
+        return explore_figure(
+            faces[subject], model, [(brows, eyes, cheeks, mouth)], device, intensity
+        )
 
-    slider = lambda name: widgets.FloatSlider(value=0.5, min=0, max=1, step=0.1, description=name)  # noqa: E731
-    plotting.explore(show, subject=widgets.Dropdown(options=list(faces)),
-                     **{name: slider(name) for name in REGION_NAMES})
+    slider = lambda name: widgets.FloatSlider(value=0.5, min=0, max=1, step=0.1, description=name)
+    plotting.explore(
+        show,
+        subject=widgets.Dropdown(options=list(faces)),
+        **{name: slider(name) for name in REGION_NAMES},
+    )

@@ -1,4 +1,5 @@
 """Training and evaluation of HMHN and its baselines (Section 4.2), metrics (Eq. 12-13)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ def _pair(pred, target):
     pred = np.asarray(pred, dtype=np.float64).ravel()
     target = np.asarray(target, dtype=np.float64).ravel()
     if pred.shape != target.shape or pred.size == 0:
-        raise ValueError(f"need as many predictions as labels (> 0), got {pred.shape} and {target.shape}")
+        raise ValueError(
+            f"need as many predictions as labels (> 0), got {pred.shape} and {target.shape}"
+        )
     return pred, target
 
 
@@ -47,7 +50,9 @@ def video_scores(frame_pred, video_ids, frame_bdi):
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Section 4.2: AdamW, initial lr 1e-3, batch 64, dropout 0.2 (in HMHNConfig); Lsum = Latt + Lmse."""
+    """Section 4.2: AdamW, initial lr 1e-3, batch 64, dropout 0.2 (in HMHNConfig); Lsum = Latt +
+    Lmse."""
+
     num_epochs: int = 10
     lr: float = 1e-3
     batch_size: int = 64
@@ -62,13 +67,19 @@ def make_loader(frames, bdi, batch_size: int, seed: int, shuffle: bool = True) -
     x = torch.as_tensor(np.asarray(frames, dtype=np.float32))
     y = torch.as_tensor(np.asarray(bdi, dtype=np.float32)) / BDI_MAX
     gen = torch.Generator().manual_seed(seed)
-    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, generator=gen,
-                      num_workers=0, drop_last=False)
+    return DataLoader(
+        TensorDataset(x, y),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=gen,
+        num_workers=0,
+        drop_last=False,
+    )
 
 
 def hmhn_loss(model, batch, att_weight: float = 1.0, flip: bool = True):
-    """Eq. 10: L_sum = L_att + L_mse, the MSE in BDI-II points squared (the model predicts the
-    score / 63; as in the paper, L_mse on raw scores dwarfs L_att, which acts as a light regulariser).
+    """Eq. 10: L_sum = L_att + L_mse, the MSE in BDI-II points squared (the model predicts the score
+    / 63; as in the paper, L_mse on raw scores dwarfs L_att, which acts as a light regulariser).
 
     ``flip``: mirror a random half of the batch (the cues are left-right symmetric) and move every
     frame by a random shift of up to 2 pixels. The partition loss sees the heads' spatial maps.
@@ -80,12 +91,18 @@ def hmhn_loss(model, batch, att_weight: float = 1.0, flip: bool = True):
         theta = torch.zeros(len(x), 2, 3)
         theta[:, 0, 0] = theta[:, 1, 1] = 1
         theta[:, :, 2] = (torch.rand(len(x), 2) * 2 - 1) * (2 * 2 / x.shape[-1])
-        x = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), padding_mode="border",
-                          align_corners=False)
+        x = F.grid_sample(
+            x,
+            F.affine_grid(theta, list(x.shape), align_corners=False),
+            padding_mode="border",
+            align_corners=False,
+        )
     x, y = x.to(next(model.parameters()).device), y.to(next(model.parameters()).device)
     out = model(x, return_attention=True)
     l_mse = F.mse_loss(out["pred"] * BDI_MAX, y * BDI_MAX)
-    l_att = partition_loss(out["maps"].flatten(2)) if out["maps"] is not None else l_mse.new_zeros(())
+    l_att = (
+        partition_loss(out["maps"].flatten(2)) if out["maps"] is not None else l_mse.new_zeros(())
+    )
     return l_mse + att_weight * l_att, {"mse": l_mse.item(), "att": float(l_att.detach())}
 
 
@@ -98,7 +115,7 @@ def predict(model, frames, batch_size: int = 256, device=None, return_attention:
     preds, maps = [], []
     x_all = torch.as_tensor(np.asarray(frames, dtype=np.float32))
     for i in range(0, len(x_all), batch_size):
-        out = model(x_all[i:i + batch_size].to(device), return_attention=True)
+        out = model(x_all[i : i + batch_size].to(device), return_attention=True)
         preds.append(out["pred"].cpu())
         if out["maps"] is not None:
             maps.append(out["maps"].cpu())
@@ -114,8 +131,14 @@ def evaluate_videos(model, part) -> dict:
     return {"mae": mae(p, t), "rmse": rmse(p, t)}
 
 
-def train_hmhn(config: HMHNConfig, train, dev=None, settings: TrainSettings = TrainSettings(),
-               device="cpu", desc: str = "HMHN"):
+def train_hmhn(
+    config: HMHNConfig,
+    train,
+    dev=None,
+    settings: TrainSettings = TrainSettings(),
+    device="cpu",
+    desc: str = "HMHN",
+):
     """Train HMHN (or an ablation) end to end from scratch with ``neurovis.core.fit``.
 
     train / dev: ``FaceVideos`` partitions. Returns (model, history) with the development
@@ -126,21 +149,33 @@ def train_hmhn(config: HMHNConfig, train, dev=None, settings: TrainSettings = Tr
     loader = make_loader(train.frames, train.bdi, settings.batch_size, settings.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=settings.num_epochs)
-    evaluate = (lambda m: {f"dev_{k}": v for k, v in evaluate_videos(m, dev).items()}) if dev is not None else None
-    history = fit(model, lambda m, b: hmhn_loss(m, b, settings.att_weight), loader, opt,
-                  TrainConfig(num_epochs=settings.num_epochs, progress=settings.progress, desc=desc),
-                  device, scheduler=sched, evaluate=evaluate)
+    evaluate = (
+        (lambda m: {f"dev_{k}": v for k, v in evaluate_videos(m, dev).items()})
+        if dev is not None
+        else None
+    )
+    history = fit(
+        model,
+        lambda m, b: hmhn_loss(m, b, settings.att_weight),
+        loader,
+        opt,
+        TrainConfig(num_epochs=settings.num_epochs, progress=settings.progress, desc=desc),
+        device,
+        scheduler=sched,
+        evaluate=evaluate,
+    )
     return model, history
 
 
 @dataclass
 class Trained:
     """A trained variant: the model, its training history, seconds it took, and its test videos."""
+
     model: torch.nn.Module
     history: dict
     seconds: float
-    pred: np.ndarray      # predicted BDI-II per test video
-    true: np.ndarray      # true BDI-II per test video
+    pred: np.ndarray  # predicted BDI-II per test video
+    true: np.ndarray  # true BDI-II per test video
 
     @property
     def mae(self) -> float:
@@ -151,7 +186,9 @@ class Trained:
         return rmse(self.pred, self.true)
 
 
-def train_and_test(configs: dict, parts: dict, settings: TrainSettings = TrainSettings(), device="cpu") -> dict:
+def train_and_test(
+    configs: dict, parts: dict, settings: TrainSettings = TrainSettings(), device="cpu"
+) -> dict:
     """Train every {name: HMHNConfig} on parts["train"] (monitoring parts["dev"]) with the same
     seed and settings, and score it on the test videos. Returns {name: Trained}."""
     from ..core.timing import Stopwatch
@@ -159,8 +196,12 @@ def train_and_test(configs: dict, parts: dict, settings: TrainSettings = TrainSe
     out = {}
     for name, cfg in configs.items():
         with Stopwatch() as sw:
-            model, history = train_hmhn(cfg, parts["train"], parts.get("dev"), settings, device, desc=name)
-        pred, true = video_scores(predict(model, parts["test"].frames), parts["test"].video, parts["test"].bdi)
+            model, history = train_hmhn(
+                cfg, parts["train"], parts.get("dev"), settings, device, desc=name
+            )
+        pred, true = video_scores(
+            predict(model, parts["test"].frames), parts["test"].video, parts["test"].bdi
+        )
         out[name] = Trained(model, history, sw.seconds, pred, true)
     return out
 
@@ -169,5 +210,7 @@ def metrics_table(trained: dict, decimals: int = 1):
     """A pandas table: test MAE / RMSE (Eq. 12-13) per variant, rounded."""
     import pandas as pd
 
-    return pd.DataFrame({"MAE": [t.mae for t in trained.values()], "RMSE": [t.rmse for t in trained.values()]},
-                        index=list(trained)).round(decimals)
+    return pd.DataFrame(
+        {"MAE": [t.mae for t in trained.values()], "RMSE": [t.rmse for t in trained.values()]},
+        index=list(trained),
+    ).round(decimals)

@@ -1,6 +1,7 @@
 """The comparisons: pixel anomaly scores that need no extra training or outlier data (MSP, max
 logit, entropy, energy, standardized max logits; the rows of the paper's Table 6), each computed
 from a segmentation network's logits with or without MSAAM, and the plain DeepLabv3+ baseline."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,8 +42,9 @@ def energy_score(logits: Tensor, T: float = 1.0) -> Tensor:
 class ClassStats:
     """Per-class mean and standard deviation of the max logit over training pixels predicted as
     that class (Jung et al. 2021), for standardized max logits."""
-    mean: Tensor   # (K,)
-    std: Tensor    # (K,)
+
+    mean: Tensor  # (K,)
+    std: Tensor  # (K,)
 
     @classmethod
     def fit(cls, logits_batches, num_classes: int) -> "ClassStats":
@@ -55,7 +57,7 @@ class ClassStats:
             s2 += torch.bincount(c.flatten(), (m.double() ** 2).flatten(), num_classes)
             n += torch.bincount(c.flatten(), minlength=num_classes).double()
         mean = s / n.clamp_min(1)
-        std = (s2 / n.clamp_min(1) - mean ** 2).clamp_min(0).sqrt()
+        std = (s2 / n.clamp_min(1) - mean**2).clamp_min(0).sqrt()
         # a class never predicted keeps mean 0, std 1 (its pixels then get plain max logits)
         mean[n == 0], std[n < 2] = 0.0, 1.0
         return cls(mean.float(), std.float().clamp_min(1e-3))
@@ -67,11 +69,19 @@ def sml_score(logits: Tensor, stats: ClassStats) -> Tensor:
     return -(m - stats.mean.to(m.device)[c]) / stats.std.to(m.device)[c]
 
 
-SCORES = {"MSP": msp_score, "Max logits": max_logit_score, "Entropy": entropy_score, "Energy": energy_score,
-          "SML": sml_score}
+SCORES = {
+    "MSP": msp_score,
+    "Max logits": max_logit_score,
+    "Entropy": entropy_score,
+    "Energy": energy_score,
+    "SML": sml_score,
+}
 
 
 def anomaly_scores(logits: Tensor, stats: ClassStats | None) -> dict[str, Tensor]:
     """Every score of ``SCORES`` for ``logits`` (SML only when ``stats`` is given)."""
-    return {name: (fn(logits, stats) if name == "SML" else fn(logits)) for name, fn in SCORES.items()
-            if name != "SML" or stats is not None}
+    return {
+        name: (fn(logits, stats) if name == "SML" else fn(logits))
+        for name, fn in SCORES.items()
+        if name != "SML" or stats is not None
+    }

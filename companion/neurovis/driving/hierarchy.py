@@ -1,5 +1,6 @@
 """The auxiliary hierarchical representation (Liu et al., Sec. 4.4, Eq. 8-12): per-branch attention
 highlights, their combination, and the rectangle of highest average attention."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,9 @@ def _unit(x: Tensor) -> Tensor:
     return x / (x.amax(dim=(2, 3), keepdim=True) + 1e-6)
 
 
-def highlights(alpha: Tensor, scale_levels: Tensor, spatial_map: Tensor, channel_features: Tensor) -> dict:
+def highlights(
+    alpha: Tensor, scale_levels: Tensor, spatial_map: Tensor, channel_features: Tensor
+) -> dict:
     """ScAH (Eq. 8), SpAH (Eq. 9), CAH (Eq. 10) and CoAH (Eq. 11), each (B, 1, h, w).
 
     alpha: (B, 3) GRU weights (alpha_sc, alpha_sp, alpha_c); scale_levels: (B, N, h, w) the pyramid
@@ -27,10 +30,10 @@ def highlights(alpha: Tensor, scale_levels: Tensor, spatial_map: Tensor, channel
     f_sc = torch.softmax(scale_levels.flatten(2), dim=2).view(b, n, h, w)
     f_sc = f_sc / f_sc.amax(dim=(2, 3), keepdim=True)
     a_sc, a_sp, a_c = (alpha[:, i, None, None, None] for i in range(3))
-    scah = a_sc * f_sc.mean(1, keepdim=True)                                   # Eq. 8
-    spah = a_sp * spatial_map                                                  # Eq. 9
-    cah = a_c * _unit(channel_features.clamp_min(0).mean(1, keepdim=True))     # Eq. 10
-    coah = a_sc * scah + a_sp * spah + a_c * cah                               # Eq. 11
+    scah = a_sc * f_sc.mean(1, keepdim=True)  # Eq. 8
+    spah = a_sp * spatial_map  # Eq. 9
+    cah = a_c * _unit(channel_features.clamp_min(0).mean(1, keepdim=True))  # Eq. 10
+    coah = a_sc * scah + a_sp * spah + a_c * cah  # Eq. 11
     return {"ScAH": scah, "SpAH": spah, "CAH": cah, "CoAH": coah}
 
 
@@ -48,14 +51,16 @@ def max_average_rectangle(weights, min_h: int = 1, min_w: int = 1):
         raise ValueError(f"weights must be a non-empty 2-D map, got shape {m.shape}")
     H, W = m.shape
     if not (1 <= min_h <= H and 1 <= min_w <= W):
-        raise ValueError(f"min_h, min_w = {min_h}, {min_w} must lie in [1, {H}] x [1, {W}] for a {H}x{W} map")
+        raise ValueError(
+            f"min_h, min_w = {min_h}, {min_w} must lie in [1, {H}] x [1, {W}] for a {H}x{W} map"
+        )
     S = np.zeros((H + 1, W + 1))
     S[1:, 1:] = m.cumsum(0).cumsum(1)
-    y1, y2 = np.triu_indices(H, k=min_h - 1)        # y2 - y1 >= min_h - 1, in (y1, y2) order
+    y1, y2 = np.triu_indices(H, k=min_h - 1)  # y2 - y1 >= min_h - 1, in (y1, y2) order
     x1, x2 = np.triu_indices(W, k=min_w - 1)
     best = (-np.inf, 0, 0)
-    for s in range(0, len(y1), 256):               # chunks of row pairs keep memory bounded
-        a, b = y1[s:s + 256, None], y2[s:s + 256, None] + 1
+    for s in range(0, len(y1), 256):  # chunks of row pairs keep memory bounded
+        a, b = y1[s : s + 256, None], y2[s : s + 256, None] + 1
         tot = S[b, x2 + 1] - S[a, x2 + 1] - S[b, x1] + S[a, x1]
         avg = tot / ((b - a) * (x2 - x1 + 1))
         k = int(np.argmax(avg))
@@ -81,11 +86,15 @@ def hierarchical_representation(model, image: Tensor, device="cpu", min_frac: fl
     _, out = model(normalize(image[None].to(device)), return_attention=True)
     h = highlights(out.alpha, out.scale_levels, out.spatial_map, out.channel_features)
     H, W = image.shape[-2:]
-    maps = {k: F.interpolate(v, size=(H, W), mode="bilinear", align_corners=False)[0, 0].cpu().numpy()
-            for k, v in h.items()}
+    maps = {
+        k: F.interpolate(v, size=(H, W), mode="bilinear", align_corners=False)[0, 0].cpu().numpy()
+        for k, v in h.items()
+    }
     co = h["CoAH"][0, 0].cpu().numpy()
     gh, gw = co.shape
-    y1, x1, y2, x2, _ = max_average_rectangle(co, max(1, round(min_frac * gh)), max(1, round(min_frac * gw)))
+    y1, x1, y2, x2, _ = max_average_rectangle(
+        co, max(1, round(min_frac * gh)), max(1, round(min_frac * gw))
+    )
     sy, sx = H / gh, W / gw
     rect = (int(y1 * sy), int(x1 * sx), int((y2 + 1) * sy) - 1, int((x2 + 1) * sx) - 1)
     return {**maps, "alpha": out.alpha[0].cpu().numpy(), "rect": rect}

@@ -1,5 +1,6 @@
 """Segmentation metrics of Tables 1-4 (per-class IoU, ClassAvg, mIoU, group means) and the anomaly
 metrics of Tables 5-6 (AUROC, AP, FPR95, via scikit-learn)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,9 @@ import torch
 IGNORE = 255
 
 
-def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = IGNORE) -> torch.Tensor:
+def confusion_matrix(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = IGNORE
+) -> torch.Tensor:
     """(K, K) counts, rows = ground truth, columns = prediction; ``ignore_index`` pixels skipped."""
     if pred.shape != target.shape:
         raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ")
@@ -17,8 +20,13 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     keep = t != ignore_index
     t, p = t[keep], p[keep]
     if len(t) and (t.max() >= num_classes or t.min() < 0):
-        raise ValueError(f"target holds class {int(t.max())} outside 0..{num_classes - 1} (and {ignore_index} = ignore)")
-    return torch.bincount(t * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+        raise ValueError(
+            f"target holds class {int(t.max())} outside 0..{num_classes - 1} (and {ignore_index} = "
+            f"ignore)"
+        )
+    return torch.bincount(t * num_classes + p, minlength=num_classes**2).reshape(
+        num_classes, num_classes
+    )
 
 
 def segmentation_scores(cm, classes: list, groups: dict | None = None) -> dict:
@@ -32,9 +40,13 @@ def segmentation_scores(cm, classes: list, groups: dict | None = None) -> dict:
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = np.where(union > 0, 100 * tp / union, np.nan)
         acc = np.where(gt > 0, 100 * tp / gt, np.nan)
-    out = {"iou": dict(zip(classes, iou.tolist())), "acc": dict(zip(classes, acc.tolist())),
-           "mIoU": float(np.nanmean(iou)), "ClassAvg": float(np.nanmean(acc)),
-           "pixel_acc": float(100 * tp.sum() / max(cm.sum(), 1))}
+    out = {
+        "iou": dict(zip(classes, iou.tolist())),
+        "acc": dict(zip(classes, acc.tolist())),
+        "mIoU": float(np.nanmean(iou)),
+        "ClassAvg": float(np.nanmean(acc)),
+        "pixel_acc": float(100 * tp.sum() / max(cm.sum(), 1)),
+    }
     for g, names in (groups or {}).items():
         out[g] = float(np.nanmean([out["iou"][c] for c in names]))
     return out
@@ -68,5 +80,8 @@ def anomaly_metrics(scores, labels, ignore_index: int = IGNORE) -> dict:
     pos, neg = float(y.sum()), float(len(y) - y.sum())
     tp, fp = tpr[1:] * pos, fpr[1:] * neg
     ap = float(np.sum(np.diff(tpr) * tp / np.maximum(tp + fp, 1e-12)))
-    return {"AUROC": 100 * float(auc(fpr, tpr)), "AP": 100 * ap,
-            "FPR95": 100 * float(fpr[np.searchsorted(tpr, 0.95, side="left")])}
+    return {
+        "AUROC": 100 * float(auc(fpr, tpr)),
+        "AP": 100 * ap,
+        "FPR95": 100 * float(fpr[np.searchsorted(tpr, 0.95, side="left")]),
+    }

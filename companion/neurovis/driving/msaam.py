@@ -1,8 +1,10 @@
 """The method: DeepLabv3+ with the Multi-Scale Adaptive Attention Mechanism (MSAAM) at the end of
 the encoder (Liu et al., Section 3, Eq. 1-7).
 
-Shapes: images (B, 3, H, W) normalised; encoder features F_in (B, C, h, w) with h = H / output_stride.
+Shapes: images (B, 3, H, W) normalised; encoder features F_in (B, C, h, w) with h = H /
+output_stride.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,10 +40,16 @@ class PyramidScaleAttention(nn.Module):
 
     def forward(self, x: Tensor):
         h, w = x.shape[-2:]
-        levels = [F.interpolate(conv(F.adaptive_avg_pool2d(x, b)), size=(h, w), mode="bilinear", align_corners=False)
-                  for b, conv in zip(self.bins, self.w)]
-        levels = torch.cat(levels, dim=1)                                   # (B, N, h, w): w_i * P_i(F)
-        a = torch.softmax(levels.sum(1).flatten(1), dim=1).view(-1, 1, h, w)  # Eq. 2, sums to one per image
+        levels = [
+            F.interpolate(
+                conv(F.adaptive_avg_pool2d(x, b)), size=(h, w), mode="bilinear", align_corners=False
+            )
+            for b, conv in zip(self.bins, self.w)
+        ]
+        # (B, N, h, w): w_i * P_i(F)
+        levels = torch.cat(levels, dim=1)
+        # Eq. 2, sums to one per image
+        a = torch.softmax(levels.sum(1).flatten(1), dim=1).view(-1, 1, h, w)
         att = a / a.amax(dim=(2, 3), keepdim=True)
         return x + x * att, att, levels
 
@@ -56,7 +64,9 @@ class SpatialAttention(nn.Module):
     forward returns (f_sp (B,C,h,w), M_sp (B,1,h,w)).
     """
 
-    def __init__(self, channels: int, embed: int | None = None, kernel: int = 7, max_keys: int = 1024):
+    def __init__(
+        self, channels: int, embed: int | None = None, kernel: int = 7, max_keys: int = 1024
+    ):
         super().__init__()
         e = embed or max(channels // 8, 16)
         self.theta, self.phi, self.g = (nn.Conv2d(channels, e, 1) for _ in range(3))
@@ -70,18 +80,21 @@ class SpatialAttention(nn.Module):
         if h * w > self.max_keys:
             s = math.ceil(math.sqrt(h * w / self.max_keys))
             kv = F.adaptive_avg_pool2d(x, (max(h // s, 1), max(w // s, 1)))
-        q = self.theta(x).flatten(2).transpose(1, 2)                        # (B, hw, e)
-        k = self.phi(kv).flatten(2)                                         # (B, e, n)
-        v = self.g(kv).flatten(2).transpose(1, 2)                           # (B, n, e)
-        rel = torch.softmax(q @ k / k.shape[1] ** 0.5, dim=-1)              # f(F_i, F_j) / C(F)
+        q = self.theta(x).flatten(2).transpose(1, 2)  # (B, hw, e)
+        k = self.phi(kv).flatten(2)  # (B, e, n)
+        v = self.g(kv).flatten(2).transpose(1, 2)  # (B, n, e)
+        rel = torch.softmax(q @ k / k.shape[1] ** 0.5, dim=-1)  # f(F_i, F_j) / C(F)
         y = x + self.out((rel @ v).transpose(1, 2).reshape(b, -1, h, w))
-        m = torch.sigmoid(self.conv(torch.cat([y.mean(1, keepdim=True), y.amax(1, keepdim=True)], 1)))
+        m = torch.sigmoid(
+            self.conv(torch.cat([y.mean(1, keepdim=True), y.amax(1, keepdim=True)], 1))
+        )
         return x * m, m
 
 
 class ChannelAttention(nn.Module):
-    """Channel attention f^c (Eq. 4): f^c(F) = F (.) sigma(W3 delta(W2 delta(W1 F)) + b3), W_k as 1x1
-    convolutions on the globally average- and max-pooled descriptors (CBAM), summed before sigma.
+    """Channel attention f^c (Eq. 4): f^c(F) = F (.) sigma(W3 delta(W2 delta(W1 F)) + b3), W_k as
+    1x1 convolutions on the globally average- and max-pooled descriptors (CBAM), summed before
+    sigma.
 
     forward returns (f_c (B,C,h,w), M_c (B,C,1,1)).
     """
@@ -89,19 +102,27 @@ class ChannelAttention(nn.Module):
     def __init__(self, channels: int, reduction: int = 4):
         super().__init__()
         r = max(channels // reduction, 4)
-        self.mlp = nn.Sequential(nn.Conv2d(channels, r, 1, bias=False), nn.ReLU(inplace=True),
-                                 nn.Conv2d(r, r, 1, bias=False), nn.ReLU(inplace=True), nn.Conv2d(r, channels, 1))
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, r, 1, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(r, r, 1, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(r, channels, 1),
+        )
 
     def forward(self, x: Tensor):
-        m = torch.sigmoid(self.mlp(F.adaptive_avg_pool2d(x, 1)) + self.mlp(F.adaptive_max_pool2d(x, 1)))
+        m = torch.sigmoid(
+            self.mlp(F.adaptive_avg_pool2d(x, 1)) + self.mlp(F.adaptive_max_pool2d(x, 1))
+        )
         return x * m, m
 
 
 class AdaptiveWeights(nn.Module):
     """The weight-adaptive fusion network (Eq. 5-6).
 
-    x = W_sc pool(f^sc) + W_sp pool(f^sp) + W_c pool(f^c);  h_t = GRU(x, h_{t-1}) for t = 1..steps
-    (h_0 = 0); (alpha_sc, alpha_sp, alpha_c) = softmax(W_h h_T). Returns alpha (B, 3), rows sum to one.
+    x = W_sc pool(f^sc) + W_sp pool(f^sp) + W_c pool(f^c); h_t = GRU(x, h_{t-1}) for t = 1..steps
+    (h_0 = 0); (alpha_sc, alpha_sp, alpha_c) = softmax(W_h h_T). Returns alpha (B, 3), rows sum to
+    one.
     """
 
     def __init__(self, channels: int, hidden: int = 32, steps: int = 2):
@@ -114,7 +135,9 @@ class AdaptiveWeights(nn.Module):
         self.steps = steps
 
     def forward(self, f_sc: Tensor, f_sp: Tensor, f_c: Tensor) -> Tensor:
-        x = sum(W(F.adaptive_avg_pool2d(f, 1).flatten(1)) for W, f in zip(self.W, (f_sc, f_sp, f_c)))
+        x = sum(
+            W(F.adaptive_avg_pool2d(f, 1).flatten(1)) for W, f in zip(self.W, (f_sc, f_sp, f_c))
+        )
         h = x.new_zeros(x.shape[0], self.gru.hidden_size)
         for _ in range(self.steps):
             h = self.gru(x, h)
@@ -125,14 +148,15 @@ class AdaptiveWeights(nn.Module):
 class MSAAMOutput:
     """What MSAAM hands on: fused features and everything the loss (Eq. 7) and the auxiliary
     hierarchical representation (Eq. 8-12) need."""
-    features: Tensor      # (B, C, h, w)  alpha_sc f^sc + alpha_sp f^sp + alpha_c f^c
-    alpha: Tensor         # (B, 3)        (alpha_sc, alpha_sp, alpha_c), Eq. 6
-    scale_map: Tensor     # (B, 1, h, w)  PSA attention, Eq. 2
+
+    features: Tensor  # (B, C, h, w)  alpha_sc f^sc + alpha_sp f^sp + alpha_c f^c
+    alpha: Tensor  # (B, 3)        (alpha_sc, alpha_sp, alpha_c), Eq. 6
+    scale_map: Tensor  # (B, 1, h, w)  PSA attention, Eq. 2
     scale_levels: Tensor  # (B, N, h, w)  per-level maps w_i * P_i(F)
-    spatial_map: Tensor   # (B, 1, h, w)  M_sp, Eq. 3
+    spatial_map: Tensor  # (B, 1, h, w)  M_sp, Eq. 3
     channel_weights: Tensor  # (B, C, 1, 1) M_c, Eq. 4
     channel_features: Tensor  # (B, C, h, w) f^c(F)
-    attention: Tensor     # (B, 1, h, w)  CoAH (Eq. 11), normalised to [0, 1]
+    attention: Tensor  # (B, 1, h, w)  CoAH (Eq. 11), normalised to [0, 1]
 
 
 class MSAAM(nn.Module):
@@ -148,15 +172,19 @@ class MSAAM(nn.Module):
 
     def forward(self, x: Tensor) -> MSAAMOutput:
         f_sc, sc_map, levels = self.scale(x)
-        f_sp, sp_map = self.spatial(f_sc)          # spatial and channel attention follow the scale layer
+        # spatial and channel attention follow the scale layer
+        f_sp, sp_map = self.spatial(f_sc)
         f_c, c_w = self.channel(f_sc)
         alpha = self.weights(f_sc, f_sp, f_c)
         a = alpha[:, :, None, None, None]
         fused = a[:, 0] * f_sc + a[:, 1] * f_sp + a[:, 2] * f_c
         from .hierarchy import highlights
+
         co = highlights(alpha, levels, sp_map, f_c)["CoAH"]
         lo, hi = co.amin(dim=(2, 3), keepdim=True), co.amax(dim=(2, 3), keepdim=True)
-        return MSAAMOutput(fused, alpha, sc_map, levels, sp_map, c_w, f_c, (co - lo) / (hi - lo + 1e-6))
+        return MSAAMOutput(
+            fused, alpha, sc_map, levels, sp_map, c_w, f_c, (co - lo) / (hi - lo + 1e-6)
+        )
 
 
 def attention_variance(out: MSAAMOutput) -> Tensor:
@@ -172,8 +200,14 @@ def attention_variance(out: MSAAMOutput) -> Tensor:
     return (v_sc + v_sp + v_c).mean()
 
 
-def msaam_loss(logits: Tensor, target: Tensor, out: MSAAMOutput | None, lam: float = 0.1,
-               ignore_index: int = 255, weight: Tensor | None = None) -> tuple[Tensor, dict]:
+def msaam_loss(
+    logits: Tensor,
+    target: Tensor,
+    out: MSAAMOutput | None,
+    lam: float = 0.1,
+    ignore_index: int = 255,
+    weight: Tensor | None = None,
+) -> tuple[Tensor, dict]:
     """MSAAM loss (Eq. 7): CrossEntropy(Y, Y_hat) - lambda (Var(a_sc) + Var(a_sp) + Var(a_c)).
 
     The paper writes "+ lambda Var" but says a higher variance is "something we wish to encourage";
@@ -182,7 +216,9 @@ def msaam_loss(logits: Tensor, target: Tensor, out: MSAAMOutput | None, lam: flo
     Returns (loss, {"ce": ..., "var": ...}).
     """
     if logits.shape[-2:] != target.shape[-2:]:
-        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ in size")
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ in size"
+        )
     ce = F.cross_entropy(logits, target.long(), weight=weight, ignore_index=ignore_index)
     if out is None or lam == 0:
         return ce, {"ce": float(ce.detach())}
@@ -204,10 +240,18 @@ def make_backbone(name: str = "resnet-narrow", output_stride: int = 16, pretrain
     if output_stride not in (8, 16, 32):
         raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
     if name == "resnet-narrow":
-        m = ResNet(BasicBlock, [1, 1, 1, 1], channels=(16, 32, 64, 128), stem_width=16, num_classes=0,
-                   output_stride=output_stride)
+        m = ResNet(
+            BasicBlock,
+            [1, 1, 1, 1],
+            channels=(16, 32, 64, 128),
+            stem_width=16,
+            num_classes=0,
+            output_stride=output_stride,
+        )
     else:
-        m = timm.create_model(name, pretrained=pretrained, num_classes=0, output_stride=output_stride)
+        m = timm.create_model(
+            name, pretrained=pretrained, num_classes=0, output_stride=output_stride
+        )
     ch = [i["num_chs"] for i in m.feature_info]
     return m, ch[1], ch[-1]
 
@@ -218,12 +262,21 @@ class DeepLabV3Plus(nn.Module):
     attention map also weights the low-level features fed to the decoder and the final logits
     (Sec. 3.2: "the network's predictive output is combined with MSAAM's attention map").
 
-    forward(x) -> logits (B, K, H, W); forward(x, return_attention=True) -> (logits, MSAAMOutput|None).
+    forward(x) -> logits (B, K, H, W); forward(x, return_attention=True) -> (logits,
+    MSAAMOutput|None).
     """
 
-    def __init__(self, num_classes: int, backbone: str = "resnet-narrow", output_stride: int = 16,
-                 msaam: bool = True, aspp_channels: int = 64, low_channels: int = 24, pretrained: bool = False,
-                 msaam_hidden: int = 32):
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = "resnet-narrow",
+        output_stride: int = 16,
+        msaam: bool = True,
+        aspp_channels: int = 64,
+        low_channels: int = 24,
+        pretrained: bool = False,
+        msaam_hidden: int = 32,
+    ):
         super().__init__()
         from torchvision.models.segmentation.deeplabv3 import ASPP
 
@@ -231,14 +284,22 @@ class DeepLabV3Plus(nn.Module):
         self.msaam = MSAAM(c_high, hidden=msaam_hidden) if msaam else None
         rates = (12, 24, 36) if output_stride == 8 else (6, 12, 18)
         self.aspp = ASPP(c_high, rates, out_channels=aspp_channels)
-        self.low = nn.Sequential(nn.Conv2d(c_low, low_channels, 1, bias=False), nn.BatchNorm2d(low_channels),
-                                 nn.ReLU(inplace=True))
+        self.low = nn.Sequential(
+            nn.Conv2d(c_low, low_channels, 1, bias=False),
+            nn.BatchNorm2d(low_channels),
+            nn.ReLU(inplace=True),
+        )
         self.decoder = nn.Sequential(
             nn.Conv2d(aspp_channels + low_channels, aspp_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(aspp_channels), nn.ReLU(inplace=True),
+            nn.BatchNorm2d(aspp_channels),
+            nn.ReLU(inplace=True),
             nn.Conv2d(aspp_channels, aspp_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(aspp_channels), nn.ReLU(inplace=True), nn.Conv2d(aspp_channels, num_classes, 1))
-        self.gamma = nn.Parameter(torch.zeros(())) if msaam else None   # weight of the attention in the output
+            nn.BatchNorm2d(aspp_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(aspp_channels, num_classes, 1),
+        )
+        # weight of the attention in the output
+        self.gamma = nn.Parameter(torch.zeros(())) if msaam else None
         self.num_classes = num_classes
 
     def encode(self, x: Tensor):
@@ -260,12 +321,16 @@ class DeepLabV3Plus(nn.Module):
         y = self.aspp(high)
         y = F.interpolate(y, size=low.shape[-2:], mode="bilinear", align_corners=False)
         lowf = self.low(low)
-        if out is not None:   # fuse the multi-layer features with the attention map (Sec. 3.2)
-            att_low = F.interpolate(out.attention, size=low.shape[-2:], mode="bilinear", align_corners=False)
+        if out is not None:  # fuse the multi-layer features with the attention map (Sec. 3.2)
+            att_low = F.interpolate(
+                out.attention, size=low.shape[-2:], mode="bilinear", align_corners=False
+            )
             lowf = lowf * (1 + att_low)
-        logits = F.interpolate(self.decoder(torch.cat([y, lowf], 1)), size=size, mode="bilinear",
-                               align_corners=False)
-        if out is not None:   # final integrated prediction: logits scaled up where attention is high
+        logits = F.interpolate(
+            self.decoder(torch.cat([y, lowf], 1)), size=size, mode="bilinear", align_corners=False
+        )
+        # final integrated prediction: logits scaled up where attention is high
+        if out is not None:
             att = F.interpolate(out.attention, size=size, mode="bilinear", align_corners=False)
             logits = logits * (1 + self.gamma * att)
         return (logits, out) if return_attention else logits

@@ -1,4 +1,5 @@
 """Figures of chapter 10: data samples, segmentations (Fig. 4), attention highlights (Fig. 3)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +7,22 @@ import torch
 
 from .data import IGNORE
 
-CAMVID_PALETTE = np.array([[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222],
-                           [128, 128, 0], [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0],
-                           [0, 128, 192]], np.uint8)
+CAMVID_PALETTE = np.array(
+    [
+        [128, 128, 128],
+        [128, 0, 0],
+        [192, 192, 128],
+        [128, 64, 128],
+        [60, 40, 222],
+        [128, 128, 0],
+        [192, 128, 128],
+        [64, 64, 128],
+        [64, 0, 128],
+        [64, 64, 0],
+        [0, 128, 192],
+    ],
+    np.uint8,
+)
 
 
 def colorize(labels, palette=CAMVID_PALETTE) -> np.ndarray:
@@ -39,7 +53,9 @@ def samples(images, labels, names, anomaly_image=None, anomaly_mask=None, n: int
     return plotting.image_grid(panels, titles, ncols=4, size=2.4)
 
 
-def segmentations(image, label, preds: dict, anomaly: np.ndarray | None = None, anomaly_mask=None, title=None):
+def segmentations(
+    image, label, preds: dict, anomaly: np.ndarray | None = None, anomaly_mask=None, title=None
+):
     """Fig. 4-style row: image, ground truth (pasted anomaly in white), each model's prediction,
     optionally an anomaly score map."""
     from ..core import plotting
@@ -48,11 +64,16 @@ def segmentations(image, label, preds: dict, anomaly: np.ndarray | None = None, 
     if anomaly_mask is not None:
         gt[np.asarray(anomaly_mask) == 1] = 255
     panels = [rgb(image), gt] + [colorize(p) for p in preds.values()]
-    titles = ["image", "ground truth (+ anomaly)" if anomaly_mask is not None else "ground truth"] + list(preds)
+    titles = [
+        "image",
+        "ground truth (+ anomaly)" if anomaly_mask is not None else "ground truth",
+    ] + list(preds)
     if anomaly is not None:
         panels.append(np.asarray(anomaly, dtype=float))
         titles.append("anomaly score (SML, MSAAM)")
-    return plotting.image_grid(panels, titles, ncols=len(panels), size=2.4, cmap="magma", suptitle=title)
+    return plotting.image_grid(
+        panels, titles, ncols=len(panels), size=2.4, cmap="magma", suptitle=title
+    )
 
 
 def attention(image, maps: dict, rect=None, title=None):
@@ -71,7 +92,11 @@ def attention(image, maps: dict, rect=None, title=None):
     if rect is not None:
         y1, x1, y2, x2 = rect
         for ax in (axes[0], axes[-1]):
-            ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1 + 1, y2 - y1 + 1, fill=False, lw=2, ec="white"))
+            ax.add_patch(
+                Rectangle(
+                    (x1 - 0.5, y1 - 0.5), x2 - x1 + 1, y2 - y1 + 1, fill=False, lw=2, ec="white"
+                )
+            )
     for ax in axes:
         ax.axis("off")
     if title:

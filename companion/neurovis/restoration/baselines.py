@@ -1,6 +1,7 @@
 """Baselines run on the same inputs as MS-GSRC: BM3D (the ``bm3d`` package), scikit-image's
 non-local means, TV and wavelet denoisers, interpolation for inpainting, BCS-SPL for CS, and the
 ablated single-scale variants of MS-GSRC itself."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,9 @@ from .operators import BlockCS, Mask
 
 
 def _np(x):
-    return x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, float)
+    return (
+        x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, float)
+    )
 
 
 def _tensor(a, like):
@@ -29,7 +32,9 @@ def nlm_denoise(y: torch.Tensor, sigma: float) -> torch.Tensor:
     from skimage.restoration import denoise_nl_means
 
     s = sigma / 255.0
-    out = denoise_nl_means(_np(y) / 255.0, h=0.8 * s, sigma=s, patch_size=5, patch_distance=6, fast_mode=True)
+    out = denoise_nl_means(
+        _np(y) / 255.0, h=0.8 * s, sigma=s, patch_size=5, patch_distance=6, fast_mode=True
+    )
     return _tensor(out * 255.0, y)
 
 
@@ -52,13 +57,24 @@ def wavelet_denoise(y: torch.Tensor, sigma: float, levels: int | None = None) ->
 
     if levels is None:
         levels = WAVELET_LEVELS[min(WAVELET_LEVELS, key=lambda s: abs(s - sigma))]
-    out = denoise_wavelet(_np(y) / 255.0, sigma=sigma / 255.0, wavelet="db8", mode="soft", method="BayesShrink",
-                          wavelet_levels=levels, rescale_sigma=True)
+    out = denoise_wavelet(
+        _np(y) / 255.0,
+        sigma=sigma / 255.0,
+        wavelet="db8",
+        mode="soft",
+        method="BayesShrink",
+        wavelet_levels=levels,
+        rescale_sigma=True,
+    )
     return _tensor(out * 255.0, y)
 
 
-DENOISERS = {"BM3D": bm3d_denoise, "NLM (skimage)": nlm_denoise, "TV (skimage)": tv_denoise,
-             "wavelet (skimage)": wavelet_denoise}
+DENOISERS = {
+    "BM3D": bm3d_denoise,
+    "NLM (skimage)": nlm_denoise,
+    "TV (skimage)": tv_denoise,
+    "wavelet (skimage)": wavelet_denoise,
+}
 
 
 def interpolate_missing(y: torch.Tensor, op: Mask) -> torch.Tensor:
@@ -86,7 +102,9 @@ def biharmonic_inpaint(y: torch.Tensor, op: Mask) -> torch.Tensor:
     return _tensor(inpaint_biharmonic(_np(y) / 255.0, mask) * 255.0, y)
 
 
-def bcs_spl(y: torch.Tensor, op: BlockCS, iters: int = 60, lam: float = 1.5, tol: float = 1e-4) -> torch.Tensor:
+def bcs_spl(
+    y: torch.Tensor, op: BlockCS, iters: int = 60, lam: float = 1.5, tol: float = 1e-4
+) -> torch.Tensor:
     """BCS-SPL (Mun and Fowler 2009) with a block DCT: AR(1) linear-MMSE start, then alternating
     Wiener smoothing, projection onto {x : Φx_b = y_b}, hard thresholding of block-DCT coefficients
     at λ·σ̂·√(2 log K), and a second projection, until the iterate stops changing."""
@@ -98,7 +116,7 @@ def bcs_spl(y: torch.Tensor, op: BlockCS, iters: int = 60, lam: float = 1.5, tol
     Hty = op.adjoint(y)
 
     def project(z):
-        return z - op.gram(z) + Hty          # Φ has orthonormal rows: z + Φᵀ(y − Φz)
+        return z - op.gram(z) + Hty  # Φ has orthonormal rows: z + Φᵀ(y − Φz)
 
     prev = x
     for _ in range(iters):
@@ -106,7 +124,7 @@ def bcs_spl(y: torch.Tensor, op: BlockCS, iters: int = 60, lam: float = 1.5, tol
         h, w = xs.shape
         blocks = _np(xs).reshape(h // b, b, w // b, b).transpose(0, 2, 1, 3)
         coef = dctn(blocks, axes=(2, 3), norm="ortho")
-        sig = np.median(np.abs(coef[..., b // 2:, b // 2:])) / 0.6745
+        sig = np.median(np.abs(coef[..., b // 2 :, b // 2 :])) / 0.6745
         coef[np.abs(coef) < lam * sig * np.sqrt(2 * np.log(coef.size))] = 0.0
         back = idctn(coef, axes=(2, 3), norm="ortho").transpose(0, 2, 1, 3).reshape(h, w)
         x = project(torch.as_tensor(back, dtype=xs.dtype))

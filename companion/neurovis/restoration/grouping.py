@@ -5,6 +5,7 @@ Everything is tensor code: patch distances for all reference patches at once, on
 per batch row, with integral images for the original scale and gathered dot products for the
 coarse scales; ``topk`` picks the k nearest over all scales together.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ def resize(x: torch.Tensor, scale: float) -> torch.Tensor:
     """Down-scaled copy (bicubic with anti-aliasing) of a 2-D image."""
     h, w = x.shape
     size = (max(1, int(round(h * scale))), max(1, int(round(w * scale))))
-    return F.interpolate(x[None, None], size=size, mode="bicubic", antialias=True, align_corners=False)[0, 0]
+    return F.interpolate(
+        x[None, None], size=size, mode="bicubic", antialias=True, align_corners=False
+    )[0, 0]
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Groups:
     num_fine: number of original-scale patch positions (indices below it are original-scale).
     scale_offsets: start index of every scale's block in the concatenated table.
     """
+
     ref_index: torch.Tensor
     index: torch.Tensor
     num_fine: int
@@ -69,7 +73,8 @@ class Groups:
 
 
 def _box_sums(img: torch.Tensor, patch: int, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """Sum of ``img`` (B, H, W) over patch×patch squares with top-left (ys, xs), via integral images."""
+    """Sum of ``img`` (B, H, W) over patch×patch squares with top-left (ys, xs), via integral
+    images."""
     b, h, w = img.shape
     ii = torch.zeros(b, h + 1, w + 1, dtype=img.dtype, device=img.device)
     ii[:, 1:, 1:] = img.cumsum(1).cumsum(2)
@@ -89,12 +94,17 @@ def _fine_distances(x, patch, ry, rx, half, chunk=64):
     xp = F.pad(x[None, None], (half, half, half, half), mode="constant", value=0.0)[0, 0]
     out = []
     for start in range(0, len(oy), chunk):
-        sy, sx = oy[start:start + chunk], ox[start:start + chunk]
-        shifted = torch.stack([xp[half + a: half + a + h, half + b: half + b + w] for a, b in zip(sy.tolist(), sx.tolist())])
+        sy, sx = oy[start : start + chunk], ox[start : start + chunk]
+        shifted = torch.stack(
+            [
+                xp[half + a : half + a + h, half + b : half + b + w]
+                for a, b in zip(sy.tolist(), sx.tolist())
+            ]
+        )
         out.append(_box_sums((shifted - x[None]) ** 2, patch, ry, rx))
-    dist = torch.cat(out, 0).T                                      # (refs, offsets)
-    cy = ry[:, None, None] + oy[None, None, :]                       # (ny, 1, O)
-    cx = rx[None, :, None] + ox[None, None, :]                       # (1, nx, O)
+    dist = torch.cat(out, 0).T  # (refs, offsets)
+    cy = ry[:, None, None] + oy[None, None, :]  # (ny, 1, O)
+    cx = rx[None, :, None] + ox[None, None, :]  # (1, nx, O)
     valid = ((cy >= 0) & (cy < ph)) & ((cx >= 0) & (cx < pw))
     pos = (cy.clamp(0, ph - 1) * pw + cx.clamp(0, pw - 1)).reshape(-1, len(oy))
     dist = torch.where(valid.reshape(-1, len(oy)), dist, torch.full_like(dist, float("inf")))
@@ -106,8 +116,8 @@ def _coarse_distances(ref_patches, ry, rx, xc, patch, scale, half, chunk=32):
     copy ``xc`` in a (2·half+1)² window around each reference's scaled position."""
     hc, wc = xc.shape
     ph, pw = hc - patch + 1, wc - patch + 1
-    table = extract_patches(xc, patch)                               # (ph*pw, n)
-    tnorm = (table ** 2).sum(1)
+    table = extract_patches(xc, patch)  # (ph*pw, n)
+    tnorm = (table**2).sum(1)
     cy0 = (ry.float() * scale).round().long().clamp(0, ph - 1)
     cx0 = (rx.float() * scale).round().long().clamp(0, pw - 1)
     cy0 = cy0[:, None].expand(len(ry), len(rx)).reshape(-1)
@@ -115,21 +125,22 @@ def _coarse_distances(ref_patches, ry, rx, xc, patch, scale, half, chunk=32):
     d = torch.arange(-half, half + 1, device=xc.device)
     oy, ox = torch.meshgrid(d, d, indexing="ij")
     oy, ox = oy.ravel(), ox.ravel()
-    cy, cx = cy0[:, None] + oy[None], cx0[:, None] + ox[None]        # (refs, O)
+    cy, cx = cy0[:, None] + oy[None], cx0[:, None] + ox[None]  # (refs, O)
     valid = (cy >= 0) & (cy < ph) & (cx >= 0) & (cx < pw)
     pos = cy.clamp(0, ph - 1) * pw + cx.clamp(0, pw - 1)
-    rnorm = (ref_patches ** 2).sum(1)
+    rnorm = (ref_patches**2).sum(1)
     dist = torch.empty(pos.shape, dtype=ref_patches.dtype, device=xc.device)
     for start in range(0, pos.shape[1], chunk):
-        p = pos[:, start:start + chunk]
+        p = pos[:, start : start + chunk]
         dots = torch.einsum("rn,ron->ro", ref_patches, table[p])
-        dist[:, start:start + chunk] = rnorm[:, None] + tnorm[p] - 2 * dots
+        dist[:, start : start + chunk] = rnorm[:, None] + tnorm[p] - 2 * dots
     dist = torch.where(valid, dist.clamp_min(0), torch.full_like(dist, float("inf")))
     return dist, pos, ph * pw
 
 
-def block_matching(x: torch.Tensor, patch: int, window: int, k: int, step: int = 3,
-                   scales: tuple = (1.0,)) -> Groups:
+def block_matching(
+    x: torch.Tensor, patch: int, window: int, k: int, step: int = 3, scales: tuple = (1.0,)
+) -> Groups:
     """Group the k nearest patches of every reference patch over all ``scales``.
 
     x: (H, W) image; window: W of the W×W search window (χW at scale χ); step: stride of the
@@ -143,10 +154,14 @@ def block_matching(x: torch.Tensor, patch: int, window: int, k: int, step: int =
     h, w = x.shape
     if min(h, w) < patch:
         raise ValueError(f"image {tuple(x.shape)} is smaller than the patch size {patch}")
-    ry, rx = reference_grid(h, patch, step).to(x.device), reference_grid(w, patch, step).to(x.device)
+    ry, rx = (
+        reference_grid(h, patch, step).to(x.device),
+        reference_grid(w, patch, step).to(x.device),
+    )
     half = window // 2
     dist, pos = _fine_distances(x, patch, ry, rx, half)
-    dist[:, half * (2 * half + 1) + half] = -1.0       # offset (0, 0): the reference leads its group
+    # offset (0, 0): the reference leads its group
+    dist[:, half * (2 * half + 1) + half] = -1.0
     pw = w - patch + 1
     ref_index = (ry[:, None] * pw + rx[None, :]).reshape(-1)
     num_fine = (h - patch + 1) * pw
@@ -157,8 +172,12 @@ def block_matching(x: torch.Tensor, patch: int, window: int, k: int, step: int =
         for s in scales[1:]:
             xc = resize(x, s)
             if min(xc.shape) < patch:
-                raise ValueError(f"scale {s} makes the image {tuple(xc.shape)} smaller than the patch {patch}")
-            dc, pc, count = _coarse_distances(ref_patches, ry, rx, xc, patch, s, max(1, int(round(s * half))))
+                raise ValueError(
+                    f"scale {s} makes the image {tuple(xc.shape)} smaller than the patch {patch}"
+                )
+            dc, pc, count = _coarse_distances(
+                ref_patches, ry, rx, xc, patch, s, max(1, int(round(s * half)))
+            )
             dists.append(dc)
             poss.append(pc + offset)
             offsets.append(offset)

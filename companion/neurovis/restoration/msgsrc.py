@@ -6,6 +6,7 @@ One function per sub-problem, batched over all groups, and one driver (Algorithm
 
 Images are 2-D float tensors in [0, 255]; the same code runs on CPU and GPU.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,9 +26,11 @@ INPAINT_DECAY, INPAINT_ITERS = 0.96, 31
 # the speed knobs (iterations, reference stride, re-matching period) chosen at σ = 25 serve σ ≤ 30
 # (``tuning.tune_denoising``)
 _SPEED_25 = dict(iters=5, step=4, rematch_every=2)
-DENOISE_TUNED = {15: dict(alpha=1.0, beta=1.75, omega=0.45, **_SPEED_25),
-                 25: dict(alpha=1.0, beta=2.0, omega=0.45, **_SPEED_25),
-                 50: dict(alpha=1.0, beta=2.5, omega=0.45, iters=8, step=4, rematch_every=2)}
+DENOISE_TUNED = {
+    15: dict(alpha=1.0, beta=1.75, omega=0.45, **_SPEED_25),
+    25: dict(alpha=1.0, beta=2.0, omega=0.45, **_SPEED_25),
+    50: dict(alpha=1.0, beta=2.5, omega=0.45, iters=8, step=4, rematch_every=2),
+}
 CS_DECAY, CS_ITERS = 0.96, 20
 
 
@@ -54,6 +57,7 @@ class MSGSRCConfig:
     low_rank / multiscale: switch the paper's two contributions off for the ablations;
     rematch_every: block matching is redone every this many iterations.
     """
+
     task: str = "denoising"
     patch: int = 7
     window: int = 31
@@ -79,9 +83,17 @@ class MSGSRCConfig:
     paper: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
-        if self.patch < 2 or self.k < 2 or self.window < self.patch or self.iters < 1 or self.step < 1:
-            raise ValueError(f"invalid MS-GSRC sizes: patch={self.patch}, window={self.window}, k={self.k}, "
-                             f"iters={self.iters}, step={self.step}")
+        if (
+            self.patch < 2
+            or self.k < 2
+            or self.window < self.patch
+            or self.iters < 1
+            or self.step < 1
+        ):
+            raise ValueError(
+                f"invalid MS-GSRC sizes: patch={self.patch}, window={self.window}, k={self.k}, "
+                f"iters={self.iters}, step={self.step}"
+            )
         if not self.sigma > 0:
             raise ValueError(f"sigma must be > 0 (noise std in [0, 255] units), got {self.sigma}")
         if self.scales[0] != 1.0 or any(not 0 < s < 1 for s in self.scales[1:]):
@@ -100,21 +112,37 @@ class MSGSRCConfig:
     # ---- presets --------------------------------------------------------------------------
     @classmethod
     def denoising(cls, sigma: float, **overrides) -> "MSGSRCConfig":
-        """Section 4.1: W = 30, patch 6/7/9 for σ ≤ 15 / ≤ 30 / ≤ 75, k = 70/110/120 for σ ≤ 30 / ≤ 50 /
-        ≤ 75, scales [1, 0.8] / [1, 0.85] / [1, 0.9] for σ ≤ 15 / ≤ 50 / ≤ 75; the paper's
-        (α, β, ω, ζ) are kept in ``paper`` (see the chapter for why ours differ)."""
+        """Section 4.1: W = 30, patch 6/7/9 for σ ≤ 15 / ≤ 30 / ≤ 75, k = 70/110/120 for σ ≤ 30 / ≤
+        50 / ≤ 75, scales [1, 0.8] / [1, 0.85] / [1, 0.9] for σ ≤ 15 / ≤ 50 / ≤ 75; the paper's (α,
+        β, ω, ζ) are kept in ``paper`` (see the chapter for why ours differ)."""
         if not sigma > 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         patch = 6 if sigma <= 15 else 7 if sigma <= 30 else 9
         k = 70 if sigma <= 30 else 110 if sigma <= 50 else 120
         scales = (1.0, 0.8) if sigma <= 15 else (1.0, 0.85) if sigma <= 50 else (1.0, 0.9)
-        paper = {"alpha, beta, omega, zeta": (0.03, 1.75, 0.81, 0.085) if sigma <= 15 else
-                 (0.015, 1.8, 0.86, 0.07) if sigma <= 30 else (0.05, 2.2, 0.81, 0.12) if sigma <= 50 else
-                 (0.006, 2, 0.86, 0.05)}
+        paper = {
+            "alpha, beta, omega, zeta": (0.03, 1.75, 0.81, 0.085)
+            if sigma <= 15
+            else (0.015, 1.8, 0.86, 0.07)
+            if sigma <= 30
+            else (0.05, 2.2, 0.81, 0.12)
+            if sigma <= 50
+            else (0.006, 2, 0.86, 0.05)
+        }
         tuned = DENOISE_TUNED[15 if sigma <= 15 else 25 if sigma <= 30 else 50]
-        # ζ = σ²/9 makes Eq. 18 feed back δ = ζ/(ζ+σ²) = 0.1 of y each iteration (iterative regularization)
-        cfg = dict(task="denoising", sigma=float(sigma), patch=patch, k=k, scales=scales, window=31,
-                   zeta=sigma ** 2 / 9, paper=paper, **tuned)
+        # ζ = σ²/9 makes Eq. 18 feed back δ = ζ/(ζ+σ²) = 0.1 of y each iteration (iterative
+        # regularization)
+        cfg = dict(
+            task="denoising",
+            sigma=float(sigma),
+            patch=patch,
+            k=k,
+            scales=scales,
+            window=31,
+            zeta=sigma**2 / 9,
+            paper=paper,
+            **tuned,
+        )
         if sigma > 50:
             cfg["iters"] = 10
         cfg.update(overrides)
@@ -126,11 +154,27 @@ class MSGSRCConfig:
         (0.0002, 0.0001, 1.5, 15) at 80 % missing, (0.0001, 0.0001, 1.5, 15) otherwise."""
         if not 0 < missing_ratio < 1:
             raise ValueError(f"missing_ratio must be in (0, 1), got {missing_ratio}")
-        paper = {"omega, zeta, alpha, beta": (0.0002, 0.0001, 1.5, 15) if missing_ratio >= 0.8 else
-                 (0.0001, 0.0001, 1.5, 15)}
-        cfg = dict(task="inpainting", sigma=math.sqrt(2), patch=7, window=25, k=60, scales=(1.0, 0.85),
-                   iters=INPAINT_ITERS, sigma_schedule=(20.0, 2.0, INPAINT_DECAY), alpha=1.0,
-                   beta=1.0, zeta=50.0, step=4, rematch_every=3, paper=paper)
+        paper = {
+            "omega, zeta, alpha, beta": (0.0002, 0.0001, 1.5, 15)
+            if missing_ratio >= 0.8
+            else (0.0001, 0.0001, 1.5, 15)
+        }
+        cfg = dict(
+            task="inpainting",
+            sigma=math.sqrt(2),
+            patch=7,
+            window=25,
+            k=60,
+            scales=(1.0, 0.85),
+            iters=INPAINT_ITERS,
+            sigma_schedule=(20.0, 2.0, INPAINT_DECAY),
+            alpha=1.0,
+            beta=1.0,
+            zeta=50.0,
+            step=4,
+            rematch_every=3,
+            paper=paper,
+        )
         cfg.update(overrides)
         return cls(**cfg)
 
@@ -141,20 +185,42 @@ class MSGSRCConfig:
         (0.0015, 1e-5, 1.4, 6)."""
         if not 0 < subrate <= 1:
             raise ValueError(f"subrate must be in (0, 1], got {subrate}")
-        table = {0.1: (0.004, 0.00002, 0.6, 25), 0.2: (0.0014, 0.00005, 0.9, 15),
-                 0.3: (0.0015, 0.00001, 0.5, 10), 0.4: (0.0015, 0.00001, 1.4, 6)}
+        table = {
+            0.1: (0.004, 0.00002, 0.6, 25),
+            0.2: (0.0014, 0.00005, 0.9, 15),
+            0.3: (0.0015, 0.00001, 0.5, 10),
+            0.4: (0.0015, 0.00001, 1.4, 6),
+        }
         nearest = min(table, key=lambda s: abs(s - subrate))
         start = 30.0 if subrate < 0.2 else 20.0 if subrate < 0.35 else 12.0
-        cfg = dict(task="compressed sensing", sigma=math.sqrt(2), patch=8, window=25, k=80, scales=(1.0, 0.75),
-                   iters=CS_ITERS, sigma_schedule=(start, 1.5, CS_DECAY), alpha=1.0, beta=1.0,
-                   zeta=50.0, step=4, inner_steps=0, rematch_every=3,
-                   paper={"zeta, omega, alpha, beta": table[nearest]})
+        cfg = dict(
+            task="compressed sensing",
+            sigma=math.sqrt(2),
+            patch=8,
+            window=25,
+            k=80,
+            scales=(1.0, 0.75),
+            iters=CS_ITERS,
+            sigma_schedule=(start, 1.5, CS_DECAY),
+            alpha=1.0,
+            beta=1.0,
+            zeta=50.0,
+            step=4,
+            inner_steps=0,
+            rematch_every=3,
+            paper={"zeta, omega, alpha, beta": table[nearest]},
+        )
         cfg.update(overrides)
         return cls(**cfg)
 
-    def ablated(self, low_rank: bool | None = None, multiscale: bool | None = None) -> "MSGSRCConfig":
-        return replace(self, low_rank=self.low_rank if low_rank is None else low_rank,
-                       multiscale=self.multiscale if multiscale is None else multiscale)
+    def ablated(
+        self, low_rank: bool | None = None, multiscale: bool | None = None
+    ) -> "MSGSRCConfig":
+        return replace(
+            self,
+            low_rank=self.low_rank if low_rank is None else low_rank,
+            multiscale=self.multiscale if multiscale is None else multiscale,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,31 +248,35 @@ def pca_dictionary(Yc: torch.Tensor):
     return evecs.flip(-1), evals.flip(-1).clamp_min(0.0)
 
 
-def low_rank_codes(P: torch.Tensor, evals: torch.Tensor, sigma_e: float, beta: float, eps: float) -> torch.Tensor:
-    """B_i by singular-value soft-thresholding of the codes (Eq. 10–11) with the adaptive θ of Eq. 22.
+def low_rank_codes(
+    P: torch.Tensor, evals: torch.Tensor, sigma_e: float, beta: float, eps: float
+) -> torch.Tensor:
+    """B_i by singular-value soft-thresholding of the codes (Eq. 10–11) with the adaptive θ of
+    Eq. 22.
 
     In the PCA basis the rows of P_i = D_iᵀY_i are orthogonal, so P_i's singular values are the
-    square roots δ_ij of the eigenvalues and SVT reduces to scaling row j by max(δ_ij − θ_ij, 0)/δ_ij
-    — the same result as ``singular_value_threshold(P, θ)`` without a batched SVD.
-    θ_ij = 2√2·β·σ_e² / (n_ij + ϵ), with n_ij = √max(δ_ij²/k − σ_e², 0) the estimated std of the
-    clean signal along component j.
+    square roots δ_ij of the eigenvalues and SVT reduces to scaling row j by max(δ_ij − θ_ij,
+    0)/δ_ij — the same result as ``singular_value_threshold(P, θ)`` without a batched SVD. θ_ij =
+    2√2·β·σ_e² / (n_ij + ϵ), with n_ij = √max(δ_ij²/k − σ_e², 0) the estimated std of the clean
+    signal along component j.
     """
     k = P.shape[-1]
     delta = evals.sqrt()
-    n_ij = torch.sqrt(torch.clamp(evals / k - sigma_e ** 2, min=0.0))
-    theta = SQRT8 * beta * sigma_e ** 2 / (n_ij + eps)
+    n_ij = torch.sqrt(torch.clamp(evals / k - sigma_e**2, min=0.0))
+    theta = SQRT8 * beta * sigma_e**2 / (n_ij + eps)
     scale = torch.clamp(delta - theta, min=0.0) / (delta + eps)
     return P * scale.unsqueeze(-1)
 
 
-def group_sparse_codes(P: torch.Tensor, B: torch.Tensor, sigma_e: float, alpha: float, eps: float,
-                       two_mu: float = 1.0) -> torch.Tensor:
+def group_sparse_codes(
+    P: torch.Tensor, B: torch.Tensor, sigma_e: float, alpha: float, eps: float, two_mu: float = 1.0
+) -> torch.Tensor:
     """A_i = Soft(P_i − B_i, 2λµ) + B_i (Eq. 9) with λ_ij = 2√2·α·σ_e² / (m_ij + ε) (Eq. 22),
     m_ij the estimated std of the residual R_i = P_i − B_i along component j; ``two_mu`` = 2µ
     (1: the threshold is λ itself)."""
     R = P - B
     m_ij = R.pow(2).mean(-1, keepdim=True).sqrt()
-    tau = (two_mu * SQRT8 * alpha * sigma_e ** 2) / (m_ij + eps)
+    tau = (two_mu * SQRT8 * alpha * sigma_e**2) / (m_ij + eps)
     return soft_threshold(R, tau) + B
 
 
@@ -219,9 +289,10 @@ def restore_groups(Y: torch.Tensor, sigma_e: float, cfg: MSGSRCConfig) -> torch.
     P = D.transpose(1, 2) @ Yc
     if cfg.low_rank:
         B = low_rank_codes(P, evals, sigma_e, cfg.beta, cfg.eps)
-    else:  # GSRC without the low-rank term: the residual is taken against B = 0 (plain group sparsity)
+    # GSRC without the low-rank term: the residual is taken against B = 0 (plain group sparsity)
+    else:
         B = torch.zeros_like(P)
-    two_mu = 2.0 * cfg.rho * sigma_e ** 2 if cfg.eq21 else 1.0
+    two_mu = 2.0 * cfg.rho * sigma_e**2 if cfg.eq21 else 1.0
     A = group_sparse_codes(P, B, sigma_e, cfg.alpha, cfg.eps, two_mu)
     return D @ A + mean
 
@@ -246,23 +317,35 @@ def aggregate(groups: Groups, X: torch.Tensor, shape) -> tuple[torch.Tensor, tor
 
 
 def s_update(x, c, num, den, mu: float, zeta: float):
-    """Eq. 17: s = (µI + ζΣR_iᵀR_i)⁻¹(µx − µc + ζΣR_iᵀD_iA_i); ΣR_iᵀR_i is diagonal (patch counts)."""
+    """Eq. 17: s = (µI + ζΣR_iᵀR_i)⁻¹(µx − µc + ζΣR_iᵀD_iA_i); ΣR_iᵀR_i is diagonal (patch
+    counts)."""
     return (mu * (x - c) + zeta * num) / (mu + zeta * den).clamp_min(1e-12)
 
 
-def x_update(op: Operator, y, s, c, x, sigma: float, zeta: float, gamma: float | None = None,
-             Hty: torch.Tensor | None = None, steps: int = 1):
-    """The data-fidelity step (``steps=0``: exact solve, for operators with ``solve_normal``). Diagonal H (identity, mask): Eq. 18 in closed form,
-    x = (ζHᵀH + σ²I)⁻¹(ζHᵀy + σ²s + σ²c). Otherwise one gradient step (Eq. 19),
-    x ← x − γ((HᵀHx − Hᵀy)/σ² + (x − s − c)/ζ), with Hᵀy precomputed and γ = 1/L by default."""
+def x_update(
+    op: Operator,
+    y,
+    s,
+    c,
+    x,
+    sigma: float,
+    zeta: float,
+    gamma: float | None = None,
+    Hty: torch.Tensor | None = None,
+    steps: int = 1,
+):
+    """The data-fidelity step (``steps=0``: exact solve, for operators with ``solve_normal``).
+    Diagonal H (identity, mask): Eq. 18 in closed form, x = (ζHᵀH + σ²I)⁻¹(ζHᵀy + σ²s + σ²c).
+    Otherwise one gradient step (Eq. 19), x ← x − γ((HᵀHx − Hᵀy)/σ² + (x − s − c)/ζ), with Hᵀy
+    precomputed and γ = 1/L by default."""
     if op.diagonal is not None:
-        return (zeta * op.adjoint(y) + sigma ** 2 * (s + c)) / (zeta * op.diagonal + sigma ** 2)
+        return (zeta * op.adjoint(y) + sigma**2 * (s + c)) / (zeta * op.diagonal + sigma**2)
     Hty = op.adjoint(y) if Hty is None else Hty
-    if steps == 0 and hasattr(op, "solve_normal"):   # exact minimiser of Eq. 14 when H allows it
-        return op.solve_normal(Hty / sigma ** 2 + (s + c) / zeta, 1.0 / sigma ** 2, 1.0 / zeta)
-    step = gamma if gamma is not None else 1.0 / (1.0 / sigma ** 2 + 1.0 / zeta)
+    if steps == 0 and hasattr(op, "solve_normal"):  # exact minimiser of Eq. 14 when H allows it
+        return op.solve_normal(Hty / sigma**2 + (s + c) / zeta, 1.0 / sigma**2, 1.0 / zeta)
+    step = gamma if gamma is not None else 1.0 / (1.0 / sigma**2 + 1.0 / zeta)
     for _ in range(steps):
-        x = x - step * ((op.gram(x) - Hty) / sigma ** 2 + (x - s - c) / zeta)
+        x = x - step * ((op.gram(x) - Hty) / sigma**2 + (x - s - c) / zeta)
     return x
 
 
@@ -280,7 +363,7 @@ def noise_level(y, x, sigma: float, omega: float, first: bool) -> float:
     """Eq. 20: σ_e = ω·√|σ_n² − ‖y − x‖²/N| (σ_e = σ_n at the first iteration, where x = y)."""
     if first:
         return float(sigma)
-    return float(omega * torch.sqrt(torch.abs(sigma ** 2 - (y - x).pow(2).mean())))
+    return float(omega * torch.sqrt(torch.abs(sigma**2 - (y - x).pow(2).mean())))
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,8 +386,14 @@ def _check_image(name, img):
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def msgsrc(y: torch.Tensor, op: Operator, cfg: MSGSRCConfig, x0: torch.Tensor | None = None,
-           clean: torch.Tensor | None = None, progress: bool = False) -> Restoration:
+def msgsrc(
+    y: torch.Tensor,
+    op: Operator,
+    cfg: MSGSRCConfig,
+    x0: torch.Tensor | None = None,
+    clean: torch.Tensor | None = None,
+    progress: bool = False,
+) -> Restoration:
     """Restore x from y = Hx + n (Algorithm 1). ``x0``: initial estimate (default y for denoising,
     Hᵀy otherwise). ``clean``: if given, the PSNR of every iterate is recorded in the history.
     Returns the restored image (clipped to [0, 255]) and the history (σ_e, PSNR per iteration)."""
@@ -328,28 +417,39 @@ def msgsrc(y: torch.Tensor, op: Operator, cfg: MSGSRCConfig, x0: torch.Tensor | 
             sigma_e = scheduled_sigma(cfg.sigma_schedule, t, cfg.iters)
         sigma_e = max(sigma_e, 1e-3)
         if cfg.task != "denoising" or t > 0:
-            x = x_update(op, y, s, c, x, cfg.sigma, cfg.zeta, cfg.gamma, Hty, cfg.inner_steps)    # Eq. 18 / 19
-        r = x - c                                                             # the s-step's input
+            # Eq. 18 / 19
+            x = x_update(op, y, s, c, x, cfg.sigma, cfg.zeta, cfg.gamma, Hty, cfg.inner_steps)
+        r = x - c  # the s-step's input
         if groups is None or t % cfg.rematch_every == 0:
             groups = block_matching(r, cfg.patch, cfg.window, cfg.k, cfg.step, cfg.search_scales)
-        X = restore_groups(groups.gather(r), sigma_e, cfg)                    # Eq. 9-11
+        X = restore_groups(groups.gather(r), sigma_e, cfg)  # Eq. 9-11
         num, den = aggregate(groups, X, shape)
-        mu = cfg.rho * sigma_e ** 2 if cfg.eq21 else 0.0                     # Eq. 21
-        s = s_update(x, c, num, den, mu, cfg.zeta)                            # Eq. 17
+        mu = cfg.rho * sigma_e**2 if cfg.eq21 else 0.0  # Eq. 21
+        s = s_update(x, c, num, den, mu, cfg.zeta)  # Eq. 17
         if cfg.use_dual:
-            c = c - (x - s)                                                   # Eq. 16
+            c = c - (x - s)  # Eq. 16
         history["sigma_e"].append(sigma_e)
         if clean is not None:
-            est = s if cfg.task == "denoising" else x_update(op, y, s, c, x, cfg.sigma, cfg.zeta, cfg.gamma, Hty, cfg.inner_steps)
+            est = (
+                s
+                if cfg.task == "denoising"
+                else x_update(op, y, s, c, x, cfg.sigma, cfg.zeta, cfg.gamma, Hty, cfg.inner_steps)
+            )
             history["psnr"].append(psnr(est.clamp(0, 255), clean))
         if progress:
-            tqdm.write(f"iter {t + 1}/{cfg.iters}: sigma_e={sigma_e:.2f}"
-                       + (f", PSNR={history['psnr'][-1]:.2f}" if clean is not None else ""))
-    x = s if cfg.task == "denoising" else x_update(op, y, s, c, x, cfg.sigma, cfg.zeta, cfg.gamma, Hty, cfg.inner_steps)
+            tqdm.write(
+                f"iter {t + 1}/{cfg.iters}: sigma_e={sigma_e:.2f}"
+                + (f", PSNR={history['psnr'][-1]:.2f}" if clean is not None else "")
+            )
+    x = (
+        s
+        if cfg.task == "denoising"
+        else x_update(op, y, s, c, x, cfg.sigma, cfg.zeta, cfg.gamma, Hty, cfg.inner_steps)
+    )
     return Restoration(x.clamp(0, 255), history)
 
 
 def psnr(x: torch.Tensor, ref: torch.Tensor) -> float:
     """PSNR (dB) for [0, 255] images."""
     mse = (x.double() - ref.double()).pow(2).mean().item()
-    return float("inf") if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)

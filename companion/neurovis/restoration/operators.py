@@ -4,6 +4,7 @@ Images are 2-D float tensors in the [0, 255] range. Every operator has ``forward
 ``adjoint`` (Hᵀ y) and ``gram`` (HᵀH x); diagonal operators (identity, mask) also expose their
 diagonal so the x sub-problem (Eq. 18) has a closed form.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ import torch
 
 class Operator:
     name = "operator"
-    diagonal: torch.Tensor | None = None   # HᵀH as a per-pixel weight, if H is diagonal
+    diagonal: torch.Tensor | None = None  # HᵀH as a per-pixel weight, if H is diagonal
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -27,6 +28,7 @@ class Operator:
 
 class Identity(Operator):
     """Denoising: H = I."""
+
     name = "denoising"
 
     def __init__(self, shape, device="cpu"):
@@ -41,6 +43,7 @@ class Identity(Operator):
 
 class Mask(Operator):
     """Inpainting: H keeps the observed pixels (mask == 1) and zeroes the missing ones."""
+
     name = "inpainting"
 
     def __init__(self, mask: torch.Tensor):
@@ -50,7 +53,9 @@ class Mask(Operator):
         self.diagonal = self.mask
 
     @classmethod
-    def random(cls, shape, missing_ratio: float, generator: torch.Generator | None = None, device="cpu"):
+    def random(
+        cls, shape, missing_ratio: float, generator: torch.Generator | None = None, device="cpu"
+    ):
         """A uniformly random mask with ``missing_ratio`` of the pixels missing (exactly)."""
         if not 0.0 <= missing_ratio < 1.0:
             raise ValueError(f"missing_ratio must be in [0, 1), got {missing_ratio}")
@@ -73,10 +78,17 @@ class BlockCS(Operator):
 
     Measurements are stored as (num_blocks, m). ``phi_gram`` = ΦᵀΦ is precomputed (Eq. 19's HᵀH).
     """
+
     name = "compressed sensing"
 
-    def __init__(self, shape, subrate: float, block: int = 32, generator: torch.Generator | None = None,
-                 device="cpu"):
+    def __init__(
+        self,
+        shape,
+        subrate: float,
+        block: int = 32,
+        generator: torch.Generator | None = None,
+        device="cpu",
+    ):
         if not 0.0 < subrate <= 1.0:
             raise ValueError(f"subrate must be in (0, 1], got {subrate}")
         h, w = shape
@@ -85,9 +97,10 @@ class BlockCS(Operator):
         self.shape, self.block, self.subrate = (h, w), block, subrate
         m = max(1, int(round(subrate * block * block)))
         gauss = torch.randn(block * block, m, generator=generator, dtype=torch.float64)
-        q, _ = torch.linalg.qr(gauss)                      # orthonormal columns -> Φ has orthonormal rows
-        self.phi = q.T.float().to(device)                  # (m, B²)
-        self.phi_gram = (self.phi.T @ self.phi)            # (B², B²) = ΦᵀΦ, a projector
+        # orthonormal columns -> Φ has orthonormal rows
+        q, _ = torch.linalg.qr(gauss)
+        self.phi = q.T.float().to(device)  # (m, B²)
+        self.phi_gram = self.phi.T @ self.phi  # (B², B²) = ΦᵀΦ, a projector
 
     def _blocks(self, x):
         b = self.block
@@ -100,7 +113,7 @@ class BlockCS(Operator):
         return blocks.reshape(h // b, w // b, b, b).permute(0, 2, 1, 3).reshape(h, w)
 
     def forward(self, x):
-        return self._blocks(x) @ self.phi.T                # (num_blocks, m)
+        return self._blocks(x) @ self.phi.T  # (num_blocks, m)
 
     def adjoint(self, y):
         return self._image(y @ self.phi)
@@ -121,13 +134,15 @@ class BlockCS(Operator):
         yy, xx = torch.meshgrid(idx, idx, indexing="ij")
         pos = torch.stack([yy.ravel(), xx.ravel()], 1)
         dist = torch.cdist(pos, pos)
-        R = rho ** dist                                    # (B², B²)
+        R = rho**dist  # (B², B²)
         phi = self.phi
-        P = R @ phi.T @ torch.linalg.inv(phi @ R @ phi.T)   # (B², m)
+        P = R @ phi.T @ torch.linalg.inv(phi @ R @ phi.T)  # (B², m)
         return self._image(y @ P.T)
 
 
-def add_gaussian_noise(x: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def add_gaussian_noise(
+    x: torch.Tensor, sigma: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """y = x + n, n ~ N(0, σ²) in the image's [0, 255] range."""
     if not sigma > 0 or not math.isfinite(sigma):
         raise ValueError(f"sigma must be a positive number in the [0, 255] range, got {sigma}")

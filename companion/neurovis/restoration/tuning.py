@@ -13,6 +13,7 @@ inpainting and compressed sensing (``check_disjoint`` enforces it).
 presets ``MSGSRCConfig.denoising / .inpainting / .compressed_sensing`` hold the chosen values and
 the chapter shows the file and checks that the two agree.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,17 +23,35 @@ from dataclasses import replace
 import torch
 
 # Scene of every embedded image name used anywhere in the chapter (a scene may be in several sets).
-SCENES = {"Barbara": "barbara", "Barbara256": "barbara", "barbara": "barbara", "09": "barbara",
-          "Boat": "boat", "boats": "boat", "10": "boat",
-          "Foreman": "foreman", "foreman": "foreman"}
+SCENES = {
+    "Barbara": "barbara",
+    "Barbara256": "barbara",
+    "barbara": "barbara",
+    "09": "barbara",
+    "Boat": "boat",
+    "boats": "boat",
+    "10": "boat",
+    "Foreman": "foreman",
+    "foreman": "foreman",
+}
 
 # The tuning set: one copy of each tuning scene (paths inside data/embedded/restoration).
 TUNING_IMAGES = {"Barbara": "Set12/09.png", "Boat": "Set12/10.png", "Foreman": "Set11/foreman.tif"}
 
 # Evaluation sets (no tuning scene): Set12 minus Barbara and Boat for denoising; the paper's
 # inpainting (Table 3, Figure 5) and CS (Table 4, Figures 7-9) images that are embedded.
-DENOISE_EVAL = ["Cameraman", "House", "Peppers", "Starfish", "Monarch", "Airplane", "Parrot",
-                "Lena", "Man", "Couple"]
+DENOISE_EVAL = [
+    "Cameraman",
+    "House",
+    "Peppers",
+    "Starfish",
+    "Monarch",
+    "Airplane",
+    "Parrot",
+    "Lena",
+    "Man",
+    "Couple",
+]
 INPAINT_EVAL = ["Monarch", "House", "Lena", "Peppers", "Leaves"]
 CS_EVAL = ["Airplane", "Leaves", "House", "Lena", "Monarch"]
 
@@ -48,19 +67,30 @@ def check_disjoint(evaluation: list[str], tuning: list[str] | None = None) -> No
     tuned = {scene(n) for n in (tuning or TUNING_IMAGES)}
     overlap = sorted(n for n in evaluation if scene(n) in tuned)
     if overlap:
-        raise ValueError(f"evaluation images {overlap} show tuning scenes {sorted(tuned)}: "
-                         "choose others")
+        raise ValueError(
+            f"evaluation images {overlap} show tuning scenes {sorted(tuned)}: choose others"
+        )
 
 
 def tuning_images(size: int = 256) -> dict[str, torch.Tensor]:
     from .data import embedded_images
 
-    return {name: next(iter(embedded_images([rel], size=size).values()))
-            for name, rel in TUNING_IMAGES.items()}
+    return {
+        name: next(iter(embedded_images([rel], size=size).values()))
+        for name, rel in TUNING_IMAGES.items()
+    }
 
 
-def coordinate_search(evaluate, start: dict, grid: dict, speed_keys=(), speed_tol: float = 0.05,
-                      min_gain: float = 0.01, log: list | None = None, known: list | None = None):
+def coordinate_search(
+    evaluate,
+    start: dict,
+    grid: dict,
+    speed_keys=(),
+    speed_tol: float = 0.05,
+    min_gain: float = 0.01,
+    log: list | None = None,
+    known: list | None = None,
+):
     """Maximise ``evaluate(params) -> (score, seconds)`` one key of ``grid`` at a time (one sweep,
     in ``grid``'s order), starting from ``start``. A value replaces the current one when it scores
     ``min_gain`` higher; for ``speed_keys`` (iterations, stride, ...) the fastest value is kept
@@ -103,12 +133,24 @@ def _mean_psnr_denoise(images, sigma, make_cfg, seed):
     return sum(scores) / len(scores), (time.perf_counter() - t0) / len(images)
 
 
-DENOISE_GRID = {"iters": [-2, -1], "step": [4], "rematch_every": [3],
-                "alpha": [0.7, 1.4], "beta": [-0.5, 0.5], "omega": [0.35, 0.55]}
+DENOISE_GRID = {
+    "iters": [-2, -1],
+    "step": [4],
+    "rematch_every": [3],
+    "alpha": [0.7, 1.4],
+    "beta": [-0.5, 0.5],
+    "omega": [0.35, 0.55],
+}
 
 
-def tune_denoising(sigma: float, images: dict | None = None, seed: int = 0,
-                   grid: dict | None = None, start: dict | None = None, known: list | None = None):
+def tune_denoising(
+    sigma: float,
+    images: dict | None = None,
+    seed: int = 0,
+    grid: dict | None = None,
+    start: dict | None = None,
+    known: list | None = None,
+):
     """Coordinate search of the denoising preset at ``sigma`` on the tuning set. ``grid``: key ->
     candidate values; for beta and iters the candidates are offsets from the current preset;
     ``start``: the starting values (default: the preset's); ``known``: earlier trials to reuse."""
@@ -126,13 +168,15 @@ def tune_denoising(sigma: float, images: dict | None = None, seed: int = 0,
     def evaluate(p):
         return _mean_psnr_denoise(images, sigma, lambda: replace(base, **p), seed)
 
-    best, score, log = coordinate_search(evaluate, start, grid, known=known,
-                                         speed_keys=("iters", "step", "rematch_every"))
+    best, score, log = coordinate_search(
+        evaluate, start, grid, known=known, speed_keys=("iters", "step", "rematch_every")
+    )
     return {"sigma": sigma, "start": start, "chosen": best, "psnr": score, "trials": log}
 
 
-def tune_wavelet_levels(sigmas, images: dict | None = None, levels=(1, 2, 3, 4, 5),
-                        seed: int = 0) -> dict:
+def tune_wavelet_levels(
+    sigmas, images: dict | None = None, levels=(1, 2, 3, 4, 5), seed: int = 0
+) -> dict:
     """The wavelet baseline's decomposition depth per σ on the tuning set (mean PSNR)."""
     from .baselines import wavelet_denoise
     from .msgsrc import psnr
@@ -149,8 +193,10 @@ def tune_wavelet_levels(sigmas, images: dict | None = None, levels=(1, 2, 3, 4, 
                 y = add_gaussian_noise(x, sigma, g)
                 vals.append(psnr(wavelet_denoise(y, sigma, levels=lv), x))
             table[lv] = sum(vals) / len(vals)
-        out[str(int(sigma))] = {"psnr_by_levels": {str(k): v for k, v in table.items()},
-                                "chosen": max(table, key=table.get)}
+        out[str(int(sigma))] = {
+            "psnr_by_levels": {str(k): v for k, v in table.items()},
+            "chosen": max(table, key=table.get),
+        }
     return out
 
 
@@ -171,9 +217,16 @@ def _inverse_run(task, x, level, cfg, seed, i):
     return msgsrc(y, op, cfg, x0=x0, clean=x)
 
 
-def tune_inverse(task: str, level: float, images: dict | None = None, seed: int = 0,
-                 decays=(0.93, 0.96), max_iters: int = 80, tol: float = 0.01,
-                 known: list | None = None) -> dict:
+def tune_inverse(
+    task: str,
+    level: float,
+    images: dict | None = None,
+    seed: int = 0,
+    decays=(0.93, 0.96),
+    max_iters: int = 80,
+    tol: float = 0.01,
+    known: list | None = None,
+) -> dict:
     """The σ_e schedule σ_e(t) = max(end, start·decayᵗ) of the inpainting or CS preset at ``level``
     (missing ratio / subrate) on the tuning set: for each decay, one run of ``max_iters``
     iterations records the PSNR after every iteration (a shorter run is a prefix of it); the decay
@@ -199,30 +252,55 @@ def tune_inverse(task: str, level: float, images: dict | None = None, seed: int 
             per_image.append(_inverse_run(task, x, level, cfg, seed, i).history["psnr"])
         curve = [sum(v) / len(v) for v in zip(*per_image)]
         curves[decay] = curve
-        trials.append({"decay": decay, "iters": max_iters, "final_psnr": curve[-1],
-                       "best_psnr": max(curve),
-                       "curve": [round(v, 3) for v in curve],
-                       "seconds_per_image": (time.perf_counter() - t0) / len(images)})
+        trials.append(
+            {
+                "decay": decay,
+                "iters": max_iters,
+                "final_psnr": curve[-1],
+                "best_psnr": max(curve),
+                "curve": [round(v, 3) for v in curve],
+                "seconds_per_image": (time.perf_counter() - t0) / len(images),
+            }
+        )
     decay = max(curves, key=lambda d: max(curves[d]))
     curve = curves[decay]
     iters = next(t + 1 for t, v in enumerate(curve) if v >= max(curve) - tol)
-    return {"task": task, "level": level, "schedule": [start_sigma, end_sigma], "tol": tol,
-            "chosen": {"decay": decay, "iters": iters}, "psnr": curve[iters - 1], "trials": trials,
-            "images": list(images)}
+    return {
+        "task": task,
+        "level": level,
+        "schedule": [start_sigma, end_sigma],
+        "tol": tol,
+        "chosen": {"decay": decay, "iters": iters},
+        "psnr": curve[iters - 1],
+        "trials": trials,
+        "images": list(images),
+    }
 
 
 def save_tuning(record: dict, device=None) -> "Path":  # noqa: F821
     """Write the tuning record with provenance to ``<results>/11_restoration.tuning.json``."""
     from ..core import results
 
-    prov = results._provenance(device, None, "tuning set: " + ", ".join(TUNING_IMAGES.values()),
-                               "11_restoration")
+    prov = results._provenance(
+        device, None, "tuning set: " + ", ".join(TUNING_IMAGES.values()), "11_restoration"
+    )
     out = results.results_dir()
     out.mkdir(parents=True, exist_ok=True)
     path = out / TUNING_FILE
-    path.write_text(json.dumps({"chapter": "11_restoration", "kind": "tuning",
-                                "tuning_images": TUNING_IMAGES, **record, "provenance": prov},
-                               indent=2, default=str) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "chapter": "11_restoration",
+                "kind": "tuning",
+                "tuning_images": TUNING_IMAGES,
+                **record,
+                "provenance": prov,
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
     return path
 
 

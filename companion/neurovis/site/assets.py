@@ -6,6 +6,7 @@ installed ``plotly`` package (same version as its notebook outputs reference); t
 packages fetched once from the npm registry, checked against their published sha512 integrity, and
 cached under ``_build/site-assets`` (override with ``NEUROVIS_ASSETS_DIR``).
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,12 +24,12 @@ REGISTRY = os.environ.get("NEUROVIS_NPM_REGISTRY", "https://registry.npmjs.org")
 
 @dataclass(frozen=True)
 class NpmAsset:
-    package: str          # npm name
+    package: str  # npm name
     version: str
-    integrity: str        # the registry's dist.integrity (sha512, base64)
-    src: str              # folder (or file) inside the tarball to keep
-    dest: str             # where it goes under vendor/
-    skip: tuple = ()      # path fragments not kept (source maps, unused bundles)
+    integrity: str  # the registry's dist.integrity (sha512, base64)
+    src: str  # folder (or file) inside the tarball to keep
+    dest: str  # where it goes under vendor/
+    skip: tuple = ()  # path fragments not kept (source maps, unused bundles)
 
     @property
     def tarball(self) -> str:
@@ -36,20 +37,40 @@ class NpmAsset:
 
 
 NPM_ASSETS = (
-    NpmAsset("requirejs", "2.3.7",
-             "sha512-DouTG8T1WanGok6Qjg2SXuCMzszOo0eHeH9hDZ5Y4x8Je+9JB38HdTLT4/VA8OaUhBa0JPVHJ0pyBkM1z+pDsw==",
-             "package/require.js", "require.js"),
-    NpmAsset("@jupyter-widgets/html-manager", "1.0.6",   # the widget manager myst-nb pairs with ipywidgets 8
-             "sha512-+Mn+Ra8wyIHrYaUpfmf9A3dsLkt/NuwzPQN8sthdxBD35VV5cOJbpmgMhNR27n/rmP3mKyEe0PWCJrtZrXTXDQ==",
-             "package/dist/", "html-manager/", skip=(".map", "/embed.js", "LICENSE.txt")),
-    NpmAsset("mathjax", "3.2.2",
-             "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
-             "package/es5/", "mathjax/", skip=("/sre/", "-full", "-svg", "es5/mml-", "es5/tex-chtml.js", "/output/svg")),
+    NpmAsset(
+        "requirejs",
+        "2.3.7",
+        "sha512-DouTG8T1WanGok6Qjg2SXuCMzszOo0eHeH9hDZ5Y4x8"
+        "Je+9JB38HdTLT4/VA8OaUhBa0JPVHJ0pyBkM1z+pDsw==",
+        "package/require.js",
+        "require.js",
+    ),
+    # the widget manager myst-nb pairs with ipywidgets 8
+    NpmAsset(
+        "@jupyter-widgets/html-manager",
+        "1.0.6",
+        "sha512-+Mn+Ra8wyIHrYaUpfmf9A3dsLkt/NuwzPQN8sthdxBD"
+        "35VV5cOJbpmgMhNR27n/rmP3mKyEe0PWCJrtZrXTXDQ==",
+        "package/dist/",
+        "html-manager/",
+        skip=(".map", "/embed.js", "LICENSE.txt"),
+    ),
+    NpmAsset(
+        "mathjax",
+        "3.2.2",
+        "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0"
+        "/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
+        "package/es5/",
+        "mathjax/",
+        skip=("/sre/", "-full", "-svg", "es5/mml-", "es5/tex-chtml.js", "/output/svg"),
+    ),
 )
 # the paths the book's configuration points at (relative to _static/)
 REQUIRE_JS = "vendor/require.js"
-BOOK_CSS = "vendor/neurovis.css"                  # ours: tables that fit the column (static/neurovis.css)
-WIDGETS_SETUP_JS = "vendor/widgets-setup.js"     # ours: module paths + MathJax 2 shim (static/widgets-setup.js)
+# ours: tables that fit the column (static/neurovis.css)
+BOOK_CSS = "vendor/neurovis.css"
+# ours: module paths + MathJax 2 shim (static/widgets-setup.js)
+WIDGETS_SETUP_JS = "vendor/widgets-setup.js"
 WIDGETS_JS = "vendor/html-manager/embed-amd.js"
 MATHJAX_JS = "vendor/mathjax/tex-mml-chtml.js"
 PLOTLY_JS = "vendor/plotly/plotly.min.js"
@@ -60,6 +81,7 @@ def assets_dir(root: Path | None = None) -> Path:
     if os.environ.get("NEUROVIS_ASSETS_DIR"):
         return Path(os.environ["NEUROVIS_ASSETS_DIR"])
     from ..core.data import repo_root
+
     return (root or repo_root()) / "_build" / "site-assets"
 
 
@@ -67,15 +89,23 @@ def _check_integrity(blob: bytes, asset: NpmAsset):
     algo, _, expected = asset.integrity.partition("-")
     got = base64.b64encode(hashlib.new(algo, blob).digest()).decode()
     if got != expected:
-        raise RuntimeError(f"{asset.tarball}: integrity mismatch ({algo} {got} != {expected}); refusing to use it")
+        raise RuntimeError(
+            f"{asset.tarball}: integrity mismatch ({algo} {got} != {expected}); refusing to use it"
+        )
 
 
 def _unpack(blob: bytes, asset: NpmAsset, vendor: Path):
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
         for m in tar.getmembers():
-            if not m.isfile() or not m.name.startswith(asset.src) or any(s in m.name for s in asset.skip):
+            if (
+                not m.isfile()
+                or not m.name.startswith(asset.src)
+                or any(s in m.name for s in asset.skip)
+            ):
                 continue
-            rel = asset.dest if not asset.src.endswith("/") else asset.dest + m.name[len(asset.src):]
+            rel = (
+                asset.dest if not asset.src.endswith("/") else asset.dest + m.name[len(asset.src) :]
+            )
             out = vendor / rel
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(tar.extractfile(m).read())
@@ -84,6 +114,7 @@ def _unpack(blob: bytes, asset: NpmAsset, vendor: Path):
 def plotly_js_source() -> Path:
     """plotly.min.js shipped inside the installed ``plotly`` package."""
     import plotly
+
     path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: plotly.min.js not found in the installed plotly package")
@@ -106,16 +137,18 @@ def ensure_assets(root: Path | None = None, quiet: bool = False) -> Path:
             with urllib.request.urlopen(asset.tarball, timeout=120) as r:
                 blob = r.read()
         except OSError as exc:
-            raise RuntimeError(f"could not fetch {asset.tarball} ({exc}); the offline book needs it once. "
-                               f"Set NEUROVIS_NPM_REGISTRY to a reachable npm mirror, or NEUROVIS_ASSETS_DIR "
-                               f"to a folder already holding vendor/") from exc
+            raise RuntimeError(
+                f"could not fetch {asset.tarball} ({exc}); the offline book needs it once. "
+                f"Set NEUROVIS_NPM_REGISTRY to a reachable npm mirror, or NEUROVIS_ASSETS_DIR "
+                f"to a folder already holding vendor/"
+            ) from exc
         _check_integrity(blob, asset)
         target = vendor / asset.dest
         if target.is_dir():
             shutil.rmtree(target)
         _unpack(blob, asset, vendor)
         stamp.write_text(asset.integrity)
-    for ours in ("widgets-setup.js", "neurovis.css"):      # our own files (static/)
+    for ours in ("widgets-setup.js", "neurovis.css"):  # our own files (static/)
         shutil.copyfile(Path(__file__).parent / "static" / ours, vendor / ours)
     plotly_js = vendor / PLOTLY_JS.removeprefix("vendor/")
     src = plotly_js_source()

@@ -5,12 +5,13 @@
 Static checks (every ``.html`` file): each internal link, image, script and stylesheet resolves to a
 file of the site, and each ``#fragment`` to an element id of its target page; every page of
 ``_toc.yml`` was built. Browser checks (every page, served over HTTP from a local server, with all
-other hosts unreachable so a CDN dependency fails as it would offline): no console error, every image
-loaded, math typeset by MathJax, every plotly figure drawn (an SVG inside each plot div), every saved
-widget view rendered, no table wider than its column; chapter pages must show at least one figure,
-offer their Colab launch link and carry their number in their title ("NN — Title").
-A screenshot of each chapter's first screen is saved.
+other hosts unreachable so a CDN dependency fails as it would offline): no console error, every
+image loaded, math typeset by MathJax, every plotly figure drawn (an SVG inside each plot div),
+every saved widget view rendered, no table wider than its column; chapter pages must show at least
+one figure, offer their Colab launch link and carry their number in their title ("NN — Title"). A
+screenshot of each chapter's first screen is saved.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,23 +26,27 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-CHAPTER_TITLE = re.compile(r"^\d\d — \S")      # "NN — Title", the same in navigation, page and notebook
+# "NN — Title", the same in navigation, page and notebook
+CHAPTER_TITLE = re.compile(r"^\d\d — \S")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DRIVER_NAMES = ("chromedriver",)
-INSTALL_HINT = ("install Debian's packages `chromium` and `chromium-driver` (what `make test` does: "
-                "apt-get install -y --no-install-recommends chromium chromium-driver)")
+INSTALL_HINT = (
+    "install Debian's packages `chromium` and `chromium-driver` (what `make test` does: "
+    "apt-get install -y --no-install-recommends chromium chromium-driver)"
+)
 
 
 @dataclass
 class PageReport:
     page: str
     problems: list = field(default_factory=list)
-    figures: int = 0           # images + plotly figures
+    figures: int = 0  # images + plotly figures
     plotly: int = 0
     math: int = 0
     widgets: int = 0
     screenshot: str = ""
-    layout: list = field(default_factory=list)   # wide tables, unnumbered titles: problems when strict
+    # wide tables, unnumbered titles: problems when strict
+    layout: list = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- static link check
@@ -70,7 +75,11 @@ def _parse(path: Path) -> _Collector:
 
 def _is_internal(ref: str) -> bool:
     parts = urlsplit(ref)
-    return not parts.scheme and not parts.netloc and not ref.startswith(("mailto:", "javascript:", "data:"))
+    return (
+        not parts.scheme
+        and not parts.netloc
+        and not ref.startswith(("mailto:", "javascript:", "data:"))
+    )
 
 
 def check_links(html_dir: str | Path) -> dict[str, list[str]]:
@@ -111,6 +120,7 @@ def toc_pages(root: str | Path) -> list[str]:
                 if "file" in item:
                     files.append(item["file"])
                 walk(item)
+
     walk(toc)
     return [f"{Path(f).with_suffix('')}.html" for f in files]
 
@@ -121,7 +131,9 @@ def find_chromium() -> tuple[str, str]:
     browser = next((p for n in CHROMIUM_NAMES if (p := shutil.which(n))), None)
     driver = next((p for n in DRIVER_NAMES if (p := shutil.which(n))), None)
     if not browser or not driver:
-        missing = " and ".join(x for x, p in (("chromium", browser), ("chromedriver", driver)) if not p)
+        missing = " and ".join(
+            x for x, p in (("chromium", browser), ("chromedriver", driver)) if not p
+        )
         raise RuntimeError(f"{missing} not found on PATH; {INSTALL_HINT}")
     return browser, driver
 
@@ -155,9 +167,17 @@ def chromium(width: int = 1280, height: int = 900):
     browser, driver_path = find_chromium()
     opts = webdriver.ChromeOptions()
     opts.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                f"--window-size={width},{height}", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                "--disable-background-networking", "--no-first-run", "--hide-scrollbars"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={width},{height}",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--hide-scrollbars",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     drv = webdriver.Chrome(service=Service(executable_path=driver_path), options=opts)
@@ -181,11 +201,13 @@ return {
   ready: document.readyState === 'complete',
   mathjax: !!(window.MathJax && window.MathJax.startup && window.MathJax.startup.document),
   images: imgs.length,
-  broken_images: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
+  broken_images: imgs.filter(i => !(i.complete && i.naturalWidth > 0))
+    .map(i => i.getAttribute('src')),
   plots: plots.length,
   undrawn_plots: plots.filter(p => !p.querySelector('svg.main-svg')).map(p => p.id),
   math: math.length,
-  untypeset_math: math.filter(m => !m.querySelector('mjx-container') && !m.closest('mjx-container')).length,
+  untypeset_math: math.filter(m => !m.querySelector('mjx-container')
+    && !m.closest('mjx-container')).length,
   widget_views: views.length,
   widget_nodes: q('.jupyter-widgets').length,
   colab: q('a[href*="colab.research.google.com"]').map(a => a.href),
@@ -200,21 +222,26 @@ return {
 
 def _probe(drv) -> dict | None:
     from selenium.common.exceptions import JavascriptException
+
     try:
         return drv.execute_script(_PROBE)
-    except JavascriptException:          # the document changed under the script (redirect)
+    except JavascriptException:  # the document changed under the script (redirect)
         return None
 
 
 def _settled(state: dict | None) -> bool:
-    return state is not None and (state["ready"] and not state["undrawn_plots"] and not state["untypeset_math"]
-            and (state["widget_views"] == 0 or state["widget_nodes"] > 0))
+    return state is not None and (
+        state["ready"]
+        and not state["undrawn_plots"]
+        and not state["untypeset_math"]
+        and (state["widget_views"] == 0 or state["widget_nodes"] > 0)
+    )
 
 
 def check_page(drv, url: str, rel: str, settle_s: float = 20.0) -> tuple[PageReport, dict]:
     """Load one page and report what a reader would miss."""
     rep = PageReport(rel)
-    drv.get_log("browser")                     # drop messages of the previous page
+    drv.get_log("browser")  # drop messages of the previous page
     drv.get(url)
     t0 = time.time()
     state = _probe(drv)
@@ -224,26 +251,41 @@ def check_page(drv, url: str, rel: str, settle_s: float = 20.0) -> tuple[PageRep
     if state is None:
         rep.problems.append(f"page did not finish loading in {settle_s:.0f} s")
         return rep, {"colab": []}
-    if state["mathjax"]:                        # let MathJax finish typesetting before judging
+    if state["mathjax"]:  # let MathJax finish typesetting before judging
         drv.execute_script("return window.MathJax.startup.promise.then(() => true)")
         state = _probe(drv) or state
     errors = [e["message"] for e in drv.get_log("browser") if e.get("level") == "SEVERE"]
     rep.problems += [f"console error: {m[:300]}" for m in errors]
     rep.problems += [f"image not loaded: {s}" for s in state["broken_images"]]
     rep.problems += [f"plotly figure not drawn: #{i}" for i in state["undrawn_plots"]]
-    rep.layout += [f"table wider than its column (first cell {c!r})" for c in state.get("wide_tables", [])]
+    rep.layout += [
+        f"table wider than its column (first cell {c!r})" for c in state.get("wide_tables", [])
+    ]
     if state["untypeset_math"]:
-        rep.problems.append(f"{state['untypeset_math']} of {state['math']} math elements not typeset (MathJax)")
+        rep.problems.append(
+            f"{state['untypeset_math']} of {state['math']} math elements not typeset (MathJax)"
+        )
     if state["widget_views"] and not state["widget_nodes"]:
-        rep.problems.append(f"{state['widget_views']} saved widget views, none rendered (widget manager)")
-    rep.figures, rep.plotly, rep.math = state["images"] + state["plots"], state["plots"], state["math"]
+        rep.problems.append(
+            f"{state['widget_views']} saved widget views, none rendered (widget manager)"
+        )
+    rep.figures, rep.plotly, rep.math = (
+        state["images"] + state["plots"],
+        state["plots"],
+        state["math"],
+    )
     rep.widgets = state["widget_nodes"]
     return rep, state
 
 
-def check_site(html_dir: str | Path = "_build/html", root: str | Path | None = None,
-               shots: str | Path | None = "_build/screenshots", chapter_glob: str = "book/chapters/*.html",
-               pages: list[str] | None = None, strict_layout: bool | None = None) -> list[PageReport]:
+def check_site(
+    html_dir: str | Path = "_build/html",
+    root: str | Path | None = None,
+    shots: str | Path | None = "_build/screenshots",
+    chapter_glob: str = "book/chapters/*.html",
+    pages: list[str] | None = None,
+    strict_layout: bool | None = None,
+) -> list[PageReport]:
     """Check every page of a built site; returns one report per page (problems empty when fine).
 
     Layout findings (tables wider than their column, chapter titles without their number) are
@@ -255,11 +297,16 @@ def check_site(html_dir: str | Path = "_build/html", root: str | Path | None = N
         strict_layout = os.environ.get("NEUROVIS_STRICT_LAYOUT") == "1"
     html_dir = Path(html_dir).resolve()
     if not (html_dir / "index.html").is_file() and not pages:
-        raise FileNotFoundError(f"{html_dir}/index.html: no built book here; run `python -m neurovis build` first")
+        raise FileNotFoundError(
+            f"{html_dir}/index.html: no built book here; run `python -m neurovis build` first"
+        )
     links = check_links(html_dir)
     if pages is None:
-        pages = sorted(p.relative_to(html_dir).as_posix() for p in html_dir.rglob("*.html")
-                       if not p.relative_to(html_dir).as_posix().startswith(("_static/", "_sources/")))
+        pages = sorted(
+            p.relative_to(html_dir).as_posix()
+            for p in html_dir.rglob("*.html")
+            if not p.relative_to(html_dir).as_posix().startswith(("_static/", "_sources/"))
+        )
     reports = []
     missing_toc = []
     if root is not None:
@@ -274,16 +321,27 @@ def check_site(html_dir: str | Path = "_build/html", root: str | Path | None = N
             rep.problems = [f"broken link {p}" for p in links.get(rel, [])] + rep.problems
             if rel in chapters:
                 slug, hrefs = Path(rel).stem, [r for _, r in _parse(html_dir / rel).refs]
-                if root is not None and not any(h.endswith(f"_static/notebooks/{slug}.py") for h in hrefs):
+                if root is not None and not any(
+                    h.endswith(f"_static/notebooks/{slug}.py") for h in hrefs
+                ):
                     rep.problems.append("no download link to the chapter's .py source")
-                if root is not None and not any(f"data.html#data-{slug.replace('_', '-')}" in h for h in hrefs):
+                if root is not None and not any(
+                    f"data.html#data-{slug.replace('_', '-')}" in h for h in hrefs
+                ):
                     rep.problems.append("no link to the chapter's data provenance")
                 if rep.figures == 0:
                     rep.problems.append("chapter page shows no figure")
-                if not CHAPTER_TITLE.match(state.get("title", "")) or state["title"][:2] != slug[:2]:
-                    rep.layout.append(f"chapter title {state.get('title', '')[:60]!r} does not start with "
-                                      f"its number: '{slug[:2]} — '")
-                if root is not None and not any(Path(rel).stem + ".ipynb" in h for h in state["colab"]):
+                if (
+                    not CHAPTER_TITLE.match(state.get("title", ""))
+                    or state["title"][:2] != slug[:2]
+                ):
+                    rep.layout.append(
+                        f"chapter title {state.get('title', '')[:60]!r} does not start with its "
+                        f"number: '{slug[:2]} — '"
+                    )
+                if root is not None and not any(
+                    Path(rel).stem + ".ipynb" in h for h in state["colab"]
+                ):
                     rep.problems.append("no Colab launch link to this chapter's notebook")
                 if shots:
                     drv.execute_script("window.scrollTo(0, 0)")
@@ -303,8 +361,10 @@ def summarise(reports: list[PageReport]) -> tuple[str, int]:
     lines = [f"{'page':<44} {'figs':>4} {'plotly':>6} {'math':>5} {'widgets':>7}  status"]
     bad = 0
     for r in reports:
-        lines.append(f"{r.page:<44} {r.figures:>4} {r.plotly:>6} {r.math:>5} {r.widgets:>7}  "
-                     f"{'ok' if not r.problems else 'FAIL'}")
+        lines.append(
+            f"{r.page:<44} {r.figures:>4} {r.plotly:>6} {r.math:>5} {r.widgets:>7}  "
+            f"{'ok' if not r.problems else 'FAIL'}"
+        )
         for p in r.problems:
             lines.append(f"    - {p}")
         for p in r.layout:
@@ -312,6 +372,8 @@ def summarise(reports: list[PageReport]) -> tuple[str, int]:
                 lines.append(f"    ~ layout (not yet enforced): {p}")
         bad += bool(r.problems)
     shots = [r.screenshot for r in reports if r.screenshot]
-    lines.append(f"\n{len(reports)} pages checked, {bad} with problems; {len(shots)} screenshots"
-                 + (f" in {Path(shots[0]).parent}" if shots else ""))
+    lines.append(
+        f"\n{len(reports)} pages checked, {bad} with problems; {len(shots)} screenshots"
+        + (f" in {Path(shots[0]).parent}" if shots else "")
+    )
     return "\n".join(lines), bad

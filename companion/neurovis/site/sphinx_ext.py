@@ -1,14 +1,16 @@
 """Sphinx extension for the book (``sphinx.extra_extensions`` in ``_config.yml``).
 
-- serves plotly.js, RequireJS, the widget manager and MathJax from ``_static/vendor/`` (see ``assets``);
-  plotly's notebook outputs name plotly.js on its CDN, so their script tags are pointed at the local
-  copy (same version) and the extra MathJax they pull in is dropped (the page already loads MathJax);
+- serves plotly.js, RequireJS, the widget manager and MathJax from ``_static/vendor/`` (see
+  ``assets``); plotly's notebook outputs name plotly.js on its CDN, so their script tags are pointed
+  at the local copy (same version) and the extra MathJax they pull in is dropped (the page already
+  loads MathJax);
 - drops the inline scripts other extensions register twice, and sets the theme's light mode (an
   empty mode is a console error on a reader's first visit);
 - adds the chapter's jupytext source (.py) and its data provenance to the page's download menu;
 - collapses the Colab install cell and papermill's injected-parameters cell on the rendered page
   (``hide-cell``): they stay, unchanged, in the downloadable notebook and on Colab.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,9 +21,15 @@ from pathlib import Path
 
 from . import assets
 
-_PLOTLY_CDN = re.compile(r'<script[^>]*src="https://cdn\.plot\.ly/plotly-[0-9.]+\.min\.js"[^>]*></script>')
-_PLOTLY_MODULE = re.compile(r'<script type="module">import "https://cdn\.plot\.ly/plotly-[0-9.]+\.min"</script>')
-_EXTRA_MATHJAX = re.compile(r'<script src="https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^"]+"></script>')
+_PLOTLY_CDN = re.compile(
+    r'<script[^>]*src="https://cdn\.plot\.ly/plotly-[0-9.]+\.min\.js"[^>]*></script>'
+)
+_PLOTLY_MODULE = re.compile(
+    r'<script type="module">import "https://cdn\.plot\.ly/plotly-[0-9.]+\.min"</script>'
+)
+_EXTRA_MATHJAX = re.compile(
+    r'<script src="https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^"]+"></script>'
+)
 CHAPTER_PAGE = re.compile(r"^book/chapters/(\d\d_[a-z0-9_]+)$")
 
 
@@ -32,7 +40,7 @@ def localise_body(body: str, plotly_url: str) -> str:
     return _EXTRA_MATHJAX.sub("", body)
 
 
-HIDDEN_ON_PAGE = ("colab-setup", "injected-parameters")   # cell tags collapsed on the rendered page
+HIDDEN_ON_PAGE = ("colab-setup", "injected-parameters")  # cell tags collapsed on the rendered page
 
 
 def hide_setup_cells(notebook_json: str) -> str:
@@ -86,11 +94,13 @@ def _config_inited(app, config):
 
 
 def _dedupe_scripts(context):
-    """sphinx-thebe and sphinx-togglebutton register their inline scripts twice under jupyter-book 1.x
-    (``const THEBE_JS_URL`` declared twice is a console error on every page): keep the first copy."""
+    """sphinx-thebe and sphinx-togglebutton register their inline scripts twice under jupyter-book
+    1.x (``const THEBE_JS_URL`` declared twice is a console error on every page): keep the first
+    copy."""
     seen, kept = set(), []
     for js in context.get("script_files", []):
-        # the two copies differ only in filename None vs "" (inline scripts: the body is an attribute)
+        # the two copies differ only in filename None vs "" (inline scripts: the body is an
+        # attribute)
         key = (js.filename or "", tuple(sorted((k, str(v)) for k, v in js.attributes.items())))
         if key not in seen:
             seen.add(key)
@@ -100,21 +110,36 @@ def _dedupe_scripts(context):
 
 def _page_context(app, pagename, templatename, context, doctree):
     _dedupe_scripts(context)
-    if not context.get("default_mode"):     # pydata-sphinx-theme logs a console error for an empty mode
+    # pydata-sphinx-theme logs a console error for an empty mode
+    if not context.get("default_mode"):
         context["default_mode"] = "light"
     if "body" in context:
-        context["body"] = localise_body(context["body"], context["pathto"]("_static/" + assets.PLOTLY_JS, 1))
+        context["body"] = localise_body(
+            context["body"], context["pathto"]("_static/" + assets.PLOTLY_JS, 1)
+        )
     m = CHAPTER_PAGE.match(pagename)
     if not m:
         return
     slug = m.group(1)
     pathto = context["pathto"]
-    extra = [{"type": "link", "url": pathto(f"_static/notebooks/{slug}.py", 1), "text": ".py",
-              "tooltip": "Download the chapter's jupytext source", "icon": "fas fa-file-code",
-              "label": "download-py-button"},
-             {"type": "link", "url": pathto("book/data") + f"#data-{slug.replace('_', '-')}", "text": "data",
-              "tooltip": "Where this chapter's data come from (source, licence, checksums)",
-              "icon": "fas fa-database", "label": "data-provenance-button"}]
+    extra = [
+        {
+            "type": "link",
+            "url": pathto(f"_static/notebooks/{slug}.py", 1),
+            "text": ".py",
+            "tooltip": "Download the chapter's jupytext source",
+            "icon": "fas fa-file-code",
+            "label": "download-py-button",
+        },
+        {
+            "type": "link",
+            "url": pathto("book/data") + f"#data-{slug.replace('_', '-')}",
+            "text": "data",
+            "tooltip": "Where this chapter's data come from (source, licence, checksums)",
+            "icon": "fas fa-database",
+            "label": "data-provenance-button",
+        },
+    ]
     for button in context.get("header_buttons", []):
         if button.get("label") == "download-buttons":
             button["buttons"][1:1] = extra
@@ -134,6 +159,7 @@ def setup(app):
     app.add_css_file(assets.BOOK_CSS)
     app.connect("config-inited", _config_inited)
     app.connect("source-read", _source_read)
-    app.connect("html-page-context", _page_context, priority=600)   # after sphinx-book-theme's buttons (501)
+    # after sphinx-book-theme's buttons (501)
+    app.connect("html-page-context", _page_context, priority=600)
     app.connect("build-finished", _build_finished)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -4,6 +4,7 @@ At paper scale these are the paper's models (PoolFormer-S12, MobileNetV3, Effici
 ViT-B/16). At small scale they keep their architecture family and depth pattern at a width that
 trains on a CPU in seconds, stated in ``describe()``.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,9 @@ from torch import nn  # noqa: E402
 BASELINES = ("mobilenet_v3", "efficientnet", "vit", "poolformer_s12")
 
 
-def make_baseline(name: str, scale: str = "small", img_size: int = 64, num_classes: int = 2) -> nn.Module:
+def make_baseline(
+    name: str, scale: str = "small", img_size: int = 64, num_classes: int = 2
+) -> nn.Module:
     """A baseline classifier, randomly initialised (never pretrained: the book runs offline).
 
     name: one of ``BASELINES``. scale "paper": the paper's exact timm models at ``img_size``;
@@ -29,8 +32,12 @@ def make_baseline(name: str, scale: str = "small", img_size: int = 64, num_class
         raise ValueError(f"scale must be 'small' or 'paper', got {scale!r}")
     kw = dict(pretrained=False, num_classes=num_classes)
     if scale == "paper":
-        arch = {"mobilenet_v3": "mobilenetv3_large_100", "efficientnet": "efficientnet_b7",
-                "vit": "vit_base_patch16_224", "poolformer_s12": "poolformer_s12"}[name]
+        arch = {
+            "mobilenet_v3": "mobilenetv3_large_100",
+            "efficientnet": "efficientnet_b7",
+            "vit": "vit_base_patch16_224",
+            "poolformer_s12": "poolformer_s12",
+        }[name]
         if name == "vit":
             kw["img_size"] = img_size
         return timm.create_model(arch, **kw)
@@ -40,24 +47,47 @@ def make_baseline(name: str, scale: str = "small", img_size: int = 64, num_class
         return timm.create_model("mobilenetv3_small_050", **kw)
     if name == "efficientnet":
         return timm.create_model("tinynet_e", **kw)  # EfficientNet-B0 rescaled by the TinyNet rules
-    return timm.create_model("vit_tiny_patch16_224", img_size=img_size, patch_size=8, depth=4, embed_dim=96,
-                             num_heads=3, **kw)
+    return timm.create_model(
+        "vit_tiny_patch16_224",
+        img_size=img_size,
+        patch_size=8,
+        depth=4,
+        embed_dim=96,
+        num_heads=3,
+        **kw,
+    )
 
 
 def poolformer_s12_narrow(dims=(16, 32, 80, 128), num_classes: int = 2) -> nn.Module:
     """timm's MetaFormer with exactly the poolformer_s12 recipe (depths (2, 2, 6, 2), Pooling mixer,
     GroupNorm, GELU MLP, layer scale 1e-5) at other widths ``dims``."""
-    return MetaFormer(depths=(2, 2, 6, 2), dims=tuple(dims), token_mixers=Pooling, downsample_norm=None,
-                      mlp_act=nn.GELU, mlp_bias=True, norm_layers=GroupNorm1, layer_scale_init_values=1e-5,
-                      res_scale_init_values=None, use_mlp_head=False, num_classes=num_classes)
+    return MetaFormer(
+        depths=(2, 2, 6, 2),
+        dims=tuple(dims),
+        token_mixers=Pooling,
+        downsample_norm=None,
+        mlp_act=nn.GELU,
+        mlp_bias=True,
+        norm_layers=GroupNorm1,
+        layer_scale_init_values=1e-5,
+        res_scale_init_values=None,
+        use_mlp_head=False,
+        num_classes=num_classes,
+    )
 
 
 def describe(name: str, scale: str = "small") -> str:
     """One line saying which model stands for the paper's baseline at this scale."""
     if scale == "paper":
-        return {"mobilenet_v3": "timm mobilenetv3_large_100", "efficientnet": "timm efficientnet_b7",
-                "vit": "timm vit_base_patch16 (ViT-B/16)", "poolformer_s12": "timm poolformer_s12"}[name]
-    return {"mobilenet_v3": "timm mobilenetv3_small_050",
-            "efficientnet": "timm tinynet_e (EfficientNet family, width x0.51, depth x0.6)",
-            "vit": "timm ViT, patch 8, 4 blocks of width 96",
-            "poolformer_s12": "timm poolformer_s12, depths (2,2,6,2), widths (16,32,80,128)"}[name]
+        return {
+            "mobilenet_v3": "timm mobilenetv3_large_100",
+            "efficientnet": "timm efficientnet_b7",
+            "vit": "timm vit_base_patch16 (ViT-B/16)",
+            "poolformer_s12": "timm poolformer_s12",
+        }[name]
+    return {
+        "mobilenet_v3": "timm mobilenetv3_small_050",
+        "efficientnet": "timm tinynet_e (EfficientNet family, width x0.51, depth x0.6)",
+        "vit": "timm ViT, patch 8, 4 blocks of width 96",
+        "poolformer_s12": "timm poolformer_s12, depths (2,2,6,2), widths (16,32,80,128)",
+    }[name]

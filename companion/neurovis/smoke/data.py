@@ -1,11 +1,12 @@
-"""Data of the smoke chapter: real laparoscopic frames, rendered smoke composited onto them (Eq. 1-2),
-real smoky clips (DeSmoke-LAP) read from video, and the paper-scale Hamlyn frame loader.
+"""Data of the smoke chapter: real laparoscopic frames, rendered smoke composited onto them (Eq.
+1-2), real smoky clips (DeSmoke-LAP) read from video, and the paper-scale Hamlyn frame loader.
 
 Embedded (small scale), from ``data/embedded/`` (see each SOURCE.md):
 - ``lap_frames/``: 20 real 256x256 frames of one laparoscopic scene (Salazar-Colores et al.),
   13 nearly smoke-free (the base frames smoke is composited onto) and 7 with visible real smoke.
 - ``desmoke_lap/``: the 10 real smoky clips of DeSmoke-LAP (Pan et al. 2022), 50 frames each.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,12 +22,14 @@ from ..core import DataNotFoundError, embedded_path, require_data_root
 # between (9, 14, 18, 21, 22) are ambiguous and not used.
 CLEAR_FRAMES = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 23, 24, 25)
 SMOKY_FRAMES = (11, 13, 15, 16, 17, 19, 20)
-TEST_CLEAR_FRAMES = (4, 8, 12, 24)      # held-out base frames: no crop of these is ever trained on
+TEST_CLEAR_FRAMES = (4, 8, 12, 24)  # held-out base frames: no crop of these is ever trained on
 
 HAMLYN_HOW_TO_GET = (
-    "the Hamlyn Centre Laparoscopic / Endoscopic Video Datasets (http://hamlyn.doc.ic.ac.uk/vision/); "
+    "the Hamlyn Centre Laparoscopic / Endoscopic Video Datasets "
+    "(http://hamlyn.doc.ic.ac.uk/vision/); "
     "put the videos (.avi/.mp4) or extracted frames (.png/.jpg), in any sub-folders, under "
-    "<data_root>/hamlyn/. The paper samples 5,000 frames of 384x192 at irregular intervals.")
+    "<data_root>/hamlyn/. The paper samples 5,000 frames of 384x192 at irregular intervals."
+)
 
 
 # ----------------------------------------------------------------------------------- frames
@@ -41,7 +44,9 @@ def read_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def read_video(path: str | Path, max_frames: int | None = None, size: int | None = None) -> np.ndarray:
+def read_video(
+    path: str | Path, max_frames: int | None = None, size: int | None = None
+) -> np.ndarray:
     """All frames of a video as RGB uint8 (T, H, W, 3), optionally resized to ``size`` x ``size``.
 
     Raises DataNotFoundError for a missing file and ValueError naming the file when it cannot be
@@ -102,40 +107,50 @@ def _as_float(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
 
 
-# ----------------------------------------------------------------------------------- smoke (Eq. 1-2)
+# ---------------------------------------------------------------------------------- smoke (Eq. 1-2)
 @dataclass(frozen=True)
 class SmokeParams:
     """The random rendering parameters of Eq. 1: intensity T (peak opacity), density D (the
     fraction of the plume's area the smoke fills), position P (centre, in image fractions) and
     the plume radius (in image fractions)."""
+
     T: float
     D: float
     P: tuple[float, float]
     radius: float
 
     @classmethod
-    def sample(cls, rng: np.random.Generator, T=(0.35, 0.9), D=(0.3, 0.9), radius=(0.35, 0.9)) -> "SmokeParams":
-        return cls(float(rng.uniform(*T)), float(rng.uniform(*D)),
-                   (float(rng.uniform(0, 1)), float(rng.uniform(0, 1))), float(rng.uniform(*radius)))
+    def sample(
+        cls, rng: np.random.Generator, T=(0.35, 0.9), D=(0.3, 0.9), radius=(0.35, 0.9)
+    ) -> "SmokeParams":
+        return cls(
+            float(rng.uniform(*T)),
+            float(rng.uniform(*D)),
+            (float(rng.uniform(0, 1)), float(rng.uniform(0, 1))),
+            float(rng.uniform(*radius)),
+        )
 
 
-def fractal_noise(size: int, rng: np.random.Generator, octaves: int = 5, base: int = 3,
-                  persistence: float = 0.55) -> np.ndarray:
+def fractal_noise(
+    size: int, rng: np.random.Generator, octaves: int = 5, base: int = 3, persistence: float = 0.55
+) -> np.ndarray:
     """Multi-octave value noise in [0, 1], (size, size): random grids of base·2^o cells, bicubically
     upsampled and summed with weights persistence^o (the turbulent texture of a smoke plume)."""
     total = np.zeros((size, size), np.float32)
     weight = 0.0
     for o in range(octaves):
-        cells = base * 2 ** o
+        cells = base * 2**o
         grid = rng.random((cells + 1, cells + 1)).astype(np.float32)
-        total += persistence ** o * cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
-        weight += persistence ** o
+        total += persistence**o * cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
+        weight += persistence**o
     total /= weight
     lo, hi = total.min(), total.max()
     return (total - lo) / max(hi - lo, 1e-6)
 
 
-def render_smoke(size: int, params: SmokeParams, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def render_smoke(
+    size: int, params: SmokeParams, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """I_smoke = Render(T_rand, D_rand, P_rand) (Eq. 1): the smoke's transparency map α (size, size)
     in [0, T] and its local colour (size, size, 3) in [0, 1].
 
@@ -146,11 +161,11 @@ def render_smoke(size: int, params: SmokeParams, rng: np.random.Generator) -> tu
         raise ValueError(f"size must be >= 8 pixels, got {size}")
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     py, px = params.P
-    g = np.exp(-((yy - py) ** 2 + (xx - px) ** 2) / (2 * params.radius ** 2))
+    g = np.exp(-((yy - py) ** 2 + (xx - px) ** 2) / (2 * params.radius**2))
     n = fractal_noise(size, rng)
     lo, hi = 1 - params.D - 0.25, 1 - params.D + 0.25
     s = np.clip((n - lo) / (hi - lo), 0, 1)
-    s = s * s * (3 - 2 * s)                                   # smoothstep
+    s = s * s * (3 - 2 * s)  # smoothstep
     alpha = (params.T * g * s).astype(np.float32)
     tint = rng.uniform([0.82, 0.78, 0.76], [1.0, 0.97, 0.95]).astype(np.float32)
     local = 0.06 * (fractal_noise(size, rng, octaves=2, base=2) - 0.5)
@@ -163,12 +178,16 @@ def composite(image: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.nd
     (1 − α)·I_original + α·colour. Float RGB in [0, 1] (H, W, 3); the range is kept."""
     x = _as_float(image)
     if alpha.shape != x.shape[:2] or colour.shape != x.shape:
-        raise ValueError(f"alpha {alpha.shape} / colour {colour.shape} do not match the image {x.shape}")
+        raise ValueError(
+            f"alpha {alpha.shape} / colour {colour.shape} do not match the image {x.shape}"
+        )
     a = alpha[..., None]
     return np.clip((1 - a) * x + a * colour, 0.0, 1.0)
 
 
-def add_smoke(image: np.ndarray, rng: np.random.Generator, params: SmokeParams | None = None) -> np.ndarray:
+def add_smoke(
+    image: np.ndarray, rng: np.random.Generator, params: SmokeParams | None = None
+) -> np.ndarray:
     """Eq. 1 then Eq. 2 on one RGB image, with random parameters unless ``params`` is given."""
     x = _as_float(image)
     if x.shape[0] != x.shape[1]:
@@ -182,6 +201,7 @@ def add_smoke(image: np.ndarray, rng: np.random.Generator, params: SmokeParams |
 @dataclass
 class SmokeSet:
     """Images (N, 3, S, S) float32 in [0, 1], labels (N,) int64 (1 = smoke), base-frame ids (N,)."""
+
     images: np.ndarray
     labels: np.ndarray
     frame_ids: np.ndarray
@@ -191,11 +211,18 @@ class SmokeSet:
 
     def tensors(self):
         import torch
+
         return torch.from_numpy(self.images), torch.from_numpy(self.labels)
 
 
-def make_smoke_set(frames: dict[int, np.ndarray], n: int, img_size: int, rng: np.random.Generator,
-                   smoke_fraction: float = 0.2, min_crop: float = 0.6) -> SmokeSet:
+def make_smoke_set(
+    frames: dict[int, np.ndarray],
+    n: int,
+    img_size: int,
+    rng: np.random.Generator,
+    smoke_fraction: float = 0.2,
+    min_crop: float = 0.6,
+) -> SmokeSet:
     """``n`` samples from real clear ``frames``: random square crop (≥ ``min_crop`` of the side),
     horizontal flip, mild brightness/gamma jitter, resize to ``img_size``; exactly
     round(n·smoke_fraction) of them get rendered smoke (Eq. 1-2). The paper's ratio is 4:1
@@ -216,10 +243,12 @@ def make_smoke_set(frames: dict[int, np.ndarray], n: int, img_size: int, rng: np
         h, w = img.shape[:2]
         side = int(rng.uniform(min_crop, 1.0) * min(h, w))
         y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-        crop = img[y0:y0 + side, x0:x0 + side]
+        crop = img[y0 : y0 + side, x0 : x0 + side]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
-        crop = cv2.resize(np.ascontiguousarray(crop), (img_size, img_size), interpolation=cv2.INTER_AREA)
+        crop = cv2.resize(
+            np.ascontiguousarray(crop), (img_size, img_size), interpolation=cv2.INTER_AREA
+        )
         crop = np.clip(crop ** rng.uniform(0.8, 1.25) * rng.uniform(0.85, 1.15), 0, 1)
         if labels[i]:
             crop = add_smoke(crop, rng)
@@ -227,17 +256,22 @@ def make_smoke_set(frames: dict[int, np.ndarray], n: int, img_size: int, rng: np
     return SmokeSet(images, labels, frame_ids)
 
 
-def small_split(img_size: int, n_train: int, n_test: int, rng: np.random.Generator) -> tuple[SmokeSet, SmokeSet]:
+def small_split(
+    img_size: int, n_train: int, n_test: int, rng: np.random.Generator
+) -> tuple[SmokeSet, SmokeSet]:
     """The small-scale train / test sets from the embedded clear frames, split by base frame
     (``TEST_CLEAR_FRAMES`` never appear in training), 4:1 smoke-free to smoke in each."""
     frames = load_lap_frames("clear")
     train = {k: v for k, v in frames.items() if k not in TEST_CLEAR_FRAMES}
     test = {k: v for k, v in frames.items() if k in TEST_CLEAR_FRAMES}
-    return make_smoke_set(train, n_train, img_size, rng), make_smoke_set(test, n_test, img_size, rng)
+    return make_smoke_set(train, n_train, img_size, rng), make_smoke_set(
+        test, n_test, img_size, rng
+    )
 
 
 def to_model_input(frames: np.ndarray, img_size: int) -> np.ndarray:
-    """Real RGB uint8 frames (T, H, W, 3) -> float32 (T, 3, S, S) in [0, 1] as the classifier takes."""
+    """Real RGB uint8 frames (T, H, W, 3) -> float32 (T, 3, S, S) in [0, 1] as the classifier
+    takes."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"expected frames (T, H, W, 3), got shape {frames.shape}")
@@ -251,19 +285,28 @@ IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def find_hamlyn(data_root) -> Path:
-    """The ``<data_root>/hamlyn`` folder (DataNotFoundError with download instructions if absent)."""
-    root = require_data_root(data_root, "Hamlyn laparoscopic videos", expected=["hamlyn"],
-                             how_to_get=HAMLYN_HOW_TO_GET)
+    """The ``<data_root>/hamlyn`` folder (DataNotFoundError with download instructions if
+    absent)."""
+    root = require_data_root(
+        data_root, "Hamlyn laparoscopic videos", expected=["hamlyn"], how_to_get=HAMLYN_HOW_TO_GET
+    )
     folder = root / "hamlyn"
     media = [p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXT + IMAGE_EXT]
     if not media:
-        raise DataNotFoundError(f"{folder}: no videos ({', '.join(VIDEO_EXT)}) or frames "
-                                f"({', '.join(IMAGE_EXT)}) found. {HAMLYN_HOW_TO_GET}")
+        raise DataNotFoundError(
+            f"{folder}: no videos ({', '.join(VIDEO_EXT)}) or frames "
+            f"({', '.join(IMAGE_EXT)}) found. {HAMLYN_HOW_TO_GET}"
+        )
     return folder
 
 
-def load_hamlyn_frames(data_root, n: int, rng: np.random.Generator, size: tuple[int, int] = (384, 192),
-                       crop_square: bool = True) -> list[np.ndarray]:
+def load_hamlyn_frames(
+    data_root,
+    n: int,
+    rng: np.random.Generator,
+    size: tuple[int, int] = (384, 192),
+    crop_square: bool = True,
+) -> list[np.ndarray]:
     """``n`` frames sampled at irregular intervals (Sec. 3.1) from the Hamlyn videos / frame folders
     under ``<data_root>/hamlyn``, resized to ``size`` (W, H) = 384 x 192 as in the paper, then (if
     ``crop_square``) centre-cropped square for the smoke renderer. RGB uint8."""
@@ -280,7 +323,7 @@ def load_hamlyn_frames(data_root, n: int, rng: np.random.Generator, size: tuple[
         sources += [(v, k) for k in range(count)]
     if len(sources) < n:
         raise ValueError(f"{folder}: only {len(sources)} frames available, {n} requested")
-    pick = np.sort(rng.choice(len(sources), size=n, replace=False))   # irregular intervals
+    pick = np.sort(rng.choice(len(sources), size=n, replace=False))  # irregular intervals
     out = []
     for j in pick:
         path, k = sources[j]
@@ -298,18 +341,21 @@ def load_hamlyn_frames(data_root, n: int, rng: np.random.Generator, size: tuple[
         if crop_square:
             h, w = img.shape[:2]
             s = min(h, w)
-            img = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+            img = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
         out.append(img)
     return out
 
 
-def paper_split(data_root, img_size: int, rng: np.random.Generator, n_total: int = 5000,
-                n_train: int = 3800) -> tuple[SmokeSet, SmokeSet]:
-    """The paper's data set (Sec. 3.1): 5,000 Hamlyn frames, 1,000 with rendered smoke, split 3,800 /
-    1,200 with 4:1 smoke-free to smoke in each; train and test from disjoint frames."""
+def paper_split(
+    data_root, img_size: int, rng: np.random.Generator, n_total: int = 5000, n_train: int = 3800
+) -> tuple[SmokeSet, SmokeSet]:
+    """The paper's data set (Sec. 3.1): 5,000 Hamlyn frames, 1,000 with rendered smoke, split 3,800
+    / 1,200 with 4:1 smoke-free to smoke in each; train and test from disjoint frames."""
     frames = load_hamlyn_frames(data_root, n_total, rng)
     order = rng.permutation(n_total)
     train = {int(i): frames[i] for i in order[:n_train]}
     test = {int(i): frames[i] for i in order[n_train:]}
-    return (make_smoke_set(train, n_train, img_size, rng, min_crop=1.0),
-            make_smoke_set(test, n_total - n_train, img_size, rng, min_crop=1.0))
+    return (
+        make_smoke_set(train, n_train, img_size, rng, min_crop=1.0),
+        make_smoke_set(test, n_total - n_train, img_size, rng, min_crop=1.0),
+    )

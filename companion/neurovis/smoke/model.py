@@ -7,6 +7,7 @@ The paper gives the blocks as figures, not equations; where it is silent the cho
 are listed in the chapter's "Deviations" section (branch kernel sizes 7/3/1 + identity, GroupNorm
 pre-norm and layer scale as in PoolFormer, no positional embedding).
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,11 +23,12 @@ class SmokeFormerConfig:
     """Sizes of the improved PoolFormer. ``mixer``: "repconvnext" (ours) or "pool" (PoolFormer's
     average-pool-minus-identity, the ablation of Table 2) or "conv" (one plain depthwise conv of
     the same kernel, trained as such: the RepVGG ablation)."""
+
     img_size: int = 64
     dim: int = 48
-    depth: int = 4                 # L, the number of encoder blocks
+    depth: int = 4  # L, the number of encoder blocks
     mlp_ratio: float = 4.0
-    kernel_size: int = 7           # ConvNeXt's large depthwise kernel
+    kernel_size: int = 7  # ConvNeXt's large depthwise kernel
     small_kernel: int = 3
     mixer: str = "repconvnext"
     num_classes: int = 2
@@ -35,11 +37,19 @@ class SmokeFormerConfig:
     def __post_init__(self):
         if self.mixer not in ("repconvnext", "pool", "conv"):
             raise ValueError(f"mixer must be 'repconvnext', 'pool' or 'conv', got {self.mixer!r}")
-        if self.kernel_size % 2 == 0 or self.small_kernel % 2 == 0 or self.small_kernel > self.kernel_size:
-            raise ValueError(f"kernel sizes must be odd with small_kernel <= kernel_size, got "
-                             f"{self.kernel_size}, {self.small_kernel}")
+        if (
+            self.kernel_size % 2 == 0
+            or self.small_kernel % 2 == 0
+            or self.small_kernel > self.kernel_size
+        ):
+            raise ValueError(
+                f"kernel sizes must be odd with small_kernel <= kernel_size, got "
+                f"{self.kernel_size}, {self.small_kernel}"
+            )
         if self.dim % 2:
-            raise ValueError(f"dim must be even (the tokenizer's first conv has dim/2 channels), got {self.dim}")
+            raise ValueError(
+                f"dim must be even (the tokenizer's first conv has dim/2 channels), got {self.dim}"
+            )
 
     @classmethod
     def small(cls, **kw) -> "SmokeFormerConfig":
@@ -59,8 +69,12 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.GELU(),
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.GELU(),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
         self.act = nn.GELU()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -72,12 +86,23 @@ class ResidualBlock(nn.Module):
         i = 0
         while i < len(mods):
             m = mods[i]
-            if isinstance(m, nn.Conv2d) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d):
+            if (
+                isinstance(m, nn.Conv2d)
+                and i + 1 < len(mods)
+                and isinstance(mods[i + 1], nn.BatchNorm2d)
+            ):
                 if m.bias is not None:
                     raise ValueError("fold_batchnorm expects bias-free convs before each BatchNorm")
                 w, b = fuse_conv_bn(m.weight, mods[i + 1])
-                conv = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
-                                 groups=m.groups, bias=True).to(w.device, w.dtype)
+                conv = nn.Conv2d(
+                    m.in_channels,
+                    m.out_channels,
+                    m.kernel_size,
+                    m.stride,
+                    m.padding,
+                    groups=m.groups,
+                    bias=True,
+                ).to(w.device, w.dtype)
                 conv.weight.data.copy_(w.detach())
                 conv.bias.data.copy_(b.detach())
                 layers.append(conv)
@@ -98,14 +123,19 @@ class ConvTokenizer(nn.Module):
     def __init__(self, dim: int, in_chans: int = 3):
         super().__init__()
         half = dim // 2
-        self.stem = nn.Sequential(nn.Conv2d(in_chans, half, 3, stride=2, padding=1), nn.GELU(),
-                                  nn.MaxPool2d(3, stride=2, padding=1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_chans, half, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
         self.res = ResidualBlock(half)
         self.proj = nn.Conv2d(half, dim, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != self.stem[0].in_channels:
-            raise ValueError(f"expected images (B, {self.stem[0].in_channels}, H, W), got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected images (B, {self.stem[0].in_channels}, H, W), got {tuple(x.shape)}"
+            )
         return self.proj(self.res(self.stem(x)))
 
 
@@ -138,8 +168,11 @@ class RepConvNeXtMixer(nn.Module):
         self.channels, self.kernel_size = channels, kernel_size
 
         def branch(k):
-            return nn.Sequential(nn.Conv2d(channels, channels, k, padding=k // 2, groups=channels, bias=False),
-                                 nn.BatchNorm2d(channels))
+            return nn.Sequential(
+                nn.Conv2d(channels, channels, k, padding=k // 2, groups=channels, bias=False),
+                nn.BatchNorm2d(channels),
+            )
+
         self.large = branch(kernel_size)
         self.small = branch(small_kernel)
         self.point = branch(1)
@@ -163,10 +196,17 @@ class RepConvNeXtMixer(nn.Module):
         return total_w + w, total_b + b
 
     def reparameterize(self) -> nn.Conv2d:
-        """The single-path mixer: one depthwise conv (Fig. 6B). Call in eval mode (BN statistics frozen)."""
+        """The single-path mixer: one depthwise conv (Fig. 6B). Call in eval mode (BN statistics
+        frozen)."""
         w, b = self.fused_kernel_bias()
-        conv = nn.Conv2d(self.channels, self.channels, self.kernel_size, padding=self.kernel_size // 2,
-                         groups=self.channels, bias=True).to(w.device, w.dtype)
+        conv = nn.Conv2d(
+            self.channels,
+            self.channels,
+            self.kernel_size,
+            padding=self.kernel_size // 2,
+            groups=self.channels,
+            bias=True,
+        ).to(w.device, w.dtype)
         conv.weight.data.copy_(w.detach())
         conv.bias.data.copy_(b.detach())
         return conv
@@ -235,7 +275,7 @@ class SequencePooling(nn.Module):
         self.attn = nn.Linear(dim, 1)
 
     def forward(self, tokens: Tensor) -> Tensor:
-        w = torch.softmax(self.attn(tokens), dim=1)            # (B, n, 1)
+        w = torch.softmax(self.attn(tokens), dim=1)  # (B, n, 1)
         return (w * tokens).sum(dim=1)
 
 
@@ -260,8 +300,8 @@ class SmokeFormer(nn.Module):
             nn.init.zeros_(m.bias)
 
     def features(self, x: Tensor) -> Tensor:
-        t = self.blocks(self.tokenizer(x))                    # (B, C, h, w)
-        return self.norm(t.flatten(2).transpose(1, 2))        # (B, n, C)
+        t = self.blocks(self.tokenizer(x))  # (B, C, h, w)
+        return self.norm(t.flatten(2).transpose(1, 2))  # (B, n, C)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.pool(self.features(x)))

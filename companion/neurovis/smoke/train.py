@@ -3,6 +3,7 @@
 Every network is trained with ``neurovis.core.training.fit``; the recipe follows Sec. 3.3: Adam at
 an initial learning rate of 1e-3 with exponential decay, random horizontal flips.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,9 +28,10 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 @dataclass(frozen=True)
 class TrainSettings:
     """How every classifier is trained (the same budget for all)."""
+
     num_epochs: int = 8
     lr: float = 1e-3
-    lr_decay: float = 0.8          # exponential decay per epoch (Sec. 3.3)
+    lr_decay: float = 0.8  # exponential decay per epoch (Sec. 3.3)
     batch_size: int = 32
     weight_decay: float = 0.05
     clip_grad_norm: float | None = 5.0
@@ -49,6 +51,7 @@ def confusion_counts(y_true, y_pred) -> dict[str, int]:
     if bad:
         raise ValueError(f"labels must be 0 (smoke-free) or 1 (smoke), got {sorted(bad)}")
     from sklearn.metrics import confusion_matrix
+
     tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
     return {"TP": int(tp), "FN": int(fn), "FP": int(fp), "TN": int(tn)}
 
@@ -59,55 +62,87 @@ def acc_sens(y_true, y_pred) -> dict[str, float]:
     c = confusion_counts(y_true, y_pred)
     total = sum(c.values())
     pos, neg = c["TP"] + c["FN"], c["TN"] + c["FP"]
-    return {"acc": 100.0 * (c["TP"] + c["TN"]) / total if total else float("nan"),
-            "sens": 100.0 * c["TP"] / pos if pos else float("nan"),
-            "spec": 100.0 * c["TN"] / neg if neg else float("nan")}
+    return {
+        "acc": 100.0 * (c["TP"] + c["TN"]) / total if total else float("nan"),
+        "sens": 100.0 * c["TP"] / pos if pos else float("nan"),
+        "spec": 100.0 * c["TN"] / neg if neg else float("nan"),
+    }
 
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, images, device="cpu", batch_size: int = 64) -> np.ndarray:
-    """P(smoke) for images (N, 3, S, S) in [0, 1] (numpy or tensor); the model is put in eval mode."""
+    """P(smoke) for images (N, 3, S, S) in [0, 1] (numpy or tensor); the model is put in eval
+    mode."""
     model.eval().to(device)
     x = torch.as_tensor(images)
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"expected images (N, 3, S, S), got shape {tuple(x.shape)}")
     out = []
     for i in range(0, len(x), batch_size):
-        logits = model(normalize(x[i:i + batch_size].to(device)))
+        logits = model(normalize(x[i : i + batch_size].to(device)))
         out.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu())
     return torch.cat(out).numpy()
 
 
-def evaluate(model: nn.Module, data: SmokeSet, device="cpu", threshold: float = 0.5) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, data: SmokeSet, device="cpu", threshold: float = 0.5
+) -> dict[str, float]:
     """Held-out Acc / Sens / Spec (%) of ``model`` on ``data``."""
     return acc_sens(data.labels, predict_proba(model, data.images, device) >= threshold)
 
 
-def train_classifier(model: nn.Module, train: SmokeSet, test: SmokeSet, settings: TrainSettings, device,
-                     seed: int = 0, desc: str = "train", progress: bool = True) -> dict:
+def train_classifier(
+    model: nn.Module,
+    train: SmokeSet,
+    test: SmokeSet,
+    settings: TrainSettings,
+    device,
+    seed: int = 0,
+    desc: str = "train",
+    progress: bool = True,
+) -> dict:
     """Train ``model`` (cross-entropy, Adam, exponential lr decay, random horizontal flips) with the
     core ``fit`` loop; held-out Acc/Sens after every epoch are in the returned history."""
     x, y = train.tensors()
     gen = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=settings.batch_size,
-                                         shuffle=True, generator=gen, num_workers=0)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y),
+        batch_size=settings.batch_size,
+        shuffle=True,
+        generator=gen,
+        num_workers=0,
+    )
 
     def loss_fn(m, batch):
         xb, yb = (t.to(device) for t in batch)
-        flip = torch.rand(len(xb), generator=gen) < 0.5          # random horizontal flip (Sec. 3.3)
+        flip = torch.rand(len(xb), generator=gen) < 0.5  # random horizontal flip (Sec. 3.3)
         xb = torch.where(flip.to(device)[:, None, None, None], xb.flip(-1), xb)
         logits = m(normalize(xb))
         return F.cross_entropy(logits, yb)
 
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=settings.lr_decay)
-    cfg = TrainConfig(num_epochs=settings.num_epochs, clip_grad_norm=settings.clip_grad_norm, desc=desc,
-                      progress=progress)
-    return fit(model, loss_fn, loader, opt, cfg, device, scheduler=sched,
-               evaluate=lambda m: {f"test_{k}": v for k, v in evaluate(m, test, device).items()})
+    cfg = TrainConfig(
+        num_epochs=settings.num_epochs,
+        clip_grad_norm=settings.clip_grad_norm,
+        desc=desc,
+        progress=progress,
+    )
+    return fit(
+        model,
+        loss_fn,
+        loader,
+        opt,
+        cfg,
+        device,
+        scheduler=sched,
+        evaluate=lambda m: {f"test_{k}": v for k, v in evaluate(m, test, device).items()},
+    )
 
 
-def measure_fps(model: nn.Module, img_size: int, device="cpu", n_frames: int = 30, repeats: int = 5) -> timing.Timing:
+def measure_fps(
+    model: nn.Module, img_size: int, device="cpu", n_frames: int = 30, repeats: int = 5
+) -> timing.Timing:
     """Frames per second at batch 1 (one frame after another, as in a video stream).
     Returns the Timing of ``n_frames`` single-frame forward passes; fps = n_frames / median."""
     model.eval().to(device)
@@ -117,6 +152,7 @@ def measure_fps(model: nn.Module, img_size: int, device="cpu", n_frames: int = 3
     def run():
         for _ in range(n_frames):
             model(normalize(x))
+
     return timing.measure(run, warmup=1, repeats=repeats)
 
 
@@ -125,7 +161,15 @@ def fps(t: timing.Timing, n_frames: int = 30) -> float:
 
 
 # ----------------------------------------------------------------------------------- experiments
-MODEL_NAMES = ("ours", "ours_pool", "ours_conv", "mobilenet_v3", "efficientnet", "vit", "poolformer_s12")
+MODEL_NAMES = (
+    "ours",
+    "ours_pool",
+    "ours_conv",
+    "mobilenet_v3",
+    "efficientnet",
+    "vit",
+    "poolformer_s12",
+)
 
 
 def build_model(name: str, scale: str = "small", img_size: int = 64) -> nn.Module:
@@ -134,6 +178,7 @@ def build_model(name: str, scale: str = "small", img_size: int = 64) -> nn.Modul
     baseline (``neurovis.smoke.baselines``)."""
     from .baselines import make_baseline
     from .model import SmokeFormer, SmokeFormerConfig
+
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES}")
     if name.startswith("ours"):
@@ -147,6 +192,7 @@ def build_model(name: str, scale: str = "small", img_size: int = 64) -> nn.Modul
 class Run:
     """One trained classifier: its history (per-epoch loss and held-out metrics) and final
     held-out metrics (%), its parameter count and training time (s)."""
+
     name: str
     seed: int
     model: nn.Module
@@ -156,15 +202,27 @@ class Run:
     seconds: float
 
 
-def fit_model(name: str, train: SmokeSet, test: SmokeSet, settings: TrainSettings, device, seed: int = 0,
-              scale: str = "small", img_size: int = 64, progress: bool = True) -> Run:
+def fit_model(
+    name: str,
+    train: SmokeSet,
+    test: SmokeSet,
+    settings: TrainSettings,
+    device,
+    seed: int = 0,
+    scale: str = "small",
+    img_size: int = 64,
+    progress: bool = True,
+) -> Run:
     """Build ``name`` with weights seeded by ``seed``, train it on ``train`` with ``settings`` and
     evaluate on the held-out ``test``."""
     import time
+
     torch.manual_seed(seed)
     model = build_model(name, scale, img_size)
     t0 = time.perf_counter()
-    hist = train_classifier(model, train, test, settings, device, seed=seed, desc=f"{name} s{seed}", progress=progress)
+    hist = train_classifier(
+        model, train, test, settings, device, seed=seed, desc=f"{name} s{seed}", progress=progress
+    )
     secs = time.perf_counter() - t0
     metrics = {k[5:]: v[-1] for k, v in hist.items() if k.startswith("test_")}
     return Run(name, seed, model, hist, metrics, sum(p.numel() for p in model.parameters()), secs)
@@ -173,6 +231,7 @@ def fit_model(name: str, train: SmokeSet, test: SmokeSet, settings: TrainSetting
 def summarize(runs: list[Run]) -> "pandas.DataFrame":  # noqa: F821
     """Mean (and std over seeds) held-out Acc / Sens / Spec per model, rounded to 0.1 %."""
     import pandas as pd
+
     rows = {}
     for name in dict.fromkeys(r.name for r in runs):
         rs = [r for r in runs if r.name == name]

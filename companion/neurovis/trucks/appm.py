@@ -1,9 +1,11 @@
 """Attention part proposals (APPM, Sec. 3.2, Eq. 5) and attention object localisation (AOLM, used by
 the original MMAL-Net baseline, Zhang et al. 2021), on a backbone's last feature map.
 
-Coordinates: boxes are (x1, y1, x2, y2); on the feature map in cells (x2, y2 exclusive), on the image
-in pixels. A feature cell (i, j) covers image pixels [j·stride, (j+1)·stride) x [i·stride, (i+1)·stride).
+Coordinates: boxes are (x1, y1, x2, y2); on the feature map in cells (x2, y2 exclusive), on the
+image in pixels. A feature cell (i, j) covers image pixels [j·stride, (j+1)·stride) x [i·stride,
+(i+1)·stride).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,8 +18,9 @@ from torchvision.ops import nms, roi_align
 
 @dataclass(frozen=True)
 class APPMConfig:
-    """Window shapes (h, w) in feature cells, in scale groups; ``n_per_group`` windows kept per group
-    after NMS at IoU ``iou``; parts resized to ``part_size`` pixels (paper: 256)."""
+    """Window shapes (h, w) in feature cells, in scale groups; ``n_per_group`` windows kept per
+    group after NMS at IoU ``iou``; parts resized to ``part_size`` pixels (paper: 256)."""
+
     groups: tuple = (((2, 2),), ((3, 3), (2, 4), (4, 2)), ((4, 4), (3, 5), (5, 3)))
     n_per_group: tuple = (1, 2, 1)
     iou: float = 0.25
@@ -35,17 +38,25 @@ class APPMConfig:
 
     @classmethod
     def small(cls) -> "APPMConfig":
-        """For a 5 x 5 feature map (80 px input, stride 16): four parts of 40 px, as the four colours of
-        Figure 4: one 2x2-cell window, two of 3x3 / 2x4 / 4x2 cells, one of 4x4 / 3x5 / 5x3 cells."""
+        """For a 5 x 5 feature map (80 px input, stride 16): four parts of 40 px, as the four
+        colours of Figure 4: one 2x2-cell window, two of 3x3 / 2x4 / 4x2 cells, one of 4x4 / 3x5 /
+        5x3 cells."""
         return cls()
 
     @classmethod
     def paper(cls) -> "APPMConfig":
-        """For a 16 x 16 feature map (512 px, stride 32), MMAL-Net's window shapes and counts scaled to it;
-        parts at 256 px (Sec. 4)."""
-        return cls(groups=(((4, 4), (3, 5), (5, 3)), ((6, 6), (5, 7), (7, 5)),
-                           ((8, 8), (6, 10), (10, 6), (7, 9), (9, 7))),
-                   n_per_group=(2, 3, 2), iou=0.25, part_size=256)
+        """For a 16 x 16 feature map (512 px, stride 32), MMAL-Net's window shapes and counts scaled
+        to it; parts at 256 px (Sec. 4)."""
+        return cls(
+            groups=(
+                ((4, 4), (3, 5), (5, 3)),
+                ((6, 6), (5, 7), (7, 5)),
+                ((8, 8), (6, 10), (10, 6), (7, 9), (9, 7)),
+            ),
+            n_per_group=(2, 3, 2),
+            iou=0.25,
+            part_size=256,
+        )
 
 
 def activation_map(features: torch.Tensor) -> torch.Tensor:
@@ -93,13 +104,21 @@ def select_windows(boxes: torch.Tensor, scores: torch.Tensor, k: int, iou: float
         raise ValueError(f"asked for {k} windows but there are only {len(scores)}")
     keep = nms(boxes.float(), scores.float(), iou)
     if len(keep) < k:
-        rest = [i for i in torch.argsort(scores, descending=True).tolist() if i not in set(keep.tolist())]
-        keep = torch.cat([keep, torch.tensor(rest[: k - len(keep)], dtype=keep.dtype, device=keep.device)])
+        rest = [
+            i
+            for i in torch.argsort(scores, descending=True).tolist()
+            if i not in set(keep.tolist())
+        ]
+        keep = torch.cat(
+            [keep, torch.tensor(rest[: k - len(keep)], dtype=keep.dtype, device=keep.device)]
+        )
     return keep[:k]
 
 
 @torch.no_grad()
-def propose_parts(features: torch.Tensor, cfg: APPMConfig, stride: int, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def propose_parts(
+    features: torch.Tensor, cfg: APPMConfig, stride: int, image_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """APPM: part windows per image, ranked within each scale group by a_w after NMS.
 
     features (B, C, h, w) -> boxes (B, N, 4) in image pixels (clipped to the image) and their
@@ -109,7 +128,7 @@ def propose_parts(features: torch.Tensor, cfg: APPMConfig, stride: int, image_si
     for b in range(A.shape[0]):
         kb, ks = [], []
         for shapes, k in zip(cfg.groups, cfg.n_per_group):
-            boxes, scores = all_windows(A[b:b + 1], shapes)
+            boxes, scores = all_windows(A[b : b + 1], shapes)
             idx = select_windows(boxes, scores[0], k, cfg.iou)
             kb.append(boxes[idx])
             ks.append(scores[0, idx])
@@ -125,10 +144,17 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, size: int) -> tor
     if boxes.ndim != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != images.shape[0]:
         raise ValueError(f"boxes must be (B={images.shape[0]}, N, 4), got {tuple(boxes.shape)}")
     H, W = images.shape[-2:]
-    if (boxes[..., 0] < 0).any() or (boxes[..., 1] < 0).any() or (boxes[..., 2] > W).any() or (boxes[..., 3] > H).any():
+    if (
+        (boxes[..., 0] < 0).any()
+        or (boxes[..., 1] < 0).any()
+        or (boxes[..., 2] > W).any()
+        or (boxes[..., 3] > H).any()
+    ):
         raise ValueError("boxes must lie inside the image; clip them first")
     rois = [b.float() for b in boxes]
-    return roi_align(images, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True)
+    return roi_align(
+        images, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True
+    )
 
 
 @torch.no_grad()
@@ -149,4 +175,6 @@ def aolm(features: torch.Tensor, stride: int, image_size: int) -> torch.Tensor:
         sizes = ndimage.sum(mask, lab, index=range(1, n + 1))
         ys, xs = np.nonzero(lab == 1 + int(np.argmax(sizes)))
         out.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
-    return (torch.tensor(out, dtype=torch.float32, device=features.device) * stride).clamp(0, image_size)
+    return (torch.tensor(out, dtype=torch.float32, device=features.device) * stride).clamp(
+        0, image_size
+    )

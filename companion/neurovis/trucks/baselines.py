@@ -1,5 +1,6 @@
 """Baselines: a plain ResNet classifier on one photo, and the original single-image MMAL-Net
 (Zhang et al. 2021: raw, object and part branches sharing one backbone and FC layer)."""
+
 from __future__ import annotations
 
 import torch
@@ -49,7 +50,7 @@ class MMALNet(nn.Module):
         if parts:
             a = self.cfg.appm
             boxes, _ = propose_parts(obj_map, a, self.net.stride, S)
-            with frozen_bn_stats(self.net):       # parts do not shape the test-time statistics
+            with frozen_bn_stats(self.net):  # parts do not shape the test-time statistics
                 logits, _ = self.net(crop_and_resize(obj_img, boxes, a.part_size))
             out["part"], out["part_boxes"] = logits.view(len(x), a.num_parts, -1), boxes
         return out

@@ -1,10 +1,12 @@
 """The improved MMAL-Net (Figure 2): frontal, side and part branches; its losses (Eq. 1-4).
 
-Every branch is a ResNet feature extractor with an FC classifier (Sec. 3.1): ResNet-50 at paper scale,
-a narrow 4-block ResNet (timm) at small scale. As in MMAL-Net, the branches share the backbone and
-the FC layer by default (``shared=True``); ``shared=False`` gives the frontal and side views their own
-backbones (the part branch shares the side one), since frontal and side photos look different.
+Every branch is a ResNet feature extractor with an FC classifier (Sec. 3.1): ResNet-50 at paper
+scale, a narrow 4-block ResNet (timm) at small scale. As in MMAL-Net, the branches share the
+backbone and the FC layer by default (``shared=True``); ``shared=False`` gives the frontal and side
+views their own backbones (the part branch shares the side one), since frontal and side photos look
+different.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -27,9 +29,10 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 
 @contextmanager
 def frozen_bn_stats(module: nn.Module):
-    """Batch norm layers of ``module`` normalise with the batch's statistics (in training mode) but do
-    not update their running statistics inside this block. Used for the part images: the part branch
-    is dropped at test time, so the running statistics must describe whole photos, not zoomed parts."""
+    """Batch norm layers of ``module`` normalise with the batch's statistics (in training mode) but
+    do not update their running statistics inside this block. Used for the part images: the part
+    branch is dropped at test time, so the running statistics must describe whole photos, not zoomed
+    parts."""
     bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in bns]
     for m in bns:
@@ -44,13 +47,14 @@ def frozen_bn_stats(module: nn.Module):
 @dataclass(frozen=True)
 class NetConfig:
     """Backbone and input sizes. ``small()``: 80 px photos, 40 px parts, a 4-block ResNet (one basic
-    block per stage) of widths 24-192 with output stride 16 (a 5 x 5 map for APPM). ``paper()``: 512 px photos, 256 px parts,
-    ResNet-50 with output stride 32 (16 x 16 map) (Sec. 4)."""
+    block per stage) of widths 24-192 with output stride 16 (a 5 x 5 map for APPM). ``paper()``: 512
+    px photos, 256 px parts, ResNet-50 with output stride 32 (16 x 16 map) (Sec. 4)."""
+
     image_size: int = 80
-    arch: str = "small"                 # "small" | "resnet50"
+    arch: str = "small"  # "small" | "resnet50"
     channels: tuple = (24, 48, 96, 192)
     output_stride: int = 16
-    pretrained: bool = False            # ImageNet weights (paper); needs them cached or online
+    pretrained: bool = False  # ImageNet weights (paper); needs them cached or online
     appm: APPMConfig = field(default_factory=APPMConfig.small)
     shared: bool = True
 
@@ -60,7 +64,13 @@ class NetConfig:
 
     @classmethod
     def paper(cls, **kw) -> "NetConfig":
-        kw = {"image_size": 512, "arch": "resnet50", "output_stride": 32, "appm": APPMConfig.paper(), **kw}
+        kw = {
+            "image_size": 512,
+            "arch": "resnet50",
+            "output_stride": 32,
+            "appm": APPMConfig.paper(),
+            **kw,
+        }
         return cls(**kw)
 
 
@@ -74,12 +84,24 @@ class ResNetClassifier(nn.Module):
         from timm.models.resnet import BasicBlock, ResNet
 
         if cfg.arch == "small":
-            self.backbone = ResNet(BasicBlock, (1, 1, 1, 1), num_classes=0, global_pool="", channels=cfg.channels,
-                                   stem_width=cfg.channels[0], output_stride=cfg.output_stride)
+            self.backbone = ResNet(
+                BasicBlock,
+                (1, 1, 1, 1),
+                num_classes=0,
+                global_pool="",
+                channels=cfg.channels,
+                stem_width=cfg.channels[0],
+                output_stride=cfg.output_stride,
+            )
             width = cfg.channels[-1]
         elif cfg.arch == "resnet50":
-            self.backbone = timm.create_model("resnet50", pretrained=cfg.pretrained, num_classes=0, global_pool="",
-                                              output_stride=cfg.output_stride)
+            self.backbone = timm.create_model(
+                "resnet50",
+                pretrained=cfg.pretrained,
+                num_classes=0,
+                global_pool="",
+                output_stride=cfg.output_stride,
+            )
             width = self.backbone.num_features
         else:
             raise ValueError(f"arch must be 'small' or 'resnet50', got {cfg.arch!r}")
@@ -105,10 +127,10 @@ class ImprovedMMAL(nn.Module):
 
     def forward(self, front: torch.Tensor, side: torch.Tensor, parts: bool | None = None) -> dict:
         parts = self.training if parts is None else parts
-        if self.cfg.shared:       # one pass for both views
+        if self.cfg.shared:  # one pass for both views
             logits, fmap = self.front_net(torch.cat([front, side]))
-            out = {"front": logits[: len(front)], "side": logits[len(front):]}
-            side_map = fmap[len(front):]
+            out = {"front": logits[: len(front)], "side": logits[len(front) :]}
+            side_map = fmap[len(front) :]
         else:
             out = {"front": self.front_net(front)[0]}
             out["side"], side_map = self.side_net(side)
@@ -117,7 +139,8 @@ class ImprovedMMAL(nn.Module):
         return out
 
     def part_branch(self, side: torch.Tensor, side_map: torch.Tensor):
-        """APPM on the side branch's feature map, crops of the side image, their logits (B, N, K)."""
+        """APPM on the side branch's feature map, crops of the side image, their logits (B, N,
+        K)."""
         a = self.cfg.appm
         boxes, _ = propose_parts(side_map, a, self.side_net.stride, side.shape[-1])
         crops = crop_and_resize(side, boxes, a.part_size)
@@ -127,15 +150,17 @@ class ImprovedMMAL(nn.Module):
 
     @torch.no_grad()
     def predict_proba(self, front: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
-        """Class probabilities of a set: the mean of the frontal and side branches' softmax (the part
-        branch is not used at test time); with ``side=None``, the frontal branch alone."""
+        """Class probabilities of a set: the mean of the frontal and side branches' softmax (the
+        part branch is not used at test time); with ``side=None``, the frontal branch alone."""
         if side is None:
             return F.softmax(self.front_net(front)[0], -1)
         out = self.forward(front, side, parts=False)
         return 0.5 * (F.softmax(out["front"], -1) + F.softmax(out["side"], -1))
 
 
-def improved_mmal_loss(out: dict, y: torch.Tensor, use_parts: bool = True) -> tuple[torch.Tensor, dict]:
+def improved_mmal_loss(
+    out: dict, y: torch.Tensor, use_parts: bool = True
+) -> tuple[torch.Tensor, dict]:
     """L_total = L_frontal + L_side + L_part (Eq. 4), with
 
         L_frontal = -log P_f(c)   (Eq. 1),   L_side = -log P_s(c)   (Eq. 2),

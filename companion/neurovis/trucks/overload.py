@@ -12,6 +12,7 @@ Flags that send the vehicle to manual review, whatever the verdict: the plate is
 the plate's registered model differs from the recognised one (a cloned, swapped or misread plate, or
 a recognition error), the measured axle count differs from the model's.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,6 +30,7 @@ STATUSES = ("legal", "within tolerance", "overloaded", "unknown model")
 @dataclass(frozen=True)
 class StationRecord:
     """One vehicle at the automatic weighing station."""
+
     event_id: int
     plate: str
     measured_kg: float
@@ -36,12 +38,23 @@ class StationRecord:
     time: str
 
     def __post_init__(self):
-        if not (isinstance(self.measured_kg, (int, float)) and math.isfinite(self.measured_kg) and self.measured_kg > 0):
-            raise ValueError(f"event {self.event_id}: measured_kg must be a positive finite weight, got {self.measured_kg!r}")
+        if not (
+            isinstance(self.measured_kg, (int, float))
+            and math.isfinite(self.measured_kg)
+            and self.measured_kg > 0
+        ):
+            raise ValueError(
+                f"event {self.event_id}: measured_kg must be a positive finite weight, got "
+                f"{self.measured_kg!r}"
+            )
         if not isinstance(self.axles, (int, np.integer)) or self.axles < 2:
-            raise ValueError(f"event {self.event_id}: axles must be an integer >= 2, got {self.axles!r}")
+            raise ValueError(
+                f"event {self.event_id}: axles must be an integer >= 2, got {self.axles!r}"
+            )
         if not self.plate or not isinstance(self.plate, str):
-            raise ValueError(f"event {self.event_id}: plate must be a non-empty string, got {self.plate!r}")
+            raise ValueError(
+                f"event {self.event_id}: plate must be a non-empty string, got {self.plate!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -60,11 +73,21 @@ class Verdict:
     @property
     def review(self) -> bool:
         """Manual review: unknown model or any flag."""
-        return self.status == "unknown model" or self.plate_unregistered or self.plate_mismatch or self.axle_mismatch
+        return (
+            self.status == "unknown model"
+            or self.plate_unregistered
+            or self.plate_mismatch
+            or self.axle_mismatch
+        )
 
 
-def overload_verdict(record: StationRecord, recognised: str, registry: dict[str, VehicleSpec],
-                     plates: dict[str, str], tolerance: float = 0.05) -> Verdict:
+def overload_verdict(
+    record: StationRecord,
+    recognised: str,
+    registry: dict[str, VehicleSpec],
+    plates: dict[str, str],
+    tolerance: float = 0.05,
+) -> Verdict:
     """The verdict for one station record given the recognised model (module docstring).
 
     registry: {model: VehicleSpec}; plates: {plate: registered model}; tolerance: the enforcement
@@ -76,35 +99,64 @@ def overload_verdict(record: StationRecord, recognised: str, registry: dict[str,
     unregistered = registered is None
     mismatch = (not unregistered) and registered != recognised
     if spec is None:
-        return Verdict(record.event_id, record.plate, recognised, record.measured_kg, None, "unknown model", None,
-                       unregistered, mismatch, False)
+        return Verdict(
+            record.event_id,
+            record.plate,
+            recognised,
+            record.measured_kg,
+            None,
+            "unknown model",
+            None,
+            unregistered,
+            mismatch,
+            False,
+        )
     limit = float(spec.gvwr_kg)
-    enforce = round(limit * (1 + tolerance), 6)         # rounding: W exactly at L·(1+t) is not overloaded
+    # rounding: W exactly at L·(1+t) is not overloaded
+    enforce = round(limit * (1 + tolerance), 6)
     W = float(record.measured_kg)
     status = "overloaded" if W > enforce else ("within tolerance" if W > limit else "legal")
-    return Verdict(record.event_id, record.plate, recognised, W, limit, status, 100.0 * (W - limit) / limit,
-                   unregistered, mismatch, int(record.axles) != int(spec.axles))
+    return Verdict(
+        record.event_id,
+        record.plate,
+        recognised,
+        W,
+        limit,
+        status,
+        100.0 * (W - limit) / limit,
+        unregistered,
+        mismatch,
+        int(record.axles) != int(spec.axles),
+    )
 
 
-# ----------------------------------------------------------------------------------- simulated stream
+# --------------------------------------------------------------------------------- simulated stream
 @dataclass(frozen=True)
 class StreamTruth:
-    """Ground truth of a simulated event: the vehicle's real model, whether its plate is registered to
-    another model (cloned / swapped) and whether it is really overloaded (by its real model's limit)."""
+    """Ground truth of a simulated event: the vehicle's real model, whether its plate is registered
+    to another model (cloned / swapped) and whether it is really overloaded (by its real model's
+    limit)."""
+
     true_model: str
     plate_cloned: bool
     true_status: str
 
 
-def simulate_stream(true_models: list[str], registry: dict[str, VehicleSpec], rng: np.random.Generator,
-                    tolerance: float = 0.05, overload_rate: float = 0.3, clone_rate: float = 0.15,
-                    start: str = "2026-11-24T08:00:00") -> tuple[list[StationRecord], dict[str, str], list[StreamTruth]]:
+def simulate_stream(
+    true_models: list[str],
+    registry: dict[str, VehicleSpec],
+    rng: np.random.Generator,
+    tolerance: float = 0.05,
+    overload_rate: float = 0.3,
+    clone_rate: float = 0.15,
+    start: str = "2026-11-24T08:00:00",
+) -> tuple[list[StationRecord], dict[str, str], list[StreamTruth]]:
     """Station events for vehicles of ``true_models`` (one per event), with the plate registry.
 
-    Weights: an overloaded vehicle weighs L·U(1 + t + 1 %, 1.4), the others L·U(0.55, 1 + t) (some of
-    these are over L but within the tolerance). A fraction ``clone_rate`` of plates is registered to
-    another model of the registry (a cloned or swapped plate); the rest to the real model. Axle counts
-    are the real model's. Events arrive 20-90 s apart."""
+    Weights: an overloaded vehicle weighs L·U(1 + t + 1 %, 1.4), the others L·U(0.55, 1 + t) (some
+    of these are over L but within the tolerance). A fraction ``clone_rate`` of plates is registered
+    to another model of the registry (a cloned or swapped plate); the rest to the real model. Axle
+    counts are the real model's. Events arrive 20-90 s apart."""
     if not true_models:
         raise ValueError("simulate_stream needs at least one vehicle")
     names = sorted(registry)
@@ -113,19 +165,35 @@ def simulate_stream(true_models: list[str], registry: dict[str, VehicleSpec], rn
     for i, model in enumerate(true_models):
         spec = registry[model]
         over = rng.random() < overload_rate
-        W = spec.gvwr_kg * (rng.uniform(1 + tolerance + 0.01, 1.4) if over else rng.uniform(0.55, 1 + tolerance))
-        plate = f"{chr(65 + int(rng.integers(26)))}{chr(65 + int(rng.integers(26)))}-{int(rng.integers(1000, 9999))}"
+        W = spec.gvwr_kg * (
+            rng.uniform(1 + tolerance + 0.01, 1.4) if over else rng.uniform(0.55, 1 + tolerance)
+        )
+        plate = (
+            f"{chr(65 + int(rng.integers(26)))}{chr(65 + int(rng.integers(26)))}"
+            f"-{int(rng.integers(1000, 9999))}"
+        )
         cloned = rng.random() < clone_rate
         plates[plate] = str(rng.choice([n for n in names if n != model])) if cloned else model
         t += timedelta(seconds=int(rng.integers(20, 90)))
-        rec = StationRecord(i, plate, round(float(W), 1), spec.axles, t.isoformat(timespec="seconds"))
+        rec = StationRecord(
+            i, plate, round(float(W), 1), spec.axles, t.isoformat(timespec="seconds")
+        )
         records.append(rec)
-        truth.append(StreamTruth(model, cloned, overload_verdict(rec, model, registry, plates, tolerance).status))
+        truth.append(
+            StreamTruth(
+                model, cloned, overload_verdict(rec, model, registry, plates, tolerance).status
+            )
+        )
     return records, plates, truth
 
 
-def run_stream(records: list[StationRecord], recognise, registry: dict[str, VehicleSpec], plates: dict[str, str],
-               tolerance: float = 0.05) -> tuple[list[Verdict], np.ndarray]:
+def run_stream(
+    records: list[StationRecord],
+    recognise,
+    registry: dict[str, VehicleSpec],
+    plates: dict[str, str],
+    tolerance: float = 0.05,
+) -> tuple[list[Verdict], np.ndarray]:
     """Recognise and judge every event in arrival order. ``recognise(event_id) -> model name`` (the
     camera photos of that vehicle through the network). Returns the verdicts and the per-vehicle
     latency in ms (recognition + rules), measured here."""
@@ -138,7 +206,11 @@ def run_stream(records: list[StationRecord], recognise, registry: dict[str, Vehi
     return verdicts, np.array(ms)
 
 
-def score_stream(verdicts: list[Verdict], truth: list[StreamTruth], registry: dict[str, VehicleSpec] | None = None) -> dict:
+def score_stream(
+    verdicts: list[Verdict],
+    truth: list[StreamTruth],
+    registry: dict[str, VehicleSpec] | None = None,
+) -> dict:
     """Decision quality of a stream against its ground truth:
     decisions_correct_pct: verdict status equal to the status under the real model's limit;
     decisions_correct_when_recognised_pct: the same among correctly recognised vehicles;
@@ -153,14 +225,31 @@ def score_stream(verdicts: list[Verdict], truth: list[StreamTruth], registry: di
     over = np.array([t.true_status == "overloaded" for t in truth])
     judged_over = np.array([v.status == "overloaded" for v in verdicts])
     pct = lambda a: float(100.0 * a.mean()) if len(a) else float("nan")
-    return {"events": len(verdicts), "recognised_pct": pct(rec_ok), "decisions_correct_pct": pct(ok),
-            "decisions_correct_when_recognised_pct": pct(ok[rec_ok]),
-            "overloaded": int(over.sum()), "missed_overloads": int((over & ~judged_over).sum()),
-            "false_overloads": int((~over & judged_over).sum()),
-            "cloned_plates": int(clones.sum()), "clones_flagged_pct": pct(flagged[clones]),
-            "false_plate_alarms": int((flagged & ~clones).sum())} | ({} if registry is None else {
-            "light_as_heavy": int(sum(registry[t.true_model].duty == "light" and v.recognised in registry
-                                      and registry[v.recognised].duty == "heavy" for v, t in zip(verdicts, truth)))})
+    return {
+        "events": len(verdicts),
+        "recognised_pct": pct(rec_ok),
+        "decisions_correct_pct": pct(ok),
+        "decisions_correct_when_recognised_pct": pct(ok[rec_ok]),
+        "overloaded": int(over.sum()),
+        "missed_overloads": int((over & ~judged_over).sum()),
+        "false_overloads": int((~over & judged_over).sum()),
+        "cloned_plates": int(clones.sum()),
+        "clones_flagged_pct": pct(flagged[clones]),
+        "false_plate_alarms": int((flagged & ~clones).sum()),
+    } | (
+        {}
+        if registry is None
+        else {
+            "light_as_heavy": int(
+                sum(
+                    registry[t.true_model].duty == "light"
+                    and v.recognised in registry
+                    and registry[v.recognised].duty == "heavy"
+                    for v, t in zip(verdicts, truth)
+                )
+            )
+        }
+    )
 
 
 def verdict_table(verdicts: list[Verdict], truth: list[StreamTruth] | None = None, records=None):

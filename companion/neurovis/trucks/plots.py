@@ -1,12 +1,14 @@
-"""Figures of the trucks chapter: photo sets, APPM part windows (Figure 4), confusion matrices with the
-light / heavy boundary (Figure 7), the few-shot curve (Figure 6), learning curves."""
+"""Figures of the trucks chapter: photo sets, APPM part windows (Figure 4), confusion matrices with
+the light / heavy boundary (Figure 7), the few-shot curve (Figure 6), learning curves."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from ..core import plotting
 
-WINDOW_COLOURS = ["red", "orange", "yellow", "limegreen", "cyan", "magenta", "blue"]   # Figure 4's order
+# Figure 4's order
+WINDOW_COLOURS = ["red", "orange", "yellow", "limegreen", "cyan", "magenta", "blue"]
 
 
 def _img(x) -> np.ndarray:
@@ -14,19 +16,23 @@ def _img(x) -> np.ndarray:
 
 
 def sample_sets(table, sets, duty, per_class: int = 1, title: str | None = None):
-    """One row of (frontal, side) photo pairs per class, titled with the model and its duty class."""
+    """One row of (frontal, side) photo pairs per class, titled with the model and its duty
+    class."""
     imgs, titles = [], []
     for c in range(len(table.classes)):
         for i in np.flatnonzero(sets.labels == c)[:per_class]:
             for v, view in enumerate(("photo 1 (frontal)", "photo 2 (side)")):
                 imgs.append(_img(table[int(sets.pairs[i, v])]))
-                titles.append(f"{table.classes[c][:28]}\n{'heavy' if duty[c] else 'light'}-duty, {view}")
+                titles.append(
+                    f"{table.classes[c][:28]}\n{'heavy' if duty[c] else 'light'}-duty, {view}"
+                )
     return plotting.image_grid(imgs, titles, ncols=4, size=2.6, suptitle=title)
 
 
 def part_windows(images, boxes, scores=None, titles=None, n_per_group=None, ax_size: float = 3.0):
     """APPM part windows drawn on the photos (Figure 4): windows in the order APPM returns them, one
-    colour each (red = first, the most active of its group); images (B, 3, S, S), boxes (B, N, 4) px."""
+    colour each (red = first, the most active of its group); images (B, 3, S, S), boxes (B, N, 4)
+    px."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -47,9 +53,9 @@ def part_windows(images, boxes, scores=None, titles=None, n_per_group=None, ax_s
 
 
 def confusion(cm, classes, heavy, title: str = "", ax=None, percent: bool = True):
-    """A confusion matrix (rows: true, columns: recognised; row percentages with ``percent``) with the
-    light / heavy boundary marked; classes are reordered light first. Light rows in heavy columns are
-    the dangerous errors (shaded)."""
+    """A confusion matrix (rows: true, columns: recognised; row percentages with ``percent``) with
+    the light / heavy boundary marked; classes are reordered light first. Light rows in heavy
+    columns are the dangerous errors (shaded)."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -68,10 +74,19 @@ def confusion(cm, classes, heavy, title: str = "", ax=None, percent: bool = True
     ax.grid(False)
     for i in range(len(cm)):
         for j in range(len(cm)):
-            ax.text(j, i, f"{cm[i, j]:.0f}" + ("%" if percent else ""), ha="center", va="center", color="white" if cm[i, j] > cm.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                f"{cm[i, j]:.0f}" + ("%" if percent else ""),
+                ha="center",
+                va="center",
+                color="white" if cm[i, j] > cm.max() / 2 else "black",
+            )
     ax.axhline(n_light - 0.5, color="crimson", lw=2)
     ax.axvline(n_light - 0.5, color="crimson", lw=2)
-    ax.add_patch(Rectangle((n_light - 0.5, -0.5), len(cm) - n_light, n_light, color="crimson", alpha=0.12))
+    ax.add_patch(
+        Rectangle((n_light - 0.5, -0.5), len(cm) - n_light, n_light, color="crimson", alpha=0.12)
+    )
     ax.set_xticks(range(len(cm)), names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(cm)), names, fontsize=8)
     ax.set_xlabel("recognised")
@@ -93,14 +108,23 @@ def confusion_grid(cms: dict, classes, heavy):
     return fig
 
 
-def few_shot_curve(n_sets, accs: dict, title: str = "held-out accuracy against training sets per class (Figure 6)"):
+def few_shot_curve(
+    n_sets, accs: dict, title: str = "held-out accuracy against training sets per class (Figure 6)"
+):
     """Plotly line chart: accuracy (%) per method against the number of training sets per class."""
-    return plotting.line_figure(n_sets, accs, title=title, xlabel="training sets per class", ylabel="accuracy (%)")
+    return plotting.line_figure(
+        n_sets, accs, title=title, xlabel="training sets per class", ylabel="accuracy (%)"
+    )
 
 
 def learning_curves(runs: dict):
     """Plotly: held-out accuracy after every epoch, per method ({label: Trained})."""
     ep = max(len(r.history["test_acc"]) for r in runs.values())
-    return plotting.line_figure(range(1, ep + 1), {k: r.history["test_acc"] for k, r in runs.items()},
-                                title="held-out accuracy during training", xlabel="epoch", ylabel="accuracy (%)",
-                                markers=False)
+    return plotting.line_figure(
+        range(1, ep + 1),
+        {k: r.history["test_acc"] for k, r in runs.items()},
+        title="held-out accuracy during training",
+        xlabel="epoch",
+        ylabel="accuracy (%)",
+        markers=False,
+    )

@@ -5,6 +5,7 @@
 - Table 4's lineage: WMFPR (Wu et al. 2015), hand-crafted density, Radon and geometry features of
   the wafer map with a support-vector classifier (scikit-learn).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,6 +27,7 @@ def make_baseline(name: str, num_classes: int):
 
 
 # --------------------------------------------------------------------------- WMFPR-style features
+
 
 def _polar(shape):
     rows, cols = shape
@@ -77,8 +79,16 @@ def geometry_features(m: np.ndarray) -> np.ndarray:
     p = max(props, key=lambda r: r.area)
     on = float((m != OFF).sum())
     radius = np.sqrt(on / np.pi)
-    return np.array([p.area / on, p.perimeter / (2 * np.pi * radius), p.axis_major_length / (2 * radius),
-                     p.axis_minor_length / (2 * radius), p.eccentricity, p.solidity])
+    return np.array(
+        [
+            p.area / on,
+            p.perimeter / (2 * np.pi * radius),
+            p.axis_major_length / (2 * radius),
+            p.axis_minor_length / (2 * radius),
+            p.eccentricity,
+            p.solidity,
+        ]
+    )
 
 
 def wmfpr_features(maps) -> np.ndarray:

@@ -14,6 +14,7 @@ reproducible, and the background noise of a map is a threshold on a fixed unifor
 map at a higher noise level has a superset of the defective dies (noise is monotone in the defect
 count), which is what the chapter's robustness curve needs.
 """
+
 from __future__ import annotations
 
 import io
@@ -30,22 +31,32 @@ CLASSES = ("Center", "Donut", "Edge-Loc", "Edge-Ring", "Loc", "Near-full", "Rand
 #: WM-811K's label for a map with no failure pattern (only background noise).
 NONE = "none"
 #: Labelled maps per pattern in WM-811K, as counted by the paper (Section 3.1).
-PAPER_COUNTS = {"Center": 4294, "Donut": 555, "Edge-Loc": 5189, "Edge-Ring": 9680, "Loc": 3593,
-                "Near-full": 149, "Random": 866, "Scratch": 1193}
+PAPER_COUNTS = {
+    "Center": 4294,
+    "Donut": 555,
+    "Edge-Loc": 5189,
+    "Edge-Ring": 9680,
+    "Loc": 3593,
+    "Near-full": 149,
+    "Random": 866,
+    "Scratch": 1193,
+}
 
 #: How each class is modelled by the generator (shown in the chapter beside the paper's Figure 7).
 CLASS_MODELS = {
-    "Center": "a filled disc of defects around the wafer centre (radius 0.15-0.4 of the wafer, centre "
-              "offset <= 0.12), dense inside (70-100 %), ragged border",
+    "Center": "a filled disc of defects around the wafer centre (radius 0.15-0.4 of the wafer, "
+    "centre offset <= 0.12), dense inside (70-100 %), ragged border",
     "Donut": "a ring of defects around the centre (inner radius 0.25-0.5, width 0.15-0.3), dense, "
-             "sometimes with one angular gap",
-    "Edge-Loc": "a cluster on the wafer edge: outer band of width 0.12-0.3 over an arc of 25-100 degrees",
+    "sometimes with one angular gap",
+    "Edge-Loc": "a cluster on the wafer edge: outer band of width 0.12-0.3 over an arc of 25-100 "
+    "degrees",
     "Edge-Ring": "a thin band along the edge (width 0.04-0.12) covering 270-360 degrees of the rim",
-    "Loc": "an irregular elliptic blob inside the wafer, away from the edge (centre radius 0.1-0.6, "
-           "semi-axes 0.1-0.25)",
+    "Loc": "an irregular elliptic blob inside the wafer, away from the edge (centre radius "
+    "0.1-0.6, semi-axes 0.1-0.25)",
     "Near-full": "almost every die defective (80-100 %), a few good patches",
     "Random": "defects spread at random over the whole wafer, density 25-60 %, no structure",
-    "Scratch": "a thin (1-2 dies) curved line of defects, 0.5-1.6 radii long, random position and direction",
+    "Scratch": "a thin (1-2 dies) curved line of defects, 0.5-1.6 radii long, random position and "
+    "direction",
     NONE: "no pattern: background noise only",
 }
 
@@ -63,14 +74,20 @@ def check_wafer_map(m, name: str = "wafer map") -> np.ndarray:
     if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
         raise ValueError(f"{name}: expected integer die codes, got dtype {a.dtype}")
     if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a) & (a == np.round(a))):
-        raise ValueError(f"{name}: die codes must be the integers 0, 1, 2; found non-integer values")
+        raise ValueError(
+            f"{name}: die codes must be the integers 0, 1, 2; found non-integer values"
+        )
     bad = np.setdiff1d(np.unique(a), [OFF, GOOD, DEFECT])
     if bad.size:
-        raise ValueError(f"{name}: die codes must be 0 (off-wafer), 1 (good) or 2 (defect); found {bad[:5].tolist()}")
+        raise ValueError(
+            f"{name}: die codes must be 0 (off-wafer), 1 (good) or 2 (defect); found "
+            f"{bad[:5].tolist()}"
+        )
     return a.astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- generator
+
 
 @dataclass(frozen=True)
 class WaferGenConfig:
@@ -80,6 +97,7 @@ class WaferGenConfig:
     small). aspect: (min, max) rows/cols ratio of the grid. noise: background defect probability of
     a good die, a float or a (min, max) range drawn per map (Figure 9's "serious noise").
     """
+
     grid: tuple = (26, 60)
     aspect: tuple = (0.8, 1.25)
     noise: float | tuple = (0.0, 0.15)
@@ -89,7 +107,9 @@ class WaferGenConfig:
             raise ValueError(f"grid must be (min, max) with 2 < min <= max, got {self.grid}")
         lo, hi = (self.noise, self.noise) if np.isscalar(self.noise) else self.noise
         if not (0 <= lo <= hi <= 1):
-            raise ValueError(f"noise must be in [0, 1] (a level or a (min, max) range), got {self.noise}")
+            raise ValueError(
+                f"noise must be in [0, 1] (a level or a (min, max) range), got {self.noise}"
+            )
 
 
 def _grid(rng, cfg: WaferGenConfig):
@@ -181,7 +201,9 @@ def _pattern(label: str, rng, on, yy, xx, rho, theta) -> np.ndarray:
     return p * on
 
 
-def generate_map(label: str, seed, cfg: WaferGenConfig = WaferGenConfig(), noise: float | None = None):
+def generate_map(
+    label: str, seed, cfg: WaferGenConfig = WaferGenConfig(), noise: float | None = None
+):
     """One wafer map of class ``label`` from random stream ``seed`` (an int or a tuple of ints).
 
     The pattern, grid and noise field come from independent child streams of ``seed``; ``noise``
@@ -204,10 +226,12 @@ def generate_map(label: str, seed, cfg: WaferGenConfig = WaferGenConfig(), noise
 
 
 def scaled_counts(n: int, counts: dict = PAPER_COUNTS, min_per_class: int = 0) -> dict:
-    """Split ``n`` maps over classes in the proportions of ``counts`` (WM-811K's by default),
-    with at least ``min_per_class`` each (largest-remainder rounding, then the largest class pays)."""
+    """Split ``n`` maps over classes in the proportions of ``counts`` (WM-811K's by default), with
+    at least ``min_per_class`` each (largest-remainder rounding, then the largest class pays)."""
     if n < len(counts) * max(min_per_class, 1):
-        raise ValueError(f"n={n} too small for {len(counts)} classes with min_per_class={min_per_class}")
+        raise ValueError(
+            f"n={n} too small for {len(counts)} classes with min_per_class={min_per_class}"
+        )
     total = sum(counts.values())
     raw = {k: n * v / total for k, v in counts.items()}
     out = {k: max(int(np.floor(v)), min_per_class) for k, v in raw.items()}
@@ -225,6 +249,7 @@ def scaled_counts(n: int, counts: dict = PAPER_COUNTS, min_per_class: int = 0) -
 @dataclass
 class WaferSet:
     """Maps of varying grid size with integer labels into ``classes``; ``noise`` per map."""
+
     maps: list
     labels: np.ndarray
     classes: tuple
@@ -236,28 +261,48 @@ class WaferSet:
 
     def subset(self, idx) -> "WaferSet":
         idx = np.asarray(idx)
-        return WaferSet([self.maps[i] for i in idx], self.labels[idx], self.classes,
-                        None if self.noise is None else self.noise[idx], self.source)
+        return WaferSet(
+            [self.maps[i] for i in idx],
+            self.labels[idx],
+            self.classes,
+            None if self.noise is None else self.noise[idx],
+            self.source,
+        )
 
     def counts(self) -> dict:
         return {c: int((self.labels == i).sum()) for i, c in enumerate(self.classes)}
 
     def with_noise(self, level: float, seed: int = 0) -> "WaferSet":
         """The same maps with background noise ``level`` injected (``inject_noise``)."""
-        return WaferSet(inject_noise(self.maps, level, seed), self.labels, self.classes, self.noise,
-                        f"{self.source} + injected noise {level}")
+        return WaferSet(
+            inject_noise(self.maps, level, seed),
+            self.labels,
+            self.classes,
+            self.noise,
+            f"{self.source} + injected noise {level}",
+        )
 
 
-def make_wafer_set(n: int, seed: int = 0, cfg: WaferGenConfig = WaferGenConfig(), classes=CLASSES,
-                   counts: dict | None = None, min_per_class: int = 0, noise: float | None = None) -> WaferSet:
+def make_wafer_set(
+    n: int,
+    seed: int = 0,
+    cfg: WaferGenConfig = WaferGenConfig(),
+    classes=CLASSES,
+    counts: dict | None = None,
+    min_per_class: int = 0,
+    noise: float | None = None,
+) -> WaferSet:
     """A generated set of ``n`` maps with WM-811K's class proportions (``scaled_counts``).
 
     Map ``i`` of class ``c`` is drawn from stream (seed, class index, i): sets made with the same
     seed and a different ``noise`` hold the same patterns on the same grids, only the noise differs.
     """
-    counts = counts or scaled_counts(n, {c: PAPER_COUNTS.get(c, 0) for c in classes if c in PAPER_COUNTS}
-                                     | ({NONE: max(PAPER_COUNTS.values())} if NONE in classes else {}),
-                                     min_per_class)
+    counts = counts or scaled_counts(
+        n,
+        {c: PAPER_COUNTS.get(c, 0) for c in classes if c in PAPER_COUNTS}
+        | ({NONE: max(PAPER_COUNTS.values())} if NONE in classes else {}),
+        min_per_class,
+    )
     maps, labels, levels = [], [], []
     for ci, c in enumerate(classes):
         for i in range(counts.get(c, 0)):
@@ -265,8 +310,13 @@ def make_wafer_set(n: int, seed: int = 0, cfg: WaferGenConfig = WaferGenConfig()
             maps.append(m)
             labels.append(ci)
             levels.append(lv)
-    return WaferSet(maps, np.asarray(labels, dtype=np.int64), tuple(classes), np.asarray(levels),
-                    source=f"generated (WM-811K-faithful generator, seed {seed})")
+    return WaferSet(
+        maps,
+        np.asarray(labels, dtype=np.int64),
+        tuple(classes),
+        np.asarray(levels),
+        source=f"generated (WM-811K-faithful generator, seed {seed})",
+    )
 
 
 def inject_noise(maps, level: float, seed: int = 0) -> list:
@@ -295,12 +345,14 @@ def split_8_1_1(labels, seed: int = 0, stratify: bool = True):
     idx = np.arange(len(labels))
     strat = labels if stratify else None
     train, rest = train_test_split(idx, test_size=0.2, random_state=seed, stratify=strat)
-    val, test = train_test_split(rest, test_size=0.5, random_state=seed,
-                                 stratify=labels[rest] if stratify else None)
+    val, test = train_test_split(
+        rest, test_size=0.5, random_state=seed, stratify=labels[rest] if stratify else None
+    )
     return np.sort(train), np.sort(val), np.sort(test)
 
 
-# --------------------------------------------------------------------------- tensors for the networks
+# ------------------------------------------------------------------------- tensors for the networks
+
 
 def resize_map(m: np.ndarray, size: int) -> np.ndarray:
     """Nearest-neighbour resize of a die grid to ``size`` x ``size`` (codes stay in {0, 1, 2})."""
@@ -336,8 +388,14 @@ class WaferTensorDataset:
         self.resize = int(resize or round(crop * 256 / 224))
         if self.resize < self.crop:
             raise ValueError(f"resize ({self.resize}) must be >= crop ({self.crop})")
-        self.grids = torch.from_numpy(np.stack([resize_map(check_wafer_map(m, f"map {i}"), self.resize)
-                                                for i, m in enumerate(ws.maps)]))
+        self.grids = torch.from_numpy(
+            np.stack(
+                [
+                    resize_map(check_wafer_map(m, f"map {i}"), self.resize)
+                    for i, m in enumerate(ws.maps)
+                ]
+            )
+        )
         self.labels = torch.as_tensor(ws.labels, dtype=torch.long)
         self.train = train
 
@@ -350,13 +408,13 @@ class WaferTensorDataset:
         g = self.grids[i]
         extra = self.resize - self.crop
         if self.train:
-            oy, ox = (torch.randint(0, extra + 1, (2,)).tolist() if extra else (0, 0))
-            g = g[oy:oy + self.crop, ox:ox + self.crop]
+            oy, ox = torch.randint(0, extra + 1, (2,)).tolist() if extra else (0, 0)
+            g = g[oy : oy + self.crop, ox : ox + self.crop]
             if torch.rand(()) < 0.5:
                 g = g.flip(-1)
         else:
             o = extra // 2
-            g = g[o:o + self.crop, o:o + self.crop]
+            g = g[o : o + self.crop, o : o + self.crop]
         return one_hot(g), self.labels[i]
 
 
@@ -365,15 +423,19 @@ def make_loader(ds, batch_size: int, shuffle: bool, seed: int = 0):
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=0)
+    return torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=0
+    )
 
 
 # --------------------------------------------------------------------------- WM-811K (LSWMD.pkl)
 
 LSWMD_COLUMNS = ("waferMap", "dieSize", "lotName", "waferIndex", "trianTestLabel", "failureType")
-LSWMD_HOW_TO_GET = ("WM-811K (MIR lab, Wu et al. 2015): download LSWMD.pkl (about 2 GB) from the MIR "
-                    "Corpora page http://mirlab.org/dataSet/public/ or the Kaggle mirror "
-                    "'qingyi/wm811k-wafer-map', and place it at <data_root>/LSWMD.pkl")
+LSWMD_HOW_TO_GET = (
+    "WM-811K (MIR lab, Wu et al. 2015): download LSWMD.pkl (about 2 GB) from the MIR "
+    "Corpora page http://mirlab.org/dataSet/public/ or the Kaggle mirror "
+    "'qingyi/wm811k-wafer-map', and place it at <data_root>/LSWMD.pkl"
+)
 
 
 class _LegacyPandasUnpickler(pickle.Unpickler):
@@ -385,12 +447,14 @@ class _LegacyPandasUnpickler(pickle.Unpickler):
     understood by pandas' own BlockManager.
     """
 
-    _RENAMED = {("pandas.core.indexes.numeric", n): ("pandas.core.indexes.base", "Index")
-                for n in ("Int64Index", "UInt64Index", "Float64Index")}
+    _RENAMED = {
+        ("pandas.core.indexes.numeric", n): ("pandas.core.indexes.base", "Index")
+        for n in ("Int64Index", "UInt64Index", "Float64Index")
+    }
 
     def find_class(self, module, name):
         if module == "pandas.indexes" or module.startswith("pandas.indexes."):
-            module = "pandas.core.indexes" + module[len("pandas.indexes"):]
+            module = "pandas.core.indexes" + module[len("pandas.indexes") :]
         if module == "pandas.core.indexes" and name == "base":
             module = "pandas.core.indexes.base"
         module, name = self._RENAMED.get((module, name), (module, name))
@@ -429,20 +493,28 @@ def check_lswmd(path, trust: bool = False) -> str:
         return found
     where = f"data/registry.yaml, {LSWMD_REGISTRY_KEY}: sha256"
     if expected is None:
-        why = (f"no sha256 of the published LSWMD.pkl is known (neither the MIR lab nor the Kaggle "
-               f"mirror publishes one; {where} is null), so the file cannot be checked")
+        why = (
+            f"no sha256 of the published LSWMD.pkl is known (neither the MIR lab nor the Kaggle "
+            f"mirror publishes one; {where} is null), so the file cannot be checked"
+        )
     else:
         why = f"its sha256 {found} differs from the published LSWMD.pkl's {expected} ({where})"
     if trust:
-        warnings.warn(f"{path}: unpickling an unverified file (trust=True): {why}; its sha256 is "
-                      f"{found}", stacklevel=3)
+        warnings.warn(
+            f"{path}: unpickling an unverified file (trust=True): {why}; its sha256 is {found}",
+            stacklevel=3,
+        )
         return found
-    advice = ("Download it again from the source, or pass trust=True if you know where this file "
-              "comes from" if expected is not None else
-              f"If you downloaded it yourself from the MIR lab or the Kaggle mirror, pass "
-              f"trust=True (or record its sha256 {found} in {where} to check it from then on)")
-    raise DataIntegrityError(f"{path}: refusing to unpickle it: {why}; unpickling runs any code a "
-                             f"file holds. {advice}.")
+    advice = (
+        "Download it again from the source, or pass trust=True if you know where this file comes "
+        "from"
+        if expected is not None
+        else f"If you downloaded it yourself from the MIR lab or the Kaggle mirror, pass "
+        f"trust=True (or record its sha256 {found} in {where} to check it from then on)"
+    )
+    raise DataIntegrityError(
+        f"{path}: refusing to unpickle it: {why}; unpickling runs any code a file holds. {advice}."
+    )
 
 
 def read_lswmd(path, trust: bool = False):
@@ -468,8 +540,10 @@ def read_lswmd(path, trust: bool = False):
         raise ValueError(f"{path}: expected a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in ("waferMap", "failureType") if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: not the WM-811K layout; missing columns {missing} "
-                         f"(expected {list(LSWMD_COLUMNS)}, found {list(df.columns)})")
+        raise ValueError(
+            f"{path}: not the WM-811K layout; missing columns {missing} "
+            f"(expected {list(LSWMD_COLUMNS)}, found {list(df.columns)})"
+        )
     return df
 
 
@@ -489,7 +563,9 @@ def load_lswmd(path, classes=CLASSES, trust: bool = False) -> WaferSet:
     if not keep.any():
         raise ValueError(f"{path}: no maps labelled with any of {list(classes)}")
     index = {c: i for i, c in enumerate(classes)}
-    maps = [check_wafer_map(m, f"{path} row {r}") for r, m in zip(df.index[keep], df["waferMap"][keep])]
+    maps = [
+        check_wafer_map(m, f"{path} row {r}") for r, m in zip(df.index[keep], df["waferMap"][keep])
+    ]
     y = np.array([index[c] for c in labels[keep]], dtype=np.int64)
     return WaferSet(maps, y, tuple(classes), None, source=f"WM-811K ({Path(path).name}, real)")
 
@@ -499,12 +575,21 @@ def load_wm811k(data_root, classes=CLASSES, trust: bool = False) -> WaferSet:
     ``trust``: see ``check_lswmd``."""
     from neurovis.core import require_data_root
 
-    root = require_data_root(data_root, "WM-811K", expected=["LSWMD.pkl"], how_to_get=LSWMD_HOW_TO_GET)
+    root = require_data_root(
+        data_root, "WM-811K", expected=["LSWMD.pkl"], how_to_get=LSWMD_HOW_TO_GET
+    )
     return load_lswmd(root / "LSWMD.pkl", classes, trust)
 
 
-def chapter_data(scale: str, data_root=None, n_maps: int = 2000, seed: int = 0, min_per_class: int = 30,
-                 cfg: WaferGenConfig = WaferGenConfig(), trust: bool = False):
+def chapter_data(
+    scale: str,
+    data_root=None,
+    n_maps: int = 2000,
+    seed: int = 0,
+    min_per_class: int = 30,
+    cfg: WaferGenConfig = WaferGenConfig(),
+    trust: bool = False,
+):
     """The chapter's maps and their 8:1:1 split (Section 3.2).
 
     ``scale="small"``: ``n_maps`` generated maps with WM-811K's class proportions (at least

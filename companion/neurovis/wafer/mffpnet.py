@@ -4,6 +4,7 @@ modules, a global branch, feature fusion, four auxiliary classifiers A-D and a l
 Widths follow the paper at ``width=1`` (Conv4 -> 128 channels, MFF 128 -> 256 -> 512 -> 1024,
 Conv5 128 -> 128, Conv6 128 -> 256); smaller ``width`` scales every channel count for CPU runs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,25 +18,30 @@ PAPER_AUX_WEIGHTS = (1.0, 1.4, 1.0, 0.3)
 
 
 class ConvBNSwish(nn.Sequential):
-    """k x k convolution, Batch Normalization, Swish (SiLU): the paper's conv unit (Figures 2, 4)."""
+    """k x k convolution, Batch Normalization, Swish (SiLU): the paper's conv unit (Figures 2,
+    4)."""
 
     def __init__(self, c_in: int, c_out: int, k: int = 3, stride: int = 1):
-        super().__init__(nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False), nn.BatchNorm2d(c_out), nn.SiLU())
+        super().__init__(
+            nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False), nn.BatchNorm2d(c_out), nn.SiLU()
+        )
 
 
 class MFF(nn.Module):
     """Multi-Feature Fusion module (Figure 3, Eqs. 1-4): C channels in, 2C out, spatial size halved.
 
-        y1 = F_1x1(x)                    C -> C/2          (Eq. 1; branch of one convolution)
-        y2 = F^1_3x3(y1)                 C/2 -> C/2        (Eq. 2; branch of two convolutions)
-        y3 = F^3_3x3(F^2_3x3(y2))        C/2 -> C -> C     (Eq. 3; branch of four convolutions)
-        F_output = MaxPool(Concat(y1, y2, y3))             C/2 + C/2 + C = 2C   (Eq. 4)
+    y1 = F_1x1(x)                    C -> C/2          (Eq. 1; branch of one convolution)
+    y2 = F^1_3x3(y1)                 C/2 -> C/2        (Eq. 2; branch of two convolutions)
+    y3 = F^3_3x3(F^2_3x3(y2))        C/2 -> C -> C     (Eq. 3; branch of four convolutions)
+    F_output = MaxPool(Concat(y1, y2, y3))             C/2 + C/2 + C = 2C   (Eq. 4)
     """
 
     def __init__(self, channels: int):
         super().__init__()
         if channels < 2 or channels % 2:
-            raise ValueError(f"MFF needs an even channel count C >= 2 (it halves C), got {channels}")
+            raise ValueError(
+                f"MFF needs an even channel count C >= 2 (it halves C), got {channels}"
+            )
         c, h = channels, channels // 2
         self.f1x1 = ConvBNSwish(c, h, 1)
         self.f1 = ConvBNSwish(h, h, 3)
@@ -45,9 +51,9 @@ class MFF(nn.Module):
         self.out_channels = 2 * c
 
     def forward(self, x):
-        y1 = self.f1x1(x)                    # Eq. 1
-        y2 = self.f1(y1)                     # Eq. 2
-        y3 = self.f3(self.f2(y2))            # Eq. 3
+        y1 = self.f1x1(x)  # Eq. 1
+        y2 = self.f1(y1)  # Eq. 2
+        y3 = self.f3(self.f2(y2))  # Eq. 3
         return self.pool(torch.cat([y1, y2, y3], dim=1))  # Eq. 4
 
 
@@ -55,6 +61,7 @@ class MFF(nn.Module):
 class MFFPNetConfig:
     """MFFP-Net hyper-parameters. ``width`` scales channels (1.0 = the paper's), ``dropout`` before
     the lead head; ``aux_weights`` are the loss weights of classifiers A-D (Tables 1-3)."""
+
     num_classes: int = 8
     width: float = 1.0
     dropout: float = 0.2
@@ -85,19 +92,24 @@ class MFFPNet(nn.Module):
         super().__init__()
         self.config = config
         c = max(8, int(round(128 * config.width / 8)) * 8)  # Conv4 width (128 in the paper)
-        self.backbone = nn.Sequential(                      # Conv1-Conv4 (Figure 2): stride 8 in all
+        # Conv1-Conv4 (Figure 2): stride 8 in all
+        self.backbone = nn.Sequential(
             ConvBNSwish(in_channels, c // 4, 3, 2),
             ConvBNSwish(c // 4, c // 2, 3, 2),
             ConvBNSwish(c // 2, c // 2, 3, 1),
             ConvBNSwish(c // 2, c, 3, 2),
         )
-        self.mff = nn.ModuleList([MFF(c), MFF(2 * c), MFF(4 * c)])   # multi-scale branch
-        self.global_branch = nn.Sequential(nn.MaxPool2d(2, ceil_mode=True),
-                                           ConvBNSwish(c, c, 3),       # Conv5
-                                           ConvBNSwish(c, 2 * c, 1))   # Conv6
+        self.mff = nn.ModuleList([MFF(c), MFF(2 * c), MFF(4 * c)])  # multi-scale branch
+        self.global_branch = nn.Sequential(
+            nn.MaxPool2d(2, ceil_mode=True),
+            ConvBNSwish(c, c, 3),  # Conv5
+            ConvBNSwish(c, 2 * c, 1),
+        )  # Conv6
         dims = [2 * c, 2 * c, 4 * c, 8 * c]
         self.aux = nn.ModuleList([nn.Linear(d, config.num_classes) for d in dims])  # A, B, C, D
-        self.lead = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(sum(dims), config.num_classes))
+        self.lead = nn.Sequential(
+            nn.Dropout(config.dropout), nn.Linear(sum(dims), config.num_classes)
+        )
         self.feature_dims = dims
 
     def features(self, x):
@@ -112,7 +124,7 @@ class MFFPNet(nn.Module):
         return [g, m1, m2, m3]
 
     def forward_all(self, x):
-        pooled = [t.mean(dim=(2, 3)) for t in self.features(x)]           # GAP
+        pooled = [t.mean(dim=(2, 3)) for t in self.features(x)]  # GAP
         aux = [head(p) for head, p in zip(self.aux, pooled)]
         return self.lead(torch.cat(pooled, dim=1)), aux
 

@@ -2,12 +2,18 @@
 
 Only ever shown in the "paper (reported)" column; every "ours" number is computed in the run.
 """
+
 from __future__ import annotations
 
 _TABLE6 = {  # class: (precision, TPR, TNR) in %, WM-811K test split (Table 6)
-    "Loc": (95.3, 89.4, 99.3), "Center": (96.8, 99.5, 99.3), "Donut": (88.5, 96.7, 99.7),
-    "Random": (100.0, 88.5, 100.0), "Scratch": (95.6, 90.0, 99.8), "Near-full": (75.0, 100.0, 99.8),
-    "Edge-Loc": (94.8, 97.5, 98.6), "Edge-Ring": (99.1, 99.3, 99.4),
+    "Loc": (95.3, 89.4, 99.3),
+    "Center": (96.8, 99.5, 99.3),
+    "Donut": (88.5, 96.7, 99.7),
+    "Random": (100.0, 88.5, 100.0),
+    "Scratch": (95.6, 90.0, 99.8),
+    "Near-full": (75.0, 100.0, 99.8),
+    "Edge-Loc": (94.8, 97.5, 98.6),
+    "Edge-Ring": (99.1, 99.3, 99.4),
 }
 
 PAPER_RESULTS = {

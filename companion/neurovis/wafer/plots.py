@@ -1,6 +1,7 @@
 """The chapter's figures: wafer maps, confusion matrix (Figure 10), Grad-CAM maps (Figure 11,
 computed with captum's LayerGradCam), the Random vs Near-full error analysis (Figure 12) and the
 noise-robustness curve."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,13 +14,22 @@ WAFER_COLORS = ["#ffffff", "#2a9d8f", "#f4d03f"]
 
 def wafer_cmap():
     from matplotlib.colors import ListedColormap
+
     return ListedColormap(WAFER_COLORS)
 
 
 def show_maps(maps, titles=None, ncols: int = 9, size: float = 1.6, suptitle=None):
     """A grid of wafer maps in the WM-811K colours."""
-    return plotting.image_grid([np.asarray(m) for m in maps], titles, ncols=ncols, size=size,
-                               cmap=wafer_cmap(), vmin=0, vmax=2, suptitle=suptitle)
+    return plotting.image_grid(
+        [np.asarray(m) for m in maps],
+        titles,
+        ncols=ncols,
+        size=size,
+        cmap=wafer_cmap(),
+        vmin=0,
+        vmax=2,
+        suptitle=suptitle,
+    )
 
 
 def confusion_figure(y_true, y_pred, classes, title="Confusion matrix"):
@@ -29,8 +39,9 @@ def confusion_figure(y_true, y_pred, classes, title="Confusion matrix"):
 
     cm = confusion_matrix(y_true, y_pred, labels=range(len(classes)))
     fig, ax = plt.subplots(figsize=(6.2, 5.4))
-    ConfusionMatrixDisplay(cm, display_labels=classes).plot(ax=ax, cmap="Blues", colorbar=False,
-                                                            xticks_rotation=45)
+    ConfusionMatrixDisplay(cm, display_labels=classes).plot(
+        ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45
+    )
     ax.grid(False)
     ax.set_title(title)
     fig.tight_layout()
@@ -45,7 +56,9 @@ def grad_cam(model, layer, x, target):
 
     model.eval()
     x = x.clone().requires_grad_(True)
-    attr = LayerGradCam(model, layer).attribute(x, target=torch.as_tensor(target), relu_attributions=True)
+    attr = LayerGradCam(model, layer).attribute(
+        x, target=torch.as_tensor(target), relu_attributions=True
+    )
     attr = LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), interpolate_mode="bilinear")
     a = attr.detach()[:, 0].numpy()
     peak = a.reshape(len(a), -1).max(1).reshape(-1, 1, 1)
@@ -72,11 +85,23 @@ def grad_cam_figure(grids, cams, titles, ncols: int = 8, size: float = 1.8):
 
 def noise_curve_figure(levels, accuracies: dict, train_range=None):
     """Interactive accuracy-vs-noise curve ({model name: accuracies in %})."""
-    fig = plotting.line_figure(levels, accuracies, title="Accuracy under injected background noise",
-                               xlabel="background defect probability of a good die", ylabel="test accuracy (%)")
+    fig = plotting.line_figure(
+        levels,
+        accuracies,
+        title="Accuracy under injected background noise",
+        xlabel="background defect probability of a good die",
+        ylabel="test accuracy (%)",
+    )
     if train_range is not None:
-        fig.add_vrect(x0=train_range[0], x1=train_range[1], fillcolor="grey", opacity=0.12, line_width=0,
-                      annotation_text="training noise", annotation_position="top left")
+        fig.add_vrect(
+            x0=train_range[0],
+            x1=train_range[1],
+            fillcolor="grey",
+            opacity=0.12,
+            line_width=0,
+            annotation_text="training noise",
+            annotation_position="top left",
+        )
     return fig
 
 

@@ -1,5 +1,6 @@
 """Training and evaluation as Section 3.2, on top of ``neurovis.core.training.fit``; the paper's
 per-class metrics (precision, TPR and TNR, Eqs. 5-6)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ class TrainSettings:
 
     ``cosine_period``: T_max (in epochs) of the cosine-annealing schedule (Section 3.2: 32).
     """
+
     num_epochs: int
     lr: float
     weight_decay: float = 0.05
@@ -32,14 +34,27 @@ class TrainSettings:
     def paper(cls) -> "TrainSettings":
         """Section 3.2: 224 crops of 256 maps, lr 1e-4, weight decay 0.05, batch 32, 100 epochs,
         cosine annealing with a period of 32 epochs."""
-        return cls(num_epochs=100, lr=1e-4, weight_decay=0.05, batch_size=32, image_size=224, cosine_period=32)
+        return cls(
+            num_epochs=100,
+            lr=1e-4,
+            weight_decay=0.05,
+            batch_size=32,
+            image_size=224,
+            cosine_period=32,
+        )
 
     @classmethod
     def small(cls, num_epochs: int = 6, image_size: int = 64, lr: float = 2e-3) -> "TrainSettings":
         """CPU-sized: smaller maps, a few epochs, a larger learning rate so that they suffice,
         one cosine half-period over the run."""
-        return cls(num_epochs=num_epochs, lr=lr, weight_decay=0.05, batch_size=32, image_size=image_size,
-                   cosine_period=num_epochs)
+        return cls(
+            num_epochs=num_epochs,
+            lr=lr,
+            weight_decay=0.05,
+            batch_size=32,
+            image_size=image_size,
+            cosine_period=num_epochs,
+        )
 
 
 def accuracy(model, ds, device, batch_size: int = 256) -> float:
@@ -52,20 +67,33 @@ def predict(model, ds, device, batch_size: int = 256):
     """(labels, predicted labels) of ``model`` (lead head for MFFP-Net) over dataset ``ds``."""
     model.eval()
     ys, ps = [], []
-    for x, y in torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0):
+    for x, y in torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, shuffle=False, num_workers=0
+    ):
         ps.append(model(x.to(device)).argmax(1).cpu())
         ys.append(y)
     return torch.cat(ys).numpy(), torch.cat(ps).numpy()
 
 
-def train_classifier(model, train_ds, val_ds, settings: TrainSettings, device, seed: int = 0,
-                     aux_weights=None, desc: str = "train", checkpoint_path=None, progress: bool = True,
-                     log_epochs: bool = True) -> dict:
+def train_classifier(
+    model,
+    train_ds,
+    val_ds,
+    settings: TrainSettings,
+    device,
+    seed: int = 0,
+    aux_weights=None,
+    desc: str = "train",
+    checkpoint_path=None,
+    progress: bool = True,
+    log_epochs: bool = True,
+) -> dict:
     """Train ``model`` with AdamW + cosine annealing through ``core.training.fit``.
 
     MFFP-Net is trained with deep supervision (``deep_supervision_loss``; ``aux_weights`` overrides
     the model's A-D weights, e.g. for the Tables 1-3 ablations), any other network with plain
-    cross-entropy. ``progress``: tqdm bars per step; ``log_epochs``: one printed line per epoch. Returns fit's history, with the validation accuracy per epoch ("val_acc").
+    cross-entropy. ``progress``: tqdm bars per step; ``log_epochs``: one printed line per epoch.
+    Returns fit's history, with the validation accuracy per epoch ("val_acc").
     """
     loader = make_loader(train_ds, settings.batch_size, shuffle=True, seed=seed)
     weights = None
@@ -81,16 +109,34 @@ def train_classifier(model, train_ds, val_ds, settings: TrainSettings, device, s
 
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=settings.cosine_period)
-    cfg = TrainConfig(num_epochs=settings.num_epochs, clip_grad_norm=settings.clip_grad_norm,
-                      checkpoint_path=checkpoint_path, progress=progress, desc=desc)
+    cfg = TrainConfig(
+        num_epochs=settings.num_epochs,
+        clip_grad_norm=settings.clip_grad_norm,
+        checkpoint_path=checkpoint_path,
+        progress=progress,
+        desc=desc,
+    )
     evaluate = (lambda m: {"val_acc": accuracy(m, val_ds, device)}) if val_ds is not None else None
 
-    def report(epoch, history):  # one line per epoch: visible progress without per-step widget traffic
+    # one line per epoch: visible progress without per-step widget traffic
+    def report(epoch, history):
         val = f", val acc {100 * history['val_acc'][-1]:.1f} %" if "val_acc" in history else ""
-        print(f"{desc}: epoch {epoch + 1}/{settings.num_epochs}, loss {history['loss'][-1]:.3f}{val}", flush=True)
+        print(
+            f"{desc}: epoch {epoch + 1}/{settings.num_epochs}, loss {history['loss'][-1]:.3f}{val}",
+            flush=True,
+        )
 
-    return fit(model, loss_fn, loader, opt, cfg, device, scheduler=sched, evaluate=evaluate,
-               on_epoch_end=report if log_epochs else None)
+    return fit(
+        model,
+        loss_fn,
+        loader,
+        opt,
+        cfg,
+        device,
+        scheduler=sched,
+        evaluate=evaluate,
+        on_epoch_end=report if log_epochs else None,
+    )
 
 
 def per_class_metrics(y_true, y_pred, classes):
@@ -108,8 +154,15 @@ def per_class_metrics(y_true, y_pred, classes):
     fp = cm.sum(0) - tp
     tn = cm.sum() - tp - fn - fp
     div = lambda a, b: np.divide(a, b, out=np.zeros_like(a), where=b > 0)  # noqa: E731
-    return pd.DataFrame({"precision": 100 * div(tp, tp + fp), "TPR": 100 * div(tp, tp + fn),
-                         "TNR": 100 * div(tn, tn + fp), "support": cm.sum(1)}, index=list(classes))
+    return pd.DataFrame(
+        {
+            "precision": 100 * div(tp, tp + fp),
+            "TPR": 100 * div(tp, tp + fn),
+            "TNR": 100 * div(tn, tn + fp),
+            "support": cm.sum(1),
+        },
+        index=list(classes),
+    )
 
 
 def summary_metrics(y_true, y_pred) -> dict:
@@ -117,8 +170,10 @@ def summary_metrics(y_true, y_pred) -> dict:
     from sklearn.metrics import f1_score
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    return {"acc": 100 * float((y_true == y_pred).mean()),
-            "macro_f1": 100 * float(f1_score(y_true, y_pred, average="macro", zero_division=0))}
+    return {
+        "acc": 100 * float((y_true == y_pred).mean()),
+        "macro_f1": 100 * float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
 
 
 @torch.no_grad()
