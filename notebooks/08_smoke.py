@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 08 — Surgical smoke classification with an improved PoolFormer (RepConvNeXt, single-path inference)
+# # 08 — Surgical smoke classification with an improved PoolFormer
 #
 # **Paper.** Wang et al., *Endoscopic smoke image classification with an improved Poolformer*
 # ({cite}`wang2023smoke`), Frontiers in Neuroscience 17:1273686, 2023,
