@@ -161,8 +161,9 @@ def _need_browser():
         pytest.skip(str(e))
 
 
-def test_browser_check_passes_a_good_page_and_fails_a_broken_one(tmp_path):
+def test_browser_check_passes_a_good_page_and_fails_a_broken_one(tmp_path, monkeypatch):
     _need_browser()
+    monkeypatch.delenv("NEUROVIS_STRICT_LAYOUT", raising=False)  # layout is enforced by default
     site = _site(tmp_path)
     reports = {
         r.page: r
@@ -171,7 +172,6 @@ def test_browser_check_passes_a_good_page_and_fails_a_broken_one(tmp_path):
             shots=tmp_path / "shots",
             chapter_glob="book/chapters/*.html",
             pages=["index.html", "book/chapters/01_good.html", "book/chapters/02_broken.html"],
-            strict_layout=True,
         )
     }
     good, broken = reports["book/chapters/01_good.html"], reports["book/chapters/02_broken.html"]
