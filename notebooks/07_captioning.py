@@ -564,7 +564,8 @@ side = pd.DataFrame(
 side = side.join(
     pd.concat({"ours, generated scenes (this run)": scores.loc[list(row), cols]}, axis=1)
 )
-side.astype(float).round(3)
+# one row per model and source, the five metrics as columns
+side.astype(float).round(3).stack(level=0).rename_axis(["model", "source"])
 
 # %% [markdown]
 # CIDEr on the held-out validation scenes after every epoch (greedy decoding); the RL runs start
