@@ -274,7 +274,8 @@ def test_ledger_lists_every_claim_with_its_verdict_and_marks_stale_runs(tmp_path
     )
     page = pages.ledger_page(root)
     assert "2 claims with a reference run: 1 reproduced, 1 contradicted, 0 inconclusive" in page
-    assert "| m beats b (Table 2) | **reproduced** |" in page and "| +1.0 | real |" in page
+    assert "| m beats b (Table 2) | **reproduced** |" in page and "| +1.0 |" in page
+    assert "| 01_alpha | reference, 5 | real |" in page  # the run's provenance, in its own table
     assert "[02_beta](chapters/02_beta.ipynb) | no reference run yet" in page
     (root / "notebooks" / "01_alpha.py").write_text("# %%\nprint(2)\n")  # the code changed since
     assert "**reproduced** (stale)" in pages.ledger_page(root)
