@@ -467,3 +467,46 @@ def test_paper_scale_without_data_raises_a_clear_error(tmp_path, monkeypatch):
         av.paper_root(None)
     with pytest.raises(DataNotFoundError, match="missing"):
         av.paper_root(tmp_path)
+
+
+def _write_eeg_study(root, head, n_subjects=3, per_condition=6, seed=0):
+    """A 3-subject BIDS EEG study (GSN-129 .fif at 250 Hz, events.tsv with the 8 conditions)."""
+    import mne
+
+    rng = np.random.default_rng(seed)
+    subs = [f"sub-{i + 1:02d}" for i in range(n_subjects)]
+    (root / "participants.tsv").write_text("participant_id\n" + "\n".join(subs) + "\n")
+    labels = [c for c in av.CONDITIONS for _ in range(per_condition)]
+    onsets = 1.0 + 1.8 * np.arange(len(labels))
+    n = int((onsets[-1] + 2.0) * 250)
+    for sub in subs:
+        e = root / sub / "eeg"
+        e.mkdir(parents=True)
+        data = rng.standard_normal((129, n)) * 2e-6
+        raw = mne.io.RawArray(data, head.info.copy(), verbose="ERROR")
+        raw.save(e / f"{sub}_task-avcue_eeg.fif", verbose="ERROR")
+        order = rng.permutation(len(labels))
+        pd.DataFrame({"onset": onsets, "trial_type": ["/".join(labels[k]) for k in order]}).to_csv(
+            e / f"{sub}_task-avcue_events.tsv", sep="\t", index=False)
+    return subs
+
+
+def test_paper_path_runs_recorded_eeg_of_three_subjects_end_to_end(tmp_path, head):
+    from neurovis.audiovisual import eeg
+
+    subs = _write_eeg_study(tmp_path, head)
+    root = av.paper_root(tmp_path)
+    assert av.list_subjects(root) == subs
+    study = eeg.recorded_study(root, subs, head, av.TABLE1, av.CONDITIONS, av.NODES, method="LCMV")
+    assert set(study.X) == set(av.CONDITIONS)
+    for c, X in study.X.items():
+        assert X.shape == (3, 6, 301, 4) and np.isfinite(X).all()
+    fit = av.change_network(study.X[av.CONDITIONS[0]], study.times, study.sfreq, threshold=0.5, order=2)
+    assert fit["theta"].shape[:1] == (3,) and fit["significant"].shape[1:] == (4, 4)
+    assert not np.isfinite(fit["onsets"]).any()               # noise only: no edge passes 0.5
+    bad = tmp_path / subs[1] / "eeg" / f"{subs[1]}_task-avcue_events.tsv"
+    ev = pd.read_csv(bad, sep="\t")
+    ev = ev[ev.trial_type != "RVF/long/invalid"]
+    ev.to_csv(bad, sep="\t", index=False)
+    with pytest.raises(ValueError, match="RVF/long/invalid"):
+        eeg.recorded_study(root, subs, head, av.TABLE1, av.CONDITIONS, av.NODES)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SIMULATION_HEAD", "make_simulation_head", "orthogonalize", "RealNetwork", "real_evoked_network", "EEGStudy", "simulate_study", "HeadModel", "make_head_model", "mni_to_head", "roi_sources", "simulate_subject_raw",
+__all__ = ["condition_label", "RecordedStudy", "recorded_study", "SIMULATION_HEAD", "make_simulation_head", "orthogonalize", "RealNetwork", "real_evoked_network", "EEGStudy", "simulate_study", "HeadModel", "make_head_model", "mni_to_head", "roi_sources", "simulate_subject_raw",
            "preprocess", "inverse_kernel", "roi_time_courses", "localize_dipole", "ABS_REJECT_UV"]
 
 ABS_REJECT_UV = 75.0
@@ -418,3 +418,62 @@ def real_evoked_network(evoked, cov, head: HeadModel, rois: dict, nodes, rng, ka
     sig[:, np.arange(len(nodes)), np.arange(len(nodes))] = False
     return RealNetwork(res.theta[0], res.threshold[0], sig, edge_onsets(sig, res.times), X[0], ev.times,
                        res.times, p)
+
+
+def condition_label(condition) -> str:
+    """The BIDS trial_type of a condition (field, soa, validity), e.g. "LVF/long/valid"."""
+    return "/".join(condition)
+
+
+@dataclass
+class RecordedStudy:
+    """ROI waveforms of a recorded group per condition: X {condition: (subjects, trials, T, n)},
+    the epoch times, and the trials kept per subject and condition after the ±75 µV rejection."""
+    X: dict
+    times: np.ndarray
+    sfreq: float
+    kept: dict
+
+
+def recorded_study(root, subjects, head: HeadModel, rois_by_field: dict, conditions, nodes,
+                   method: str = "LCMV", tmin: float = -0.2, tmax: float = 1.0, reference: str = "REST",
+                   leakage: str = "none", min_trials: int = 5) -> RecordedStudy:
+    """Stage 3 on recorded EEG (scale="paper"): per subject ``load_eeg_run`` (BIDS) -> Section 2.7
+    preprocessing -> the subject's inverse (noise covariance from its own baselines) -> ROI
+    waveforms of every condition, at the ROIs of the condition's cue field.
+
+    rois_by_field: {"LVF": {node: (MNI mm, size)}, "RVF": ...} (the fMRI peaks). conditions:
+    (field, soa, validity) tuples, matched to the events' trial_type "field/soa/validity". The
+    head must be built on the recording's channels. Every subject keeps, per condition, the
+    smallest number of trials kept by any subject (so the Kalman filter can batch)."""
+    from .data import load_eeg_run
+
+    per_cond = {c: [] for c in conditions}
+    kept = {c: [] for c in conditions}
+    times = None
+    for sub in subjects:
+        raw, events, codes = load_eeg_run(root, sub)
+        raw = raw.copy().pick("eeg")
+        if raw.ch_names != head.info.ch_names:
+            raise ValueError(f"{sub}: EEG channels differ from the head model's ({len(raw.ch_names)} vs "
+                             f"{len(head.info.ch_names)}); build the head on this recording's info")
+        if raw.info["sfreq"] != head.info["sfreq"]:
+            raise ValueError(f"{sub}: sampling rate {raw.info['sfreq']} Hz, the head model expects "
+                             f"{head.info['sfreq']} Hz; resample the recording first")
+        missing = [condition_label(c) for c in conditions if condition_label(c) not in codes]
+        if missing:
+            raise ValueError(f"{sub}: no events of {missing} in its events.tsv (trial_type 'field/soa/validity')")
+        epochs, _ = preprocess(raw, events, head, tmin=tmin, tmax=tmax, reference=reference)
+        kernel = inverse_kernel(epochs, head, method=method)
+        times = epochs.times
+        for c in conditions:
+            ep = epochs[np.where(epochs.events[:, 2] == codes[condition_label(c)])[0]]
+            if len(ep) < min_trials:
+                raise ValueError(f"{sub}, {condition_label(c)}: {len(ep)} trials left after rejection; "
+                                 f"need at least {min_trials}")
+            idx = [roi_sources(head, rois_by_field[c[0]][nm][0], rois_by_field[c[0]][nm][1]) for nm in nodes]
+            x = roi_time_courses(ep, kernel, idx)
+            per_cond[c].append(orthogonalize(x) if leakage == "orthogonalize" else x)
+            kept[c].append(len(ep))
+    X = {c: np.stack([x[:min(kept[c])] for x in xs]) for c, xs in per_cond.items()}
+    return RecordedStudy(X, times, head.info["sfreq"], {c: np.array(k) for c, k in kept.items()})
