@@ -16,6 +16,6 @@ from .network import (CONDITIONS, analytic_theta, baseline_change, run_statistic
                       change_network, NODES, PlantedNetwork, tv_coefficients, simulate_sources, score_network, transitive_closure,
                       gains_from_rt, network_analysis, mean_flow, stationary_network, score_static)
 from .data import load_sample_evoked, paper_root, list_subjects, load_behaviour, load_fmri_run, load_eeg_run
-from . import bench, eeg, fmri, plots
+from . import bench, eeg, fmri, plots, study
 
 __all__ = [n for n in dir() if not n.startswith("_")]

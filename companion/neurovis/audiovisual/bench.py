@@ -12,6 +12,7 @@ are disjoint from the chapter's. The record, with every replicate and a leave-on
 the family-wise false-positive rate, goes to ``book/results/05_audiovisual.tuning.json``; the
 chapter loads and shows it and never changes it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,6 +30,7 @@ SEED0 = 10_000
 @dataclass(frozen=True)
 class NullDesign:
     """The group design the threshold is calibrated for (it must match the chapter's)."""
+
     n_subjects: int = 15
     n_trials: int = 50
     method: str = "LCMV"
@@ -50,11 +52,26 @@ def null_statistic(design: NullDesign, seed: int, head=None, sim_head=None) -> d
     sim_head = eeg.make_simulation_head() if sim_head is None else sim_head
     rng = np.random.default_rng(seed)
     rois = TABLE1[design.field]
-    study = eeg.simulate_study(head, PlantedNetwork.null(), rois, design.n_subjects, design.n_trials, rng,
-                               method=design.method, sim_head=sim_head, leakage=design.leakage)
-    fit = change_network(study.X, study.times, study.sfreq, np.inf, uc=design.uc, max_order=design.max_order)
-    return {"seed": seed, "statistic": fit["statistic"], "order": fit["order"],
-            "seconds": time.perf_counter() - t0}
+    study = eeg.simulate_study(
+        head,
+        PlantedNetwork.null(),
+        rois,
+        design.n_subjects,
+        design.n_trials,
+        rng,
+        method=design.method,
+        sim_head=sim_head,
+        leakage=design.leakage,
+    )
+    fit = change_network(
+        study.X, study.times, study.sfreq, np.inf, uc=design.uc, max_order=design.max_order
+    )
+    return {
+        "seed": seed,
+        "statistic": fit["statistic"],
+        "order": fit["order"],
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def threshold_from_null(stats, alpha: float = 0.05) -> float:
@@ -63,8 +80,10 @@ def threshold_from_null(stats, alpha: float = 0.05) -> float:
     s = np.sort(np.asarray(stats, dtype=float))
     k = math.ceil((len(s) + 1) * (1 - alpha))
     if k > len(s):
-        raise ValueError(f"{len(s)} null replicates cannot give a threshold at alpha={alpha}; "
-                         f"need at least {math.ceil(1 / alpha) - 1}")
+        raise ValueError(
+            f"{len(s)} null replicates cannot give a threshold at alpha={alpha}; "
+            f"need at least {math.ceil(1 / alpha) - 1}"
+        )
     return float(s[k - 1])
 
 
@@ -76,30 +95,46 @@ def leave_one_out_fwer(stats, alpha: float = 0.05) -> float:
     return float(np.mean(hits))
 
 
-def calibrate(n_replicates: int = 50, design: NullDesign = NullDesign(), progress: bool = True) -> dict:
+def calibrate(
+    n_replicates: int = 50, design: NullDesign = NullDesign(), progress: bool = True
+) -> dict:
     from tqdm.auto import tqdm
 
     from . import eeg
 
     head, sim_head = eeg.make_head_model(), eeg.make_simulation_head()
-    reps = [null_statistic(design, SEED0 + r, head, sim_head)
-            for r in tqdm(range(n_replicates), desc="null networks", disable=not progress)]
+    reps = [
+        null_statistic(design, SEED0 + r, head, sim_head)
+        for r in tqdm(range(n_replicates), desc="null networks", disable=not progress)
+    ]
     stats = [r["statistic"] for r in reps]
-    return {"design": asdict(design), "n_replicates": n_replicates, "seeds": [r["seed"] for r in reps],
-            "replicates": reps, "threshold": threshold_from_null(stats, design.alpha),
-            "loo_fwer": leave_one_out_fwer(stats, design.alpha)}
+    return {
+        "design": asdict(design),
+        "n_replicates": n_replicates,
+        "seeds": [r["seed"] for r in reps],
+        "replicates": reps,
+        "threshold": threshold_from_null(stats, design.alpha),
+        "loo_fwer": leave_one_out_fwer(stats, design.alpha),
+    }
 
 
 def save_tuning(record: dict) -> "Path":  # noqa: F821
     from ..core import results
 
-    prov = results._provenance(None, None, "null networks simulated by neurovis.audiovisual.bench",
-                               "05_audiovisual")
+    prov = results._provenance(
+        None, None, "null networks simulated by neurovis.audiovisual.bench", "05_audiovisual"
+    )
     out = results.results_dir()
     out.mkdir(parents=True, exist_ok=True)
     path = out / TUNING_FILE
-    path.write_text(json.dumps({"chapter": "05_audiovisual", "kind": "tuning", **record,
-                                "provenance": prov}, indent=2, default=float) + "\n")
+    path.write_text(
+        json.dumps(
+            {"chapter": "05_audiovisual", "kind": "tuning", **record, "provenance": prov},
+            indent=2,
+            default=float,
+        )
+        + "\n"
+    )
     return path
 
 
@@ -110,7 +145,9 @@ def load_tuning() -> dict | None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m neurovis bench audiovisual", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m neurovis bench audiovisual", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--replicates", type=int, default=50)
     args = ap.parse_args(argv)
     from .mvar import single_thread
@@ -118,6 +155,8 @@ def main(argv=None) -> int:
     with single_thread():
         rec = calibrate(args.replicates)
     path = save_tuning(rec)
-    print(f"threshold {rec['threshold']:.4f} from {rec['n_replicates']} null networks "
-          f"(leave-one-out FWER {rec['loo_fwer']:.3f}) -> {path}")
+    print(
+        f"threshold {rec['threshold']:.4f} from {rec['n_replicates']} null networks "
+        f"(leave-one-out FWER {rec['loo_fwer']:.3f}) -> {path}"
+    )
     return 0
