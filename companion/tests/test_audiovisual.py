@@ -241,17 +241,17 @@ def test_vectorised_numpy_kalman_equals_the_torch_filter(baccala_data):
 
 
 def test_stationary_dtf_agrees_with_spectral_connectivity(baccala_data):
+    """Cross-check against an independent DTF (Eden-Kramer lab's spectral_connectivity: multitaper
+    spectra, Wilson factorisation), skipped where the package is not installed."""
     sc = pytest.importorskip("spectral_connectivity")
     W, X = baccala_data
     m = sc.Multitaper(X.transpose(1, 0, 2), sampling_frequency=SF, time_halfbandwidth_product=4)
     c = sc.Connectivity.from_multitaper(m)
-    dtf = np.squeeze(c.directed_transfer_function())          # (F, n, n), [target, source]?
+    dtf = np.squeeze(c.directed_transfer_function())          # (F, n, n), [target, source]
     f = c.frequencies
     keep = (f > 2) & (f < 45)
-    ours = A.dtf_analytic(W, f[keep], SF)
-    theirs = dtf[keep]
-    err = min(np.abs(ours - theirs).mean(), np.abs(ours - theirs.transpose(0, 2, 1)).mean())
-    assert err < 0.05
+    ours = A.dtf_analytic(W, f[keep], SF)                     # the analytic DTF of the true VAR
+    assert np.abs(ours - dtf[keep]).mean() < 0.03              # measured: 0.009 (nonparametric)
 
 
 # ---------------------------------------------------------------- null-calibrated statistics
