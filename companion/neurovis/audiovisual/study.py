@@ -204,9 +204,17 @@ def run_seed(
         score_network(null, fit_null["onsets"]),
         score_network(net0, fit_src["onsets"]),
     )
+    # the reversed plant on its planted sources: is a failure of the EEG control the ADTF's or
+    # the head's and inverse's?
+    src_rev = np.stack(
+        [simulate_sources(rev, times, 250.0, cfg.n_trials, rng) for _ in range(cfg.n_subjects)]
+    )
+    fit_rev_src = change_network(src_rev, times, 250.0, cfg.threshold, uc=cfg.uc, max_order=cfg.max_order)
+    sc_rev_src = score_network(rev, fit_rev_src["onsets"])
     controls = pd.DataFrame(
         {
             "ADTF, planted sources (ceiling)": sc_src,
+            "ADTF, planted sources, reversed plant": sc_rev_src,
             "ADTF, EEG, reversed plant": sc_rev,
             "ADTF, EEG, null network": sc_null,
         }
@@ -230,6 +238,8 @@ def run_seed(
         "adtf_integration_first": float(cond.integration_first.mean()),
         "adtf_reversed_integration_first": float(sc_rev["integration_first"]),
         "adtf_reversed_order_correct": float(sc_rev["order_correct"]),
+        "adtf_reversed_sources_order_correct": float(sc_rev_src["order_correct"]),
+        "adtf_reversed_sources_recall": sc_rev_src["recall"],
         "adtf_reversed_recall": sc_rev["recall"],
         "adtf_reversed_false_edges": sc_rev["false_edges"],
         "null_false_edges": sc_null["false_edges"],
