@@ -189,6 +189,111 @@ def test_adtf_pipeline_recovers_a_planted_edge_on_sources():
     assert abs(fit["onsets"][2, 0] - 0.2) < 0.1
 
 
+# ---------------------------------------------------------------- normalisation and analytic theta
+@pytest.fixture(scope="module")
+def planted_trials():
+    times = np.arange(-50, 251) / 250.0
+    net = av.PlantedNetwork.paper_order()
+    X = av.simulate_sources(net, times, 250.0, 300, np.random.default_rng(7))
+    return net, times, X
+
+
+def test_normalisation_keeps_the_analytic_transfer_of_a_time_varying_mvar(planted_trials):
+    net, times, X = planted_trials
+    freqs = av.ADTFConfig().freqs
+    truth = av.analytic_theta(net, times, 250.0, freqs)
+    gained = X * np.array([3.0, 0.5, 2.0, 10.0])              # arbitrary ROI gains (inverse units)
+    theta = av.integrated_adtf(M.kalman_mvar(A.normalize_trials(gained, times), M.KalmanConfig(p=2)),
+                               freqs, 250.0)
+    V1, A1, STG = 0, 1, 2
+    plateau = (times > 0.40) & (times < 0.55)                 # V1/A1 -> STG on, loop still off
+    before = (times > -0.1) & (times < 0.2)
+    for src in (V1, A1):
+        assert truth[plateau, STG, src].mean() > 0.35
+        assert abs(theta[plateau, STG, src].mean() - truth[plateau, STG, src].mean()) < 0.05
+        assert theta[before, STG, src].mean() < 0.05
+    # the former per-sample standardisation attenuates the same edge far below the truth
+    old = (X - X.mean(0)) / X.std(0)
+    theta_old = av.integrated_adtf(M.kalman_mvar(old, M.KalmanConfig(p=2)), freqs, 250.0)
+    assert truth[plateau, STG, V1].mean() - theta_old[plateau, STG, V1].mean() > 0.15
+
+
+def test_normalisation_is_blind_to_each_rois_gain(planted_trials):
+    _, times, X = planted_trials
+    a = A.normalize_trials(X[:40], times)
+    b = A.normalize_trials(X[:40] * np.array([0.1, 5.0, 1.0, 30.0]), times)
+    assert np.allclose(a, b, atol=1e-9)
+    assert np.allclose(a.mean(axis=0), 0.0, atol=1e-12)       # the ensemble mean is removed
+
+
+def test_torch_adtf_equals_the_numpy_reference(baccala_data):
+    W, X = baccala_data
+    Wk = M.kalman_mvar(X[:10, :80], M.KalmanConfig(p=3))
+    f = np.arange(1.0, 31.0)
+    assert np.allclose(A.integrated_adtf(Wk, f, SF), A.integrated_adtf_numpy(Wk, f, SF), atol=1e-10)
+
+
+def test_vectorised_numpy_kalman_equals_the_torch_filter(baccala_data):
+    _, X = baccala_data
+    cfg = M.KalmanConfig(p=3, uc=0.02)
+    batch = np.stack([X[:8, :120], X[8:16, :120]])
+    assert np.abs(M.kalman_mvar_numpy(batch, cfg) - M.kalman_mvar(batch, cfg)).max() < 1e-8
+
+
+def test_stationary_dtf_agrees_with_spectral_connectivity(baccala_data):
+    """Cross-check against an independent DTF (Eden-Kramer lab's spectral_connectivity: multitaper
+    spectra, Wilson factorisation), skipped where the package is not installed."""
+    sc = pytest.importorskip("spectral_connectivity")
+    W, X = baccala_data
+    m = sc.Multitaper(X.transpose(1, 0, 2), sampling_frequency=SF, time_halfbandwidth_product=4)
+    c = sc.Connectivity.from_multitaper(m)
+    dtf = np.squeeze(c.directed_transfer_function())          # (F, n, n), [target, source]
+    f = c.frequencies
+    keep = (f > 2) & (f < 45)
+    ours = A.dtf_analytic(W, f[keep], SF)                     # the analytic DTF of the true VAR
+    assert np.abs(ours - dtf[keep]).mean() < 0.03              # measured: 0.009 (nonparametric)
+
+
+# ---------------------------------------------------------------- null-calibrated statistics
+def test_null_threshold_is_the_exact_max_statistic_quantile():
+    B = importlib.import_module("neurovis.audiovisual.bench")
+    stats = np.arange(1.0, 51.0)                              # 50 null replicates
+    assert B.threshold_from_null(stats, 0.05) == 49.0          # ceil(51 * 0.95) = 49th smallest
+    assert B.leave_one_out_fwer(stats, 0.05) == pytest.approx(2 / 50)
+    with pytest.raises(ValueError, match="null replicates"):
+        B.threshold_from_null(stats[:10], 0.05)
+
+
+def test_run_statistic_and_calibrated_network_on_a_hand_made_case():
+    times = np.arange(-10, 40) * 0.01
+    S, n = 6, 3
+    theta = np.full((S, len(times), n, n), 0.2)
+    theta[:, :, 1, 0] += 0.3                                   # tonic: present before the stimulus
+    theta[:, times >= 0.15, 2, 0] += 0.1                      # appears at 150 ms
+    theta[:, (times >= 0.2) & (times < 0.22), 0, 2] += 0.5    # a 20 ms blip: too short
+    g = av.baseline_change(theta, times).mean(0)
+    assert av.run_statistic(g, times, 0.04) == pytest.approx(0.1)
+    out = av.calibrated_network(theta, times, threshold=0.05)
+    assert out["onsets"][2, 0] == pytest.approx(0.15)
+    assert np.isnan(out["onsets"][1, 0]) and np.isnan(out["onsets"][0, 2])
+    assert np.isnan(av.calibrated_network(theta, times, threshold=0.1 + 1e-9)["onsets"][2, 0])
+
+
+def test_the_eight_condition_plants_and_the_null_plant():
+    assert len(av.CONDITIONS) == 8 and len(set(av.CONDITIONS)) == 8
+    short, long_ = av.PlantedNetwork.condition("short"), av.PlantedNetwork.condition("long")
+    assert short.onsets[("V1", "STG")] < short.onsets[("A1", "STG")] < short.onsets[("STG", "TPJ")]
+    assert long_.onsets[("A1", "STG")] < long_.onsets[("V1", "STG")] < long_.onsets[("STG", "TPJ")]
+    null = av.PlantedNetwork.null()
+    assert not null.truth_matrix().any()
+    on = np.full((4, 4), np.nan)
+    on[3, 0] = 0.3
+    s = av.score_network(null, on)
+    assert np.isnan(s["recall"]) and s["false_edges"] == 1
+    with pytest.raises(ValueError, match="soa"):
+        av.PlantedNetwork.condition("medium")
+
+
 # ---------------------------------------------------------------- behaviour (Section 3.1)
 def test_exclusion_rules_on_a_hand_made_table():
     t = pd.DataFrame({"subject": 0, "field": "LVF", "validity": "valid", "soa": "long",
@@ -271,6 +376,38 @@ def test_preprocess_rejects_wrong_channel_count_and_nan(head):
         eeg.preprocess(raw, np.array([[500, 0, 1]]), head)
 
 
+def test_orthogonalisation_removes_zero_lag_correlation_and_keeps_scale():
+    from neurovis.audiovisual import eeg
+
+    rng = np.random.default_rng(0)
+    S = rng.standard_normal((20, 100, 3))
+    X = S @ np.array([[1.0, 0.4, 0.0], [0.0, 1.0, 0.3], [0.0, 0.0, 1.0]]) * np.array([1.0, 3.0, 0.5])
+    O = eeg.orthogonalize(X)
+    C = np.cov(O.reshape(-1, 3).T)
+    assert np.abs(C - np.diag(np.diag(C))).max() < 1e-8 * np.abs(C).max()
+    assert np.allclose(np.sqrt(np.diag(C)) / X.reshape(-1, 3).std(0), 1.0, atol=0.2)
+
+
+def test_the_simulating_head_is_not_the_inverting_head(head):
+    from neurovis.audiovisual import eeg
+
+    sim = eeg.make_simulation_head(grid_mm=12.0)
+    assert sim.rest is None and sim.info.ch_names == head.info.ch_names
+    pos = eeg.mni_to_head((63, -39, 18))
+    g_inv = head.gain[:, 3 * int(np.argmin(np.linalg.norm(head.positions - pos, axis=1))):][:, :3]
+    g_sim = sim.gain[:, 3 * int(np.argmin(np.linalg.norm(sim.positions - pos, axis=1))):][:, :3]
+    rel = np.linalg.norm(g_sim - g_inv) / np.linalg.norm(g_inv)
+    assert rel > 0.1                                          # another head, another lead field
+
+
+def test_lcmv_kernel_localises_a_single_dipole(head):
+    from neurovis.audiovisual import eeg
+
+    idx = eeg.roi_sources(head, (63, -39, 18), 6)
+    err = eeg.localize_dipole(head, int(idx[0]), np.random.default_rng(0), "LCMV")
+    assert err < 20.0
+
+
 # ---------------------------------------------------------------- data: embedded and BIDS loaders
 def test_embedded_sample_eeg_loads():
     ev, cov = av.load_sample_evoked()
@@ -330,3 +467,46 @@ def test_paper_scale_without_data_raises_a_clear_error(tmp_path, monkeypatch):
         av.paper_root(None)
     with pytest.raises(DataNotFoundError, match="missing"):
         av.paper_root(tmp_path)
+
+
+def _write_eeg_study(root, head, n_subjects=3, per_condition=6, seed=0):
+    """A 3-subject BIDS EEG study (GSN-129 .fif at 250 Hz, events.tsv with the 8 conditions)."""
+    import mne
+
+    rng = np.random.default_rng(seed)
+    subs = [f"sub-{i + 1:02d}" for i in range(n_subjects)]
+    (root / "participants.tsv").write_text("participant_id\n" + "\n".join(subs) + "\n")
+    labels = [c for c in av.CONDITIONS for _ in range(per_condition)]
+    onsets = 1.0 + 1.8 * np.arange(len(labels))
+    n = int((onsets[-1] + 2.0) * 250)
+    for sub in subs:
+        e = root / sub / "eeg"
+        e.mkdir(parents=True)
+        data = rng.standard_normal((129, n)) * 2e-6
+        raw = mne.io.RawArray(data, head.info.copy(), verbose="ERROR")
+        raw.save(e / f"{sub}_task-avcue_eeg.fif", verbose="ERROR")
+        order = rng.permutation(len(labels))
+        pd.DataFrame({"onset": onsets, "trial_type": ["/".join(labels[k]) for k in order]}).to_csv(
+            e / f"{sub}_task-avcue_events.tsv", sep="\t", index=False)
+    return subs
+
+
+def test_paper_path_runs_recorded_eeg_of_three_subjects_end_to_end(tmp_path, head):
+    from neurovis.audiovisual import eeg
+
+    subs = _write_eeg_study(tmp_path, head)
+    root = av.paper_root(tmp_path)
+    assert av.list_subjects(root) == subs
+    study = eeg.recorded_study(root, subs, head, av.TABLE1, av.CONDITIONS, av.NODES, method="LCMV")
+    assert set(study.X) == set(av.CONDITIONS)
+    for c, X in study.X.items():
+        assert X.shape == (3, 6, 301, 4) and np.isfinite(X).all()
+    fit = av.change_network(study.X[av.CONDITIONS[0]], study.times, study.sfreq, threshold=0.5, order=2)
+    assert fit["theta"].shape[:1] == (3,) and fit["significant"].shape[1:] == (4, 4)
+    assert not np.isfinite(fit["onsets"]).any()               # noise only: no edge passes 0.5
+    bad = tmp_path / subs[1] / "eeg" / f"{subs[1]}_task-avcue_events.tsv"
+    ev = pd.read_csv(bad, sep="\t")
+    ev = ev[ev.trial_type != "RVF/long/invalid"]
+    ev.to_csv(bad, sep="\t", index=False)
+    with pytest.raises(ValueError, match="RVF/long/invalid"):
+        eeg.recorded_study(root, subs, head, av.TABLE1, av.CONDITIONS, av.NODES)

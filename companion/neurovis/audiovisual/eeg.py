@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RealNetwork", "real_evoked_network", "EEGStudy", "simulate_study", "HeadModel", "make_head_model", "mni_to_head", "roi_sources", "simulate_subject_raw",
+__all__ = ["condition_label", "RecordedStudy", "recorded_study", "SIMULATION_HEAD", "make_simulation_head", "orthogonalize", "RealNetwork", "real_evoked_network", "EEGStudy", "simulate_study", "HeadModel", "make_head_model", "mni_to_head", "roi_sources", "simulate_subject_raw",
            "preprocess", "inverse_kernel", "roi_time_courses", "localize_dipole", "ABS_REJECT_UV"]
 
 ABS_REJECT_UV = 75.0
@@ -64,9 +64,10 @@ def mni_to_head(coords_mm, transform: np.ndarray | None = None) -> np.ndarray:
 
 @one_thread
 def make_head_model(info=None, sfreq: float = 250.0, grid_mm: float = 7.0, montage: str = "GSN-HydroCel-129",
-                    sphere_radii=(0.90, 0.92, 1.0), sigmas=(0.33, 0.0042, 0.33)) -> HeadModel:
+                    sphere_radii=(0.90, 0.92, 1.0), sigmas=(0.33, 0.0042, 0.33), rest: bool = True) -> HeadModel:
     """Montage, 3-layer sphere head, volume source space and forward model (the A of Eq. 2), and
-    the REST operator. ``info``: use these channels and positions (e.g. the real recording's)."""
+    the REST operator. ``info``: use these channels and positions (e.g. the real recording's).
+    ``rest=False`` skips the REST operator (a head that only simulates)."""
     mne = _mne()
     if info is None:
         mont = mne.channels.make_standard_montage(montage)
@@ -77,6 +78,8 @@ def make_head_model(info=None, sfreq: float = 250.0, grid_mm: float = 7.0, monta
     sphere = mne.make_sphere_model("auto", "auto", info, relative_radii=sphere_radii, sigmas=sigmas)
     src = mne.setup_volume_source_space(pos=grid_mm, sphere=sphere, exclude=15.0)
     fwd = mne.make_forward_solution(info, None, src, sphere, eeg=True, meg=False)
+    if not rest:
+        return HeadModel(info, sphere, src, fwd, _fsaverage_mni_to_head(), None)
     # REST (Yao, 2001) is linear in the data (column j of the operator = the re-referenced unit
     # impulse at channel j), so it is applied as a matrix to every subject;
     # mne builds it once, on an identity recording, with a coarse (15 mm) dipole layer.
@@ -99,6 +102,41 @@ def _blink_topography(info) -> np.ndarray:
     pos = np.array([info["chs"][i]["loc"][:3] for i in range(info["nchan"])])
     w = np.exp(-np.sum((pos - np.array([0.0, 0.11, -0.01])) ** 2, axis=1) / (2 * 0.04 ** 2))
     return w / w.max()
+
+
+# The head that SIMULATES differs from the head that INVERTS (no inverse crime): other relative
+# radii (a thicker skull), a brain/skull conductivity ratio of 50 instead of 80 and a scalp of
+# 0.43 S/m (the spread of published values), and a 6 mm source grid whose points are not the 7 mm
+# grid's, so that no simulated dipole sits on an inverse grid point.
+SIMULATION_HEAD = {"sphere_radii": (0.87, 0.92, 1.0), "sigmas": (0.33, 0.0066, 0.43), "grid_mm": 6.0}
+
+
+def make_simulation_head(info=None, **overrides) -> HeadModel:
+    """The head that simulates the EEG (``SIMULATION_HEAD``, see there); no REST operator."""
+    return make_head_model(info=info, rest=False, **{**SIMULATION_HEAD, **overrides})
+
+
+def orthogonalize(X: np.ndarray, n_iter: int = 100, tol: float = 1e-10) -> np.ndarray:
+    """Symmetric multivariate leakage correction (Colclough et al., 2015, NeuroImage 117): the
+    set of mutually orthogonal ROI time courses closest (least squares) to the given ones, each
+    keeping its own scale. Removes every zero-lag correlation between ROIs, which is what the
+    inverse's spatial leakage adds; lagged (causal) structure stays.
+
+    X: (trials, T, n) of one subject (all trials and samples pooled). Returns the same shape."""
+    X = np.asarray(X, dtype=float)
+    K, T, n = X.shape
+    Z = X.reshape(-1, n)
+    Z = Z - Z.mean(axis=0)
+    d = np.ones(n)
+    for _ in range(n_iter):
+        u, _, vt = np.linalg.svd(Z * d, full_matrices=False)
+        O = u @ vt
+        d_new = np.einsum("ij,ij->j", Z, O)
+        if np.max(np.abs(d_new - d)) <= tol * np.max(np.abs(d_new)):
+            d = d_new
+            break
+        d = d_new
+    return (O * d).reshape(K, T, n)
 
 
 @one_thread
@@ -198,7 +236,8 @@ def inverse_kernel(epochs, head: HeadModel, method: str = "sLORETA", snr: float 
     the diagonal of the resolution matrix: of MNE's normalised minimum-norm variants it is the one
     with the depth accuracy the paper credits to "normalised MNE" (zero localisation bias for a
     single noiseless dipole; the chapter's round trip measures it). "dSPM" (noise-normalised) and
-    plain "MNE" are the alternatives (ablation). The kernel is read out by applying the
+    plain "MNE" are the alternatives (ablation); "LCMV" is a unit-noise-gain vector beamformer
+    (mne.beamformer), the leakage-reducing alternative to the minimum norm. The kernel is read out by applying the
     inverse to an identity "evoked" (the estimate is linear in the data). ``cov``: a given noise
     covariance (e.g. the recording's) instead of the baseline estimate.
     """
@@ -214,9 +253,16 @@ def inverse_kernel(epochs, head: HeadModel, method: str = "sLORETA", snr: float 
     epochs.set_eeg_reference("average", projection=True, verbose="ERROR")
     if cov is None:
         cov = mne.compute_covariance(epochs, tmax=0.0, method="empirical", verbose="ERROR")
-    inv = make_inverse_operator(epochs.info, head.fwd, cov, loose=1.0, depth=depth, verbose="ERROR")
     n = epochs.info["nchan"]
     eye = mne.EvokedArray(np.eye(n), epochs.info, tmin=0.0, nave=1, verbose="ERROR")
+    if method == "LCMV":   # unit-noise-gain vector beamformer (data covariance of the whole epoch)
+        from mne.beamformer import apply_lcmv, make_lcmv
+
+        data_cov = mne.compute_covariance(epochs, method="empirical", verbose="ERROR")
+        filters = make_lcmv(epochs.info, head.fwd, data_cov, reg=0.05, noise_cov=cov, pick_ori="vector",
+                            weight_norm="unit-noise-gain-invariant", rank=None, verbose="ERROR")
+        return apply_lcmv(eye, filters, verbose="ERROR").data.reshape(-1, n)
+    inv = make_inverse_operator(epochs.info, head.fwd, cov, loose=1.0, depth=depth, verbose="ERROR")
     stc = apply_inverse(eye, inv, lambda2=1.0 / snr ** 2, method=method, pick_ori="vector", verbose="ERROR")
     return stc.data.reshape(-1, n)          # (3 * n_sources, n_channels), rows x/y/z per source
 
@@ -286,26 +332,37 @@ class EEGStudy:
 
 def simulate_study(head: HeadModel, net, rois: dict, n_subjects: int, n_trials: int, rng: np.random.Generator,
                    gains=None, method: str = "sLORETA", tmin: float = -0.2, tmax: float = 1.0,
-                   reference: str = "REST", n_cov_subjects: int = 3) -> EEGStudy:
+                   reference: str = "REST", n_cov_subjects: int = 3, sim_head: HeadModel | None = None,
+                   sim_rois: dict | None = None, leakage: str = "orthogonalize") -> EEGStudy:
     """Stage 3 on a simulated group: planted TV-MVAR at the ROI sites -> scalp EEG (with brain
     noise, sensor noise and blinks) -> Section 2.7 preprocessing -> normalised MNE -> ROI waveforms.
 
-    rois: {node: ((x, y, z) MNI mm, size mm)} for ``net.nodes``. gains: per-subject multipliers of
-    the STG<->TPJ couplings (default 1). One inverse operator serves the group (template head), with
-    the noise covariance of the first ``n_cov_subjects`` subjects' baselines. Every subject keeps
-    the same number of trials (the smallest count after rejection) so the Kalman filter can batch.
+    ``sim_head``/``sim_rois``: the head and the true ROI sites {node: ((x, y, z) MNI mm, size)} that
+    SIMULATE (each planted dipole at the grid point nearest its site); ``head``/``rois``: the head
+    and the ROIs (e.g. the fMRI peaks the GLM recovered) that INVERT. Passing the same head for
+    both is the inverse crime (the default, kept for tests only). ``leakage``: "orthogonalize"
+    (symmetric orthogonalisation of every subject's ROI waveforms, :func:`orthogonalize`) or
+    "none". gains: per-subject multipliers of the STG<->TPJ couplings (default 1). One inverse
+    operator serves the group (template head), with the noise covariance of the first
+    ``n_cov_subjects`` subjects' baselines. Every subject keeps the same number of trials (the
+    smallest count after rejection) so the Kalman filter can batch.
     """
     from .network import simulate_sources
 
+    if leakage not in ("orthogonalize", "none"):
+        raise ValueError(f"leakage must be 'orthogonalize' or 'none', got {leakage!r}")
     mne = _mne()
+    sim_head = head if sim_head is None else sim_head
+    sim_rois = rois if sim_rois is None else sim_rois
     sfreq = head.info["sfreq"]
     times = np.arange(int(round(tmin * sfreq)), int(round(tmax * sfreq)) + 1) / sfreq
     idx = [roi_sources(head, rois[nm][0], rois[nm][1]) for nm in net.nodes]
+    sim_idx = [roi_sources(sim_head, sim_rois[nm][0], 0.0) for nm in net.nodes]
     gains = np.ones(n_subjects) if gains is None else np.asarray(gains, dtype=float)
     epochs_all, kept_all, blinks_all, src_all = [], [], [], []
     for s in range(n_subjects):
         src = simulate_sources(net, times, sfreq, n_trials, rng, gain=gains[s])
-        raw, events, blinks = simulate_subject_raw(head, src, idx, rng, times)
+        raw, events, blinks = simulate_subject_raw(sim_head, src, sim_idx, rng, times)
         epochs, kept = preprocess(raw, events, head, tmin=tmin, tmax=tmax, reference=reference)
         epochs_all.append(epochs)
         kept_all.append(int(kept.sum()))
@@ -316,6 +373,8 @@ def simulate_study(head: HeadModel, net, rois: dict, n_subjects: int, n_trials: 
     kernel = inverse_kernel(mne.concatenate_epochs(epochs_all[:n_cov_subjects], verbose="ERROR"), head, method=method)
     k = min(kept_all)
     X = np.stack([roi_time_courses(ep[:k], kernel, idx) for ep in epochs_all])
+    if leakage == "orthogonalize":
+        X = np.stack([orthogonalize(x) for x in X])
     corr = np.array([[abs(np.corrcoef(X[s, :, :, r].ravel(), src_all[s][:k, :, r].ravel())[0, 1])
                       for r in range(len(idx))] for s in range(n_subjects)])
     evoked = epochs_all[0].average()
@@ -359,3 +418,62 @@ def real_evoked_network(evoked, cov, head: HeadModel, rois: dict, nodes, rng, ka
     sig[:, np.arange(len(nodes)), np.arange(len(nodes))] = False
     return RealNetwork(res.theta[0], res.threshold[0], sig, edge_onsets(sig, res.times), X[0], ev.times,
                        res.times, p)
+
+
+def condition_label(condition) -> str:
+    """The BIDS trial_type of a condition (field, soa, validity), e.g. "LVF/long/valid"."""
+    return "/".join(condition)
+
+
+@dataclass
+class RecordedStudy:
+    """ROI waveforms of a recorded group per condition: X {condition: (subjects, trials, T, n)},
+    the epoch times, and the trials kept per subject and condition after the ±75 µV rejection."""
+    X: dict
+    times: np.ndarray
+    sfreq: float
+    kept: dict
+
+
+def recorded_study(root, subjects, head: HeadModel, rois_by_field: dict, conditions, nodes,
+                   method: str = "LCMV", tmin: float = -0.2, tmax: float = 1.0, reference: str = "REST",
+                   leakage: str = "none", min_trials: int = 5) -> RecordedStudy:
+    """Stage 3 on recorded EEG (scale="paper"): per subject ``load_eeg_run`` (BIDS) -> Section 2.7
+    preprocessing -> the subject's inverse (noise covariance from its own baselines) -> ROI
+    waveforms of every condition, at the ROIs of the condition's cue field.
+
+    rois_by_field: {"LVF": {node: (MNI mm, size)}, "RVF": ...} (the fMRI peaks). conditions:
+    (field, soa, validity) tuples, matched to the events' trial_type "field/soa/validity". The
+    head must be built on the recording's channels. Every subject keeps, per condition, the
+    smallest number of trials kept by any subject (so the Kalman filter can batch)."""
+    from .data import load_eeg_run
+
+    per_cond = {c: [] for c in conditions}
+    kept = {c: [] for c in conditions}
+    times = None
+    for sub in subjects:
+        raw, events, codes = load_eeg_run(root, sub)
+        raw = raw.copy().pick("eeg")
+        if raw.ch_names != head.info.ch_names:
+            raise ValueError(f"{sub}: EEG channels differ from the head model's ({len(raw.ch_names)} vs "
+                             f"{len(head.info.ch_names)}); build the head on this recording's info")
+        if raw.info["sfreq"] != head.info["sfreq"]:
+            raise ValueError(f"{sub}: sampling rate {raw.info['sfreq']} Hz, the head model expects "
+                             f"{head.info['sfreq']} Hz; resample the recording first")
+        missing = [condition_label(c) for c in conditions if condition_label(c) not in codes]
+        if missing:
+            raise ValueError(f"{sub}: no events of {missing} in its events.tsv (trial_type 'field/soa/validity')")
+        epochs, _ = preprocess(raw, events, head, tmin=tmin, tmax=tmax, reference=reference)
+        kernel = inverse_kernel(epochs, head, method=method)
+        times = epochs.times
+        for c in conditions:
+            ep = epochs[np.where(epochs.events[:, 2] == codes[condition_label(c)])[0]]
+            if len(ep) < min_trials:
+                raise ValueError(f"{sub}, {condition_label(c)}: {len(ep)} trials left after rejection; "
+                                 f"need at least {min_trials}")
+            idx = [roi_sources(head, rois_by_field[c[0]][nm][0], rois_by_field[c[0]][nm][1]) for nm in nodes]
+            x = roi_time_courses(ep, kernel, idx)
+            per_cond[c].append(orthogonalize(x) if leakage == "orthogonalize" else x)
+            kept[c].append(len(ep))
+    X = {c: np.stack([x[:min(kept[c])] for x in xs]) for c, xs in per_cond.items()}
+    return RecordedStudy(X, times, head.info["sfreq"], {c: np.array(k) for c, k in kept.items()})

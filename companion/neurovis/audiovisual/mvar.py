@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["single_thread", "one_thread", "simulate_var", "stationary_var_fit", "select_order_bic", "KalmanConfig", "kalman_mvar",
+__all__ = ["single_thread", "one_thread", "simulate_var", "stationary_var_fit", "select_order_bic", "KalmanConfig", "kalman_mvar", "kalman_mvar_numpy",
            "kalman_mvar_loop", "is_stable", "baccala_example"]
 
 
@@ -178,7 +178,7 @@ class KalmanConfig:
             raise ValueError(f"update coefficient uc must be in (0, 1), got {self.uc}")
 
 
-def kalman_mvar(X, config: KalmanConfig = KalmanConfig(), dtype=torch.float64) -> np.ndarray:
+def kalman_mvar(X, config: KalmanConfig = KalmanConfig(), dtype=torch.float64, device=None) -> np.ndarray:
     """Time-varying coefficients w(j, t) of Eq. 4 by a multi-trial Kalman filter, batched.
 
     X: (..., trials, T, n) array (leading dims = independent data sets, e.g. subjects x surrogates).
@@ -188,24 +188,28 @@ def kalman_mvar(X, config: KalmanConfig = KalmanConfig(), dtype=torch.float64) -
       P- = P + q I;   P = (P-^{-1} + Z^T Z / r)^{-1};   W^T += P Z^T (Y - Z W^T) / r
     which equals the usual gain form K = P- Z^T (Z P- Z^T + r I)^{-1} (Woodbury) but inverts an
     (n p x n p) matrix instead of a (trials x trials) one. q = uc * trace(P)/(n p), r is tracked with
-    forgetting uc from the a-priori prediction error.
+    forgetting uc from the a-priori prediction error. The (n p x n p) inversions are batched
+    Cholesky factorisations (torch.linalg.cholesky / cholesky_inverse); ``device`` (e.g. "cuda")
+    runs the whole filter there.
     """
     with single_thread():
-        return _kalman_mvar(X, config, dtype)
+        return _kalman_mvar(X, config, dtype, device)
 
 
-def _kalman_mvar(X, config: KalmanConfig, dtype) -> np.ndarray:
-    Xt = torch.as_tensor(np.ascontiguousarray(_check_data(X, min_len=config.p + 2)), dtype=dtype)
+def _kalman_mvar(X, config: KalmanConfig, dtype, device=None) -> np.ndarray:
+    Xt = torch.as_tensor(np.ascontiguousarray(_check_data(X, min_len=config.p + 2)), dtype=dtype,
+                         device=device)
     *lead, K, T, n = Xt.shape
     p = config.p
     d = n * p
     Xb = Xt.reshape(-1, K, T, n)
     B = Xb.shape[0]
-    Wt = torch.zeros(B, d, n, dtype=dtype)            # W^T
-    P = torch.eye(d, dtype=dtype).expand(B, d, d) * config.p0
+    kw = {"dtype": dtype, "device": Xt.device}
+    Wt = torch.zeros(B, d, n, **kw)                   # W^T
+    P = torch.eye(d, **kw).expand(B, d, d) * config.p0
     r = Xb[:, :, :p + 8].var(dim=(1, 2), correction=0).mean(-1).clamp_min(1e-12)   # (B,)
-    eye = torch.eye(d, dtype=dtype)
-    out = torch.zeros(B, T, d, n, dtype=dtype)
+    eye = torch.eye(d, **kw)
+    out = torch.zeros(B, T, d, n, **kw)
     uc = config.uc
     for t in range(p, T):
         z = Xb[:, :, t - p:t].flip(2).reshape(B, K, d)  # [x_{t-1}, ..., x_{t-p}] (B, K, d)
@@ -214,7 +218,7 @@ def _kalman_mvar(X, config: KalmanConfig, dtype) -> np.ndarray:
         Pm = P + q[:, None, None] * eye
         E = y - z @ Wt                                  # a-priori errors (B, K, n)
         r = (1 - uc) * r + uc * E.pow(2).mean(dim=(1, 2))
-        A = torch.linalg.inv(Pm) + z.transpose(1, 2) @ z / r[:, None, None]
+        A = torch.cholesky_inverse(torch.linalg.cholesky(Pm)) + z.transpose(1, 2) @ z / r[:, None, None]
         L = torch.linalg.cholesky(0.5 * (A + A.transpose(1, 2)))
         P = torch.cholesky_inverse(L)
         Wt = Wt + P @ (z.transpose(1, 2) @ E) / r[:, None, None]
@@ -222,7 +226,39 @@ def _kalman_mvar(X, config: KalmanConfig, dtype) -> np.ndarray:
     out[:, :p] = out[:, p:p + 1]
     W = out.reshape(B, T, p, n, n).transpose(-1, -2)    # W^T blocks -> (T, p, n_target, n_source)
     # out[..., (j-1)*n + k, i] is the weight of x_k(t-j) on x_i(t): reshape gives [t, j, k, i]
-    return W.reshape(*lead, T, p, n, n).numpy()
+    return W.reshape(*lead, T, p, n, n).cpu().numpy()
+
+
+def kalman_mvar_numpy(X, config: KalmanConfig = KalmanConfig()) -> np.ndarray:
+    """The filter of :func:`kalman_mvar` written in numpy, vectorised over trials and data sets
+    exactly as the torch version (one Python loop over samples, batched np.linalg inversions):
+    the fair baseline of the speed comparison. Same input and output."""
+    X = np.asarray(_check_data(X, min_len=config.p + 2), dtype=float)
+    *lead, K, T, n = X.shape
+    p, uc = config.p, config.uc
+    d = n * p
+    Xb = X.reshape(-1, K, T, n)
+    B = len(Xb)
+    Wt = np.zeros((B, d, n))
+    P = np.broadcast_to(np.eye(d) * config.p0, (B, d, d)).copy()
+    r = Xb[:, :, :p + 8].var(axis=(1, 2)).mean(-1).clip(1e-12)
+    out = np.zeros((B, T, d, n))
+    eye = np.eye(d)
+    for t in range(p, T):
+        z = Xb[:, :, t - p:t][:, :, ::-1].reshape(B, K, d)
+        y = Xb[:, :, t]
+        q = uc * np.trace(P, axis1=1, axis2=2) / d
+        Pm = P + q[:, None, None] * eye
+        E = y - z @ Wt
+        r = (1 - uc) * r + uc * (E ** 2).mean(axis=(1, 2))
+        zt = z.transpose(0, 2, 1)
+        A = np.linalg.inv(Pm) + zt @ z / r[:, None, None]
+        P = np.linalg.inv(0.5 * (A + A.transpose(0, 2, 1)))
+        Wt = Wt + P @ (zt @ E) / r[:, None, None]
+        out[:, t] = Wt
+    out[:, :p] = out[:, p:p + 1]
+    W = out.reshape(B, T, p, n, n).swapaxes(-1, -2)
+    return W.reshape(*lead, T, p, n, n)
 
 
 def kalman_mvar_loop(X, config: KalmanConfig = KalmanConfig()) -> np.ndarray:
