@@ -1,5 +1,6 @@
 """Chapter 05 (audiovisual ADTF): specifications of the Kalman MVAAR, the ADTF and its statistics,
 the fMRI GLM, the EEG forward/inverse round trip, the behaviour analysis and the loaders."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +9,10 @@ import pytest
 
 from neurovis import audiovisual as av
 import importlib
+
 A = importlib.import_module("neurovis.audiovisual.adtf")
 M = importlib.import_module("neurovis.audiovisual.mvar")
-from neurovis.core import DataNotFoundError
+from neurovis.core import DataNotFoundError  # noqa: E402
 
 SF = 100.0
 
@@ -34,7 +36,7 @@ def test_kalman_tracks_a_switching_var():
     rng = np.random.default_rng(1)
     W = np.zeros((300, 1, 2, 2))
     W[:, 0, 0, 0] = W[:, 0, 1, 1] = 0.5
-    W[150:, 0, 1, 0] = 0.6                      # x0 -> x1 switches on at sample 150
+    W[150:, 0, 1, 0] = 0.6  # x0 -> x1 switches on at sample 150
     X = M.simulate_var(W, 60, rng)
     Wk = M.kalman_mvar(X, M.KalmanConfig(p=1, uc=0.05))
     assert abs(Wk[120:145, 0, 1, 0].mean()) < 0.12
@@ -76,7 +78,9 @@ def test_transfer_matrix_inverts_the_ar_polynomial(baccala_data):
     W, _ = baccala_data
     f = np.array([1.0, 7.5, 20.0, 40.0])
     H = A.transfer_matrix(W, f, SF)
-    Lam = np.eye(5) - sum(W[j] * np.exp(-2j * np.pi * f[:, None, None] * (j + 1) / SF) for j in range(3))
+    Lam = np.eye(5) - sum(
+        W[j] * np.exp(-2j * np.pi * f[:, None, None] * (j + 1) / SF) for j in range(3)
+    )
     assert np.allclose(H @ Lam, np.eye(5), atol=1e-10)
 
 
@@ -84,7 +88,8 @@ def test_transfer_matrix_matches_statsmodels_moving_average_representation(bacca
     from statsmodels.tsa.vector_ar.var_model import VARProcess
 
     W, _ = baccala_data
-    psi = VARProcess(W, None, np.eye(5)).ma_rep(maxn=400)            # independent: impulse responses
+    # independent: impulse responses
+    psi = VARProcess(W, None, np.eye(5)).ma_rep(maxn=400)
     f = np.array([3.0, 13.0, 31.0])
     H_ma = np.einsum("kij,fk->fij", psi, np.exp(-2j * np.pi * f[:, None] * np.arange(401) / SF))
     assert np.allclose(A.transfer_matrix(W, f, SF), H_ma, atol=1e-6)
@@ -94,8 +99,8 @@ def test_normalised_adtf_rows_sum_to_one_and_follow_the_structure(baccala_data):
     W, _ = baccala_data
     g = A.dtf_analytic(W, np.arange(1, 50.0), SF)
     assert np.allclose(g.sum(-1), 1.0)
-    assert np.all(g[:, 0, 1:] < 1e-12)                   # nothing flows into x1
-    assert g[:, 1, 0].mean() > 0.2                        # x1 -> x2
+    assert np.all(g[:, 0, 1:] < 1e-12)  # nothing flows into x1
+    assert g[:, 1, 0].mean() > 0.2  # x1 -> x2
 
 
 def test_kalman_dtf_agrees_with_the_analytic_and_least_squares_dtf(baccala_data):
@@ -121,7 +126,9 @@ def test_surrogates_keep_the_amplitude_spectrum_and_break_coupling(baccala_data)
     _, X = baccala_data
     sur = A.phase_randomize(X[:10], 3, np.random.default_rng(0))
     assert sur.shape == (3, 10, 400, 5)
-    assert np.allclose(np.abs(np.fft.rfft(sur, axis=2)), np.abs(np.fft.rfft(X[:10], axis=1))[None], atol=1e-8)
+    assert np.allclose(
+        np.abs(np.fft.rfft(sur, axis=2)), np.abs(np.fft.rfft(X[:10], axis=1))[None], atol=1e-8
+    )
     c_orig = np.corrcoef(X[:10, 2:, 1].ravel(), X[:10, :-2, 0].ravel())[0, 1]
     c_sur = np.corrcoef(sur[0, :, 2:, 1].ravel(), sur[0, :, :-2, 0].ravel())[0, 1]
     assert abs(c_orig) > 0.5 and abs(c_sur) < 0.15
@@ -130,15 +137,18 @@ def test_surrogates_keep_the_amplitude_spectrum_and_break_coupling(baccala_data)
 def test_edge_onsets_and_network_order_on_a_hand_made_case():
     times = np.arange(10) * 0.01
     sig = np.zeros((10, 2, 2), bool)
-    sig[3:, 1, 0] = True          # 0 -> 1 from 30 ms
-    sig[5:6, 0, 1] = True         # a one-sample blip: too short
+    sig[3:, 1, 0] = True  # 0 -> 1 from 30 ms
+    sig[5:6, 0, 1] = True  # a one-sample blip: too short
     on = A.edge_onsets(sig, times, min_duration=0.02)
     assert on[1, 0] == pytest.approx(0.03) and np.isnan(on[0, 1])
     assert A.network_events(on, ["a", "b"]) == [(pytest.approx(0.03), "a→b")]
     tonic = np.zeros((10, 2, 2), bool)
-    tonic[:6, 0, 1] = True        # significant from the first sample: present before the stimulus
+    tonic[:6, 0, 1] = True  # significant from the first sample: present before the stimulus
     times2 = times - 0.02
-    assert np.isnan(A.edge_onsets(tonic, times2, 0.02)[0, 1]) and A.tonic_edges(tonic, times2, 0.02)[0, 1]
+    assert (
+        np.isnan(A.edge_onsets(tonic, times2, 0.02)[0, 1])
+        and A.tonic_edges(tonic, times2, 0.02)[0, 1]
+    )
 
 
 def test_group_test_needs_subjects_and_finds_a_consistent_edge():
@@ -168,10 +178,15 @@ def test_score_network_counts_indirect_paths_apart():
     on = np.full((4, 4), np.nan)
     V1, A1, STG, TPJ = range(4)
     on[STG, V1], on[STG, A1], on[TPJ, STG], on[STG, TPJ] = 0.26, 0.30, 0.56, 0.62
-    on[TPJ, V1] = 0.60            # indirect V1 -> STG -> TPJ
-    on[V1, TPJ] = 0.40            # false
+    on[TPJ, V1] = 0.60  # indirect V1 -> STG -> TPJ
+    on[V1, TPJ] = 0.40  # false
     s = av.score_network(net, on)
-    assert s["recall"] == 1.0 and s["false_edges"] == 1 and s["indirect_edges"] == 1 and s["order_correct"]
+    assert (
+        s["recall"] == 1.0
+        and s["false_edges"] == 1
+        and s["indirect_edges"] == 1
+        and s["order_correct"]
+    )
     assert s["onset_error_ms"] == pytest.approx((10 + 0 + 10 + 20) / 4)
     on[TPJ, STG] = 0.2
     assert not av.score_network(net, on)["order_correct"]
@@ -202,11 +217,12 @@ def test_normalisation_keeps_the_analytic_transfer_of_a_time_varying_mvar(plante
     net, times, X = planted_trials
     freqs = av.ADTFConfig().freqs
     truth = av.analytic_theta(net, times, 250.0, freqs)
-    gained = X * np.array([3.0, 0.5, 2.0, 10.0])              # arbitrary ROI gains (inverse units)
-    theta = av.integrated_adtf(M.kalman_mvar(A.normalize_trials(gained, times), M.KalmanConfig(p=2)),
-                               freqs, 250.0)
+    gained = X * np.array([3.0, 0.5, 2.0, 10.0])  # arbitrary ROI gains (inverse units)
+    theta = av.integrated_adtf(
+        M.kalman_mvar(A.normalize_trials(gained, times), M.KalmanConfig(p=2)), freqs, 250.0
+    )
     V1, A1, STG = 0, 1, 2
-    plateau = (times > 0.40) & (times < 0.55)                 # V1/A1 -> STG on, loop still off
+    plateau = (times > 0.40) & (times < 0.55)  # V1/A1 -> STG on, loop still off
     before = (times > -0.1) & (times < 0.2)
     for src in (V1, A1):
         assert truth[plateau, STG, src].mean() > 0.35
@@ -223,7 +239,7 @@ def test_normalisation_is_blind_to_each_rois_gain(planted_trials):
     a = A.normalize_trials(X[:40], times)
     b = A.normalize_trials(X[:40] * np.array([0.1, 5.0, 1.0, 30.0]), times)
     assert np.allclose(a, b, atol=1e-9)
-    assert np.allclose(a.mean(axis=0), 0.0, atol=1e-12)       # the ensemble mean is removed
+    assert np.allclose(a.mean(axis=0), 0.0, atol=1e-12)  # the ensemble mean is removed
 
 
 def test_torch_adtf_equals_the_numpy_reference(baccala_data):
@@ -242,23 +258,23 @@ def test_vectorised_numpy_kalman_equals_the_torch_filter(baccala_data):
 
 def test_stationary_dtf_agrees_with_spectral_connectivity(baccala_data):
     """Cross-check against an independent DTF (Eden-Kramer lab's spectral_connectivity: multitaper
-    spectra, Wilson factorisation), skipped where the package is not installed."""
-    sc = pytest.importorskip("spectral_connectivity")
+    spectra, Wilson factorisation; pinned in requirements.txt)."""
+    import spectral_connectivity as sc
     W, X = baccala_data
     m = sc.Multitaper(X.transpose(1, 0, 2), sampling_frequency=SF, time_halfbandwidth_product=4)
     c = sc.Connectivity.from_multitaper(m)
-    dtf = np.squeeze(c.directed_transfer_function())          # (F, n, n), [target, source]
+    dtf = np.squeeze(c.directed_transfer_function())  # (F, n, n), [target, source]
     f = c.frequencies
     keep = (f > 2) & (f < 45)
-    ours = A.dtf_analytic(W, f[keep], SF)                     # the analytic DTF of the true VAR
-    assert np.abs(ours - dtf[keep]).mean() < 0.03              # measured: 0.009 (nonparametric)
+    ours = A.dtf_analytic(W, f[keep], SF)  # the analytic DTF of the true VAR
+    assert np.abs(ours - dtf[keep]).mean() < 0.03  # measured: 0.009 (nonparametric)
 
 
 # ---------------------------------------------------------------- null-calibrated statistics
 def test_null_threshold_is_the_exact_max_statistic_quantile():
     B = importlib.import_module("neurovis.audiovisual.bench")
-    stats = np.arange(1.0, 51.0)                              # 50 null replicates
-    assert B.threshold_from_null(stats, 0.05) == 49.0          # ceil(51 * 0.95) = 49th smallest
+    stats = np.arange(1.0, 51.0)  # 50 null replicates
+    assert B.threshold_from_null(stats, 0.05) == 49.0  # ceil(51 * 0.95) = 49th smallest
     assert B.leave_one_out_fwer(stats, 0.05) == pytest.approx(2 / 50)
     with pytest.raises(ValueError, match="null replicates"):
         B.threshold_from_null(stats[:10], 0.05)
@@ -268,9 +284,9 @@ def test_run_statistic_and_calibrated_network_on_a_hand_made_case():
     times = np.arange(-10, 40) * 0.01
     S, n = 6, 3
     theta = np.full((S, len(times), n, n), 0.2)
-    theta[:, :, 1, 0] += 0.3                                   # tonic: present before the stimulus
-    theta[:, times >= 0.15, 2, 0] += 0.1                      # appears at 150 ms
-    theta[:, (times >= 0.2) & (times < 0.22), 0, 2] += 0.5    # a 20 ms blip: too short
+    theta[:, :, 1, 0] += 0.3  # tonic: present before the stimulus
+    theta[:, times >= 0.15, 2, 0] += 0.1  # appears at 150 ms
+    theta[:, (times >= 0.2) & (times < 0.22), 0, 2] += 0.5  # a 20 ms blip: too short
     g = av.baseline_change(theta, times).mean(0)
     assert av.run_statistic(g, times, 0.04) == pytest.approx(0.1)
     out = av.calibrated_network(theta, times, threshold=0.05)
@@ -296,8 +312,16 @@ def test_the_eight_condition_plants_and_the_null_plant():
 
 # ---------------------------------------------------------------- behaviour (Section 3.1)
 def test_exclusion_rules_on_a_hand_made_table():
-    t = pd.DataFrame({"subject": 0, "field": "LVF", "validity": "valid", "soa": "long",
-                      "rt": [150.0, 250.0, 950.0, 300.0, 200.0], "correct": [True, True, True, False, True]})
+    t = pd.DataFrame(
+        {
+            "subject": 0,
+            "field": "LVF",
+            "validity": "valid",
+            "soa": "long",
+            "rt": [150.0, 250.0, 950.0, 300.0, 200.0],
+            "correct": [True, True, True, False, True],
+        }
+    )
     kept, counts = av.exclude_trials(t)
     assert kept["rt"].tolist() == [250.0, 200.0]
     assert counts == {"errors": 1, "rt < 200 ms": 1, "rt > 900 ms": 1, "kept": 2, "total": 5}
@@ -306,7 +330,9 @@ def test_exclusion_rules_on_a_hand_made_table():
 
 
 def test_anova_finds_the_planted_soa_by_validity_interaction():
-    trials = av.simulate_trials(av.BehaviourConfig(n_subjects=15, trials_per_cell=20), np.random.default_rng(0))
+    trials = av.simulate_trials(
+        av.BehaviourConfig(n_subjects=15, trials_per_cell=20), np.random.default_rng(0)
+    )
     means = av.condition_means(av.exclude_trials(trials)[0])
     table = av.rm_anova(means)
     assert table.loc["validity x soa", "p"] < 0.01 and table.loc["validity x soa", "df2"] == 14
@@ -320,17 +346,21 @@ def test_first_level_glm_recovers_a_planted_activation():
     from neurovis.audiovisual import fmri
 
     aff = np.array([[3.0, 0, 0, -98], [0, 3, 0, -134], [0, 0, 3, -72], [0, 0, 0, 1]])
-    centre = np.array([45, -21, 12])                         # rA1 (Table 1, LVF)
+    centre = np.array([45, -21, 12])  # rA1 (Table 1, LVF)
     ijk = np.round(np.linalg.solve(aff[:3, :3], centre - aff[:3, 3])).astype(int)
     m = np.zeros((67, 79, 64), np.uint8)
-    m[ijk[0] - 4:ijk[0] + 5, ijk[1] - 4:ijk[1] + 5, ijk[2] - 3:ijk[2] + 4] = 1
+    m[ijk[0] - 4 : ijk[0] + 5, ijk[1] - 4 : ijk[1] + 5, ijk[2] - 3 : ijk[2] + 4] = 1
     mask = nib.Nifti1Image(m, aff)
     cfg = fmri.FMRIConfig(smoothing_fwhm=0.0)
     img, events, conf = fmri.simulate_bold(cfg, np.random.default_rng(0), mask)
     eff = fmri.first_level(img, events, conf, mask, cfg)
     lvf, rvf = eff["LVF"].get_fdata(), eff["RVF"].get_fdata()
-    core = tuple(slice(c - 1, c + 2) for c in ijk)                # 3x3x3 voxels at the ROI
-    edge = (slice(ijk[0] - 4, ijk[0] - 2), slice(ijk[1] - 4, ijk[1] - 2), slice(ijk[2] - 3, ijk[2] + 4))
+    core = tuple(slice(c - 1, c + 2) for c in ijk)  # 3x3x3 voxels at the ROI
+    edge = (
+        slice(ijk[0] - 4, ijk[0] - 2),
+        slice(ijk[1] - 4, ijk[1] - 2),
+        slice(ijk[2] - 3, ijk[2] + 4),
+    )
     inside = lvf[core].mean()
     assert inside > 3 * abs(lvf[edge].mean()) and inside > 3 * abs(rvf[core].mean())
     with pytest.raises(ValueError, match="trial_type"):
@@ -341,13 +371,14 @@ def test_first_level_glm_recovers_a_planted_activation():
 @pytest.fixture(scope="module")
 def head():
     from neurovis.audiovisual import eeg
+
     return eeg.make_head_model(grid_mm=10.0)
 
 
 def test_forward_inverse_round_trip_localises_a_single_dipole(head):
     from neurovis.audiovisual import eeg
 
-    idx = eeg.roi_sources(head, (63, -39, 18), 6)             # rSTG
+    idx = eeg.roi_sources(head, (63, -39, 18), 6)  # rSTG
     assert head.gain.shape == (129, 3 * len(head.positions))
     err = eeg.localize_dipole(head, int(idx[0]), np.random.default_rng(0), "sLORETA")
     assert err < 15.0
@@ -358,7 +389,7 @@ def test_rest_operator_keeps_the_average_reference_part(head):
     assert R.shape == (129, 129)
     x = np.random.default_rng(0).standard_normal(129)
     avg = lambda v: v - v.mean()
-    assert np.allclose(avg(R @ x), avg(x), atol=1e-8)       # REST only changes the reference
+    assert np.allclose(avg(R @ x), avg(x), atol=1e-8)  # REST only changes the reference
 
 
 def test_preprocess_rejects_wrong_channel_count_and_nan(head):
@@ -381,7 +412,11 @@ def test_orthogonalisation_removes_zero_lag_correlation_and_keeps_scale():
 
     rng = np.random.default_rng(0)
     S = rng.standard_normal((20, 100, 3))
-    X = S @ np.array([[1.0, 0.4, 0.0], [0.0, 1.0, 0.3], [0.0, 0.0, 1.0]]) * np.array([1.0, 3.0, 0.5])
+    X = (
+        S
+        @ np.array([[1.0, 0.4, 0.0], [0.0, 1.0, 0.3], [0.0, 0.0, 1.0]])
+        * np.array([1.0, 3.0, 0.5])
+    )
     O = eeg.orthogonalize(X)
     C = np.cov(O.reshape(-1, 3).T)
     assert np.abs(C - np.diag(np.diag(C))).max() < 1e-8 * np.abs(C).max()
@@ -394,10 +429,10 @@ def test_the_simulating_head_is_not_the_inverting_head(head):
     sim = eeg.make_simulation_head(grid_mm=12.0)
     assert sim.rest is None and sim.info.ch_names == head.info.ch_names
     pos = eeg.mni_to_head((63, -39, 18))
-    g_inv = head.gain[:, 3 * int(np.argmin(np.linalg.norm(head.positions - pos, axis=1))):][:, :3]
-    g_sim = sim.gain[:, 3 * int(np.argmin(np.linalg.norm(sim.positions - pos, axis=1))):][:, :3]
+    g_inv = head.gain[:, 3 * int(np.argmin(np.linalg.norm(head.positions - pos, axis=1))) :][:, :3]
+    g_sim = sim.gain[:, 3 * int(np.argmin(np.linalg.norm(sim.positions - pos, axis=1))) :][:, :3]
     rel = np.linalg.norm(g_sim - g_inv) / np.linalg.norm(g_inv)
-    assert rel > 0.1                                          # another head, another lead field
+    assert rel > 0.1  # another head, another lead field
 
 
 def test_lcmv_kernel_localises_a_single_dipole(head):
@@ -422,21 +457,34 @@ def _write_bids(root):
     (root / "participants.tsv").write_text("participant_id\tage\nsub-01\t21\n")
     beh = root / "sub-01" / "beh"
     beh.mkdir(parents=True)
-    pd.DataFrame({"field": ["LVF", "RVF"], "validity": ["valid", "invalid"], "soa": ["long", "short"],
-                  "rt": [250.0, "n/a"], "correct": [1, 0]}).to_csv(beh / "sub-01_task-avcue_beh.tsv", sep="\t", index=False)
+    pd.DataFrame(
+        {
+            "field": ["LVF", "RVF"],
+            "validity": ["valid", "invalid"],
+            "soa": ["long", "short"],
+            "rt": [250.0, "n/a"],
+            "correct": [1, 0],
+        }
+    ).to_csv(beh / "sub-01_task-avcue_beh.tsv", sep="\t", index=False)
     func = root / "sub-01" / "func"
     func.mkdir(parents=True)
-    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4, 6), np.float32), np.eye(4)), func / "sub-01_task-avcue_bold.nii.gz")
+    nib.save(
+        nib.Nifti1Image(np.zeros((4, 4, 4, 6), np.float32), np.eye(4)),
+        func / "sub-01_task-avcue_bold.nii.gz",
+    )
     pd.DataFrame({"onset": [2.0], "duration": [0.0], "trial_type": ["LVF"]}).to_csv(
-        func / "sub-01_task-avcue_events.tsv", sep="\t", index=False)
-    pd.DataFrame(np.zeros((6, 6)), columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]).to_csv(
-        func / "sub-01_task-avcue_desc-confounds_timeseries.tsv", sep="\t", index=False)
+        func / "sub-01_task-avcue_events.tsv", sep="\t", index=False
+    )
+    pd.DataFrame(
+        np.zeros((6, 6)), columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
+    ).to_csv(func / "sub-01_task-avcue_desc-confounds_timeseries.tsv", sep="\t", index=False)
     e = root / "sub-01" / "eeg"
     e.mkdir(parents=True)
     raw = mne.io.RawArray(np.zeros((3, 500)), mne.create_info(3, 250.0, "eeg"), verbose="ERROR")
     raw.save(e / "sub-01_task-avcue_eeg.fif", verbose="ERROR")
-    pd.DataFrame({"onset": [0.5, 1.0], "trial_type": ["LVF/long/valid", "RVF/short/invalid"]}).to_csv(
-        e / "sub-01_task-avcue_events.tsv", sep="\t", index=False)
+    pd.DataFrame(
+        {"onset": [0.5, 1.0], "trial_type": ["LVF/long/valid", "RVF/short/invalid"]}
+    ).to_csv(e / "sub-01_task-avcue_events.tsv", sep="\t", index=False)
 
 
 def test_bids_loaders_read_a_tiny_fixture(tmp_path):
@@ -447,7 +495,10 @@ def test_bids_loaders_read_a_tiny_fixture(tmp_path):
     img, events, conf = av.load_fmri_run(root, "sub-01")
     assert img.shape == (4, 4, 4, 6) and list(events.trial_type) == ["LVF"] and conf.shape == (6, 6)
     raw, ev, codes = av.load_eeg_run(root, "sub-01")
-    assert ev[:, 0].tolist() == [125, 250] and codes == {"LVF/long/valid": 1, "RVF/short/invalid": 2}
+    assert ev[:, 0].tolist() == [125, 250] and codes == {
+        "LVF/long/valid": 1,
+        "RVF/short/invalid": 2,
+    }
 
 
 def test_bids_loaders_name_the_bad_file(tmp_path):
@@ -487,7 +538,8 @@ def _write_eeg_study(root, head, n_subjects=3, per_condition=6, seed=0):
         raw.save(e / f"{sub}_task-avcue_eeg.fif", verbose="ERROR")
         order = rng.permutation(len(labels))
         pd.DataFrame({"onset": onsets, "trial_type": ["/".join(labels[k]) for k in order]}).to_csv(
-            e / f"{sub}_task-avcue_events.tsv", sep="\t", index=False)
+            e / f"{sub}_task-avcue_events.tsv", sep="\t", index=False
+        )
     return subs
 
 
@@ -501,9 +553,11 @@ def test_paper_path_runs_recorded_eeg_of_three_subjects_end_to_end(tmp_path, hea
     assert set(study.X) == set(av.CONDITIONS)
     for c, X in study.X.items():
         assert X.shape == (3, 6, 301, 4) and np.isfinite(X).all()
-    fit = av.change_network(study.X[av.CONDITIONS[0]], study.times, study.sfreq, threshold=0.5, order=2)
+    fit = av.change_network(
+        study.X[av.CONDITIONS[0]], study.times, study.sfreq, threshold=0.5, order=2
+    )
     assert fit["theta"].shape[:1] == (3,) and fit["significant"].shape[1:] == (4, 4)
-    assert not np.isfinite(fit["onsets"]).any()               # noise only: no edge passes 0.5
+    assert not np.isfinite(fit["onsets"]).any()  # noise only: no edge passes 0.5
     bad = tmp_path / subs[1] / "eeg" / f"{subs[1]}_task-avcue_events.tsv"
     ev = pd.read_csv(bad, sep="\t")
     ev = ev[ev.trial_type != "RVF/long/invalid"]

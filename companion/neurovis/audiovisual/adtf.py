@@ -1,5 +1,6 @@
 """The adaptive directed transfer function (Eq. 5-8), phase-randomised surrogates and the
 time-varying network (Section 2.9, Figure 5)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,13 +9,31 @@ import numpy as np
 import torch
 from scipy import stats
 
-__all__ = ["normalize_trials", "innovation_sd", "integrated_adtf_numpy", "transfer_matrix_t", "transfer_matrix", "adtf", "integrated_adtf", "phase_randomize", "ADTFConfig", "ADTFResult",
-           "adtf_with_surrogates", "group_network", "edge_onsets", "tonic_edges", "network_events", "edge_labels",
-           "dtf_analytic"]
+__all__ = [
+    "normalize_trials",
+    "innovation_sd",
+    "integrated_adtf_numpy",
+    "transfer_matrix_t",
+    "transfer_matrix",
+    "adtf",
+    "integrated_adtf",
+    "phase_randomize",
+    "ADTFConfig",
+    "ADTFResult",
+    "adtf_with_surrogates",
+    "group_network",
+    "edge_onsets",
+    "tonic_edges",
+    "network_events",
+    "edge_labels",
+    "dtf_analytic",
+]
 
 
 def _as_tensor(W) -> torch.Tensor:
-    return W.to(torch.float64) if torch.is_tensor(W) else torch.as_tensor(np.asarray(W, dtype=float))
+    return (
+        W.to(torch.float64) if torch.is_tensor(W) else torch.as_tensor(np.asarray(W, dtype=float))
+    )
 
 
 def transfer_matrix(W, freqs: np.ndarray, sfreq: float) -> np.ndarray:
@@ -23,7 +42,8 @@ def transfer_matrix(W, freqs: np.ndarray, sfreq: float) -> np.ndarray:
 
 
 def transfer_matrix_t(W, freqs: np.ndarray, sfreq: float) -> torch.Tensor:
-    """H(f, t) = Lambda(f, t)^{-1} with Lambda(f, t) = I - sum_j w(j, t) e^{-i 2 pi f j / fs} (Eq. 5-6).
+    """H(f, t) = Lambda(f, t)^{-1} with Lambda(f, t) = I - sum_j w(j, t) e^{-i 2 pi f j / fs} (Eq.
+    5-6).
 
     W: (..., p, n, n) lag matrices (any leading dims, e.g. time), numpy or torch (its device is
     kept). Returns H: (..., F, n, n) complex128 torch tensor; the n x n inversions are one batched
@@ -33,10 +53,10 @@ def transfer_matrix_t(W, freqs: np.ndarray, sfreq: float) -> torch.Tensor:
     *lead, p, n, _ = W.shape
     f = torch.as_tensor(np.asarray(freqs, dtype=float), device=W.device)
     lags = torch.arange(1, p + 1, dtype=torch.float64, device=W.device)
-    ang = -2 * np.pi * f[:, None] * lags[None, :] / sfreq                         # (F, p)
+    ang = -2 * np.pi * f[:, None] * lags[None, :] / sfreq  # (F, p)
     Wf = W.reshape(-1, p, n * n)
     # sum_j w(j) e^{-i 2 pi f j / fs} as two real matrix products (much faster than complex einsum)
-    A = torch.complex(torch.cos(ang) @ Wf, torch.sin(ang) @ Wf)                  # (M, F, n*n)
+    A = torch.complex(torch.cos(ang) @ Wf, torch.sin(ang) @ Wf)  # (M, F, n*n)
     eye = torch.eye(n, dtype=torch.complex128, device=W.device)
     Lam = eye - A.reshape(*lead, len(f), n, n)
     return torch.linalg.solve(Lam, eye.expand_as(Lam))
@@ -65,7 +85,7 @@ def integrated_adtf(W, freqs: np.ndarray, sfreq: float, chunk: int = 4096) -> np
     flat = W.reshape(-1, p, n, n)
     out = []
     for k in range(0, flat.shape[0], chunk):
-        H2 = transfer_matrix_t(flat[k:k + chunk], freqs, sfreq).abs() ** 2
+        H2 = transfer_matrix_t(flat[k : k + chunk], freqs, sfreq).abs() ** 2
         out.append((H2 / H2.sum(dim=-1, keepdim=True)).sum(dim=-3) / (freqs[-1] - freqs[0]))
     return torch.cat(out).reshape(*lead, n, n).cpu().numpy()
 
@@ -101,9 +121,9 @@ def phase_randomize(X: np.ndarray, n_surrogates: int, rng: np.random.Generator) 
     T = X.shape[1]
     F = np.fft.rfft(X, axis=1)
     ph = rng.uniform(0, 2 * np.pi, size=(n_surrogates, *F.shape))
-    ph[:, :, 0] = 0.0                       # keep the mean real
+    ph[:, :, 0] = 0.0  # keep the mean real
     if T % 2 == 0:
-        ph[:, :, -1] = 0.0                  # and the Nyquist bin
+        ph[:, :, -1] = 0.0  # and the Nyquist bin
     return np.fft.irfft(np.abs(F)[None] * np.exp(1j * (np.angle(F)[None] + ph)), n=T, axis=2)
 
 
@@ -112,6 +132,7 @@ class ADTFConfig:
     """ADTF analysis settings: band (f1, f2) in Hz for Eq. 8, surrogates, alpha (Bonferroni over the
     n(n-1) directed edges), analysis window (s; it starts before the stimulus so that tonic edges
     can be told from appearing ones) and the decimation of time points."""
+
     band: tuple = (1.0, 30.0)
     n_surrogates: int = 200
     alpha: float = 0.05
@@ -128,6 +149,7 @@ class ADTFConfig:
 class ADTFResult:
     """theta: (subjects, times, n, n) integrated ADTF; threshold: same shape, the subject's
     surrogate threshold; times: (times,) seconds."""
+
     theta: np.ndarray
     threshold: np.ndarray
     times: np.ndarray
@@ -144,21 +166,22 @@ def innovation_sd(X: np.ndarray, order: int = 4) -> np.ndarray:
     if T <= order + 1:
         raise ValueError(f"innovation_sd: {T} samples cannot fit a VAR of order {order}")
     Xb = X.reshape(-1, K, T, n)
-    unit = Xb.std(axis=(1, 2), keepdims=True).clip(1e-300)                     # fit in unit scale
+    unit = Xb.std(axis=(1, 2), keepdims=True).clip(1e-300)  # fit in unit scale
     Xb = Xb / unit
     Y = Xb[:, :, order:].reshape(len(Xb), -1, n)
-    Z = np.concatenate([Xb[:, :, order - j:T - j] for j in range(1, order + 1)], axis=3)
+    Z = np.concatenate([Xb[:, :, order - j : T - j] for j in range(1, order + 1)], axis=3)
     Z = Z.reshape(len(Xb), -1, n * order)
     G = Z.transpose(0, 2, 1) @ Z
     G += 1e-9 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(n * order)
     B = np.linalg.solve(G, Z.transpose(0, 2, 1) @ Y)
-    sd = np.sqrt(((Y - Z @ B) ** 2).mean(axis=1)) * unit[:, 0, 0]              # (M, n)
+    sd = np.sqrt(((Y - Z @ B) ** 2).mean(axis=1)) * unit[:, 0, 0]  # (M, n)
     sd = sd.clip(1e-12 * unit[:, 0, 0])
     return sd.reshape(*lead, 1, 1, n)
 
 
-def normalize_trials(X: np.ndarray, times: np.ndarray | None = None, baseline=(None, 0.0),
-                     order: int = 4) -> np.ndarray:
+def normalize_trials(
+    X: np.ndarray, times: np.ndarray | None = None, baseline=(None, 0.0), order: int = 4
+) -> np.ndarray:
     """Normalisation before Eq. 4 ("the model was normalized", Section 2.9) that keeps the
     transfer's magnitude.
 
@@ -195,8 +218,15 @@ def _standardize(X, times=None):
     return normalize_trials(X, times)
 
 
-def adtf_with_surrogates(X: np.ndarray, times: np.ndarray, sfreq: float, kalman, config: ADTFConfig,
-                         rng: np.random.Generator, keep_surrogates: bool = False) -> ADTFResult:
+def adtf_with_surrogates(
+    X: np.ndarray,
+    times: np.ndarray,
+    sfreq: float,
+    kalman,
+    config: ADTFConfig,
+    rng: np.random.Generator,
+    keep_surrogates: bool = False,
+) -> ADTFResult:
     """Integrated ADTF of every subject and its surrogate threshold (Section 2.9).
 
     X: (subjects, trials, T, n) ROI source time courses. ``kalman`` a KalmanConfig. Subjects and
@@ -209,16 +239,24 @@ def adtf_with_surrogates(X: np.ndarray, times: np.ndarray, sfreq: float, kalman,
 
     X = np.asarray(X, dtype=float)
     if X.ndim != 4:
-        raise ValueError(f"adtf_with_surrogates: expected (subjects, trials, T, n), got shape {X.shape}")
+        raise ValueError(
+            f"adtf_with_surrogates: expected (subjects, trials, T, n), got shape {X.shape}"
+        )
     if len(times) != X.shape[2]:
         raise ValueError(f"times has {len(times)} samples but X has {X.shape[2]}")
     S, K, T, n = X.shape
     Xn = normalize_trials(X, times)
-    sur = np.stack([phase_randomize(Xn[s], config.n_surrogates, rng) for s in range(S)])  # (S, B, K, T, n)
-    batch = np.concatenate([Xn[:, None], normalize_trials(sur, times)], axis=1)                      # (S, 1+B, K, T, n)
-    W = kalman_mvar(batch, kalman)                                                          # (S, 1+B, T, p, n, n)
-    idx = np.where((times >= config.window[0] - 1e-9) & (times <= config.window[1] + 1e-9))[0][::config.step]
-    theta = integrated_adtf(W[:, :, idx], config.freqs, sfreq)                              # (S, 1+B, t, n, n)
+    # (S, B, K, T, n)
+    sur = np.stack([phase_randomize(Xn[s], config.n_surrogates, rng) for s in range(S)])
+    # (S, 1+B, K, T, n)
+    batch = np.concatenate([Xn[:, None], normalize_trials(sur, times)], axis=1)
+    # (S, 1+B, T, p, n, n)
+    W = kalman_mvar(batch, kalman)
+    idx = np.where((times >= config.window[0] - 1e-9) & (times <= config.window[1] + 1e-9))[0][
+        :: config.step
+    ]
+    # (S, 1+B, t, n, n)
+    theta = integrated_adtf(W[:, :, idx], config.freqs, sfreq)
     q = 1 - config.alpha / (n * (n - 1))
     sur_theta = theta[:, 1:]
     if config.pool_time:
@@ -237,7 +275,10 @@ def group_network(res: ADTFResult, alpha: float = 0.05) -> tuple[np.ndarray, np.
     d = res.theta - res.threshold
     S, Tn, n, _ = d.shape
     if S < 5:
-        raise ValueError(f"group_network: a signed-rank test across {S} subjects cannot reach significance; need >= 5")
+        raise ValueError(
+            f"group_network: a signed-rank test across {S} subjects cannot reach significance; "
+            f"need >= 5"
+        )
     flat = d.reshape(S, -1)
     pv = np.ones(flat.shape[1])
     nz = np.any(flat != 0, axis=0)
@@ -261,7 +302,9 @@ def _runs(x: np.ndarray):
     return out
 
 
-def edge_onsets(sig: np.ndarray, times: np.ndarray, min_duration: float = 0.04, stimulus: float = 0.0) -> np.ndarray:
+def edge_onsets(
+    sig: np.ndarray, times: np.ndarray, min_duration: float = 0.04, stimulus: float = 0.0
+) -> np.ndarray:
     """Onset time (s) of every edge: the start of its first significant run that begins after the
     ``stimulus`` and lasts ``min_duration``; NaN if none. Runs that begin before the stimulus are
     *tonic* (present before anything happened: ongoing coupling or volume conduction) and are not
@@ -280,7 +323,9 @@ def edge_onsets(sig: np.ndarray, times: np.ndarray, min_duration: float = 0.04, 
     return on
 
 
-def tonic_edges(sig: np.ndarray, times: np.ndarray, min_duration: float = 0.04, stimulus: float = 0.0) -> np.ndarray:
+def tonic_edges(
+    sig: np.ndarray, times: np.ndarray, min_duration: float = 0.04, stimulus: float = 0.0
+) -> np.ndarray:
     """(n, n) bool: edges significant for ``min_duration`` before the stimulus (see edge_onsets)."""
     Tn, n, _ = sig.shape
     dt = np.median(np.diff(times)) if Tn > 1 else 1.0
@@ -299,6 +344,10 @@ def edge_labels(names, i, j) -> str:
 def network_events(onsets: np.ndarray, names) -> list[tuple[float, str]]:
     """Edges in the order they appear: [(onset s, 'source→target'), ...] (Figure 5's numbering)."""
     n = len(names)
-    ev = [(float(onsets[i, j]), edge_labels(names, i, j)) for i in range(n) for j in range(n)
-          if i != j and np.isfinite(onsets[i, j])]
+    ev = [
+        (float(onsets[i, j]), edge_labels(names, i, j))
+        for i in range(n)
+        for j in range(n)
+        if i != j and np.isfinite(onsets[i, j])
+    ]
     return sorted(ev)

@@ -1,4 +1,5 @@
-"""Calibration of the network statistics on null networks (``python -m neurovis bench audiovisual``).
+"""Calibration of the network statistics on null networks
+(``python -m neurovis bench audiovisual``).
 
 The group network's threshold (an effect-size floor on the subjects' mean baseline change of the
 integrated ADTF, :func:`network.calibrated_network`) is chosen on simulated groups whose plant has

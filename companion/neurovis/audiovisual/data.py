@@ -11,6 +11,7 @@ Paper-scale layout under ``data_root`` (BIDS, one task "avcue")::
     sub-XX/eeg/sub-XX_task-avcue_eeg.{raw,fif,set,vhdr}   GSN-129 EEG (EGI .raw as recorded)
     sub-XX/eeg/sub-XX_task-avcue_events.tsv         onset (s), trial_type (e.g. LVF/long/valid)
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,15 +21,27 @@ import pandas as pd
 
 from ..core import embedded_path, require_data_root
 
-__all__ = ["EMBEDDED", "load_sample_evoked", "PAPER_DATASET", "PAPER_EXPECTED", "HOW_TO_GET",
-           "paper_root", "list_subjects", "load_behaviour", "load_fmri_run", "load_eeg_run"]
+__all__ = [
+    "EMBEDDED",
+    "load_sample_evoked",
+    "PAPER_DATASET",
+    "PAPER_EXPECTED",
+    "HOW_TO_GET",
+    "paper_root",
+    "list_subjects",
+    "load_behaviour",
+    "load_fmri_run",
+    "load_eeg_run",
+]
 
 EMBEDDED = "mne-sample-eeg"
 PAPER_DATASET = "Jiang2023 audiovisual cue-target (BIDS)"
 PAPER_EXPECTED = ["participants.tsv"]
-HOW_TO_GET = ("the paper's recordings (Jiang et al., Front. Neurosci. 2023) are not public; ask the "
-              "authors, or lay out your own cue-target EEG/fMRI study in BIDS as described in "
-              "neurovis.audiovisual.data")
+HOW_TO_GET = (
+    "the paper's recordings (Jiang et al., Front. Neurosci. 2023) are not public; ask the authors, "
+    "or lay out your own cue-target EEG/fMRI study in BIDS as described in "
+    "neurovis.audiovisual.data"
+)
 TASK = "avcue"
 BEH_COLUMNS = ["field", "validity", "soa", "rt", "correct"]
 
@@ -59,7 +72,10 @@ def list_subjects(root: Path) -> list[str]:
 def _need(path: Path) -> Path:
     if not path.exists():
         from ..core import DataNotFoundError
-        raise DataNotFoundError(f"{path}: missing (expected by the BIDS layout in neurovis.audiovisual.data)")
+
+        raise DataNotFoundError(
+            f"{path}: missing (expected by the BIDS layout in neurovis.audiovisual.data)"
+        )
     return path
 
 
@@ -73,10 +89,16 @@ def load_behaviour(root: Path) -> pd.DataFrame:
         missing = [c for c in BEH_COLUMNS if c not in df.columns]
         if missing:
             raise ValueError(f"{path}: missing columns {missing}; expected {BEH_COLUMNS}")
-        for col, allowed in (("field", {"LVF", "RVF"}), ("validity", {"valid", "invalid"}), ("soa", {"long", "short"})):
+        for col, allowed in (
+            ("field", {"LVF", "RVF"}),
+            ("validity", {"valid", "invalid"}),
+            ("soa", {"long", "short"}),
+        ):
             bad = set(df[col].unique()) - allowed
             if bad:
-                raise ValueError(f"{path}: column {col} has values {sorted(bad)}; expected {sorted(allowed)}")
+                raise ValueError(
+                    f"{path}: column {col} has values {sorted(bad)}; expected {sorted(allowed)}"
+                )
         df["correct"] = df["correct"].astype(str).str.lower().isin(["1", "true", "yes"])
         df.insert(0, "subject", i)
         out.append(df)
@@ -90,11 +112,15 @@ def load_fmri_run(root: Path, sub: str):
     base = Path(root) / sub / "func"
     img = nib.load(_need(base / f"{sub}_task-{TASK}_bold.nii.gz"))
     if img.ndim != 4:
-        raise ValueError(f"{base / f'{sub}_task-{TASK}_bold.nii.gz'}: expected a 4-D image, got {img.ndim}-D")
+        raise ValueError(
+            f"{base / f'{sub}_task-{TASK}_bold.nii.gz'}: expected a 4-D image, got {img.ndim}-D"
+        )
     ev_path = _need(base / f"{sub}_task-{TASK}_events.tsv")
     events = pd.read_csv(ev_path, sep="\t")
     if not {"onset", "duration", "trial_type"} <= set(events.columns):
-        raise ValueError(f"{ev_path}: needs columns onset, duration, trial_type; got {list(events.columns)}")
+        raise ValueError(
+            f"{ev_path}: needs columns onset, duration, trial_type; got {list(events.columns)}"
+        )
     conf = pd.read_csv(_need(base / f"{sub}_task-{TASK}_desc-confounds_timeseries.tsv"), sep="\t")
     motion = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
     if not set(motion) <= set(conf.columns):
@@ -112,11 +138,16 @@ def load_eeg_run(root: Path, sub: str):
     import mne
 
     base = Path(root) / sub / "eeg"
-    cands = [base / f"{sub}_task-{TASK}_eeg{ext}" for ext in (".raw", ".fif", ".set", ".vhdr", ".mff")]
+    cands = [
+        base / f"{sub}_task-{TASK}_eeg{ext}" for ext in (".raw", ".fif", ".set", ".vhdr", ".mff")
+    ]
     found = [c for c in cands if c.exists()]
     if not found:
         from ..core import DataNotFoundError
-        raise DataNotFoundError(f"{base}: no EEG recording {sub}_task-{TASK}_eeg.(raw|fif|set|vhdr|mff)")
+
+        raise DataNotFoundError(
+            f"{base}: no EEG recording {sub}_task-{TASK}_eeg.(raw|fif|set|vhdr|mff)"
+        )
     raw = mne.io.read_raw(found[0], preload=True, verbose="ERROR")
     ev_path = _need(base / f"{sub}_task-{TASK}_events.tsv")
     ev = pd.read_csv(ev_path, sep="\t")
@@ -125,6 +156,8 @@ def load_eeg_run(root: Path, sub: str):
     codes = {t: i + 1 for i, t in enumerate(sorted(ev.trial_type.unique()))}
     samples = np.round(ev.onset.to_numpy() * raw.info["sfreq"]).astype(int) + raw.first_samp
     if (samples >= raw.first_samp + raw.n_times).any() or (samples < raw.first_samp).any():
-        raise ValueError(f"{ev_path}: event onsets fall outside the recording ({raw.times[-1]:.1f} s)")
+        raise ValueError(
+            f"{ev_path}: event onsets fall outside the recording ({raw.times[-1]:.1f} s)"
+        )
     events = np.column_stack([samples, np.zeros(len(ev), int), ev.trial_type.map(codes).to_numpy()])
     return raw, events, codes

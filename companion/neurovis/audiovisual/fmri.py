@@ -2,6 +2,7 @@
 planted at the Table 1 ROIs, nilearn's first-level GLM (canonical HRF + temporal and dispersion
 derivatives, AR(1), 1/128 Hz high-pass, 6 mm smoothing, motion regressors) and second-level
 one-sample t-test (FDR p < 0.05, clusters >= 10 voxels)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,18 +13,29 @@ import pandas as pd
 from .mvar import one_thread
 from .rois import SIDE, TABLE1
 
-__all__ = ["simulate_group", "group_analysis", "FMRIConfig", "brain_mask", "simulate_events", "simulate_bold", "first_level", "second_level",
-           "peak_table", "match_peaks"]
+__all__ = [
+    "simulate_group",
+    "group_analysis",
+    "FMRIConfig",
+    "brain_mask",
+    "simulate_events",
+    "simulate_bold",
+    "first_level",
+    "second_level",
+    "peak_table",
+    "match_peaks",
+]
 
 
 @dataclass(frozen=True)
 class FMRIConfig:
     """Acquisition and simulation settings. Paper: TR 2 s, 198 volumes minus the first 5, 3 mm
     voxels (after normalisation). ``z_range``: the axial slab kept at small scale (mm, MNI)."""
+
     tr: float = 2.0
     n_scans: int = 193
     n_subjects: int = 10
-    amplitude: float = 3.0           # % signal change at a ROI centre (one trial)
+    amplitude: float = 3.0  # % signal change at a ROI centre (one trial)
     blob_fwhm_mm: float = 8.0
     noise_sd: float = 1.0
     ar_rho: float = 0.3
@@ -76,7 +88,7 @@ def _activation_maps(mask, config: FMRIConfig, rng) -> dict:
         b = np.zeros(len(xyz))
         for name, (c, size) in rois.items():
             centre = np.asarray(c, float) + rng.normal(0, config.location_jitter_mm, 3)
-            b += config.amplitude * np.exp(-np.sum((xyz - centre) ** 2, axis=1) / (2 * sig ** 2))
+            b += config.amplitude * np.exp(-np.sum((xyz - centre) ** 2, axis=1) / (2 * sig**2))
         maps[field] = b
     return ijk, maps
 
@@ -100,26 +112,35 @@ def simulate_bold(config: FMRIConfig, rng: np.random.Generator, mask=None):
     V, T = len(ijk), config.n_scans
     # nilearn's regressor of a zero-duration event peaks far below 1: scale each to a unit
     # single-event peak so that ``amplitude`` is the % signal change of one trial's response
-    unit = make_first_level_design_matrix(np.arange(0, 40, config.tr), pd.DataFrame(
-        {"onset": [4.0], "duration": [0.0], "trial_type": ["x"]}), hrf_model="spm", drift_model=None)["x"].max()
+    unit = make_first_level_design_matrix(
+        np.arange(0, 40, config.tr),
+        pd.DataFrame({"onset": [4.0], "duration": [0.0], "trial_type": ["x"]}),
+        hrf_model="spm",
+        drift_model=None,
+    )["x"].max()
     sig = sum(np.outer(maps[c], X[c].to_numpy() / unit) for c in ("LVF", "RVF"))
     motion = np.cumsum(rng.normal(0, config.motion_sd, (T, 6)), axis=0)
     motion -= motion.mean(0)
     load = rng.normal(0, 0.5, (V, 6))
-    drift = np.outer(rng.normal(0, config.drift_sd, V), np.linspace(-1, 1, T)) + \
-        np.outer(rng.normal(0, config.drift_sd, V), np.cos(np.pi * np.arange(T) / T * 2))
+    drift = np.outer(rng.normal(0, config.drift_sd, V), np.linspace(-1, 1, T)) + np.outer(
+        rng.normal(0, config.drift_sd, V), np.cos(np.pi * np.arange(T) / T * 2)
+    )
     e = rng.normal(0, config.noise_sd, (V, T))
     for t in range(1, T):
         e[:, t] += config.ar_rho * e[:, t - 1]
     data = np.zeros(mask.shape + (T,), np.float32)
     data[tuple(ijk.T)] = 100 + sig + drift + load @ motion.T + e
     img = nib.Nifti1Image(data, mask.affine)
-    conf = pd.DataFrame(motion, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"])
+    conf = pd.DataFrame(
+        motion, columns=["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
+    )
     return img, events, conf
 
 
 @one_thread
-def first_level(img, events: pd.DataFrame, confounds: pd.DataFrame, mask, config: FMRIConfig = FMRIConfig()):
+def first_level(
+    img, events: pd.DataFrame, confounds: pd.DataFrame, mask, config: FMRIConfig = FMRIConfig()
+):
     """First-level GLM of one subject (Section 2.6) -> {condition: effect-size image}.
 
     nilearn FirstLevelModel with hrf_model="spm + derivative + dispersion", noise_model="ar1"
@@ -129,12 +150,25 @@ def first_level(img, events: pd.DataFrame, confounds: pd.DataFrame, mask, config
     from nilearn.glm.first_level import FirstLevelModel
 
     if not {"onset", "duration", "trial_type"} <= set(events.columns):
-        raise ValueError(f"events: need columns onset, duration, trial_type; got {list(events.columns)}")
-    flm = FirstLevelModel(t_r=config.tr, hrf_model="spm + derivative + dispersion", noise_model="ar1",
-                          drift_model="cosine", high_pass=config.high_pass, smoothing_fwhm=config.smoothing_fwhm,
-                          mask_img=mask, minimize_memory=True, signal_scaling=False)
+        raise ValueError(
+            f"events: need columns onset, duration, trial_type; got {list(events.columns)}"
+        )
+    flm = FirstLevelModel(
+        t_r=config.tr,
+        hrf_model="spm + derivative + dispersion",
+        noise_model="ar1",
+        drift_model="cosine",
+        high_pass=config.high_pass,
+        smoothing_fwhm=config.smoothing_fwhm,
+        mask_img=mask,
+        minimize_memory=True,
+        signal_scaling=False,
+    )
     flm.fit(img, events=events, confounds=confounds)
-    return {c: flm.compute_contrast(c, output_type="effect_size") for c in sorted(events.trial_type.unique())}
+    return {
+        c: flm.compute_contrast(c, output_type="effect_size")
+        for c in sorted(events.trial_type.unique())
+    }
 
 
 @one_thread
@@ -147,8 +181,14 @@ def second_level(effect_maps: list, mask, config: FMRIConfig = FMRIConfig()):
     design = pd.DataFrame({"intercept": np.ones(len(effect_maps))})
     slm = SecondLevelModel(mask_img=mask).fit(effect_maps, design_matrix=design)
     z = slm.compute_contrast("intercept", output_type="z_score")
-    thr_img, thr = threshold_stats_img(z, mask_img=mask, alpha=config.alpha, height_control="fdr",
-                                       cluster_threshold=config.cluster_threshold, two_sided=False)
+    thr_img, thr = threshold_stats_img(
+        z,
+        mask_img=mask,
+        alpha=config.alpha,
+        height_control="fdr",
+        cluster_threshold=config.cluster_threshold,
+        two_sided=False,
+    )
     return z, thr_img, float(thr)
 
 
@@ -156,8 +196,9 @@ def peak_table(thr_img, threshold: float, cluster_threshold: int = 10) -> pd.Dat
     """Cluster peaks (MNI mm) of a thresholded map: nilearn's get_clusters_table."""
     from nilearn.reporting import get_clusters_table
 
-    return get_clusters_table(thr_img, stat_threshold=threshold, cluster_threshold=cluster_threshold,
-                              min_distance=12.0)
+    return get_clusters_table(
+        thr_img, stat_threshold=threshold, cluster_threshold=cluster_threshold, min_distance=12.0
+    )
 
 
 def match_peaks(peaks: pd.DataFrame, field: str, max_dist_mm: float = 20.0) -> pd.DataFrame:
@@ -170,12 +211,23 @@ def match_peaks(peaks: pd.DataFrame, field: str, max_dist_mm: float = 20.0) -> p
             d = np.linalg.norm(xyz - c, axis=1)
             k = int(np.argmin(d))
             found = d[k] <= max_dist_mm
-            rows.append({"ROI": SIDE[field][name] + name, "planted": tuple(int(v) for v in c),
-                         "recovered": tuple(int(round(v)) for v in xyz[k]) if found else None,
-                         "error (mm)": float(d[k]) if found else np.nan})
+            rows.append(
+                {
+                    "ROI": SIDE[field][name] + name,
+                    "planted": tuple(int(v) for v in c),
+                    "recovered": tuple(int(round(v)) for v in xyz[k]) if found else None,
+                    "error (mm)": float(d[k]) if found else np.nan,
+                }
+            )
         else:
-            rows.append({"ROI": SIDE[field][name] + name, "planted": tuple(int(v) for v in c),
-                         "recovered": None, "error (mm)": np.nan})
+            rows.append(
+                {
+                    "ROI": SIDE[field][name] + name,
+                    "planted": tuple(int(v) for v in c),
+                    "recovered": None,
+                    "error (mm)": np.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -197,7 +249,15 @@ def group_analysis(effects: dict, mask, config: FMRIConfig = FMRIConfig()) -> di
     out = {}
     for field, maps in effects.items():
         z, thr_img, thr = second_level(maps, mask, config)
-        peaks = peak_table(thr_img, thr, config.cluster_threshold) if np.isfinite(thr) else pd.DataFrame(
-            columns=["X", "Y", "Z"])
-        out[field] = {"z": z, "threshold": thr, "peaks": peaks, "matched": match_peaks(peaks, field)}
+        peaks = (
+            peak_table(thr_img, thr, config.cluster_threshold)
+            if np.isfinite(thr)
+            else pd.DataFrame(columns=["X", "Y", "Z"])
+        )
+        out[field] = {
+            "z": z,
+            "threshold": thr,
+            "peaks": peaks,
+            "matched": match_peaks(peaks, field),
+        }
     return out

@@ -1,5 +1,6 @@
 """The planted time-varying network: which edges switch on when, the TV-MVAR source model that
 carries it, and the checks of a recovered network against it (ground truth for Figure 5)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,13 +9,31 @@ import numpy as np
 
 from .mvar import is_stable, simulate_var
 
-__all__ = ["CONDITIONS", "analytic_theta", "baseline_change", "run_statistic", "calibrated_network",
-           "change_network", "stationary_network", "score_static", "transitive_closure", "gains_from_rt", "network_analysis", "mean_flow", "NODES", "PlantedNetwork", "tv_coefficients", "simulate_sources", "score_network"]
+__all__ = [
+    "CONDITIONS",
+    "analytic_theta",
+    "baseline_change",
+    "run_statistic",
+    "calibrated_network",
+    "change_network",
+    "stationary_network",
+    "score_static",
+    "transitive_closure",
+    "gains_from_rt",
+    "network_analysis",
+    "mean_flow",
+    "NODES",
+    "PlantedNetwork",
+    "tv_coefficients",
+    "simulate_sources",
+    "score_network",
+]
 
 NODES = ("V1", "A1", "STG", "TPJ")
 # the paper's 8 condition networks (Figure 5): cue field x SOA x validity
-CONDITIONS = tuple((f, soa, v) for f in ("LVF", "RVF") for soa in ("short", "long")
-                   for v in ("valid", "invalid"))
+CONDITIONS = tuple(
+    (f, soa, v) for f in ("LVF", "RVF") for soa in ("short", "long") for v in ("valid", "invalid")
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +46,7 @@ class PlantedNetwork:
     STG<->TPJ loop (kept small: a two-way loop between resonators turns unstable quickly); ``gain``
     multiplies the STG<->TPJ couplings of one subject (the information-flow/RT correlation, Fig. 6).
     """
+
     onsets: dict = field(default_factory=dict)
     nodes: tuple = NODES
     strength: float = 0.25
@@ -38,13 +58,27 @@ class PlantedNetwork:
 
     @classmethod
     def paper_order(cls, early=0.25, late=0.55, **kw):
-        return cls(onsets={("V1", "STG"): early, ("A1", "STG"): early + 0.05,
-                           ("STG", "TPJ"): late, ("TPJ", "STG"): late + 0.05}, **kw)
+        return cls(
+            onsets={
+                ("V1", "STG"): early,
+                ("A1", "STG"): early + 0.05,
+                ("STG", "TPJ"): late,
+                ("TPJ", "STG"): late + 0.05,
+            },
+            **kw,
+        )
 
     @classmethod
     def reversed_order(cls, early=0.25, late=0.55, **kw):
-        return cls(onsets={("STG", "TPJ"): early, ("TPJ", "STG"): early + 0.05,
-                           ("V1", "STG"): late, ("A1", "STG"): late + 0.05}, **kw)
+        return cls(
+            onsets={
+                ("STG", "TPJ"): early,
+                ("TPJ", "STG"): early + 0.05,
+                ("V1", "STG"): late,
+                ("A1", "STG"): late + 0.05,
+            },
+            **kw,
+        )
 
     @classmethod
     def condition(cls, soa: str, early=0.25, late=0.55, **kw):
@@ -54,8 +88,15 @@ class PlantedNetwork:
         if soa not in ("short", "long"):
             raise ValueError(f"soa must be 'short' or 'long', got {soa!r}")
         first, second = ("V1", "A1") if soa == "short" else ("A1", "V1")
-        return cls(onsets={(first, "STG"): early, (second, "STG"): early + 0.05,
-                           ("STG", "TPJ"): late, ("TPJ", "STG"): late + 0.05}, **kw)
+        return cls(
+            onsets={
+                (first, "STG"): early,
+                (second, "STG"): early + 0.05,
+                ("STG", "TPJ"): late,
+                ("TPJ", "STG"): late + 0.05,
+            },
+            **kw,
+        )
 
     @classmethod
     def null(cls, **kw):
@@ -69,7 +110,7 @@ class PlantedNetwork:
         """(n, n) bool, [target, source] True for a planted edge."""
         n = len(self.nodes)
         m = np.zeros((n, n), bool)
-        for (s, t) in self.onsets:
+        for s, t in self.onsets:
             m[self.nodes.index(t), self.nodes.index(s)] = True
         return m
 
@@ -81,7 +122,9 @@ class PlantedNetwork:
         return m
 
 
-def tv_coefficients(net: PlantedNetwork, times: np.ndarray, sfreq: float, gain: float = 1.0) -> np.ndarray:
+def tv_coefficients(
+    net: PlantedNetwork, times: np.ndarray, sfreq: float, gain: float = 1.0
+) -> np.ndarray:
     """Time-varying lag matrices w(j, t) of Eq. 4 that carry the planted network: (T, p, n, n).
 
     Every node is a damped oscillator (an AR(2) with poles at ``osc_radius`` and its ``osc_freqs``
@@ -95,7 +138,7 @@ def tv_coefficients(net: PlantedNetwork, times: np.ndarray, sfreq: float, gain: 
     for k, f in enumerate(net.osc_freqs):
         w = 2 * np.pi * f / sfreq
         W[:, 0, k, k] = 2 * net.osc_radius * np.cos(w)
-        W[:, 1, k, k] = -net.osc_radius ** 2
+        W[:, 1, k, k] = -(net.osc_radius**2)
     ramp = 0.02
     for (s, t), on in net.onsets.items():
         loop = {s, t} == {"STG", "TPJ"}
@@ -106,20 +149,30 @@ def tv_coefficients(net: PlantedNetwork, times: np.ndarray, sfreq: float, gain: 
         W[:, net.lag - 1, net.nodes.index(t), net.nodes.index(s)] = w * env
     for t in range(0, T, 10):
         if not is_stable(W[t]):
-            raise ValueError(f"planted network is unstable at t={times[t]:.3f}s; lower strength ({net.strength}) or gain ({gain})")
+            raise ValueError(
+                f"planted network is unstable at t={times[t]:.3f}s; lower strength "
+                f"({net.strength}) or gain ({gain})"
+            )
     return W
 
 
-def simulate_sources(net: PlantedNetwork, times: np.ndarray, sfreq: float, n_trials: int,
-                     rng: np.random.Generator, gain: float = 1.0) -> np.ndarray:
+def simulate_sources(
+    net: PlantedNetwork,
+    times: np.ndarray,
+    sfreq: float,
+    n_trials: int,
+    rng: np.random.Generator,
+    gain: float = 1.0,
+) -> np.ndarray:
     """Single-trial source activity of the ROI nodes from the planted TV-MVAR: (trials, T, n), unit
     innovation variance (scale it to dipole moments afterwards)."""
     W = tv_coefficients(net, times, sfreq, gain)
     return simulate_var(W, n_trials, rng)
 
 
-def score_network(net: PlantedNetwork, onsets: np.ndarray, early=("V1→STG", "A1→STG"),
-                  late=("STG→TPJ", "TPJ→STG")) -> dict:
+def score_network(
+    net: PlantedNetwork, onsets: np.ndarray, early=("V1→STG", "A1→STG"), late=("STG→TPJ", "TPJ→STG")
+) -> dict:
     """Compare detected edge onsets (n, n; NaN = not detected) with the planted network.
 
     Returns recall (planted edges detected), false edges (detected edges that are neither planted
@@ -138,7 +191,12 @@ def score_network(net: PlantedNetwork, onsets: np.ndarray, early=("V1→STG", "A
     indirect = int((det & closure & ~truth).sum())
     err = np.abs(onsets - net.onset_matrix())[det & truth] * 1000
     names = net.nodes
-    lab = {f"{names[j]}→{names[i]}": onsets[i, j] for i in range(len(names)) for j in range(len(names)) if i != j}
+    lab = {
+        f"{names[j]}→{names[i]}": onsets[i, j]
+        for i in range(len(names))
+        for j in range(len(names))
+        if i != j
+    }
     e = [lab[k] for k in early if np.isfinite(lab[k])]
     lt = [lab[k] for k in late if np.isfinite(lab[k])]
     integration_first = bool(e and lt and max(e) < min(lt))
@@ -147,9 +205,14 @@ def score_network(net: PlantedNetwork, onsets: np.ndarray, early=("V1→STG", "A
     pe, pl = [plant[k] for k in early if k in plant], [plant[k] for k in late if k in plant]
     planted_integration_first = not (pe and pl) or max(pe) < min(pl)
     order_ok = integration_first if planted_integration_first else attention_first
-    return {"recall": recall, "false_edges": false_edges, "indirect_edges": indirect,
-            "onset_error_ms": float(err.mean()) if len(err) else float("nan"), "order_correct": order_ok,
-            "integration_first": integration_first}
+    return {
+        "recall": recall,
+        "false_edges": false_edges,
+        "indirect_edges": indirect,
+        "onset_error_ms": float(err.mean()) if len(err) else float("nan"),
+        "order_correct": order_ok,
+        "integration_first": integration_first,
+    }
 
 
 def transitive_closure(m: np.ndarray) -> np.ndarray:
@@ -161,15 +224,25 @@ def transitive_closure(m: np.ndarray) -> np.ndarray:
     return r
 
 
-def gains_from_rt(rt: np.ndarray, spread: float = 0.3, lo: float = 0.6, hi: float = 1.4) -> np.ndarray:
+def gains_from_rt(
+    rt: np.ndarray, spread: float = 0.3, lo: float = 0.6, hi: float = 1.4
+) -> np.ndarray:
     """Per-subject STG<->TPJ coupling gains rising with the subject's mean RT (z-scored), which
     plants the positive flow/RT correlation the paper reports for most conditions (Figure 6)."""
     rt = np.asarray(rt, dtype=float)
     return np.clip(1 + spread * (rt - rt.mean()) / rt.std(), lo, hi)
 
 
-def network_analysis(X: np.ndarray, times: np.ndarray, sfreq: float, rng: np.random.Generator, adtf_config,
-                     uc: float = 0.02, max_order: int = 4, order: int | None = None) -> dict:
+def network_analysis(
+    X: np.ndarray,
+    times: np.ndarray,
+    sfreq: float,
+    rng: np.random.Generator,
+    adtf_config,
+    uc: float = 0.02,
+    max_order: int = 4,
+    order: int | None = None,
+) -> dict:
     """Stage 4 on a group: model order by the Schwarz criterion on the pooled subjects (or
     ``order``), Kalman TV-MVAR, integrated ADTF with surrogates, group signed-rank network, onsets.
 
@@ -183,8 +256,15 @@ def network_analysis(X: np.ndarray, times: np.ndarray, sfreq: float, rng: np.ran
     p = int(np.argmin(bics)) + 1 if order is None else order
     res = adtf_with_surrogates(X, times, sfreq, KalmanConfig(p=p, uc=uc), adtf_config, rng)
     sig, pv = group_network(res)
-    return {"order": p, "bics": bics, "result": res, "significant": sig, "pvalues": pv,
-            "onsets": edge_onsets(sig, res.times), "tonic": tonic_edges(sig, res.times)}
+    return {
+        "order": p,
+        "bics": bics,
+        "result": res,
+        "significant": sig,
+        "pvalues": pv,
+        "onsets": edge_onsets(sig, res.times),
+        "tonic": tonic_edges(sig, res.times),
+    }
 
 
 def mean_flow(result, nodes, source: str, target: str, window=(0.6, 0.9)) -> np.ndarray:
@@ -195,8 +275,14 @@ def mean_flow(result, nodes, source: str, target: str, window=(0.6, 0.9)) -> np.
     return result.theta[:, k, nodes.index(target), nodes.index(source)].mean(axis=1)
 
 
-def stationary_network(X: np.ndarray, times: np.ndarray, sfreq: float, order: int, adtf_config,
-                       rng: np.random.Generator) -> dict:
+def stationary_network(
+    X: np.ndarray,
+    times: np.ndarray,
+    sfreq: float,
+    order: int,
+    adtf_config,
+    rng: np.random.Generator,
+) -> dict:
     """Baseline: one stationary MVAR per subject over the analysis window (least squares, Eq. 4
     with constant w(j)), its integrated DTF, the same surrogate threshold and group test. It sees
     the edges but has no time axis, so it cannot order them.
@@ -208,12 +294,34 @@ def stationary_network(X: np.ndarray, times: np.ndarray, sfreq: float, order: in
     from .mvar import single_thread, stationary_var_fit
 
     with single_thread():
-        return _stationary_network(X, times, sfreq, order, adtf_config, rng, _standardize, integrated_adtf,
-                                   phase_randomize, stationary_var_fit, stats)
+        return _stationary_network(
+            X,
+            times,
+            sfreq,
+            order,
+            adtf_config,
+            rng,
+            _standardize,
+            integrated_adtf,
+            phase_randomize,
+            stationary_var_fit,
+            stats,
+        )
 
 
-def _stationary_network(X, times, sfreq, order, adtf_config, rng, _standardize, integrated_adtf, phase_randomize,
-                        stationary_var_fit, stats):
+def _stationary_network(
+    X,
+    times,
+    sfreq,
+    order,
+    adtf_config,
+    rng,
+    _standardize,
+    integrated_adtf,
+    phase_randomize,
+    stationary_var_fit,
+    stats,
+):
     X = _standardize(np.asarray(X, dtype=float))
     S, K, T, n = X.shape
     k = (times >= 0.2) & (times <= adtf_config.window[1])
@@ -240,9 +348,13 @@ def score_static(net: PlantedNetwork, significant: np.ndarray) -> dict:
     closure = transitive_closure(truth)
     sig = significant.copy()
     np.fill_diagonal(sig, False)
-    return {"recall": float((sig & truth).sum() / truth.sum()), "false_edges": int((sig & ~closure).sum()),
-            "indirect_edges": int((sig & closure & ~truth).sum()), "order_correct": None,
-            "integration_first": None}
+    return {
+        "recall": float((sig & truth).sum() / truth.sum()),
+        "false_edges": int((sig & ~closure).sum()),
+        "indirect_edges": int((sig & closure & ~truth).sum()),
+        "order_correct": None,
+        "integration_first": None,
+    }
 
 
 def analytic_theta(net: PlantedNetwork, times: np.ndarray, sfreq: float, freqs, gain: float = 1.0):
@@ -260,7 +372,9 @@ def baseline_change(theta: np.ndarray, times: np.ndarray, baseline=(-0.1, 0.0)) 
     changed"); tonic coupling and volume conduction present before the stimulus cancel."""
     k = (times >= baseline[0] - 1e-9) & (times <= baseline[1] + 1e-9)
     if not k.any():
-        raise ValueError(f"baseline {baseline} s holds none of the times {times[0]:.3f}..{times[-1]:.3f}")
+        raise ValueError(
+            f"baseline {baseline} s holds none of the times {times[0]:.3f}..{times[-1]:.3f}"
+        )
     return theta - theta[..., k, :, :].mean(axis=-3, keepdims=True)
 
 
@@ -269,8 +383,9 @@ def _need(times, min_duration):
     return max(1, int(round(min_duration / dt)) + 1)
 
 
-def run_statistic(g: np.ndarray, times: np.ndarray, min_duration: float = 0.04,
-                  stimulus: float = 0.0) -> float:
+def run_statistic(
+    g: np.ndarray, times: np.ndarray, min_duration: float = 0.04, stimulus: float = 0.0
+) -> float:
     """The largest level that some edge's group statistic ``g`` (T, n, n) stays above for a whole
     run of ``min_duration`` starting after the stimulus: max over edges and start times of the
     minimum of g over the run. An edge gets an onset under threshold c exactly when this exceeds c,
@@ -283,12 +398,17 @@ def run_statistic(g: np.ndarray, times: np.ndarray, min_duration: float = 0.04,
     starts = starts[starts + need <= T]
     if not len(starts):
         raise ValueError("run_statistic: no complete run after the stimulus")
-    win = np.stack([g[s:s + need].min(axis=0) for s in starts])                 # (S, n, n)
+    win = np.stack([g[s : s + need].min(axis=0) for s in starts])  # (S, n, n)
     return float(win[:, off].max())
 
 
-def calibrated_network(theta: np.ndarray, times: np.ndarray, threshold: float,
-                       baseline=(-0.1, 0.0), min_duration: float = 0.04) -> dict:
+def calibrated_network(
+    theta: np.ndarray,
+    times: np.ndarray,
+    threshold: float,
+    baseline=(-0.1, 0.0),
+    min_duration: float = 0.04,
+) -> dict:
     """The group network with a null-calibrated threshold (replaces the surrogate + signed-rank
     rule of the paper, which passes effects of theta ~ 0.002).
 
@@ -302,13 +422,26 @@ def calibrated_network(theta: np.ndarray, times: np.ndarray, threshold: float,
     sig = g > threshold
     n = g.shape[-1]
     sig[:, np.arange(n), np.arange(n)] = False
-    return {"change": g, "significant": sig, "onsets": edge_onsets(sig, times, min_duration),
-            "statistic": run_statistic(g, times, min_duration)}
+    return {
+        "change": g,
+        "significant": sig,
+        "onsets": edge_onsets(sig, times, min_duration),
+        "statistic": run_statistic(g, times, min_duration),
+    }
 
 
-def change_network(X: np.ndarray, times: np.ndarray, sfreq: float, threshold: float, window=(-0.1, 0.9),
-                   step: int = 2, band=(1.0, 30.0), uc: float = 0.02, max_order: int = 4,
-                   order: int | None = None) -> dict:
+def change_network(
+    X: np.ndarray,
+    times: np.ndarray,
+    sfreq: float,
+    threshold: float,
+    window=(-0.1, 0.9),
+    step: int = 2,
+    band=(1.0, 30.0),
+    uc: float = 0.02,
+    max_order: int = 4,
+    order: int | None = None,
+) -> dict:
     """Stage 4 with the null-calibrated statistics: normalisation (:func:`adtf.normalize_trials`),
     model order by the Schwarz criterion on the pooled subjects (or ``order``), Kalman TV-MVAR
     of every subject in one batch, integrated ADTF, :func:`calibrated_network`.

@@ -209,7 +209,9 @@ def run_seed(
     src_rev = np.stack(
         [simulate_sources(rev, times, 250.0, cfg.n_trials, rng) for _ in range(cfg.n_subjects)]
     )
-    fit_rev_src = change_network(src_rev, times, 250.0, cfg.threshold, uc=cfg.uc, max_order=cfg.max_order)
+    fit_rev_src = change_network(
+        src_rev, times, 250.0, cfg.threshold, uc=cfg.uc, max_order=cfg.max_order
+    )
     sc_rev_src = score_network(rev, fit_rev_src["onsets"])
     controls = pd.DataFrame(
         {
