@@ -100,8 +100,16 @@ def test_z_update_is_the_stationary_point_of_eq16_and_zsystem_matches_it():
          + (mu[:, None, None] / 2 * (M - Z) ** 2).sum())
     (grad,) = torch.autograd.grad(L, Z)
     assert grad.abs().max() < 1e-9
-    fast = nm.ZSystem(Bt @ Bt.T, beta, D2).solve(W @ Bt.T + mu[:, None, None] * M + Y, mu)
+    system = nm.ZSystem(Bt, F, beta, D2)            # Woodbury form, as the solver uses it
+    fast = system.solve(W @ Bt.T + mu[:, None, None] * M + Y, mu)
     assert torch.allclose(fast, Z.detach(), atol=1e-10)
+    # a second call with mu changed for some frames refreshes exactly those frames
+    mu2 = mu * torch.tensor([1.0, 2.0, 1.0, 0.5])
+    Z2 = nm.update_Z(W @ Bt.T, Bt @ Bt.T, M, Y, mu2, beta, D2)
+    assert torch.allclose(system.solve(W @ Bt.T + mu2[:, None, None] * M + Y, mu2), Z2, atol=1e-10)
+    idx = torch.tensor([1, 3])                      # a subset of the frames (stopped frames drop out)
+    sub = system.solve((W @ Bt.T + mu2[:, None, None] * M + Y)[idx], mu2[idx], idx)
+    assert torch.allclose(sub, Z2[idx], atol=1e-10)
 
 
 def test_mu_update_follows_eq19():
