@@ -21,18 +21,30 @@ from .data import Benchmark
 from .mcmrr import ALMConfig, Reconstruction, frame_errors, normalized_error, reconstruct
 
 METHODS = ("CRA", "CRA-EN", "CRA-SC", "MCM-RR")
+#: The lambda-tau-matched control: CRA whose l1 dictionary has the elastic net's l1 weight
+#: lambda_en * tau (Eq. 5), so that "the elastic net helps" is not just "a smaller l1 weight helps".
+CONTROL = "CRA (λτ)"
 
 
 @dataclass(frozen=True)
 class Hyper:
-    """The hyper-parameters shared by the four methods (chosen on validation frames cut from the
-    training frames, never on test frames; see the chapter). ``num_bases``/``lam``: Eq. 5 for all
-    bases, ``tau``: the elastic-net weight of CRA-EN and MCM-RR, ``alpha``/``beta``/``gamma2``: Eq. 10-12."""
+    """The hyper-parameters of the methods, chosen on validation frames cut from the training
+    frames, never on test frames, by ``neurovis.nrsfm.tuning`` (its record is
+    ``book/results/02_nrsfm.tuning.json``; the chapter checks that these defaults match it).
+
+    ``num_bases``: K (Eq. 5) for every dictionary. l1 dictionary (CRA, CRA-SC): ``lam``, ADMM
+    weight ``alpha``. Elastic-net dictionary (CRA-EN, MCM-RR): ``lam_en``, ``tau``, ``alpha_en``.
+    Similarity (CRA-SC, MCM-RR): ``beta``, ``gamma2`` (Eq. 10-12). ``output``: how S is composed
+    (``mcmrr.OUTPUTS``).
+    """
     num_bases: int = 16
     lam: float = 0.05
-    tau: float = 0.5
-    basis_iterations: int = 100
     alpha: float = 0.01
+    lam_en: float = 0.05
+    tau: float = 0.5
+    alpha_en: float = 0.01
+    basis_iterations: int = 3000
+    basis_rel_tol: float = 1e-6
     beta: float = 1e-4
     gamma2: float = 0.1
     similarity: str = "aligned"
@@ -40,23 +52,30 @@ class Hyper:
     tol: float = 1e-3
     max_iter: int = 1000
     scaled_dual: bool = True
+    output: str = "per-basis"
 
-    def basis_config(self, elastic: bool) -> BasisConfig:
-        return BasisConfig(num_bases=self.num_bases, lam=self.lam, tau=self.tau if elastic else 1.0,
-                           iterations=self.basis_iterations)
+    def basis_config(self, elastic: bool, lam: float | None = None) -> BasisConfig:
+        lam = lam if lam is not None else (self.lam_en if elastic else self.lam)
+        return BasisConfig(num_bases=self.num_bases, lam=lam, tau=self.tau if elastic else 1.0,
+                           iterations=self.basis_iterations, rel_tol=self.basis_rel_tol)
 
-    def alm_config(self, similarity: bool) -> ALMConfig:
-        return ALMConfig(alpha=self.alpha, beta=self.beta if similarity else 0.0, gamma2=self.gamma2,
-                         tol=self.tol, max_iter=self.max_iter, similarity=self.similarity,
-                         relative=self.relative, scaled_dual=self.scaled_dual)
+    def alm_config(self, similarity: bool, elastic: bool = False) -> ALMConfig:
+        return ALMConfig(alpha=self.alpha_en if elastic else self.alpha,
+                         beta=self.beta if similarity else 0.0, gamma2=self.gamma2, tol=self.tol,
+                         max_iter=self.max_iter, similarity=self.similarity, relative=self.relative,
+                         scaled_dual=self.scaled_dual, output=self.output)
 
     def method(self, name: str) -> tuple[BasisConfig, ALMConfig]:
-        """(bases config, ALM config) of one of ``METHODS``."""
-        flags = {"CRA": (False, False), "CRA-EN": (True, False), "CRA-SC": (False, True), "MCM-RR": (True, True)}
+        """(bases config, ALM config) of one of ``METHODS`` or the control ``CONTROL``."""
+        if name == CONTROL:   # l1 dictionary with the elastic net's l1 weight and ADMM weight
+            return (self.basis_config(False, lam=self.lam_en * self.tau),
+                    self.alm_config(False, elastic=True))
+        flags = {"CRA": (False, False), "CRA-EN": (True, False), "CRA-SC": (False, True),
+                 "MCM-RR": (True, True)}
         if name not in flags:
-            raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
+            raise ValueError(f"unknown method {name!r}; expected one of {METHODS + (CONTROL,)}")
         elastic, sim = flags[name]
-        return self.basis_config(elastic), self.alm_config(sim)
+        return self.basis_config(elastic), self.alm_config(sim, elastic)
 
 
 @dataclass
@@ -82,10 +101,16 @@ class MethodResult:
 
 @dataclass
 class Experiment:
-    """Results of ``run_experiment``: results[sequence][method], bases[sequence][elastic?]."""
+    """Results of ``run_experiment``: results[sequence][method], bases[sequence][(lam, tau)]
+    (``basis`` picks a method's bases)."""
     results: dict = field(default_factory=dict)
     bases: dict = field(default_factory=dict)
     hyper: Hyper | None = None
+
+    def basis(self, sequence: str, method: str) -> ShapeBases:
+        """The shape bases ``method`` used on ``sequence``."""
+        bcfg, _ = self.hyper.method(method)
+        return self.bases[sequence][(bcfg.lam, bcfg.tau)]
 
     def table(self, unit_scale: dict | None = None):
         """Tables 1-3 layout: a DataFrame, one row per sequence, 'xi mean +- std' per method, and
@@ -121,12 +146,12 @@ def run_experiment(benchmarks: dict[str, Benchmark], hyper: Hyper = Hyper(), met
         bar.set_postfix_str(f"{seq_name} {method}")
         bench = benchmarks[seq_name]
         bcfg, acfg = hyper.method(method)
-        elastic = bcfg.tau < 1.0
+        key = (bcfg.lam, bcfg.tau)
         cache = exp.bases.setdefault(seq_name, {})
-        if elastic not in cache:
-            cache[elastic] = learn_shape_bases(bench.train_shapes, bcfg, seed=seed)
+        if key not in cache:
+            cache[key] = learn_shape_bases(bench.train_shapes, bcfg, seed=seed)
         t0 = time.perf_counter()
-        rec = reconstruct(bench.test.W, cache[elastic], acfg, device=device)
+        rec = reconstruct(bench.test.W, cache[key], acfg, device=device)
         secs = time.perf_counter() - t0
         exp.results.setdefault(seq_name, {})[method] = MethodResult(
             method, rec.S, frame_errors(rec.S, bench.test.shapes), normalized_error(rec.S, bench.test.shapes),
