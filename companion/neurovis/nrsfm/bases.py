@@ -192,6 +192,7 @@ def elastic_net_codes(A: torch.Tensor, N: torch.Tensor, lam: float, tau: float, 
     argmin_{X >= 0} 1/2 ||A - N X||_F^2 + lam (tau ||X||_1 + (1 - tau) ||X||_F^2), column by
     column the non-negative elastic net. A: (3p, F), N: (3p, K). Returns X (K, F)."""
     if A.ndim != 2 or N.ndim != 2 or A.shape[0] != N.shape[0]:
-        raise ValueError(f"A (3p, F) and N (3p, K) must share their rows, got {tuple(A.shape)}, {tuple(N.shape)}")
+        raise ValueError(f"A (3p, F) and N (3p, K) must share their rows, got {tuple(A.shape)}, "
+                         f"{tuple(N.shape)}")
     X = X0 if X0 is not None else torch.zeros(N.shape[1], A.shape[1], dtype=A.dtype)
     return _x_step_mfista(A, N, X, lam, tau, iters)

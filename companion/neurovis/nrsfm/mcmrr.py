@@ -11,7 +11,7 @@ carries the frame as its leading dimension, and each frame keeps its own mu and 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -217,7 +217,8 @@ def prox_spectral_norm_2x3(P: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     t = torch.as_tensor(t, dtype=P.dtype, device=P.device).expand(P.shape[:-2])
     s1, s2, G = singular_values_2x3(P)
     eye = torch.eye(2, dtype=P.dtype, device=P.device)
-    proj1 = (G - (s2 * s2)[..., None, None] * eye) / (s1 * s1 - s2 * s2).clamp_min(1e-300)[..., None, None]
+    gap = (s1 * s1 - s2 * s2).clamp_min(1e-300)[..., None, None]
+    proj1 = (G - (s2 * s2)[..., None, None] * eye) / gap
     shrink_top = P - (t / s1.clamp_min(1e-300))[..., None, None] * (proj1 @ P)
     equal = ((s1 + s2 - t) / 2).clamp_min(0.0)[..., None, None] * polar_2x3(P)
     M = torch.where((s1 - s2 >= t)[..., None, None], shrink_top, equal)
@@ -263,12 +264,15 @@ class ZSystem:
     MCM-RR run the *same* solver; the similarity term only changes Delta.
     """
 
-    def __init__(self, Bt: torch.Tensor, num_frames: int, beta: float = 0.0, D2: torch.Tensor | None = None):
+    def __init__(self, Bt: torch.Tensor, num_frames: int, beta: float = 0.0,
+                 D2: torch.Tensor | None = None):
         self.Bt = Bt                                                           # (3K, p)
         k3, p = Bt.shape
         self.outer = torch.einsum("jp,jq->jpq", Bt, Bt).reshape(k3, p * p)    # rows b_j b_j^T
-        extra = beta * D2 if (beta and D2 is not None) else torch.zeros(num_frames, k3, dtype=Bt.dtype,
-                                                                          device=Bt.device)
+        if beta and D2 is not None:
+            extra = beta * D2
+        else:
+            extra = torch.zeros(num_frames, k3, dtype=Bt.dtype, device=Bt.device)
         self.extra = extra                                                     # (F, 3K)
         self.mu = torch.full((num_frames,), float("nan"), dtype=Bt.dtype, device=Bt.device)
         self.Hinv = torch.zeros(num_frames, p, p, dtype=Bt.dtype, device=Bt.device)
@@ -276,7 +280,8 @@ class ZSystem:
     def _refresh(self, index: torch.Tensor, mu: torch.Tensor) -> None:
         inv_delta = 1.0 / (self.extra[index] + mu[:, None])
         p = self.Bt.shape[1]
-        H = (inv_delta @ self.outer).reshape(-1, p, p) + torch.eye(p, dtype=mu.dtype, device=mu.device)
+        eye = torch.eye(p, dtype=mu.dtype, device=mu.device)
+        H = (inv_delta @ self.outer).reshape(-1, p, p) + eye
         self.Hinv[index] = torch.cholesky_inverse(torch.linalg.cholesky(H))
         self.mu[index] = mu
 
@@ -390,7 +395,8 @@ def compose_per_basis(M: torch.Tensor, B: torch.Tensor, zero: float = 1e-6):
     """
     c, _, _ = singular_values_2x3(M)
     c = torch.where(c < zero, torch.zeros_like(c), c)
-    R2 = torch.where((c > 0)[..., None, None], M / c.clamp_min(zero)[..., None, None], torch.zeros_like(M))
+    R2 = M / c.clamp_min(zero)[..., None, None]
+    R2 = torch.where((c > 0)[..., None, None], R2, torch.zeros_like(M))
     R = full_rotation(R2)
     return torch.einsum("fk,fkab,kbp->fap", c, R, B), c, R
 
@@ -437,7 +443,7 @@ def refine(W: torch.Tensor, B: torch.Tensor, R: torch.Tensor, c: torch.Tensor, l
             tn = (1 + (1 + 4 * t * t) ** 0.5) / 2
             y, x, t = xn + ((t - 1) / tn) * (xn - x), xn, tn
         f_new = objective(Rn, x)
-        keep = active & (f_new <= objective(R, c))                               # monotone safeguard
+        keep = active & (f_new <= objective(R, c))                         # monotone safeguard
         R = torch.where(keep[:, None, None], Rn, R)
         c = torch.where(keep[:, None], x, c)
         f_now = torch.where(keep, f_new, f_old)
@@ -486,7 +492,7 @@ def _reconstruct(W, bases: ShapeBases, config: ALMConfig, device="cpu", record_h
         S, c, R = compose_per_basis(Mi, B)                                         # Eq. 1
     else:
         R2, c = sync_rotation(Mi, config.sync_iters)                               # Eq. 22
-        if config.output == "refine":                                              # Algorithm 1, l. 20
+        if config.output == "refine":                                  # Algorithm 1, line 20
             R2, c = refine(Wn, B, R2, c, config.alpha)
         R = full_rotation(R2)
         S = compose_shape(c, R, B)                                                 # Eq. 1, R_i = R

@@ -18,6 +18,7 @@ the Akhter sequences, in their own units, weigh as much as the CMU ones). ``pyth
 neurovis.nrsfm.tuning`` runs it and writes ``book/results/02_nrsfm.tuning.json``; ``Hyper``'s
 defaults hold the chosen values and the chapter shows the record and checks the two agree.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ from .mcmrr import normalized_error, reconstruct, similarity_weights
 
 TUNING_FILE = "02_nrsfm.tuning.json"
 GRID = {
-    "lam": (0.02, 0.05, 0.1, 0.2),
+    "lam": (0.005, 0.01, 0.02, 0.05, 0.1),
     "tau_en": (0.8, 0.5, 0.2),
     "alpha": (0.003, 0.01, 0.03),
     "beta": (0.0, 1e-3, 1e-2, 0.1, 1.0, 10.0),
@@ -61,18 +62,32 @@ class Validation:
             t0 = time.perf_counter()
             b = learn_shape_bases(self.benchmarks[name].train_shapes, bcfg, seed=self.seed)
             self._bases[key] = b
-            self.basis_log.append({"sequence": name, "K": bcfg.num_bases, "lam": bcfg.lam,
-                                   "tau": bcfg.tau, "iterations": b.iterations,
-                                   "converged": b.converged, "active_codes": b.active_codes(),
-                                   "seconds": time.perf_counter() - t0})
+            self.basis_log.append(
+                {
+                    "sequence": name,
+                    "K": bcfg.num_bases,
+                    "lam": bcfg.lam,
+                    "tau": bcfg.tau,
+                    "iterations": b.iterations,
+                    "converged": b.converged,
+                    "active_codes": b.active_codes(),
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
         return self._bases[key]
 
-    def score(self, hyper: Hyper, elastic: bool, similarity: bool, lam: float | None = None) -> dict:
+    def score(
+        self, hyper: Hyper, elastic: bool, similarity: bool, lam: float | None = None
+    ) -> dict:
         """Mean normalised error over the sequences, and per sequence, of one configuration."""
         per = {}
         for name, b in self.benchmarks.items():
-            rec = reconstruct(b.test.W, self.bases(name, hyper, elastic, lam),
-                              hyper.alm_config(similarity, elastic), record_history=False)
+            rec = reconstruct(
+                b.test.W,
+                self.bases(name, hyper, elastic, lam),
+                hyper.alm_config(similarity, elastic),
+                record_history=False,
+            )
             per[name] = normalized_error(rec.S, b.test.shapes)
         return {"score": float(np.mean(list(per.values()))), "per_sequence": per}
 
@@ -86,13 +101,18 @@ def similarity_scale(val: Validation, hyper: Hyper) -> dict:
         W = torch.as_tensor(b.test.W) - torch.as_tensor(b.test.W).mean(-1, keepdim=True)
         W = W / W.flatten(1).norm(dim=1)[:, None, None]
         d = similarity_weights(W, B, hyper.gamma2, hyper.similarity, relative=hyper.relative)
-        d2.append((d ** 2).mean(1))
+        d2.append((d**2).mean(1))
         Bt = B.reshape(-1, B.shape[-1])
         norms.append(float(torch.linalg.matrix_norm(Bt @ Bt.T, ord=2)))
-    return {"beta_d2": float(hyper.beta * torch.cat(d2).median()), "bbt_norm": float(np.mean(norms))}
+    return {
+        "beta_d2": float(hyper.beta * torch.cat(d2).median()),
+        "bbt_norm": float(np.mean(norms)),
+    }
 
 
-def search(benchmarks: dict | None = None, seed: int = 0, grid: dict = GRID, progress: bool = True) -> dict:
+def search(
+    benchmarks: dict | None = None, seed: int = 0, grid: dict = GRID, progress: bool = True
+) -> dict:
     """Run stages A-C (module docstring) on ``validation_benchmarks`` of the embedded sequences
     (seed ``seed``'s cameras). Returns the record: every trial, the chosen values, seconds."""
     t_start = time.perf_counter()
@@ -110,17 +130,35 @@ def search(benchmarks: dict | None = None, seed: int = 0, grid: dict = GRID, pro
                 for alpha in grid["alpha"]:
                     h = replace(base, lam=lam, alpha=alpha, lam_en=lam, tau=tau, alpha_en=alpha)
                     r = val.score(h, elastic, similarity=False)
-                    trials_a.append({"family": "elastic net" if elastic else "l1", "lam": lam,
-                                     "tau": tau, "alpha": alpha, **r})
-                    say(f"A {trials_a[-1]['family']} lam={lam} tau={tau} alpha={alpha}: {r['score']:.4f}")
+                    trials_a.append(
+                        {
+                            "family": "elastic net" if elastic else "l1",
+                            "lam": lam,
+                            "tau": tau,
+                            "alpha": alpha,
+                            **r,
+                        }
+                    )
+                    fam = trials_a[-1]["family"]
+                    say(f"A {fam} lam={lam} tau={tau} alpha={alpha}: {r['score']:.4f}")
     best_l1 = min((t for t in trials_a if t["family"] == "l1"), key=lambda t: t["score"])
     best_en = min((t for t in trials_a if t["family"] == "elastic net"), key=lambda t: t["score"])
-    chosen = replace(base, lam=best_l1["lam"], alpha=best_l1["alpha"], lam_en=best_en["lam"],
-                     tau=best_en["tau"], alpha_en=best_en["alpha"])
+    chosen = replace(
+        base,
+        lam=best_l1["lam"],
+        alpha=best_l1["alpha"],
+        lam_en=best_en["lam"],
+        tau=best_en["tau"],
+        alpha_en=best_en["alpha"],
+    )
     # the lambda-tau-matched control: l1 dictionary at lam_en * tau, with alpha_en (as CONTROL)
-    control = {"lam": chosen.lam_en * chosen.tau, "alpha": chosen.alpha_en,
-               **val.score(replace(chosen, alpha=chosen.alpha_en), False, False,
-                           lam=chosen.lam_en * chosen.tau)}
+    control = {
+        "lam": chosen.lam_en * chosen.tau,
+        "alpha": chosen.alpha_en,
+        **val.score(
+            replace(chosen, alpha=chosen.alpha_en), False, False, lam=chosen.lam_en * chosen.tau
+        ),
+    }
 
     # B. beta and gamma^2 of the similarity term, on MCM-RR
     trials_b = []
@@ -129,7 +167,8 @@ def search(benchmarks: dict | None = None, seed: int = 0, grid: dict = GRID, pro
             h = replace(chosen, beta=beta, gamma2=gamma2)
             r = val.score(h, True, similarity=beta > 0)
             trials_b.append({"beta": beta, "gamma2": gamma2, **similarity_scale(val, h), **r})
-            say(f"B beta={beta} gamma2={gamma2}: {r['score']:.4f} (beta d2 {trials_b[-1]['beta_d2']:.3g})")
+            bd2 = trials_b[-1]["beta_d2"]
+            say(f"B beta={beta} gamma2={gamma2}: {r['score']:.4f} (beta d2 {bd2:.3g})")
     best_b = min((t for t in trials_b if t["beta"] > 0), key=lambda t: t["score"])
     chosen = replace(chosen, beta=best_b["beta"], gamma2=best_b["gamma2"])
 
@@ -148,26 +187,41 @@ def search(benchmarks: dict | None = None, seed: int = 0, grid: dict = GRID, pro
     best_k = min(trials_c, key=lambda t: t["mean"])["K"]
     chosen = replace(chosen, num_bases=best_k)
     fields = ("num_bases", "lam", "alpha", "lam_en", "tau", "alpha_en", "beta", "gamma2")
-    return {"grid": {k: list(v) for k, v in grid.items()}, "seed": seed,
-            "validation": {n: len(b.test) for n, b in val.benchmarks.items()},
-            "stage_a": trials_a, "control": control, "stage_b": trials_b, "stage_c": trials_c,
-            "bases": val.basis_log,
-            "chosen": {f: getattr(chosen, f) for f in fields},
-            "seconds": time.perf_counter() - t_start}
+    return {
+        "grid": {k: list(v) for k, v in grid.items()},
+        "seed": seed,
+        "validation": {n: len(b.test) for n, b in val.benchmarks.items()},
+        "stage_a": trials_a,
+        "control": control,
+        "stage_b": trials_b,
+        "stage_c": trials_c,
+        "bases": val.basis_log,
+        "chosen": {f: getattr(chosen, f) for f in fields},
+        "seconds": time.perf_counter() - t_start,
+    }
 
 
 def save_tuning(record: dict, device=None):
     """Write the record with provenance to ``<results>/02_nrsfm.tuning.json``."""
     from ..core import results
 
-    prov = results._provenance(device, record.get("seconds"),
-                               "validation frames: the last 20% of each embedded training set",
-                               "02_nrsfm")
+    prov = results._provenance(
+        device,
+        record.get("seconds"),
+        "validation frames: the last 20% of each embedded training set",
+        "02_nrsfm",
+    )
     out = results.results_dir()
     out.mkdir(parents=True, exist_ok=True)
     path = out / TUNING_FILE
-    path.write_text(json.dumps({"chapter": "02_nrsfm", "kind": "tuning", **record, "provenance": prov},
-                               indent=2, default=str) + "\n")
+    path.write_text(
+        json.dumps(
+            {"chapter": "02_nrsfm", "kind": "tuning", **record, "provenance": prov},
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
     return path
 
 
