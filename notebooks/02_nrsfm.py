@@ -69,12 +69,13 @@ import matplotlib.pyplot as plt
 import ipywidgets as widgets
 from dataclasses import replace
 from IPython.display import HTML, display
-from neurovis.core import (choose_device, seed_everything, set_threads, environment_report, check_scale,
-                           results, timing, plotting, claims, regression)
+from neurovis.core import (choose_device, seed_everything, set_threads, environment_report,
+                           check_scale, results, timing, plotting, claims, regression)
 from neurovis.core.scale import seeds_for
-from neurovis.nrsfm import (Hyper, METHODS, CONTROL, run_experiment, paper_tables, paper_decrease_text,
-                            learn_shape_bases, BasisConfig, reconstruct, reconstruct_frame_by_frame,
-                            load_embedded, load_paper_categories)
+from neurovis.nrsfm import (Hyper, METHODS, CONTROL, run_experiment, paper_tables,
+                            paper_decrease_text, learn_shape_bases, BasisConfig, reconstruct,
+                            reconstruct_frame_by_frame, frame_errors, load_embedded,
+                            load_paper_categories)
 from neurovis.nrsfm import baselines, plots, tuning
 
 CHAPTER = "02_nrsfm"
@@ -108,7 +109,9 @@ plotting.apply_style(); print(environment_report(dev))
 # %% tags=["nbval-check-output"]
 def load(seed_):
     r = np.random.default_rng(seed_)   # the cameras of this seed
-    return load_paper_categories(data_root, r) if scale == "paper" else load_embedded(r, test_stride)
+    if scale == "paper":
+        return load_paper_categories(data_root, r)
+    return load_embedded(r, test_stride)
 
 benchmarks = load(seeds[0])
 print(pd.DataFrame({n: {"points": b.test.shapes.shape[2], "train shapes": len(b.train_shapes),
@@ -220,7 +223,8 @@ fig.tight_layout()
 train_first = benchmarks[next(iter(benchmarks))].train_shapes
 curves = {}
 for method in ("palm", "gradient"):
-    cfg = BasisConfig(num_bases=16, tau=0.5, iterations=300, rel_tol=0.0, method=method, max_train_shapes=1000)
+    cfg = BasisConfig(num_bases=16, tau=0.5, iterations=300, rel_tol=0.0, method=method,
+                      max_train_shapes=1000)
     name = {"palm": "proximal (monotone)", "gradient": "paper's gradient steps (Eq. 8-9)"}[method]
     curves[name] = learn_shape_bases(train_first, cfg, seed=seed).objective
 plots.objective_curves(curves, "Elastic-net objective (Eq. 5), first training set")
@@ -250,10 +254,11 @@ print(regression.report(regression.below("proximal objective after 300 iteration
 # %%
 tuned = tuning.load_tuning()
 if tuned is None:
-    raise FileNotFoundError("book/results/02_nrsfm.tuning.json is missing: run `python -m neurovis.nrsfm.tuning`")
+    raise FileNotFoundError("book/results/02_nrsfm.tuning.json is missing: "
+                            "run `python -m neurovis.nrsfm.tuning`")
 prov = tuned["provenance"]
-print(f"tuning run: {prov['date']}, commit {prov['commit']}, {prov['cpu']}, {prov['duration_s']:.0f} s; "
-      f"validation frames per sequence: {tuned['validation']}")
+print(f"tuning run: {prov['date']}, commit {prov['commit']}, {prov['cpu']}, "
+      f"{prov['duration_s']:.0f} s; validation frames per sequence: {tuned['validation']}")
 stage_a = pd.DataFrame(tuned["stage_a"]).drop(columns="per_sequence")
 display(HTML(stage_a.pivot_table(index=["family", "tau", "lam"], columns="alpha", values="score")
              .round(4).to_html()))
@@ -264,8 +269,10 @@ hyper = Hyper()
 print("chosen on validation frames:", {k: chosen[k] for k in sorted(chosen)})
 print("Hyper() holds the chosen values:", all(getattr(hyper, k) == v for k, v in chosen.items()))
 ctrl = tuned["control"]
-best = {f: min(t["score"] for t in tuned["stage_a"] if t["family"] == f) for f in ("l1", "elastic net")}
-print(f"validation score (mean normalised error): CRA {best['l1']:.3f}, CRA-EN {best['elastic net']:.3f}, "
+best = {f: min(t["score"] for t in tuned["stage_a"] if t["family"] == f)
+        for f in ("l1", "elastic net")}
+print(f"validation score (mean normalised error): CRA {best['l1']:.3f}, "
+      f"CRA-EN {best['elastic net']:.3f}, "
       f"λτ-matched CRA (λ = {ctrl['lam']:g}) {ctrl['score']:.3f}")
 
 # %% [markdown]
@@ -288,7 +295,8 @@ stage_c = pd.DataFrame(tuned["stage_c"])[["K", "CRA", "CRA-EN", "mean"]].set_ind
 display(HTML(stage_c.round(4).to_html()))
 conv = pd.DataFrame(tuned["bases"])
 print(f"dictionaries trained in the search: {len(conv)}, converged (relative change < 1e-6): "
-      f"{int(conv.converged.sum())}; iterations median {int(conv.iterations.median())}, max {int(conv.iterations.max())}")
+      f"{int(conv.converged.sum())}; iterations median {int(conv.iterations.median())}, "
+      f"max {int(conv.iterations.max())}")
 
 # %% [markdown]
 # ## Baseline (CRA), ablations and MCM-RR, solved live
@@ -300,12 +308,13 @@ print(f"dictionaries trained in the search: {len(conv)}, converged (relative cha
 # $K$ and up to 3,000.
 
 # %%
-hyper = replace(Hyper(), **({"num_bases": num_bases} if num_bases else {}), max_train_shapes=max_train_shapes)
+hyper = replace(Hyper(), **({"num_bases": num_bases} if num_bases else {}),
+                max_train_shapes=max_train_shapes)
 runs, bench_by_seed = {}, {}
 for sd in seeds:
     bench_by_seed[sd] = benchmarks if sd == seeds[0] else load(sd)
-    runs[sd] = run_experiment(bench_by_seed[sd], hyper, methods=METHODS + (CONTROL,), device=dev, seed=sd,
-                              progress=len(seeds) == 1)
+    runs[sd] = run_experiment(bench_by_seed[sd], hyper, methods=METHODS + (CONTROL,), device=dev,
+                              seed=sd, progress=len(seeds) == 1)
 experiment = runs[seeds[0]]
 print(f"K = {hyper.num_bases}, seeds {seeds}")
 
@@ -337,15 +346,17 @@ CLAIMS = [
                  metric="normalised 3D error per frame (%)", paper="not tested in the paper"),
 ]
 KEYS = {"CRA": "cra", "CRA-EN": "craen", "CRA-SC": "crasc", "MCM-RR": "mcmrr", CONTROL: "control"}
-cm = {n: 100.0 for n, b in benchmarks.items() if b.test.shapes.shape[2] == 15}   # m -> cm (CMU, 15 joints)
+cm = {n: 100.0 for n, b in benchmarks.items() if b.test.shapes.shape[2] == 15}   # m -> cm (CMU)
 ev = claims.Evidence()
 for sd, exp in runs.items():
     items = {f"err_{k}": 100 * np.concatenate([exp.results[n][m].relative for n in exp.results])
              for m, k in KEYS.items()}
-    metrics = {f"xi_{n}_{k}": r[m].xi * cm.get(n, 1.0) for n, r in exp.results.items() for m, k in KEYS.items()}
-    metrics.update({f"normalized_error_{k}": np.mean([exp.results[n][m].normalized for n in exp.results])
+    metrics = {f"xi_{n}_{k}": r[m].xi * cm.get(n, 1.0)
+               for n, r in exp.results.items() for m, k in KEYS.items()}
+    metrics.update({f"normalized_error_{k}": np.mean([r[m].normalized
+                                                      for r in exp.results.values()])
                     for m, k in KEYS.items()})
-    dec = [100 * (r["CRA"].xi - r["MCM-RR"].xi) / r["CRA"].xi for r in exp.results.values()]   # Eq. 24
+    dec = [100 * (r["CRA"].xi - r["MCM-RR"].xi) / r["CRA"].xi for r in exp.results.values()]  # (24)
     metrics.update(xi_decrease_pct=np.mean(dec), **{f"err_{k}": v.mean() for k, v in items.items()})
     ev.add(sd, metrics, items=items)
 evaluated = ev.evaluate_all(CLAIMS)
@@ -356,7 +367,8 @@ if scale != "small":   # the reference notebook shows its own evaluation in the 
                                "verdict": c["verdict"]} for c in evaluated]).set_index("claim")
 display(HTML(claims_df.to_html()))
 if scale == "small":
-    print(f"this run: one seed, {sum(len(b.test) for b in benchmarks.values())} test frames: not evidence")
+    n_frames = sum(len(b.test) for b in benchmarks.values())
+    print(f"this run: one seed, {n_frames} test frames: not evidence")
 
 # %% [markdown]
 # **The paper's Tables 1–3** (as reported: eight CMU categories, units not stated):
@@ -381,8 +393,10 @@ m0 = {k: v[seeds[0]] for k, v in ev.per_seed.items()}
 if scale == "small":   # bands around the committed small run: wide enough for float paths
     print(regression.report(
         regression.band("basketball CRA ξ (cm)", m0["xi_basketball_cra"], expected=43.5, tol=1.5),
-        regression.below("basketball CRA ξ (cm)", m0["xi_basketball_cra"], "the 45 cm target", 45.0),
-        regression.band("basketball MCM-RR ξ (cm)", m0["xi_basketball_mcmrr"], expected=40.0, tol=1.5),
+        regression.below("basketball CRA ξ (cm)", m0["xi_basketball_cra"], "the 45 cm target",
+                         45.0),
+        regression.band("basketball MCM-RR ξ (cm)", m0["xi_basketball_mcmrr"], expected=40.0,
+                        tol=1.5),
         regression.band("mean normalised error CRA (%)", m0["err_cra"], expected=10.0, tol=1.0)))
 else:
     print(f"{scale} scale: {len(seeds)} seeds; the Claims table above holds the verdicts")
@@ -394,8 +408,8 @@ else:
 # %%
 for c in evaluated:
     lo, hi = c["ci"]
-    print(f"{c['text']}: effect {c['effect']:+.2f} points of normalised error, 95% CI [{lo:+.2f}, {hi:+.2f}] "
-          f"over {c['n']} {c['unit']} -> {c['verdict']} in this run")
+    print(f"{c['text']}: effect {c['effect']:+.2f} points of normalised error, "
+          f"95% CI [{lo:+.2f}, {hi:+.2f}] over {c['n']} {c['unit']} -> {c['verdict']} in this run")
 
 # %% [markdown]
 # ## Performance
@@ -414,24 +428,28 @@ b_cra, b_mcm = experiment.basis(seq0, "CRA"), experiment.basis(seq0, "MCM-RR")
 cfg_cra, cfg_mcm = hyper.method("CRA")[1], hyper.method("MCM-RR")[1]
 times = {"CRA": [], "MCM-RR": []}
 for _ in range(3):   # alternate, so that load from other processes hits both alike
-    times["CRA"].append(timing.measure(reconstruct, W0, b_cra, cfg_cra, dev, False, warmup=0, repeats=1).median)
-    times["MCM-RR"].append(timing.measure(reconstruct, W0, b_mcm, cfg_mcm, dev, False, warmup=0, repeats=1).median)
+    for name, b_, cfg_ in (("CRA", b_cra, cfg_cra), ("MCM-RR", b_mcm, cfg_mcm)):
+        t = timing.measure(reconstruct, W0, b_, cfg_, dev, False, warmup=0, repeats=1)
+        times[name].append(t.median)
 t_cra, t_mcm = float(np.median(times["CRA"])), float(np.median(times["MCM-RR"]))
-t_loop = timing.measure(reconstruct_frame_by_frame, W0[:loop_frames], b_mcm, cfg_mcm, dev, warmup=0, repeats=1)
+t_loop = timing.measure(reconstruct_frame_by_frame, W0[:loop_frames], b_mcm, cfg_mcm, dev,
+                        warmup=0, repeats=1)
 res0 = experiment.results[seq0]
 perf = {"time_ratio_mcmrr_cra": t_mcm / t_cra, "frames_per_second_mcmrr": len(W0) / t_mcm,
         "frames_per_second_cra": len(W0) / t_cra,
         "batched_speedup": (len(W0) / t_mcm) / (loop_frames / t_loop.median)}
 ev.add(seeds[0], perf)
-display(HTML(pd.DataFrame({"seconds (median of 3)": [t_cra, t_mcm],
-                           "ADMM iterations (mean)": [res0["CRA"].iterations, res0["MCM-RR"].iterations],
-                           "normalised error": [res0["CRA"].normalized, res0["MCM-RR"].normalized]},
-                          index=["CRA", "MCM-RR"]).round(4).to_html()))
+speed = pd.DataFrame({"seconds (median of 3)": [t_cra, t_mcm],
+                      "ADMM iterations (mean)": [res0[m].iterations for m in ("CRA", "MCM-RR")],
+                      "normalised error": [res0[m].normalized for m in ("CRA", "MCM-RR")]},
+                     index=["CRA", "MCM-RR"])
+display(HTML(speed.round(4).to_html()))
 print(f"{seq0}: {len(W0)} frames; MCM-RR/CRA time ratio {perf['time_ratio_mcmrr_cra']:.2f}; "
       f"batched is {perf['batched_speedup']:.0f}x faster per frame than the loop")
 
 # %%
-fps = {"MCM-RR batched": perf["frames_per_second_mcmrr"], "CRA batched": perf["frames_per_second_cra"],
+fps = {"MCM-RR batched": perf["frames_per_second_mcmrr"],
+       "CRA batched": perf["frames_per_second_cra"],
        "MCM-RR frame by frame": loop_frames / t_loop.median}
 plotting.bar_figure(list(fps), {"frames per second": list(fps.values())},
                     title=f"Speed on {seq0} ({dev}, this run)", ylabel="frames / s")
@@ -442,23 +460,30 @@ plotting.bar_figure(list(fps), {"frames per second": list(fps.values())},
 # %%
 pm = baselines.paper_means()
 paper_bb = baselines.PAPER_TABLE1["basketball"]
-data_note = ("CMU mocap, embedded real subsets: acrobatics + basketball (Zhou et al. format, random views), "
-             "drink/pickup/stretch/yoga (Akhter et al.)" if scale != "paper" else f"CMU mocap, 8 categories from {data_root}")
-notes = {"xi_basketball_cra": "ours: cm, second half of test_basketball.mat; paper: its own basketball set, units not stated",
+data_note = ("CMU mocap, embedded real subsets: acrobatics + basketball (Zhou et al. format, "
+             "random views), drink/pickup/stretch/yoga (Akhter et al.)")
+if scale == "paper":
+    data_note = f"CMU mocap, 8 categories from {data_root}"
+notes = {"xi_basketball_cra": "ours: cm, second half of test_basketball.mat; "
+                              "paper: its own basketball set, units not stated",
          "xi_decrease_pct": "Eq. 24, ours: mean over our sequences of the per-sequence decrease",
-         "time_ratio_mcmrr_cra": f"{seq0}, {len(W0)} frames, one thread, same solver, median of 3 alternated",
+         "time_ratio_mcmrr_cra": f"{seq0}, {len(W0)} frames, one thread, same solver, "
+                                 "median of 3 alternated",
          "err_cra": "normalised 3D error per frame (%), mean over all test frames"}
 settings = {} if scale == "small" else {"seeds": seeds, "num_bases": hyper.num_bases,
-                                        "max_train_shapes": max_train_shapes, "test_stride": test_stride}
-results.save_evidence(CHAPTER, scale, ev, CLAIMS,
-                      paper={"xi_basketball_cra": (paper_bb["CRA"][0], "Table 1, basketball, CRA"),
-                             "xi_basketball_mcmrr": (paper_bb["MCM-RR"][0], "Table 1, basketball, MCM-RR"),
-                             "xi_decrease_pct": (pm["xi_decrease_pct"], "Table 2, mean of 8 categories")},
-                      data=data_note, notes=notes, settings=settings, device=dev, data_kind="real")
-results.record_performance(CHAPTER, scale, f"reconstruction, {seq0} ({len(W0)} frames)", "MCM-RR", "CRA",
-                           t_mcm, t_cra, quality=("normalised error", res0["MCM-RR"].normalized,
-                                                  res0["CRA"].normalized, False))
-labels = {"xi_basketball_cra": "ξ basketball, CRA (cm)", "xi_basketball_mcmrr": "ξ basketball, MCM-RR (cm)",
+                                        "max_train_shapes": max_train_shapes,
+                                        "test_stride": test_stride}
+paper = {"xi_basketball_cra": (paper_bb["CRA"][0], "Table 1, basketball, CRA"),
+         "xi_basketball_mcmrr": (paper_bb["MCM-RR"][0], "Table 1, basketball, MCM-RR"),
+         "xi_decrease_pct": (pm["xi_decrease_pct"], "Table 2, mean of 8 categories")}
+results.save_evidence(CHAPTER, scale, ev, CLAIMS, paper=paper, data=data_note, notes=notes,
+                      settings=settings, device=dev, data_kind="real")
+results.record_performance(CHAPTER, scale, f"reconstruction, {seq0} ({len(W0)} frames)", "MCM-RR",
+                           "CRA", t_mcm, t_cra,
+                           quality=("normalised error", res0["MCM-RR"].normalized,
+                                    res0["CRA"].normalized, False))
+labels = {"xi_basketball_cra": "ξ basketball, CRA (cm)",
+          "xi_basketball_mcmrr": "ξ basketball, MCM-RR (cm)",
           "xi_decrease_pct": "ξp (%) MCM-RR vs CRA", "time_ratio_mcmrr_cra": "time MCM-RR / CRA",
           "err_cra": "normalised error CRA (%)", "err_mcmrr": "normalised error MCM-RR (%)"}
 display(HTML(results.table(CHAPTER, scale, labels=labels).to_html()))
@@ -487,10 +512,12 @@ plots.errors_per_frame(seq.frames, {m: r.errors * cm.get(seq0, 1.0) for m, r in 
 alm = res0["MCM-RR"].recon.alm
 it = alm.iterations.numpy()
 median_frame = int(np.argsort(it)[len(it) // 2])
-plots.admm_residuals(alm.history, median_frame, title=f"{seq0}, frame {seq.frames[median_frame]}: ADMM residuals (MCM-RR)")
+plots.admm_residuals(alm.history, median_frame,
+                     title=f"{seq0}, frame {seq.frames[median_frame]}: ADMM residuals (MCM-RR)")
 
 # %% tags=["nbval-check-output"]
-print(f"every frame met Eq. 21 before {hyper.max_iter} iterations (MCM-RR, {seq0}): {bool((it < hyper.max_iter).all())}")
+print(f"every frame met Eq. 21 before {hyper.max_iter} iterations (MCM-RR, {seq0}): "
+      f"{bool((it < hyper.max_iter).all())}")
 
 # %% [markdown]
 # ## Ablations at this scale
@@ -507,9 +534,10 @@ for name, b in benchmarks.items():
     truth = test.shapes - test.shapes.mean(-1, keepdims=True)
     for method in ("CRA", "MCM-RR"):
         for output in ("per-basis", "sync", "refine"):
-            rec = reconstruct(test.W, experiment.basis(name, method), replace(hyper.method(method)[1], output=output),
-                              dev, record_history=False)
-            err = baselines.frame_errors(rec.S, test.shapes) / np.linalg.norm(truth, axis=(1, 2))
+            cfg = replace(hyper.method(method)[1], output=output)
+            rec = reconstruct(test.W, experiment.basis(name, method), cfg, dev,
+                              record_history=False)
+            err = frame_errors(rec.S, test.shapes) / np.linalg.norm(truth, axis=(1, 2))
             abl_rows.setdefault(f"{method}, {output}", {})[name] = 100 * err.mean()
 abl_out = pd.DataFrame(abl_rows).T
 abl_out["mean"] = abl_out.mean(axis=1)
@@ -517,9 +545,9 @@ display(HTML(abl_out.round(2).to_html()))
 
 # %% tags=["nbval-check-output"]
 print(regression.report(
-    regression.below("CRA per-basis error", abl_out.loc["CRA, per-basis", "mean"], "CRA synchronised", abl_out.loc["CRA, sync", "mean"]),
-    regression.below("MCM-RR per-basis error", abl_out.loc["MCM-RR, per-basis", "mean"], "MCM-RR synchronised",
-                     abl_out.loc["MCM-RR, sync", "mean"])))
+    *[regression.below(f"{m} per-basis error", abl_out.loc[f"{m}, per-basis", "mean"],
+                       f"{m} synchronised", abl_out.loc[f"{m}, sync", "mean"])
+      for m in ("CRA", "MCM-RR")]))
 
 # %% [markdown]
 # **The similarity term and the μ schedule** on the first sequence (every `ablation_stride`-th test
@@ -532,8 +560,10 @@ print(regression.report(
 sub = {seq0: baselines.Benchmark(benchmarks[seq0].test.subset(slice(None, None, ablation_stride)),
                                  benchmarks[seq0].train_shapes, "")}
 variants = {"MCM-RR (ours)": hyper,
-            "Eq. 12 as printed (Π B_i), tuned γ²": replace(hyper, similarity="projection", relative=False),
-            "Eq. 12 as printed (Π B_i), γ² = 1": replace(hyper, similarity="projection", relative=False, gamma2=1.0),
+            "Eq. 12 as printed (Π B_i), tuned γ²": replace(hyper, similarity="projection",
+                                                           relative=False),
+            "Eq. 12 as printed (Π B_i), γ² = 1": replace(hyper, similarity="projection",
+                                                        relative=False, gamma2=1.0),
             "β × 10": replace(hyper, beta=10 * hyper.beta),
             "δ2 as in Eq. 20 (no μ)": replace(hyper, scaled_dual=False)}
 bases_en = experiment.basis(seq0, "MCM-RR")
@@ -542,7 +572,7 @@ for k, h in variants.items():
     test = sub[seq0].test
     rec = reconstruct(test.W, bases_en, h.method("MCM-RR")[1], dev, record_history=False)
     truth = test.shapes - test.shapes.mean(-1, keepdims=True)
-    err = baselines.frame_errors(rec.S, test.shapes)
+    err = frame_errors(rec.S, test.shapes)
     abl[k] = {"ξ": err.mean() * cm.get(seq0, 1.0),
               "normalised error (%)": 100 * (err / np.linalg.norm(truth, axis=(1, 2))).mean(),
               "mean ADMM iterations": float(rec.alm.iterations.float().mean())}
@@ -575,8 +605,10 @@ for name in list(benchmarks)[:3:2]:
 # The learned bases of the first sequence (the first 16): $\ell_1$ (CRA) and elastic net (MCM-RR).
 
 # %%
-plots.bases_figure(experiment.basis(seq0, "CRA").B[:16].numpy(), seq.edges, title="ℓ1 bases (CRA)");
-plots.bases_figure(experiment.basis(seq0, "MCM-RR").B[:16].numpy(), seq.edges, title="elastic-net bases (MCM-RR)");
+plots.bases_figure(experiment.basis(seq0, "CRA").B[:16].numpy(), seq.edges,
+                   title="ℓ1 bases (CRA)");
+plots.bases_figure(experiment.basis(seq0, "MCM-RR").B[:16].numpy(), seq.edges,
+                   title="elastic-net bases (MCM-RR)");
 
 # %% [markdown]
 # ## Deviations and limits
