@@ -508,3 +508,13 @@ def test_refinement_never_increases_its_objective():
     R2, c2 = nm.refine(W, bases.B, R, c, 0.05)
     assert (f(R2, c2) <= f(R, c) + 1e-12).all()
     assert torch.allclose(R2 @ R2.mT, torch.eye(2).expand(6, 2, 2), atol=1e-10)
+
+
+def test_hyper_defaults_hold_the_committed_tuning_choice():
+    from neurovis.nrsfm import Hyper, tuning
+
+    record = tuning.load_tuning()
+    if record is None:
+        pytest.skip("no tuning record (run python -m neurovis.nrsfm.tuning)")
+    hyper = Hyper()
+    assert {k: getattr(hyper, k) for k in record["chosen"]} == record["chosen"]

@@ -41,17 +41,17 @@ class Hyper:
     Similarity (CRA-SC, MCM-RR): ``beta``, ``gamma2`` (Eq. 10-12). ``output``: how S is composed
     (``mcmrr.OUTPUTS``).
     """
-    num_bases: int = 16
-    lam: float = 0.05
+    num_bases: int = 64
+    lam: float = 0.01
     alpha: float = 0.01
-    lam_en: float = 0.05
-    tau: float = 0.5
+    lam_en: float = 0.02
+    tau: float = 0.8
     alpha_en: float = 0.01
     basis_iterations: int = 3000
     basis_rel_tol: float = 1e-6
     max_train_shapes: int | None = 3000
-    beta: float = 1e-4
-    gamma2: float = 0.1
+    beta: float = 1e-3
+    gamma2: float = 0.2
     similarity: str = "aligned"
     relative: bool = True
     tol: float = 1e-3

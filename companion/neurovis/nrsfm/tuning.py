@@ -174,9 +174,14 @@ def search(
 
     # C. the number of bases, both dictionary families, with the values chosen at K = 16
     trials_c = []
+    fewest = min(len(b.train_shapes) for b in val.benchmarks.values())
     for K in grid["num_bases"]:
         h = replace(chosen, num_bases=K)
         row = {"K": K}
+        if K > fewest:   # Eq. 5 needs K <= the number of training shapes (yoga's is the smallest)
+            trials_c.append({**row, "skipped": f"K > {fewest} training shapes of a sequence"})
+            say(f"C K={K}: skipped, a sequence has only {fewest} training shapes")
+            continue
         for elastic, name in ((False, "CRA"), (True, "CRA-EN")):
             r = val.score(h, elastic, similarity=False)
             row[name] = r["score"]
@@ -184,7 +189,7 @@ def search(
         row["mean"] = (row["CRA"] + row["CRA-EN"]) / 2
         trials_c.append(row)
         say(f"C K={K}: CRA {row['CRA']:.4f} CRA-EN {row['CRA-EN']:.4f}")
-    best_k = min(trials_c, key=lambda t: t["mean"])["K"]
+    best_k = min((t for t in trials_c if "mean" in t), key=lambda t: t["mean"])["K"]
     chosen = replace(chosen, num_bases=best_k)
     fields = ("num_bases", "lam", "alpha", "lam_en", "tau", "alpha_en", "beta", "gamma2")
     return {
