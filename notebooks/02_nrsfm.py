@@ -50,28 +50,37 @@ scale = "small"
 data_root = None
 device = "auto"
 seed = 0
-num_bases = 16          # K shape bases (Eq. 5)
-basis_iterations = 100  # iterations of the elastic-net solver
+num_bases = 16          # K shape bases (Eq. 5); None: the value chosen on validation frames (Hyper)
+max_train_shapes = 1000  # training shapes each dictionary learns from (evenly spaced)
 test_stride = {"basketball": 4, "drink": 2, "pickup": 2, "stretch": 2, "yoga": 2}  # every k-th test frame
+ablation_stride = 4     # every k-th test frame in the output-path ablation
 loop_frames = 40        # frames solved one at a time for the batched-vs-loop timing
 
 # %%
-if scale == "paper":  # the paper's eight CMU categories, every test frame, longer basis learning
-    test_stride, basis_iterations, loop_frames = {}, 300, 200
+if scale == "reference":  # the evidence run: 5 seeds, the tuned K, every test frame but basketball's
+    test_stride, num_bases, ablation_stride = {"basketball": 2}, None, 2   # 1,637 of its 3,274
+if scale == "paper":  # the paper's eight CMU categories, every test frame
+    test_stride, num_bases, max_train_shapes, ablation_stride, loop_frames = {}, None, 3000, 1, 200
 
 # %%
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 import ipywidgets as widgets
-from neurovis.core import (choose_device, seed_everything, set_threads, environment_report, check_scale,
-                           results, timing, plotting)
-from neurovis.nrsfm import (Hyper, METHODS, run_experiment, paper_tables, learn_shape_bases, BasisConfig,
-                            reconstruct, reconstruct_frame_by_frame, load_embedded, load_paper_categories)
-from neurovis.nrsfm import baselines, plots
-from neurovis.nrsfm.data import validation_benchmarks
+from dataclasses import replace
+from IPython.display import HTML, display
+from neurovis.core import (choose_device, seed_everything, set_threads, environment_report,
+                           check_scale, results, timing, plotting, claims, regression)
+from neurovis.core.scale import seeds_for
+from neurovis.nrsfm import (Hyper, METHODS, CONTROL, run_experiment, paper_tables,
+                            paper_decrease_text, learn_shape_bases, BasisConfig, reconstruct,
+                            reconstruct_frame_by_frame, frame_errors, load_embedded,
+                            load_paper_categories)
+from neurovis.nrsfm import baselines, plots, tuning
 
+CHAPTER = "02_nrsfm"
 check_scale(scale); set_threads(); rng = seed_everything(seed); dev = choose_device(device)
+seeds = seeds_for(scale, seed)           # 1 seed at small scale, 5 at reference scale
 plotting.apply_style(); print(environment_report(dev))
 
 # %% [markdown]
@@ -91,15 +100,20 @@ plotting.apply_style(); print(environment_report(dev))
 #   is the test.
 #
 # At `scale="small"` the basketball test frames are subsampled ×4 and the Akhter ones ×2 (the
-# acrobatics test keeps all 1,212 frames: it is the speed target). At `scale="paper"` the
+# acrobatics test keeps all 1,212 frames: it is the speed target). The reference run keeps every
+# test frame (basketball: every second one, 1,637) and repeats everything for 5 seeds; a seed draws the random cameras of the
+# Zhou-format sequences (test and validation) and the initial dictionary. At `scale="paper"` the
 # loader reads the paper's eight CMU categories from `data_root` (Zhou's `.mat` files or raw
 # ASF/AMC) and keeps every frame.
 
 # %% tags=["nbval-check-output"]
-if scale == "paper":
-    benchmarks = load_paper_categories(data_root, rng)
-else:
-    benchmarks = load_embedded(rng, test_stride)
+def load(seed_):
+    r = np.random.default_rng(seed_)   # the cameras of this seed
+    if scale == "paper":
+        return load_paper_categories(data_root, r)
+    return load_embedded(r, test_stride)
+
+benchmarks = load(seeds[0])
 print(pd.DataFrame({n: {"points": b.test.shapes.shape[2], "train shapes": len(b.train_shapes),
                         "test frames": len(b.test), "split": b.split} for n, b in benchmarks.items()}).T.to_string())
 
@@ -135,7 +149,9 @@ fig.tight_layout()
 # $$ \min_{N,X}\ \tfrac12\|A-NX\|_F^2+\lambda\big(\tau\|X\|_1+(1-\tau)\|X\|_2^2\big)
 #    \ \ \text{s.t. } \|N_i\|\le 1,\ X_{ij}\ge 0 \quad (5) $$
 #
-# $\tau=1$ is the $\ell_1$ dictionary of CRA. The paper solves (5) by plain gradient steps (6)–(9)
+# $\tau=1$ is the $\ell_1$ dictionary of CRA. Every dictionary is trained to convergence: the solver
+# stops when the objective changes by less than $10^{-6}$ (relative) in one iteration, capped at
+# 3,000 iterations. The paper solves (5) by plain gradient steps (6)–(9)
 # with fixed step sizes, which decrease the objective only when the steps are small enough for the
 # data at hand (nothing in the paper sets them); we use proximal alternating
 # linearised minimisation (a majorise–minimise step in $X$ — monotone FISTA on the
@@ -157,21 +173,35 @@ fig.tight_layout()
 #
 # ({func}`~neurovis.nrsfm.mcmrr.prox_spectral_norm`: the prox of the spectral norm through the
 # projection of the singular values onto the unit $\ell_1$ ball, {func}`~neurovis.nrsfm.mcmrr.project_l1_ball`;
-# for $2\times3$ blocks it needs only a $2\times2$ eigen-decomposition, {func}`~neurovis.nrsfm.mcmrr.prox_spectral_norm_2x3`),
+# for $2\times3$ blocks both are closed forms — the singular values from the $2\times2$ Gram matrix, the
+# projection of a 2-vector in three cases ({func}`~neurovis.nrsfm.mcmrr.project_l1_ball_2`), the polar
+# factor $UV^\top=(PP^\top)^{-1/2}P$ in closed form ({func}`~neurovis.nrsfm.mcmrr.polar_2x3`): no SVD and
+# no sort, {func}`~neurovis.nrsfm.mcmrr.prox_spectral_norm_2x3`),
 #
 # $$ Z^{t+1}=\big(W\tilde B^\top+\mu\tilde M^{t+1}+Y^t\big)\big(\tilde B\tilde B^\top+\mu I+\beta DD^\top\big)^{-1}
 #    \quad (17),\qquad Y^{t+1}=Y^t+\mu(\tilde M^{t+1}-Z^{t+1}) \quad (18) $$
 #
-# ({func}`~neurovis.nrsfm.mcmrr.update_Z`; the solver eigen-decomposes $\tilde B\tilde B^\top+\beta DD^\top$
-# once so that each iteration costs two small products, {class}`~neurovis.nrsfm.mcmrr.ZSystem`), and adapts $\mu$:
+# ({func}`~neurovis.nrsfm.mcmrr.update_Z`; the solver uses the Woodbury identity — $\tilde B$ has rank
+# at most $p$ and $\mu I+\beta DD^\top$ is diagonal — so each iteration costs two products with the
+# shared $\tilde B$ and a $p\times p$ product per frame, for CRA and MCM-RR alike,
+# {class}`~neurovis.nrsfm.mcmrr.ZSystem`), and adapts $\mu$:
 #
 # $$ \mu^{t+1}=\begin{cases}2\mu^t & \delta_1>10\,\delta_2\\ \mu^t/2 & \delta_2>10\,\delta_1\end{cases} \ (19),\quad
 #    \delta_1=\frac{\|\tilde M^{t+1}-Z^{t+1}\|_F}{\|Z^t\|_F},\ \delta_2=\frac{\|Z^{t+1}-Z^t\|_F}{\|Z^t\|_F} \ (20),
 #    \quad \text{stop when } \delta_1<\epsilon \,\&\, \delta_2<\epsilon \ (21). $$
 #
-# **Rotation synchronisation** ({func}`~neurovis.nrsfm.mcmrr.sync_rotation`), then $S$ by (1):
+# **The shape** by (1), three ways (`ALMConfig.output`). *Per basis* (the default, as Zhou et al.'s
+# code does without refinement, {func}`~neurovis.nrsfm.mcmrr.compose_per_basis`): $c_i=\|M_i\|_2$,
+# $\tilde R_i=M_i/c_i$ completed by the cross product of its rows, $S=\sum_i c_iR_iB_i$ — each basis keeps
+# its own rotation. *Synchronised* ({func}`~neurovis.nrsfm.mcmrr.sync_rotation`): one rotation for all
+# bases, as Eq. 22 assumes,
 #
 # $$ \min_{c,\bar R}\sum_i\|M_i-c_i\bar R\|_F^2 \ \ \text{s.t. } \bar R\bar R^\top=I_2 \quad (22) $$
+#
+# *Refined* (Algorithm 1, line 20; {func}`~neurovis.nrsfm.mcmrr.refine`): from (22), the non-convex
+# $\min_{R,c}\tfrac12\|W-R\sum_ic_iB_i\|_F^2+\alpha\|c\|_1$ by alternating majorise–minimise steps on
+# $R$ (orthonormal rows) and FISTA on $c$ — our own closed-form manifold step where Zhou et al. call
+# Manopt.
 #
 # **Errors** ({func}`~neurovis.nrsfm.mcmrr.xi`, {func}`~neurovis.nrsfm.mcmrr.xi_decrease`):
 #
@@ -183,114 +213,245 @@ fig.tight_layout()
 # %% [markdown]
 # ### The basis solver: the paper's gradient steps vs the monotone proximal scheme
 #
-# On the acrobatics training shapes, the objective (5) per iteration for both solvers (same
-# initial bases). With our small fixed steps ($\varphi_1=0.05$, $\varphi_2=5\cdot10^{-4}$) the
-# gradient steps happen to decrease too, but more slowly; the proximal scheme needs no step to be
-# tuned (its steps are the inverse Lipschitz constants) and carries the guarantee.
+# On the first training set, the objective (5) per iteration for both solvers (same initial
+# bases, 300 iterations each, no early stop). With our small fixed steps ($\varphi_1=0.05$,
+# $\varphi_2=5\cdot10^{-4}$) the gradient steps happen to decrease too, but more slowly; the
+# proximal scheme needs no step to be tuned (its steps are the inverse Lipschitz constants) and
+# carries the guarantee.
 
 # %%
-train_acro = benchmarks[next(iter(benchmarks))].train_shapes
+train_first = benchmarks[next(iter(benchmarks))].train_shapes
 curves = {}
 for method in ("palm", "gradient"):
-    cfg = BasisConfig(num_bases=num_bases, tau=0.5, iterations=basis_iterations, method=method, max_train_shapes=1000)
-    curves[{"palm": "proximal (monotone)", "gradient": "paper's gradient steps (Eq. 8-9)"}[method]] = learn_shape_bases(train_acro, cfg, seed=seed).objective
+    cfg = BasisConfig(num_bases=16, tau=0.5, iterations=300, rel_tol=0.0, method=method,
+                      max_train_shapes=1000)
+    name = {"palm": "proximal (monotone)", "gradient": "paper's gradient steps (Eq. 8-9)"}[method]
+    curves[name] = learn_shape_bases(train_first, cfg, seed=seed).objective
 plots.objective_curves(curves, "Elastic-net objective (Eq. 5), first training set")
 
 # %% tags=["nbval-check-output"]
 obj = np.array(curves["proximal (monotone)"])
-print(f"proximal: objective {obj[0]:.2f} -> {obj[-1]:.2f}, never increases: {bool((np.diff(obj) <= 1e-9 * obj[0]).all())}")
 g = np.array(curves["paper's gradient steps (Eq. 8-9)"])
-print(f"gradient: objective {g[0]:.2f} -> {g[-1]:.2f}, increases at {int((np.diff(g) > 0).sum())} of {len(g) - 1} steps")
+print(f"proximal: never increases: {bool((np.diff(obj) <= 1e-9 * obj[0]).all())}")
+print(regression.report(regression.below("proximal objective after 300 iterations", obj[-1],
+                                         "gradient steps' objective", g[-1])))
+
+# %% [markdown]
+# ## Tuning on validation frames
+#
+# The paper gives none of $K$, $\lambda$, $\tau$, $\alpha$, $\beta$, $\gamma^2$. They are chosen by
+# a committed search, `python -m neurovis.nrsfm.tuning` ({mod}`neurovis.nrsfm.tuning`), on
+# **validation frames cut from the training frames** ({func}`~neurovis.nrsfm.data.validation_benchmarks`:
+# the last 20 % of each training set, about 100 frames, seen from seeded random cameras; the bases
+# learn from the frames before it). Test frames are never used. The score is the mean over the six
+# sequences of the normalised 3D error. Stage A picks $\lambda$ and $\alpha$ **per method** (the
+# $\ell_1$ dictionary of CRA; $\lambda$, $\tau$, $\alpha$ of the elastic-net dictionary), stage B
+# $\beta$ and $\gamma^2$ of MCM-RR's similarity term, stage C the number of bases $K$. A
+# **$\lambda\tau$-matched control**, CRA whose $\ell_1$ dictionary has the elastic net's $\ell_1$
+# weight $\lambda_{en}\tau$, separates "the $\ell_2$ term helps" from "a smaller $\ell_1$ weight
+# helps". The committed record:
+
+# %%
+tuned = tuning.load_tuning()
+if tuned is None:
+    raise FileNotFoundError("book/results/02_nrsfm.tuning.json is missing: "
+                            "run `python -m neurovis.nrsfm.tuning`")
+prov = tuned["provenance"]
+print(f"tuning run: {prov['date']}, commit {prov['commit']}, {prov['cpu']}, "
+      f"{prov['duration_s']:.0f} s; validation frames per sequence: {tuned['validation']}")
+stage_a = pd.DataFrame(tuned["stage_a"]).drop(columns="per_sequence")
+display(HTML(stage_a.pivot_table(index=["family", "tau", "lam"], columns="alpha", values="score")
+             .round(4).to_html()))
+
+# %% tags=["nbval-check-output"]
+chosen = tuned["chosen"]
+hyper = Hyper()
+print("chosen on validation frames:", {k: chosen[k] for k in sorted(chosen)})
+print("Hyper() holds the chosen values:", all(getattr(hyper, k) == v for k, v in chosen.items()))
+ctrl = tuned["control"]
+best = {f: min(t["score"] for t in tuned["stage_a"] if t["family"] == f)
+        for f in ("l1", "elastic net")}
+print(f"validation score (mean normalised error): CRA {best['l1']:.3f}, "
+      f"CRA-EN {best['elastic net']:.3f}, "
+      f"λτ-matched CRA (λ = {ctrl['lam']:g}) {ctrl['score']:.3f}")
+
+# %% [markdown]
+# **The similarity term's weight** (stage B, MCM-RR on validation frames). The grid reaches
+# $\beta\,d^2$ (the median over frames of $\beta\cdot\mathrm{mean}_i\,d_i^2$) of the order of
+# $\|\tilde B\tilde B^\top\|_2$, so the term is tested where it can change the solution, not only
+# where it is idle; $\beta=0$ (CRA-EN) is shown for reference and not eligible:
+
+# %%
+stage_b = pd.DataFrame(tuned["stage_b"]).drop(columns="per_sequence")
+stage_b["β d² / ‖BBᵀ‖"] = stage_b["beta_d2"] / stage_b["bbt_norm"]
+display(HTML(stage_b.rename(columns={"score": "validation score"}).round(4).to_html()))
+
+# %% [markdown]
+# **The number of bases** (stage C, CRA and CRA-EN on validation frames, with $\lambda$ and
+# $\alpha$ chosen at $K=16$; Zhou et al.'s released dictionary has $K=128$):
+
+# %%
+stage_c = pd.DataFrame(tuned["stage_c"]).drop(columns=["CRA per sequence", "CRA-EN per sequence"])
+stage_c = stage_c.set_index("K")
+display(HTML(stage_c.round(4).to_html()))
+conv = pd.DataFrame(tuned["bases"])
+print(f"dictionaries trained in the search: {len(conv)}, converged (relative change < 1e-6): "
+      f"{int(conv.converged.sum())}; iterations median {int(conv.iterations.median())}, "
+      f"max {int(conv.iterations.max())}")
 
 # %% [markdown]
 # ## Baseline (CRA), ablations and MCM-RR, solved live
 #
-# The four methods of the paper's Table 3 share one set of hyper-parameters
-# ({class}`~neurovis.nrsfm.baselines.Hyper`): $K=16$ bases, $\lambda=0.05$, $\alpha=0.01$,
-# elastic-net $\tau=0.5$, similarity $\beta=10^{-4}$, $\gamma^2=0.1$, $\epsilon=10^{-3}$. The paper
-# gives none of them. We chose them **on validation frames cut from the training frames**
-# ({func}`~neurovis.nrsfm.data.validation_benchmarks`, never the test frames): first $\alpha$ and
-# $\lambda$ for CRA (grid $\alpha\in\{0.005,0.01,0.02\}$, $\lambda\in\{0.05,0.1\}$), then, with
-# those fixed, $\tau\in\{0.9,0.8,0.5\}$ and $(\beta,\gamma^2)$ on a small grid for the two
-# constraints. CRA-EN uses the elastic-net bases alone, CRA-SC the similarity term alone.
+# The four methods of the paper's Table 3 and the λτ-matched control, with the values chosen
+# above (CRA-EN: the elastic-net dictionary alone; CRA-SC: the similarity term alone), on every
+# sequence and for every seed of this run. The dictionaries learn from 1,000 evenly spaced
+# training shapes (to fit the time budget; the search used up to 3,000); the small run uses
+# $K=16$, the reference run the tuned $K$.
 
 # %%
-hyper = Hyper(num_bases=num_bases, basis_iterations=basis_iterations)
-experiment = run_experiment(benchmarks, hyper, device=dev, seed=seed)
+hyper = replace(Hyper(), **({"num_bases": num_bases} if num_bases else {}),
+                max_train_shapes=max_train_shapes)
+runs, bench_by_seed = {}, {}
+for sd in seeds:
+    bench_by_seed[sd] = benchmarks if sd == seeds[0] else load(sd)
+    runs[sd] = run_experiment(bench_by_seed[sd], hyper, methods=METHODS + (CONTROL,), device=dev,
+                              seed=sd, progress=len(seeds) == 1)
+experiment = runs[seeds[0]]
+print(f"K = {hyper.num_bases}, seeds {seeds}")
 
 # %% [markdown]
 # ## Results
 #
-# *Small run: one seed and the small embedded/simulated sets — the regression test and a quick
-# look, not evidence. The reference run (5 seeds, `--scale reference`) carries the evidence; the
-# [claims ledger](../claims.md) shows whether it has been run for this chapter.*
+# ### Claims
 #
+# The paper's central claims, each as a paired comparison of per-frame normalised 3D errors
+# $\|\tilde S_t-S_t\|_F/\|S_t\|_F$ (in % of the shape's norm; unit-free, so frames of all six
+# sequences pool) over test frames × seeds, with a paired bootstrap 95% CI; positive = the paper's
+# direction (lower error). The reference columns come from the committed reference run
+# ([its notebook](../runs/reference/02_nrsfm.ipynb)); the last column is this run.
+
+# %%
+CLAIMS = [
+    claims.Claim("mcmrr-vs-cra", "MCM-RR beats CRA (lower 3D error ξ, Eq. 24)", "Tables 1-2",
+                 method="err_mcmrr", baseline="err_cra", higher_is_better=False,
+                 metric="normalised 3D error per frame (%)", paper=paper_decrease_text("MCM-RR")),
+    claims.Claim("elastic-net", "the elastic net helps (CRA-EN beats CRA)", "Table 3",
+                 method="err_craen", baseline="err_cra", higher_is_better=False,
+                 metric="normalised 3D error per frame (%)", paper=paper_decrease_text("CRA-EN")),
+    claims.Claim("similarity", "the similarity constraint helps (CRA-SC beats CRA)", "Table 3",
+                 method="err_crasc", baseline="err_cra", higher_is_better=False,
+                 metric="normalised 3D error per frame (%)", paper=paper_decrease_text("CRA-SC")),
+    claims.Claim("elastic-net-vs-control", "the elastic net helps beyond a smaller ℓ1 weight "
+                 "(CRA-EN beats the λτ-matched CRA)", "Table 3 (our control)",
+                 method="err_craen", baseline="err_control", higher_is_better=False,
+                 metric="normalised 3D error per frame (%)", paper="not tested in the paper"),
+]
+KEYS = {"CRA": "cra", "CRA-EN": "craen", "CRA-SC": "crasc", "MCM-RR": "mcmrr", CONTROL: "control"}
+cm = {n: 100.0 for n, b in benchmarks.items() if b.test.shapes.shape[2] == 15}   # m -> cm (CMU)
+ev = claims.Evidence()
+for sd, exp in runs.items():
+    items = {f"err_{k}": 100 * np.concatenate([exp.results[n][m].relative for n in exp.results])
+             for m, k in KEYS.items()}
+    metrics = {f"xi_{n}_{k}": r[m].xi * cm.get(n, 1.0)
+               for n, r in exp.results.items() for m, k in KEYS.items()}
+    metrics.update({f"normalized_error_{k}": np.mean([r[m].normalized
+                                                      for r in exp.results.values()])
+                    for m, k in KEYS.items()})
+    dec = [100 * (r["CRA"].xi - r["MCM-RR"].xi) / r["CRA"].xi for r in exp.results.values()]  # (24)
+    metrics.update(xi_decrease_pct=np.mean(dec), **{k: v.mean() for k, v in items.items()})
+    ev.add(sd, metrics, items=items)
+evaluated = ev.evaluate_all(CLAIMS)
+claims_df = claims.table(CHAPTER, CLAIMS, small=evaluated if scale == "small" else None)
+if scale != "small":   # the reference notebook shows its own evaluation in the reference columns
+    claims_df = pd.DataFrame([{"claim": f"{c['text']} [{c['source']}]", "paper": c["paper"],
+                               f"ours ({scale}, this run)": claims._effect_text(c, 2),
+                               "verdict": c["verdict"]} for c in evaluated]).set_index("claim")
+display(HTML(claims_df.to_html()))
+if scale == "small":
+    n_frames = sum(len(b.test) for b in benchmarks.values())
+    print(f"this run: one seed, {n_frames} test frames: not evidence")
+
+# %% [markdown]
 # **The paper's Tables 1–3** (as reported: eight CMU categories, units not stated):
 
 # %%
 paper_tables()
 
 # %% [markdown]
-# **Ours, same layout** ($\xi$ = mean ± std over test frames of $\|\tilde S_t-S_t\|_F$: in cm for
-# the 15-joint CMU sequences, in the data's own units for the Akhter ones; $\xi_p$ by Eq. 24):
-
-# %% tags=["nbval-check-output"]
-cm = {n: 100.0 for n, b in benchmarks.items() if b.test.shapes.shape[2] == 15}
-ours = experiment.table(unit_scale=cm)
-print(ours.to_string())
-
-# %% [markdown]
-# **Normalised mean 3D error** $\frac1F\sum_t\|\tilde S_t-S_t\|_F/\|S_t\|_F$ (unit-free, the
-# common NRSfM measure):
-
-# %% tags=["nbval-check-output"]
-norm = experiment.normalized_table()
-norm.loc["mean"] = norm.mean()
-print(norm.round(3).to_string())
-
-# %% [markdown]
-# **Reading the tables.** In the committed run (seed 0, CPU) MCM-RR is *not* better than CRA on
-# average: its ξ is lower on basketball (about 6 %) and stretch (about 5 %), about equal on pickup and yoga, and higher on
-# drink (4 %) and acrobatics (about 20 %), so the mean ξp is about −2 %, not the paper's +5 to +22 %.
-# The elastic-net bases carry the whole difference (CRA-EN ≈ MCM-RR, CRA-SC ≈ CRA, as in the
-# paper's Table 3, where the similarity term alone moves CRA by about 1 %). On acrobatics the
-# elastic net hurts on the validation frames too: one τ for every sequence, chosen by the mean
-# validation error, suits some sequences and not others (see the τ ablation below).
+# **Ours, same layout** (first seed of this run; $\xi$ = mean ± std over test frames of
+# $\|\tilde S_t-S_t\|_F$: in cm for the 15-joint CMU sequences, in the data's own units for the
+# Akhter ones; $\xi_p$ by Eq. 24), then the normalised mean 3D error
+# $\frac1F\sum_t\|\tilde S_t-S_t\|_F/\|S_t\|_F$ (unit-free, the common NRSfM measure):
 
 # %%
-cmu = [n for n in benchmarks if n in cm]
-xi_seq = {n: {m: r.xi * cm.get(n, 1.0) for m, r in experiment.results[n].items()} for n in benchmarks}
-decrease = {n: 100 * (v["CRA"] - v["MCM-RR"]) / v["CRA"] for n, v in xi_seq.items()}
-metrics = {
-    "xi_mean_cra": float(np.mean([xi_seq[n]["CRA"] for n in cmu])),
-    "xi_mean_mcmrr": float(np.mean([xi_seq[n]["MCM-RR"] for n in cmu])),
-    "xi_decrease_pct": float(np.mean(list(decrease.values()))),
-    "normalized_error_cra": float(norm.loc["mean", "CRA"]), "normalized_error_mcmrr": float(norm.loc["mean", "MCM-RR"]),
-    **{f"xi_decrease_pct_{n}": float(v) for n, v in decrease.items()},
-}
+display(HTML(experiment.table(unit_scale=cm).to_html()))
+norm = experiment.normalized_table()
+norm.loc["mean"] = norm.mean()
+display(HTML(norm.round(4).to_html()))
+
+# %% tags=["nbval-check-output"]
+m0 = {k: v[seeds[0]] for k, v in ev.per_seed.items()}
+if scale == "small":   # bands around the committed small run: wide enough for float paths
+    print(regression.report(
+        regression.band("basketball CRA ξ (cm)", m0["xi_basketball_cra"], expected=41.4, tol=1.5),
+        regression.below("basketball CRA ξ (cm)", m0["xi_basketball_cra"], "the 45 cm target",
+                         45.0),
+        regression.band("basketball MCM-RR ξ (cm)", m0["xi_basketball_mcmrr"], expected=39.9,
+                        tol=1.5),
+        regression.band("mean normalised error CRA (%)", m0["err_cra"], expected=12.4, tol=1.0)))
+else:
+    print(f"{scale} scale: {len(seeds)} seeds; the Claims table above holds the verdicts")
+
+# %% [markdown]
+# **Reading the results.** The Claims table gives each verdict with its CI; the sentences below are
+# generated from it (this run's evaluation), and hold whatever the numbers are.
+
+# %%
+for c in evaluated:
+    lo, hi = c["ci"]
+    print(f"{c['text']}: effect {c['effect']:+.2f} points of normalised error, "
+          f"95% CI [{lo:+.2f}, {hi:+.2f}] over {c['n']} {c['unit']} -> {c['verdict']} in this run")
 
 # %% [markdown]
 # ## Performance
 #
-# MCM-RR vs CRA, and the batched solver vs a frame-by-frame loop of the *same* solver, timed in
-# this run on the first test sequence (all its frames batched; the loop on `loop_frames` frames,
-# per-frame rate compared).
+# MCM-RR vs CRA with the same solver, timed in this run on the acrobatics test sequence (all its
+# frames batched, one thread; MCM-RR's time includes its similarity weights, Eq. 12; the
+# dictionaries are learned beforehand and not timed), alternating the two methods three times
+# (median); and the batched solver vs a frame-by-frame loop of the *same* solver (per-frame rate
+# compared, `loop_frames` frames). The target of the issue is a time ratio ≤ 1.25 at equal
+# accuracy: both stop on the same rule (Eq. 21), and their errors stand beside the times.
 
 # %%
 seq0 = next(iter(benchmarks))
-W0, bases_l1, bases_en = benchmarks[seq0].test.W, experiment.bases[seq0][False], experiment.bases[seq0][True]
-t_cra = timing.measure(reconstruct, W0, bases_l1, hyper.alm_config(False), dev, False, warmup=0, repeats=1)
-t_mcm = timing.measure(reconstruct, W0, bases_en, hyper.alm_config(True), dev, False, warmup=0, repeats=1)
-t_loop = timing.measure(reconstruct_frame_by_frame, W0[:loop_frames], bases_en, hyper.alm_config(True), dev, warmup=0, repeats=1)
-fps = {"MCM-RR batched": len(W0) / t_mcm.median, "CRA batched": len(W0) / t_cra.median,
-       "MCM-RR frame by frame": loop_frames / t_loop.median}
-metrics.update(frames_per_second_mcmrr=fps["MCM-RR batched"], frames_per_second_cra=fps["CRA batched"],
-               batched_speedup=fps["MCM-RR batched"] / fps["MCM-RR frame by frame"])
-print(f"{seq0}: {len(W0)} frames; MCM-RR {t_mcm.median:.1f} s ({fps['MCM-RR batched']:.0f} frames/s), "
-      f"CRA {t_cra.median:.1f} s; MCM-RR/CRA time ratio {timing.ratio(t_mcm, t_cra):.2f}; "
-      f"batched is {metrics['batched_speedup']:.1f}x faster per frame than the loop")
+W0 = benchmarks[seq0].test.W
+b_cra, b_mcm = experiment.basis(seq0, "CRA"), experiment.basis(seq0, "MCM-RR")
+cfg_cra, cfg_mcm = hyper.method("CRA")[1], hyper.method("MCM-RR")[1]
+times = {"CRA": [], "MCM-RR": []}
+for _ in range(3):   # alternate, so that load from other processes hits both alike
+    for name, b_, cfg_ in (("CRA", b_cra, cfg_cra), ("MCM-RR", b_mcm, cfg_mcm)):
+        t = timing.measure(reconstruct, W0, b_, cfg_, dev, False, warmup=0, repeats=1)
+        times[name].append(t.median)
+t_cra, t_mcm = float(np.median(times["CRA"])), float(np.median(times["MCM-RR"]))
+t_loop = timing.measure(reconstruct_frame_by_frame, W0[:loop_frames], b_mcm, cfg_mcm, dev,
+                        warmup=0, repeats=1)
+res0 = experiment.results[seq0]
+perf = {"time_ratio_mcmrr_cra": t_mcm / t_cra, "frames_per_second_mcmrr": len(W0) / t_mcm,
+        "frames_per_second_cra": len(W0) / t_cra,
+        "batched_speedup": (len(W0) / t_mcm) / (loop_frames / t_loop.median)}
+ev.add(seeds[0], perf)
+speed = pd.DataFrame({"seconds (median of 3)": [t_cra, t_mcm],
+                      "ADMM iterations (mean)": [res0[m].iterations for m in ("CRA", "MCM-RR")],
+                      "normalised error": [res0[m].normalized for m in ("CRA", "MCM-RR")]},
+                     index=["CRA", "MCM-RR"])
+display(HTML(speed.round(4).to_html()))
+print(f"{seq0}: {len(W0)} frames; MCM-RR/CRA time ratio {perf['time_ratio_mcmrr_cra']:.2f}; "
+      f"batched is {perf['batched_speedup']:.0f}x faster per frame than the loop")
 
 # %%
+fps = {"MCM-RR batched": perf["frames_per_second_mcmrr"],
+       "CRA batched": perf["frames_per_second_cra"],
+       "MCM-RR frame by frame": loop_frames / t_loop.median}
 plotting.bar_figure(list(fps), {"frames per second": list(fps.values())},
                     title=f"Speed on {seq0} ({dev}, this run)", ylabel="frames / s")
 
@@ -299,84 +460,124 @@ plotting.bar_figure(list(fps), {"frames per second": list(fps.values())},
 
 # %%
 pm = baselines.paper_means()
-results.save("02_nrsfm", scale, metrics,
-             paper={"xi_mean_cra": (pm["xi_mean_cra"], "Table 1, CRA, mean of 8 categories"),
-                    "xi_mean_mcmrr": (pm["xi_mean_mcmrr"], "Table 1, MCM-RR, mean of 8 categories"),
-                    "xi_decrease_pct": (pm["xi_decrease_pct"], "Table 2, mean of 8 categories")},
-             data=("CMU mocap, embedded real subsets: acrobatics + basketball (Zhou et al. format, random views), "
-                   "drink/pickup/stretch/yoga (Akhter et al.)" if scale == "small" else f"CMU mocap, 8 categories from {data_root}"),
-             notes={"xi_mean_cra": "ours: mean over the 15-joint CMU sequences, cm; paper: units not stated",
-                    "xi_mean_mcmrr": "as xi_mean_cra",
-                    "xi_decrease_pct": "Eq. 24, ours: mean over all our sequences",
-                    "frames_per_second_mcmrr": f"batched, {seq0}, {dev}"},
-             device=dev)
-results.record_performance("02_nrsfm", scale, f"reconstruction, {seq0} ({len(W0)} frames)", "MCM-RR", "CRA", t_mcm, t_cra,
-                           quality=("normalised error", metrics["normalized_error_mcmrr"], metrics["normalized_error_cra"], False))
-labels = {"xi_mean_cra": "ξ CRA", "xi_mean_mcmrr": "ξ MCM-RR", "xi_decrease_pct": "ξp (%) MCM-RR vs CRA",
-          "normalized_error_cra": "normalised error CRA", "normalized_error_mcmrr": "normalised error MCM-RR"}
-
-# %%
-table = results.table("02_nrsfm", scale, labels=labels)
-display(table)
-
-# %% tags=["nbval-check-output"]
-print(table.iloc[:, :2].to_string())   # paper | ours (this run): deterministic solvers, stable on any CPU
+paper_bb = baselines.PAPER_TABLE1["basketball"]
+data_note = ("CMU mocap, embedded real subsets: acrobatics + basketball (Zhou et al. format, "
+             "random views), drink/pickup/stretch/yoga (Akhter et al.)")
+if scale == "paper":
+    data_note = f"CMU mocap, 8 categories from {data_root}"
+notes = {"xi_basketball_cra": "ours: cm, second half of test_basketball.mat; "
+                              "paper: its own basketball set, units not stated",
+         "xi_decrease_pct": "Eq. 24, ours: mean over our sequences of the per-sequence decrease",
+         "time_ratio_mcmrr_cra": f"{seq0}, {len(W0)} frames, one thread, same solver, "
+                                 "median of 3 alternated",
+         "err_cra": "normalised 3D error per frame (%), mean over all test frames"}
+settings = {} if scale == "small" else {"seeds": seeds, "num_bases": hyper.num_bases,
+                                        "max_train_shapes": max_train_shapes,
+                                        "test_stride": test_stride}
+paper = {"xi_basketball_cra": (paper_bb["CRA"][0], "Table 1, basketball, CRA"),
+         "xi_basketball_mcmrr": (paper_bb["MCM-RR"][0], "Table 1, basketball, MCM-RR"),
+         "xi_decrease_pct": (pm["xi_decrease_pct"], "Table 2, mean of 8 categories")}
+results.save_evidence(CHAPTER, scale, ev, CLAIMS, paper=paper, data=data_note, notes=notes,
+                      settings=settings, device=dev, data_kind="real")
+results.record_performance(CHAPTER, scale, f"reconstruction, {seq0} ({len(W0)} frames)", "MCM-RR",
+                           "CRA", t_mcm, t_cra,
+                           quality=("normalised error", res0["MCM-RR"].normalized,
+                                    res0["CRA"].normalized, False))
+labels = {"xi_basketball_cra": "ξ basketball, CRA (cm)",
+          "xi_basketball_mcmrr": "ξ basketball, MCM-RR (cm)",
+          "xi_decrease_pct": "ξp (%) MCM-RR vs CRA", "time_ratio_mcmrr_cra": "time MCM-RR / CRA",
+          "err_cra": "normalised error CRA (%)", "err_mcmrr": "normalised error MCM-RR (%)"}
+display(HTML(results.table(CHAPTER, scale, labels=labels).to_html()))
 
 # %% [markdown]
 # ### Reconstructions: ground truth vs CRA vs MCM-RR
 #
-# An interactive viewer (drag to rotate; the slider picks the frame) of the acrobatics test
-# sequence from three viewpoints, like the paper's Figure 2; then the error of each frame.
+# An interactive viewer (drag to rotate; the slider picks the frame) of the first test sequence
+# from three viewpoints, like the paper's Figure 2; then the error of each frame.
 
 # %%
 seq = benchmarks[seq0].test
-res = experiment.results[seq0]
 frames = list(range(0, len(seq), max(1, len(seq) // 16)))[:16]
-plots.viewer_3d(seq.shapes, {"CRA": res["CRA"].S, "MCM-RR": res["MCM-RR"].S}, seq.edges, frames,
+plots.viewer_3d(seq.shapes, {"CRA": res0["CRA"].S, "MCM-RR": res0["MCM-RR"].S}, seq.edges, frames,
                 title=f"{seq0}: ground truth (o) vs reconstructions (+)")
 
 # %%
-plots.errors_per_frame(seq.frames, {m: r.errors * cm.get(seq0, 1.0) for m, r in res.items()},
+plots.errors_per_frame(seq.frames, {m: r.errors * cm.get(seq0, 1.0) for m, r in res0.items()},
                        title=f"{seq0}: 3D error per test frame", ylabel="‖S̃ − S‖_F (cm)")
 
 # %% [markdown]
 # **Convergence of ADMM.** The residuals $\delta_1$ (primal), $\delta_2$ (change of $Z$) and the
-# penalty $\mu$ (Eqs. 19–20) for the frame with the median iteration count; and how many iterations the
-# frames needed.
+# penalty $\mu$ (Eqs. 19–20) for the frame with the median iteration count.
 
 # %%
-alm = res["MCM-RR"].recon.alm
+alm = res0["MCM-RR"].recon.alm
 it = alm.iterations.numpy()
 median_frame = int(np.argsort(it)[len(it) // 2])
-plots.admm_residuals(alm.history, median_frame, title=f"{seq0}, frame {seq.frames[median_frame]}: ADMM residuals (MCM-RR)")
+plots.admm_residuals(alm.history, median_frame,
+                     title=f"{seq0}, frame {seq.frames[median_frame]}: ADMM residuals (MCM-RR)")
 
 # %% tags=["nbval-check-output"]
-print(f"iterations to meet Eq. 21 (MCM-RR, {seq0}): median {int(np.median(it))}, max {int(it.max())}, "
-      f"all frames converged: {bool((it < hyper.max_iter).all())}")
+print(f"every frame met Eq. 21 before {hyper.max_iter} iterations (MCM-RR, {seq0}): "
+      f"{bool((it < hyper.max_iter).all())}")
 
 # %% [markdown]
 # ## Ablations at this scale
 #
-# Table 3's ablation (CRA-EN, CRA-SC) is part of the main tables above. Three more questions, on
-# every 4th acrobatics test frame: how much the **elastic-net weight** $\tau$ matters, whether the
-# **similarity as printed** in Eq. 12 (the raw $x,y$ rows $\Pi B_i$ of each basis) works as well as
-# the one we use (the basis seen from its best-fitting camera), and what the paper's $\delta_2$
-# (Eq. 20) vs Zhou et al.'s $\mu$-scaled dual residual changes.
+# **How S is composed** (Eq. 1): one rotation per basis (Zhou et al.'s output path, our default),
+# one synchronised rotation (Eq. 22), or Eq. 22 followed by the non-convex refinement of
+# Algorithm 1 — for CRA and MCM-RR on every sequence (first seed, every `ablation_stride`-th test
+# frame), with the same bases and the same ADMM solution. Mean normalised error (%):
 
 # %%
-from dataclasses import replace
-sub = {seq0: benchmarks[seq0]}
-sub[seq0] = baselines.Benchmark(benchmarks[seq0].test.subset(slice(None, None, 4)), benchmarks[seq0].train_shapes, "")
-variants = {"MCM-RR (ours)": hyper, "τ = 0.8": replace(hyper, tau=0.8), "τ = 0.2": replace(hyper, tau=0.2),
-            "Eq. 12 as printed (Π B_i)": replace(hyper, similarity="projection", relative=False),
-            "β = 10⁻³": replace(hyper, beta=1e-3),
-            "δ2 as in Eq. 20 (no μ)": replace(hyper, scaled_dual=False)}
-abl = {k: run_experiment(sub, h, methods=("MCM-RR",), device=dev, seed=seed, progress=False).results[seq0]["MCM-RR"]
-       for k, h in variants.items()}
+abl_rows = {}
+for name, b in benchmarks.items():
+    test = b.test.subset(slice(None, None, ablation_stride))
+    truth = test.shapes - test.shapes.mean(-1, keepdims=True)
+    for method in ("CRA", "MCM-RR"):
+        for output in ("per-basis", "sync", "refine"):
+            cfg = replace(hyper.method(method)[1], output=output)
+            rec = reconstruct(test.W, experiment.basis(name, method), cfg, dev,
+                              record_history=False)
+            err = frame_errors(rec.S, test.shapes) / np.linalg.norm(truth, axis=(1, 2))
+            abl_rows.setdefault(f"{method}, {output}", {})[name] = 100 * err.mean()
+abl_out = pd.DataFrame(abl_rows).T
+abl_out["mean"] = abl_out.mean(axis=1)
+display(HTML(abl_out.round(2).to_html()))
 
 # %% tags=["nbval-check-output"]
-print(pd.DataFrame({k: {"ξ (cm)": round(r.xi * cm.get(seq0, 1.0), 2), "normalised error": round(r.normalized, 3),
-                        "mean ADMM iterations": round(r.iterations)} for k, r in abl.items()}).T.to_string())
+print(regression.report(
+    *[regression.below(f"{m} per-basis error", abl_out.loc[f"{m}, per-basis", "mean"],
+                       f"{m} synchronised", abl_out.loc[f"{m}, sync", "mean"])
+      for m in ("CRA", "MCM-RR")]))
+
+# %% [markdown]
+# **The similarity term and the μ schedule** on the first sequence (every `ablation_stride`-th test
+# frame): Eq. 12 as printed (the raw $x,y$ rows $\Pi B_i$ of each basis, distances not relative)
+# at the tuned $\gamma^2$ and at $\gamma^2=1$ (neither tuned for this variant), β ten times the
+# tuned value, and the paper's $\delta_2$ (Eq. 20) instead of Zhou et al.'s μ-scaled dual
+# residual. Same elastic-net bases throughout.
+
+# %%
+sub = {seq0: baselines.Benchmark(benchmarks[seq0].test.subset(slice(None, None, ablation_stride)),
+                                 benchmarks[seq0].train_shapes, "")}
+variants = {"MCM-RR (ours)": hyper,
+            "Eq. 12 as printed (Π B_i), tuned γ²": replace(hyper, similarity="projection",
+                                                           relative=False),
+            "Eq. 12 as printed (Π B_i), γ² = 1": replace(hyper, similarity="projection",
+                                                        relative=False, gamma2=1.0),
+            "β × 10": replace(hyper, beta=10 * hyper.beta),
+            "δ2 as in Eq. 20 (no μ)": replace(hyper, scaled_dual=False)}
+bases_en = experiment.basis(seq0, "MCM-RR")
+abl = {}
+for k, h in variants.items():
+    test = sub[seq0].test
+    rec = reconstruct(test.W, bases_en, h.method("MCM-RR")[1], dev, record_history=False)
+    truth = test.shapes - test.shapes.mean(-1, keepdims=True)
+    err = frame_errors(rec.S, test.shapes)
+    abl[k] = {"ξ": err.mean() * cm.get(seq0, 1.0),
+              "normalised error (%)": 100 * (err / np.linalg.norm(truth, axis=(1, 2))).mean(),
+              "mean ADMM iterations": float(rec.alm.iterations.float().mean())}
+display(HTML(pd.DataFrame(abl).T.round(3).to_html()))
 
 # %% [markdown]
 # ## Explore
@@ -402,11 +603,13 @@ for name in list(benchmarks)[:3:2]:
                       title=f"{name}, test frame {s.frames[f]} (largest gain of MCM-RR over CRA)")
 
 # %% [markdown]
-# The learned bases of the first sequence: $\ell_1$ (CRA) and elastic net (MCM-RR).
+# The learned bases of the first sequence (the first 16): $\ell_1$ (CRA) and elastic net (MCM-RR).
 
 # %%
-plots.bases_figure(experiment.bases[seq0][False].B.numpy(), seq.edges, title="ℓ1 bases (CRA)");
-plots.bases_figure(experiment.bases[seq0][True].B.numpy(), seq.edges, title="elastic-net bases (MCM-RR)");
+plots.bases_figure(experiment.basis(seq0, "CRA").B[:16].numpy(), seq.edges,
+                   title="ℓ1 bases (CRA)");
+plots.bases_figure(experiment.basis(seq0, "MCM-RR").B[:16].numpy(), seq.edges,
+                   title="elastic-net bases (MCM-RR)");
 
 # %% [markdown]
 # ## Deviations and limits
@@ -426,23 +629,32 @@ plots.bases_figure(experiment.bases[seq0][True].B.numpy(), seq.edges, title="ela
 #   ranking of the four methods can.
 # * **Eq. 6** has the sign of the data term reversed and writes $I_{KF}$ for the all-ones matrix;
 #   the plain gradient steps (8–9) ignore the constraints of (5). We project after them in the
-#   `"gradient"` variant and use a monotone proximal scheme by default (curve above).
+#   `"gradient"` variant and use a monotone proximal scheme by default (curve above), run to
+#   convergence (relative change $<10^{-6}$, capped at 3,000 iterations). Our elastic-net codes
+#   match scikit-learn's `ElasticNet(positive=True)` on a fixed dictionary (a unit test). SPAMS
+#   (`trainDL`, which Zhou et al. used) was not tried as a second reference.
 # * **Eq. 12** compares $W$ (image units, arbitrary camera) with $\Pi B_i$ (unit-norm basis,
 #   canonical frame), which makes every $d_i$ nearly the same. We scale both to unit norm, compare
 #   $W$ with each basis seen from its best-fitting orthographic camera, and measure distances from
 #   the closest basis (so the closest has $d_i=1$). The printed version is in the ablation.
-# * **Hyper-parameters** ($K$, $\lambda$, $\tau$, $\alpha$, $\beta$, $\gamma^2$, $\epsilon$, the
-#   initialisation) are not given in the paper; ours were chosen on validation frames cut from
-#   the training frames (grid above), once for all sequences. With the selected $\beta$ the
-#   similarity term is weak: on validation, larger $\beta$ made the mean error worse. The
-#   difference between MCM-RR and CRA comes from the elastic net, and its sign depends on the
-#   sequence; the paper's claim of a 5–22 % lower ξ is **not reproduced** on our data at this
-#   scale (mean ξp about −2 %).
+# * **Hyper-parameters** ($K$, $\lambda$, $\tau$, $\alpha$, $\beta$, $\gamma^2$) are not given in the
+#   paper; ours come from the committed search on validation frames (section *Tuning*), a
+#   coordinate search: $\lambda,\alpha$ per dictionary family at $K=16$, then $\beta,\gamma^2$, then
+#   $K$ (with the values chosen at $K=16$). The search ran once, on seed 0's validation cameras;
+#   the reference seeds reuse its choice. $\epsilon=10^{-3}$ (Eq. 21) as in Zhou et al.'s code.
+#   The chapter's dictionaries learn from 1,000 evenly spaced training shapes (the search: up to
+#   3,000), and the small run uses $K=16$, to fit the time budgets.
+# * **Output path.** The paper composes $S$ after the synchronisation (22) with one rotation;
+#   Zhou et al.'s released code — the CRA the paper compares against — composes it per basis
+#   unless it refines. We use the per-basis path for every method (the ablation shows all three
+#   paths). The refinement's rotation step is our own majorise–minimise step on the manifold
+#   (closed-form polar factors), not Manopt's trust region.
 # * **μ schedule.** We scale $\delta_2$ by $\mu$ as Zhou et al.'s CRA code does (the dual
-#   residual of ADMM): same accuracy, about half the iterations (ablation above). Initialisation
-#   (not given): $\mu_0=1/\mathrm{mean}|W|$, $Z_0$ the ridge solution of (17), $M_0=Z_0$, $Y_0=0$;
-#   each frame's $W$ is centred and scaled to unit norm (so α and β do not depend on image units).
-# * **Refinement.** Only the rotation synchronisation (22) is run after ADMM (as in Algorithm 1);
-#   Zhou et al.'s optional non-convex refinement of $c$ and $R$ on $W$ is not.
-# * **Small scale.** One seed, six sequences, subsampled test frames; differences of a few percent
-#   between methods are within what another choice of cameras or split could change.
+#   residual of ADMM); the paper's $\delta_2$ is in the ablation. Initialisation (not given):
+#   $\mu_0=1/\mathrm{mean}|W|$, $Z_0$ the ridge solution of (17), $M_0=Z_0$, $Y_0=0$; each frame's
+#   $W$ is centred and scaled to unit norm (so α and β do not depend on image units).
+# * **Seeds.** A seed draws the random cameras of the two Zhou-format sequences and the
+#   dictionaries' initialisation; the Akhter sequences keep their own cameras, and the temporal
+#   train/test split is fixed. Claims pool test frames of all sequences × seeds (frames of one
+#   sequence are correlated in time, so the CI is narrower than one over independent frames).
+# * **Small scale.** One seed, subsampled test frames, $K=16$: a regression test, not evidence.

@@ -100,8 +100,16 @@ def test_z_update_is_the_stationary_point_of_eq16_and_zsystem_matches_it():
          + (mu[:, None, None] / 2 * (M - Z) ** 2).sum())
     (grad,) = torch.autograd.grad(L, Z)
     assert grad.abs().max() < 1e-9
-    fast = nm.ZSystem(Bt @ Bt.T, beta, D2).solve(W @ Bt.T + mu[:, None, None] * M + Y, mu)
+    system = nm.ZSystem(Bt, F, beta, D2)            # Woodbury form, as the solver uses it
+    fast = system.solve(W @ Bt.T + mu[:, None, None] * M + Y, mu)
     assert torch.allclose(fast, Z.detach(), atol=1e-10)
+    # a second call with mu changed for some frames refreshes exactly those frames
+    mu2 = mu * torch.tensor([1.0, 2.0, 1.0, 0.5])
+    Z2 = nm.update_Z(W @ Bt.T, Bt @ Bt.T, M, Y, mu2, beta, D2)
+    assert torch.allclose(system.solve(W @ Bt.T + mu2[:, None, None] * M + Y, mu2), Z2, atol=1e-10)
+    idx = torch.tensor([1, 3])                      # a subset of the frames (stopped frames drop out)
+    sub = system.solve((W @ Bt.T + mu2[:, None, None] * M + Y)[idx], mu2[idx], idx)
+    assert torch.allclose(sub, Z2[idx], atol=1e-10)
 
 
 def test_mu_update_follows_eq19():
@@ -348,3 +356,165 @@ def test_views_are_rotations_and_observations_are_centred():
     assert np.allclose(R @ R.transpose(0, 2, 1), np.eye(3)) and np.allclose(np.linalg.det(R), 1)
     cam, W = nd.observe(np.random.default_rng(1).normal(size=(10, 3, 6)), R)
     assert np.allclose(cam.mean(-1), 0) and np.array_equal(W, cam[:, :2])
+
+
+# ---------------------------------------------------------------- closed forms (issue 21)
+
+def test_closed_form_polar_and_l1_projection_match_the_svd_and_sort_versions():
+    g = torch.Generator().manual_seed(11)
+    G = torch.randn(500, 2, 3, generator=g)
+    U, _, Vh = torch.linalg.svd(G, full_matrices=False)
+    assert torch.allclose(nm.polar_2x3(G), U @ Vh, atol=1e-10)
+    v = torch.sort(2 * torch.rand(500, 2, generator=g), dim=-1, descending=True).values
+    assert torch.allclose(nm.project_l1_ball_2(v), nm.project_l1_ball(v), atol=1e-12)
+    t = 0.3 + torch.rand(500, generator=g)
+    M_svd, _ = nm.prox_spectral_norm(G, t)
+    assert torch.allclose(nm.prox_spectral_norm_2x3(G, t), M_svd, atol=1e-10)
+
+
+# ---------------------------------------------------------------- ALM vs an independent solver
+
+def _fista_objective(W, Bt, alpha, beta=0.0, D2=None, iters=5000):
+    """min_M 1/2||W - M B~||^2 + alpha sum_i ||M_i||_2 + beta/2 ||M D||^2 by FISTA, with the SVD
+    prox (``prox_spectral_norm``), independent of the ADMM code. Returns the objective per frame."""
+    F, k3 = W.shape[0], Bt.shape[0]
+    D2 = torch.zeros(F, k3) if D2 is None else D2
+
+    def f(M):
+        smooth = 0.5 * ((W - M @ Bt) ** 2).sum((1, 2)) + beta / 2 * (M ** 2 * D2[:, None]).sum((1, 2))
+        blocks = M.reshape(F, 2, k3 // 3, 3).transpose(1, 2)
+        return smooth + alpha * torch.linalg.matrix_norm(blocks, ord=2).sum(1)
+
+    L = torch.linalg.matrix_norm(Bt @ Bt.T, ord=2) + beta * D2.max()
+    M = torch.zeros(F, 2, k3)
+    Y, t = M, 1.0
+    for _ in range(iters):
+        grad = (Y @ Bt - W) @ Bt.T + beta * Y * D2[:, None]
+        P = (Y - grad / L).reshape(F, 2, k3 // 3, 3).transpose(1, 2)
+        Mn, _ = nm.prox_spectral_norm(P, alpha / L)
+        Mn = Mn.transpose(1, 2).reshape(F, 2, k3)
+        tn = (1 + (1 + 4 * t * t) ** 0.5) / 2
+        Y, M, t = Mn + ((t - 1) / tn) * (Mn - M), Mn, tn
+    return f(M), f
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.05])
+def test_alm_objective_is_within_two_percent_of_fista_at_a_realistic_alpha(beta):
+    from neurovis.core import embedded_path
+
+    shapes = nd.load_zhou_shapes(embedded_path("nrsfm", "zhou-format", "acrobatics.mat"))
+    bases = nb.learn_shape_bases(shapes[::10], nb.BasisConfig(num_bases=16, tau=1.0, iterations=200), seed=0)
+    test = nd.zhou_sequence("t", shapes[5::120][:20], np.random.default_rng(0))
+    W = torch.as_tensor(test.W) - torch.as_tensor(test.W).mean(-1, keepdim=True)
+    W = W / W.flatten(1).norm(dim=1)[:, None, None]               # as ``reconstruct`` scales it
+    cfg = nm.ALMConfig(alpha=0.01, beta=beta, gamma2=0.2, similarity="aligned", relative=True,
+                       scaled_dual=True)
+    D2 = None
+    if beta:
+        D2 = (nm.similarity_weights(W, bases.B, cfg.gamma2, "aligned", relative=True) ** 2).repeat_interleave(3, 1)
+    alm = nm.solve_alm(W, bases, cfg, D2, record_history=False)
+    f_ref, f = _fista_objective(W, bases.stacked(), cfg.alpha, beta, D2)
+    f_alm = f(alm.M)
+    total = float((f_alm.sum() - f_ref.sum()) / f_ref.sum())   # the batched problem's objective
+    assert -1e-6 < total < 0.02, f"ALM objective off by {total:.3%}"
+    assert ((f_alm - f_ref) / f_ref).abs().max() < 0.05        # and no frame far off (tol 1e-3)
+
+
+# ---------------------------------------------------------------- dictionaries (Eq. 5)
+
+def test_dictionary_learning_stops_on_the_relative_change_and_converges():
+    rng = np.random.default_rng(5)
+    shapes = rng.normal(size=(200, 3, 10))
+    cfg = nb.BasisConfig(num_bases=6, lam=0.05, tau=0.5, iterations=5000, rel_tol=1e-6)
+    bases = nb.learn_shape_bases(shapes, cfg, seed=0)
+    obj = np.array(bases.objective)
+    assert bases.converged and bases.iterations < 5000
+    assert abs(obj[-2] - obj[-1]) < 1e-6 * obj[-1] <= abs(obj[-3] - obj[-2])   # stopped at the first
+    assert (np.diff(obj) <= 1e-9 * obj[0]).all()                                  # monotone
+    capped = nb.learn_shape_bases(shapes, nb.BasisConfig(num_bases=6, iterations=10), seed=0)
+    assert not capped.converged and capped.iterations == 10
+
+
+def test_elastic_net_codes_match_sklearn_elasticnet_positive():
+    from sklearn.linear_model import ElasticNet
+
+    g = torch.Generator().manual_seed(6)
+    N = nb.project_columns_unit_ball(torch.randn(30, 8, generator=g))
+    codes = torch.rand(8, 12, generator=g) * (torch.rand(8, 12, generator=g) < 0.4)
+    A = N @ codes + 0.05 * torch.randn(30, 12, generator=g)
+    lam, tau = 0.1, 0.6
+    X = nb.elastic_net_codes(A, N, lam, tau, iters=3000)
+    # sklearn: 1/(2n)||y - Xw||^2 + a r ||w||_1 + a (1 - r)/2 ||w||^2; times n it is Eq. 5's column
+    # problem when n a r = lam tau and n a (1 - r) = 2 lam (1 - tau)
+    n = A.shape[0]
+    a, r = lam * (2 - tau) / n, tau / (2 - tau)
+    ref = ElasticNet(alpha=a, l1_ratio=r, positive=True, fit_intercept=False, tol=1e-12, max_iter=100000)
+    Xs = np.stack([ref.fit(N.numpy(), A[:, j].numpy()).coef_ for j in range(A.shape[1])], 1)
+    assert np.abs(X.numpy() - Xs).max() < 1e-6
+    assert (X >= 0).all() and (X == 0).any()                     # non-negative and sparse
+
+
+# ---------------------------------------------------------------- output paths (Eq. 1)
+
+def _planted_per_basis(F=5, K=2, p=20, seed=8):
+    """Shapes S = sum_i c_i R_i B_i with a different rotation for each basis."""
+    rng = np.random.default_rng(seed)
+    B = rng.normal(size=(K, 3, p))
+    B -= B.mean(-1, keepdims=True)
+    B /= np.linalg.norm(B, axis=(1, 2), keepdims=True)
+    c = rng.uniform(0.5, 1.5, size=(F, K))
+    R = _random_rotations(F * K, rng).reshape(F, K, 3, 3)
+    S = np.einsum("fk,fkij,kjp->fip", c, R, B)
+    return nb.ShapeBases(torch.as_tensor(B), torch.zeros(K, 1)), S
+
+
+def test_per_basis_composition_recovers_a_shape_with_one_rotation_per_basis():
+    bases, S = _planted_per_basis()
+    cfg = nm.ALMConfig.cra(alpha=1e-5, tol=1e-8, max_iter=5000)
+    per_basis = nm.reconstruct(S[:, :2], bases, cfg)
+    assert nm.normalized_error(per_basis.S, S) < 1e-3
+    assert per_basis.R.shape == (5, 2, 3, 3)
+    assert np.allclose(per_basis.R @ per_basis.R.transpose(0, 1, 3, 2), np.eye(3), atol=1e-3)
+    synced = nm.reconstruct(S[:, :2], bases, replace_output(cfg, "sync"))
+    assert nm.normalized_error(synced.S, S) > 0.05              # one rotation cannot represent it
+
+
+def replace_output(cfg, output):
+    from dataclasses import replace
+
+    return replace(cfg, output=output)
+
+
+def test_compose_per_basis_is_exact_on_consistent_motion_matrices():
+    rng = np.random.default_rng(9)
+    bases, S = _planted_per_basis(F=3, K=3, seed=9)
+    c = torch.as_tensor(rng.uniform(0.5, 1.5, size=(3, 3)))
+    R = torch.as_tensor(_random_rotations(9, rng).reshape(3, 3, 3, 3))
+    M = c[..., None, None] * R[..., :2, :]
+    S_hat, c_hat, R_hat = nm.compose_per_basis(M, bases.B)
+    assert torch.allclose(c_hat, c) and torch.allclose(R_hat, R)
+    assert torch.allclose(S_hat, torch.einsum("fk,fkab,kbp->fap", c, R, bases.B))
+
+
+def test_refinement_never_increases_its_objective():
+    bases, S = _synthetic(F=6)
+    W = torch.as_tensor(S[:, :2]) + 0.01 * torch.randn(6, 2, 20, generator=torch.Generator().manual_seed(0))
+    alm = nm.solve_alm(W, bases, nm.ALMConfig.cra(alpha=0.05), record_history=False)
+    R, c = nm.sync_rotation(alm.M.reshape(6, 2, 4, 3).transpose(1, 2))
+
+    def f(R_, c_):
+        return 0.5 * ((W - R_ @ torch.einsum("fk,kap->fap", c_, bases.B)) ** 2).sum((1, 2)) + 0.05 * c_.abs().sum(1)
+
+    R2, c2 = nm.refine(W, bases.B, R, c, 0.05)
+    assert (f(R2, c2) <= f(R, c) + 1e-12).all()
+    assert torch.allclose(R2 @ R2.mT, torch.eye(2).expand(6, 2, 2), atol=1e-10)
+
+
+def test_hyper_defaults_hold_the_committed_tuning_choice():
+    from neurovis.nrsfm import Hyper, tuning
+
+    record = tuning.load_tuning()
+    if record is None:
+        pytest.skip("no tuning record (run python -m neurovis.nrsfm.tuning)")
+    hyper = Hyper()
+    assert {k: getattr(hyper, k) for k in record["chosen"]} == record["chosen"]

@@ -8,6 +8,10 @@ shape bases (tau = 1 in Eq. 5) and no similarity term (beta = 0 in Eq. 10).
     CRA-EN   elastic net (tau < 1)  no
     CRA-SC   l1 (tau = 1)           yes
     MCM-RR   elastic net (tau < 1)  yes
+    CRA (λτ) l1 at lam_en * tau     no     (control: the elastic net's l1 weight, no l2 term)
+
+Each method has its own dictionary weight lambda and ADMM weight alpha (``Hyper``), chosen on
+validation frames by ``neurovis.nrsfm.tuning``.
 """
 from __future__ import annotations
 
@@ -18,51 +22,73 @@ import numpy as np
 
 from .bases import BasisConfig, ShapeBases, learn_shape_bases
 from .data import Benchmark
-from .mcmrr import ALMConfig, Reconstruction, frame_errors, normalized_error, reconstruct
+from .mcmrr import ALMConfig, Reconstruction, frame_errors, reconstruct
 
 METHODS = ("CRA", "CRA-EN", "CRA-SC", "MCM-RR")
+#: The lambda-tau-matched control: CRA whose l1 dictionary has the elastic net's l1 weight
+#: lambda_en * tau (Eq. 5), so that "the elastic net helps" is not just "a smaller l1 weight helps".
+CONTROL = "CRA (λτ)"
 
 
 @dataclass(frozen=True)
 class Hyper:
-    """The hyper-parameters shared by the four methods (chosen on validation frames cut from the
-    training frames, never on test frames; see the chapter). ``num_bases``/``lam``: Eq. 5 for all
-    bases, ``tau``: the elastic-net weight of CRA-EN and MCM-RR, ``alpha``/``beta``/``gamma2``: Eq. 10-12."""
-    num_bases: int = 16
-    lam: float = 0.05
-    tau: float = 0.5
-    basis_iterations: int = 100
+    """The hyper-parameters of the methods, chosen on validation frames cut from the training
+    frames, never on test frames, by ``neurovis.nrsfm.tuning`` (its record is
+    ``book/results/02_nrsfm.tuning.json``; the chapter checks that these defaults match it).
+
+    ``num_bases``: K (Eq. 5) for every dictionary. l1 dictionary (CRA, CRA-SC): ``lam``, ADMM
+    weight ``alpha``. Elastic-net dictionary (CRA-EN, MCM-RR): ``lam_en``, ``tau``, ``alpha_en``.
+    Similarity (CRA-SC, MCM-RR): ``beta``, ``gamma2`` (Eq. 10-12). ``output``: how S is composed
+    (``mcmrr.OUTPUTS``).
+    """
+    num_bases: int = 64
+    lam: float = 0.01
     alpha: float = 0.01
-    beta: float = 1e-4
-    gamma2: float = 0.1
+    lam_en: float = 0.02
+    tau: float = 0.8
+    alpha_en: float = 0.01
+    basis_iterations: int = 3000
+    basis_rel_tol: float = 1e-6
+    max_train_shapes: int | None = 3000
+    beta: float = 1e-3
+    gamma2: float = 0.2
     similarity: str = "aligned"
     relative: bool = True
     tol: float = 1e-3
     max_iter: int = 1000
     scaled_dual: bool = True
+    output: str = "per-basis"
 
-    def basis_config(self, elastic: bool) -> BasisConfig:
-        return BasisConfig(num_bases=self.num_bases, lam=self.lam, tau=self.tau if elastic else 1.0,
-                           iterations=self.basis_iterations)
+    def basis_config(self, elastic: bool, lam: float | None = None) -> BasisConfig:
+        lam = lam if lam is not None else (self.lam_en if elastic else self.lam)
+        return BasisConfig(num_bases=self.num_bases, lam=lam, tau=self.tau if elastic else 1.0,
+                           iterations=self.basis_iterations, rel_tol=self.basis_rel_tol,
+                           max_train_shapes=self.max_train_shapes)
 
-    def alm_config(self, similarity: bool) -> ALMConfig:
-        return ALMConfig(alpha=self.alpha, beta=self.beta if similarity else 0.0, gamma2=self.gamma2,
-                         tol=self.tol, max_iter=self.max_iter, similarity=self.similarity,
-                         relative=self.relative, scaled_dual=self.scaled_dual)
+    def alm_config(self, similarity: bool, elastic: bool = False) -> ALMConfig:
+        return ALMConfig(alpha=self.alpha_en if elastic else self.alpha,
+                         beta=self.beta if similarity else 0.0, gamma2=self.gamma2, tol=self.tol,
+                         max_iter=self.max_iter, similarity=self.similarity, relative=self.relative,
+                         scaled_dual=self.scaled_dual, output=self.output)
 
     def method(self, name: str) -> tuple[BasisConfig, ALMConfig]:
-        """(bases config, ALM config) of one of ``METHODS``."""
-        flags = {"CRA": (False, False), "CRA-EN": (True, False), "CRA-SC": (False, True), "MCM-RR": (True, True)}
+        """(bases config, ALM config) of one of ``METHODS`` or the control ``CONTROL``."""
+        if name == CONTROL:   # l1 dictionary with the elastic net's l1 weight and ADMM weight
+            return (self.basis_config(False, lam=self.lam_en * self.tau),
+                    self.alm_config(False, elastic=True))
+        flags = {"CRA": (False, False), "CRA-EN": (True, False), "CRA-SC": (False, True),
+                 "MCM-RR": (True, True)}
         if name not in flags:
-            raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
+            raise ValueError(f"unknown method {name!r}; expected one of {METHODS + (CONTROL,)}")
         elastic, sim = flags[name]
-        return self.basis_config(elastic), self.alm_config(sim)
+        return self.basis_config(elastic), self.alm_config(sim, elastic)
 
 
 @dataclass
 class MethodResult:
-    """One method on one sequence: S (F, 3, p), per-frame errors ||S~ - S||_F, the normalised
-    error, mean ADMM iterations and the wall-clock seconds of the batched solve."""
+    """One method on one sequence: S (F, 3, p), per-frame errors ||S~ - S||_F and
+    ||S~ - S||_F / ||S||_F (``relative``), their mean (``normalized``), mean ADMM iterations and
+    the wall-clock seconds of the batched solve."""
     method: str
     S: np.ndarray
     errors: np.ndarray
@@ -70,6 +96,7 @@ class MethodResult:
     iterations: float
     seconds: float
     recon: Reconstruction | None = None
+    relative: np.ndarray | None = None
 
     @property
     def xi(self) -> float:
@@ -82,10 +109,16 @@ class MethodResult:
 
 @dataclass
 class Experiment:
-    """Results of ``run_experiment``: results[sequence][method], bases[sequence][elastic?]."""
+    """Results of ``run_experiment``: results[sequence][method], bases[sequence][(lam, tau)]
+    (``basis`` picks a method's bases)."""
     results: dict = field(default_factory=dict)
     bases: dict = field(default_factory=dict)
     hyper: Hyper | None = None
+
+    def basis(self, sequence: str, method: str) -> ShapeBases:
+        """The shape bases ``method`` used on ``sequence``."""
+        bcfg, _ = self.hyper.method(method)
+        return self.bases[sequence][(bcfg.lam, bcfg.tau)]
 
     def table(self, unit_scale: dict | None = None):
         """Tables 1-3 layout: a DataFrame, one row per sequence, 'xi mean +- std' per method, and
@@ -121,16 +154,19 @@ def run_experiment(benchmarks: dict[str, Benchmark], hyper: Hyper = Hyper(), met
         bar.set_postfix_str(f"{seq_name} {method}")
         bench = benchmarks[seq_name]
         bcfg, acfg = hyper.method(method)
-        elastic = bcfg.tau < 1.0
+        key = (bcfg.lam, bcfg.tau)
         cache = exp.bases.setdefault(seq_name, {})
-        if elastic not in cache:
-            cache[elastic] = learn_shape_bases(bench.train_shapes, bcfg, seed=seed)
+        if key not in cache:
+            cache[key] = learn_shape_bases(bench.train_shapes, bcfg, seed=seed)
         t0 = time.perf_counter()
-        rec = reconstruct(bench.test.W, cache[elastic], acfg, device=device)
+        rec = reconstruct(bench.test.W, cache[key], acfg, device=device)
         secs = time.perf_counter() - t0
+        errors = frame_errors(rec.S, bench.test.shapes)
+        truth = bench.test.shapes - bench.test.shapes.mean(-1, keepdims=True)
+        relative = errors / np.linalg.norm(truth, axis=(1, 2))
         exp.results.setdefault(seq_name, {})[method] = MethodResult(
-            method, rec.S, frame_errors(rec.S, bench.test.shapes), normalized_error(rec.S, bench.test.shapes),
-            float(rec.alm.iterations.float().mean()), secs, rec if method in keep_recon else None)
+            method, rec.S, errors, float(relative.mean()), float(rec.alm.iterations.float().mean()),
+            secs, rec if method in keep_recon else None, relative)
     return exp
 
 
@@ -187,3 +223,21 @@ def paper_means() -> dict:
     mcm = np.mean([t["MCM-RR"][0] for t in PAPER_TABLE1.values()])
     dec = np.mean([100 * (t["CRA"][0] - t["MCM-RR"][0]) / t["CRA"][0] for t in PAPER_TABLE1.values()])
     return {"xi_mean_cra": float(cra), "xi_mean_mcmrr": float(mcm), "xi_decrease_pct": float(dec)}
+
+
+def paper_decrease(method: str, baseline: str = "CRA") -> dict:
+    """The paper's relative decrease of xi (Eq. 24, %) of ``method`` vs ``baseline`` per category,
+    from Tables 1 and 3 (e.g. ``paper_decrease("CRA-EN")`` for the elastic-net ablation)."""
+    out = {}
+    for cat, t1 in PAPER_TABLE1.items():
+        row = {**t1, **PAPER_TABLE3[cat]}
+        out[cat] = 100 * (row[baseline][0] - row[method][0]) / row[baseline][0]
+    return out
+
+
+def paper_decrease_text(method: str, baseline: str = "CRA") -> str:
+    """'a to b % lower (n of 8 categories)' from ``paper_decrease``."""
+    d = paper_decrease(method, baseline)
+    lower = sum(v > 0 for v in d.values())
+    return (f"ξ {min(d.values()):+.1f} to {max(d.values()):+.1f} % lower "
+            f"({lower} of {len(d)} categories lower)")

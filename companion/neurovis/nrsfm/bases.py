@@ -30,11 +30,15 @@ from .data import center, procrustes_align
 
 @dataclass(frozen=True)
 class BasisConfig:
-    """Elastic-net dictionary learning (Eq. 5). ``tau=1``: the l1-only dictionary (CRA)."""
+    """Elastic-net dictionary learning (Eq. 5). ``tau=1``: the l1-only dictionary (CRA).
+
+    The solver stops when the objective's relative change over one iteration falls below
+    ``rel_tol`` or after ``iterations`` iterations (``ShapeBases.converged`` says which)."""
     num_bases: int = 16
     lam: float = 0.05
     tau: float = 0.5
-    iterations: int = 300
+    iterations: int = 3000          # the cap; the run stops earlier on ``rel_tol``
+    rel_tol: float = 1e-6           # stop when |f_t - f_(t-1)| / f_t < rel_tol (0: run the cap)
     method: str = "palm"            # "palm" (monotone) | "gradient" (the paper's Eq. 8-9)
     inner_x: int = 5                # MFISTA iterations per X step ("palm")
     phi1: float = 0.05              # the paper's fixed steps ("gradient")
@@ -60,6 +64,15 @@ class ShapeBases:
     X: torch.Tensor
     objective: list = field(default_factory=list)
     config: BasisConfig | None = None
+    converged: bool = False
+
+    @property
+    def iterations(self) -> int:
+        return len(self.objective) - 1
+
+    def active_codes(self, threshold: float = 1e-8) -> float:
+        """Mean number of non-zero training codes per frame (the sparsity of X)."""
+        return float((self.X > threshold).sum(0).double().mean())
 
     @property
     def num_bases(self) -> int:
@@ -127,6 +140,7 @@ def learn_from_matrix(A: torch.Tensor, num_points: int, config: BasisConfig, see
     N = project_columns_unit_ball(N)
     X = (N.T @ A).clamp_min(0.0) / K
     hist = [elastic_net_objective(A, N, X, lam, tau)]
+    converged = False
     for _ in range(config.iterations):
         if config.method == "gradient":
             # Eq. 6 (with the sign of the data term's gradient and the all-ones matrix for I_KF)
@@ -139,8 +153,11 @@ def learn_from_matrix(A: torch.Tensor, num_points: int, config: BasisConfig, see
             L_N = max(_spectral_sq(X), 1e-12)
             N = project_columns_unit_ball(N + (A - N @ X) @ X.T / L_N)
         hist.append(elastic_net_objective(A, N, X, lam, tau))
+        if config.rel_tol > 0 and abs(hist[-2] - hist[-1]) < config.rel_tol * abs(hist[-1]):
+            converged = True
+            break
     B = N.T.reshape(K, 3, num_points).contiguous()
-    return ShapeBases(B, X, hist, config)
+    return ShapeBases(B, X, hist, config, converged)
 
 
 def _x_step_mfista(A, N, X, lam, tau, iters):
@@ -167,3 +184,15 @@ def _x_step_mfista(A, N, X, lam, tau, iters):
         y = x_best + (t / t_new) * (z - x_best) + ((t - 1) / t_new) * (x_best - x_prev)
         t = t_new
     return x_best
+
+
+def elastic_net_codes(A: torch.Tensor, N: torch.Tensor, lam: float, tau: float, iters: int = 2000,
+                      X0: torch.Tensor | None = None) -> torch.Tensor:
+    """The codes X of Eq. 5 for a fixed dictionary N (the X step run to convergence):
+    argmin_{X >= 0} 1/2 ||A - N X||_F^2 + lam (tau ||X||_1 + (1 - tau) ||X||_F^2), column by
+    column the non-negative elastic net. A: (3p, F), N: (3p, K). Returns X (K, F)."""
+    if A.ndim != 2 or N.ndim != 2 or A.shape[0] != N.shape[0]:
+        raise ValueError(f"A (3p, F) and N (3p, K) must share their rows, got {tuple(A.shape)}, "
+                         f"{tuple(N.shape)}")
+    X = X0 if X0 is not None else torch.zeros(N.shape[1], A.shape[1], dtype=A.dtype)
+    return _x_step_mfista(A, N, X, lam, tau, iters)

@@ -11,13 +11,16 @@ carries the frame as its leading dimension, and each frame keeps its own mu and 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ..core.device import single_thread
 from .bases import ShapeBases
+
+
+OUTPUTS = ("per-basis", "sync", "refine")
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,9 @@ class ALMConfig:
     gamma2: gamma^2 of Eq. 12; tol: epsilon of Eq. 21; mu_ratio: the 10 of Eq. 19 / Algorithm 1;
     max_iter: Algorithm 1's 1000; similarity: "projection" (Eq. 12 as printed, on shapes scaled to
     unit norm) or "aligned" (the basis seen from its best-fitting camera, see ``similarity_weights``);
-    sync_iters: alternating-minimisation rounds of Eq. 22.
+    sync_iters: alternating-minimisation rounds of Eq. 22; output: how S is built from M~
+    (``OUTPUTS``: "per-basis" (default, Zhou et al.'s code), "sync" (Eq. 22 only), "refine"
+    (Eq. 22 then the non-convex refinement of Algorithm 1, line 20)).
     """
     alpha: float = 0.1
     beta: float = 0.0
@@ -40,6 +45,11 @@ class ALMConfig:
     sync_iters: int = 20
     scaled_dual: bool = False
     relative: bool = False
+    output: str = "per-basis"
+
+    def __post_init__(self):
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
 
     @classmethod
     def cra(cls, alpha: float = 0.1, **kw) -> "ALMConfig":
@@ -63,7 +73,8 @@ class ALMResult:
 
 @dataclass
 class Reconstruction:
-    """S: (F, 3, p) camera-frame 3D shapes (Eq. 1), c: (F, K), R: (F, 3, 3), alm: ALMResult."""
+    """S: (F, 3, p) camera-frame 3D shapes (Eq. 1), c: (F, K), R: (F, K, 3, 3) one rotation per
+    basis ("per-basis" output) or (F, 3, 3) one for all ("sync", "refine"), alm: ALMResult."""
     S: np.ndarray
     c: np.ndarray
     R: np.ndarray
@@ -112,10 +123,23 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
     return x / x.flatten(-2).norm(dim=-1).clamp_min(1e-12)[..., None, None]
 
 
+def polar_2x3(G: torch.Tensor) -> torch.Tensor:
+    """Nearest matrix with orthonormal rows to each G[..., 2, 3] (the polar factor U V^T of its
+    SVD), in closed form. With A = G G^T (2 x 2), s1, s2 the singular values of G and
+    s = sqrt(det A) = s1 s2: sqrt(A) = (A + s I) / (s1 + s2), so
+    U V^T = A^(-1/2) G = adj(A + s I) G / (s (s1 + s2)). Needs rank(G) = 2 (clamped otherwise).
+    """
+    A = G @ G.mT
+    a, b, c = A[..., 0, 0], A[..., 0, 1], A[..., 1, 1]
+    s = torch.sqrt((a * c - b * b).clamp_min(0.0))
+    tau = torch.sqrt((a + c + 2 * s).clamp_min(0.0))             # s1 + s2
+    adj = torch.stack([torch.stack([c + s, -b], -1), torch.stack([-b, a + s], -1)], -2)
+    return (adj @ G) / (s * tau).clamp_min(1e-300)[..., None, None]
+
+
 def _polar_rows(G: torch.Tensor) -> torch.Tensor:
-    """Nearest matrix with orthonormal rows (2 x 3) to each G[..., 2, 3]: U V^T of its SVD."""
-    U, _, Vh = torch.linalg.svd(G, full_matrices=False)
-    return U @ Vh
+    """Nearest matrix with orthonormal rows (2 x 3) to each G[..., 2, 3]: ``polar_2x3``."""
+    return polar_2x3(G)
 
 
 def similarity_weights(W: torch.Tensor, B: torch.Tensor, gamma2: float, mode: str = "projection",
@@ -157,28 +181,48 @@ def similarity_weights(W: torch.Tensor, B: torch.Tensor, gamma2: float, mode: st
 # ADMM steps (Eq. 14-20)
 # ---------------------------------------------------------------------------------------------
 
-def prox_spectral_norm_2x3(P: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Eq. 15 in closed form for 2 x 3 blocks (what the batched solver uses; equals
-    ``prox_spectral_norm``). With U diag(s) U^T the eigen-decomposition of P P^T (s: squared
-    singular values), U diag(sigma) V^T = P gives V^T = diag(1/sigma) U^T P, so
-    M = P - t U diag(pi / sigma) U^T P with pi = P_l1(sigma / t): no SVD needed.
-
-    P: (..., 2, 3); t: broadcastable to P.shape[:-2].
-    """
-    t = torch.as_tensor(t, dtype=P.dtype, device=P.device).expand(P.shape[:-2])
+def singular_values_2x3(P: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(s1, s2, P P^T) for each P[..., 2, 3], s1 >= s2 >= 0, from the 2 x 2 Gram matrix."""
     G = P @ P.mT
     a, b, c = G[..., 0, 0], G[..., 0, 1], G[..., 1, 1]
     half, r = (a + c) / 2, torch.sqrt(((a - c) / 2) ** 2 + b ** 2)
-    sig = torch.stack([torch.sqrt(half + r), torch.sqrt((half - r).clamp_min(0.0))], -1)   # (..., 2)
-    theta = 0.5 * torch.atan2(2 * b, a - c)
-    ct, st = torch.cos(theta), torch.sin(theta)
-    U = torch.stack([torch.stack([ct, -st], -1), torch.stack([st, ct], -1)], -2)          # columns u1, u2
-    pi = project_l1_ball(sig / t[..., None])
-    inside = (sig / t[..., None]).sum(-1, keepdim=True) <= 1.0
-    ratio = torch.where(sig > 0, pi / sig.clamp_min(1e-300), torch.zeros_like(sig))
-    ratio = torch.where(inside, 1.0 / t[..., None].expand_as(sig), ratio)
-    shrink = (U * ratio.unsqueeze(-2)) @ U.mT                                              # U diag(pi/sigma) U^T
-    return P - t[..., None, None] * shrink @ P
+    return torch.sqrt(half + r), torch.sqrt((half - r).clamp_min(0.0)), G
+
+
+def project_l1_ball_2(v: torch.Tensor) -> torch.Tensor:
+    """P_l1 of Eq. 15 for sorted non-negative 2-vectors v[..., :] (v1 >= v2 >= 0), in closed form:
+    v itself if v1 + v2 <= 1; the vertex (1, 0) if v1 - v2 >= 1; else ((1 + v1 - v2) / 2,
+    (1 - v1 + v2) / 2) (equals ``project_l1_ball`` on such vectors, without a sort)."""
+    v1, v2 = v[..., 0], v[..., 1]
+    gap = v1 - v2
+    mid = torch.stack([(1 + gap) / 2, (1 - gap) / 2], -1)
+    vertex = torch.stack([torch.ones_like(v1), torch.zeros_like(v2)], -1)
+    out = torch.where((gap >= 1)[..., None], vertex, mid)
+    return torch.where((v1 + v2 <= 1)[..., None], v, out)
+
+
+def prox_spectral_norm_2x3(P: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Eq. 15 in closed form for 2 x 3 blocks (what the batched solver uses; equals
+    ``prox_spectral_norm``). With s1 >= s2 the singular values of P and pi = P_l1(s / t)
+    (``project_l1_ball_2``), the new singular values s - t pi fall in three cases (as in Zhou et
+    al.'s ``prox_2norm``):
+
+    * s1 + s2 <= t: M = 0;
+    * s1 - s2 >= t: only s1 shrinks, M = P - t u1 v1^T = P - (t / s1) u1 u1^T P, with the
+      projector u1 u1^T = (P P^T - s2^2 I) / (s1^2 - s2^2) (s1 > s2 here);
+    * otherwise both become m = (s1 + s2 - t) / 2: M = m U V^T = m ``polar_2x3``(P).
+
+    No SVD and no sort. P: (..., 2, 3); t: broadcastable to P.shape[:-2].
+    """
+    t = torch.as_tensor(t, dtype=P.dtype, device=P.device).expand(P.shape[:-2])
+    s1, s2, G = singular_values_2x3(P)
+    eye = torch.eye(2, dtype=P.dtype, device=P.device)
+    gap = (s1 * s1 - s2 * s2).clamp_min(1e-300)[..., None, None]
+    proj1 = (G - (s2 * s2)[..., None, None] * eye) / gap
+    shrink_top = P - (t / s1.clamp_min(1e-300))[..., None, None] * (proj1 @ P)
+    equal = ((s1 + s2 - t) / 2).clamp_min(0.0)[..., None, None] * polar_2x3(P)
+    M = torch.where((s1 - s2 >= t)[..., None, None], shrink_top, equal)
+    return torch.where((s1 + s2 <= t)[..., None, None], torch.zeros_like(P), M)
 
 
 def update_M(Z: torch.Tensor, Y: torch.Tensor, mu: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -207,26 +251,52 @@ def update_Z(WBt: torch.Tensor, BBt: torch.Tensor, M: torch.Tensor, Y: torch.Ten
 
 
 class ZSystem:
-    """Eq. 17 for many frames and changing mu at the cost of two small matrix products.
+    """Eq. 17 for many frames and a changing mu, by the Woodbury identity.
 
-    The matrix C = B~ B~^T + beta D D^T does not change during the iterations (only mu does), so it
-    is eigen-decomposed once, C = Q diag(l) Q^T (once in all for CRA, once per frame with the
-    similarity term), and (C + mu I)^-1 = Q diag(1 / (l + mu)) Q^T.
+    Z = rhs (B~ B~^T + Delta)^-1 with Delta = diag(mu + beta d^2) (3K x 3K, diagonal; d^2 the
+    squared diagonal of D, Eq. 11) and B~ (3K x p) of rank <= p, so
+
+        (Delta + B~ B~^T)^-1 = Delta^-1 - Delta^-1 B~ H^-1 B~^T Delta^-1,
+        H = I_p + B~^T Delta^-1 B~  (p x p, eigenvalues >= 1).
+
+    Each iteration costs two products with the shared B~ and one small p x p product per frame;
+    H^-1 is refreshed (batched Cholesky) only for the frames whose mu changed. CRA (beta = 0) and
+    MCM-RR run the *same* solver; the similarity term only changes Delta.
     """
 
-    def __init__(self, BBt: torch.Tensor, beta: float = 0.0, D2: torch.Tensor | None = None):
-        C = BBt if not (beta and D2 is not None) else BBt + torch.diag_embed(beta * D2)
-        self.lam, self.Q = torch.linalg.eigh(C)
-        self.per_frame = C.ndim == 3
+    def __init__(self, Bt: torch.Tensor, num_frames: int, beta: float = 0.0,
+                 D2: torch.Tensor | None = None):
+        self.Bt = Bt                                                           # (3K, p)
+        k3, p = Bt.shape
+        self.outer = torch.einsum("jp,jq->jpq", Bt, Bt).reshape(k3, p * p)    # rows b_j b_j^T
+        if beta and D2 is not None:
+            extra = beta * D2
+        else:
+            extra = torch.zeros(num_frames, k3, dtype=Bt.dtype, device=Bt.device)
+        self.extra = extra                                                     # (F, 3K)
+        self.mu = torch.full((num_frames,), float("nan"), dtype=Bt.dtype, device=Bt.device)
+        self.Hinv = torch.zeros(num_frames, p, p, dtype=Bt.dtype, device=Bt.device)
+
+    def _refresh(self, index: torch.Tensor, mu: torch.Tensor) -> None:
+        inv_delta = 1.0 / (self.extra[index] + mu[:, None])
+        p = self.Bt.shape[1]
+        eye = torch.eye(p, dtype=mu.dtype, device=mu.device)
+        H = (inv_delta @ self.outer).reshape(-1, p, p) + eye
+        self.Hinv[index] = torch.cholesky_inverse(torch.linalg.cholesky(H))
+        self.mu[index] = mu
 
     def solve(self, rhs: torch.Tensor, mu: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
-        """Z = rhs (C + mu I)^-1 for rhs (F', 2, 3K), mu (F',); ``index`` picks the frames of a
-        per-frame system."""
-        Q, lam = self.Q, self.lam
-        if self.per_frame and index is not None:
-            Q, lam = Q[index], lam[index]
-        inv = 1.0 / (lam + mu[:, None])                                   # (F', 3K)
-        return ((rhs @ Q) * inv[:, None, :]) @ Q.mT
+        """Z = rhs (B~ B~^T + diag(mu + beta d^2))^-1 for rhs (F', 2, 3K), mu (F',); ``index``
+        (F',) names the frames when F' < F."""
+        if index is None:
+            index = torch.arange(rhs.shape[0], device=rhs.device)
+        changed = self.mu[index] != mu
+        if bool(changed.any()):
+            self._refresh(index[changed], mu[changed])
+        inv_delta = 1.0 / (self.extra[index] + mu[:, None])                    # (F', 3K)
+        u = rhs * inv_delta[:, None, :]
+        v = (u @ self.Bt) @ self.Hinv[index]                                    # (F', 2, p)
+        return u - (v @ self.Bt.T) * inv_delta[:, None, :]
 
 
 def update_mu(mu: torch.Tensor, delta1: torch.Tensor, delta2: torch.Tensor, ratio: float = 10.0) -> torch.Tensor:
@@ -245,11 +315,10 @@ def solve_alm(W: torch.Tensor, bases: ShapeBases, config: ALMConfig, D2: torch.T
     """
     dtype, device = W.dtype, W.device
     Bt = bases.stacked().to(device=device, dtype=dtype)                 # (3K, p)
-    BBt = Bt @ Bt.T
     WBt = W @ Bt.T                                                      # (F, 2, 3K)
     F = W.shape[0]
     mu = 1.0 / W.abs().flatten(1).mean(1).clamp_min(1e-12)              # (F,)
-    system = ZSystem(BBt, config.beta, D2)
+    system = ZSystem(Bt, F, config.beta, D2)
     Z = system.solve(WBt, mu)
     M, Y = Z.clone(), torch.zeros_like(Z)
     iters = torch.full((F,), config.max_iter, dtype=torch.long, device=device)
@@ -307,13 +376,82 @@ def sync_rotation(M: torch.Tensor, iters: int = 20) -> tuple[torch.Tensor, torch
 
 
 def full_rotation(R2: torch.Tensor) -> torch.Tensor:
-    """[r1; r2; r1 x r2]: (F, 2, 3) -> (F, 3, 3) rotations."""
-    return torch.cat([R2, torch.linalg.cross(R2[:, 0], R2[:, 1])[:, None]], dim=1)
+    """[r1; r2; r1 x r2]: (..., 2, 3) -> (..., 3, 3)."""
+    return torch.cat([R2, torch.linalg.cross(R2[..., 0, :], R2[..., 1, :])[..., None, :]], dim=-2)
 
 
 def compose_shape(c: torch.Tensor, R: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """Eq. 1 with R_i = R for all i: S = R sum_i c_i B_i. c: (F, K), R: (F, 3, 3), B: (K, 3, p)."""
     return R @ torch.einsum("fk,kap->fap", c, B)
+
+
+def compose_per_basis(M: torch.Tensor, B: torch.Tensor, zero: float = 1e-6):
+    """Eq. 1 with one rotation per basis, as Zhou et al.'s code builds S when it does not refine:
+    c_i = ||M_i||_2 (the spectral norm, 0 below ``zero``), R~_i = M_i / c_i, R_i = [R~_i; r_i1 x
+    r_i2], S = sum_i c_i R_i B_i. Its first two rows are sum_i M_i B_i = Z B~ (Eq. 2), so the 2D
+    fit of ADMM is kept exactly; depth comes from each basis's own rotation.
+
+    M: (F, K, 2, 3); B: (K, 3, p). Returns S (F, 3, p), c (F, K), R (F, K, 3, 3).
+    """
+    c, _, _ = singular_values_2x3(M)
+    c = torch.where(c < zero, torch.zeros_like(c), c)
+    R2 = M / c.clamp_min(zero)[..., None, None]
+    R2 = torch.where((c > 0)[..., None, None], R2, torch.zeros_like(M))
+    R = full_rotation(R2)
+    return torch.einsum("fk,fkab,kbp->fap", c, R, B), c, R
+
+
+def refine(W: torch.Tensor, B: torch.Tensor, R: torch.Tensor, c: torch.Tensor, lam: float,
+           iters: int = 50, rotation_steps: int = 5, code_steps: int = 20, tol: float = 1e-4):
+    """The optional refinement of Algorithm 1 (line 20; Zhou et al.'s ``ssr2D3D_alt``): from the
+    synchronised (R, c) of Eq. 22, minimise the non-convex
+
+        f(R, c) = 1/2 ||W - R sum_i c_i B_i||_F^2 + lam ||c||_1,  R R^T = I_2
+
+    by alternating (a) R: majorise-minimise steps on the Stiefel manifold,
+    R <- polar(W S^T + R (l I - S S^T)) with l = ||S S^T||_F >= ||S S^T||_2, S = sum_i c_i B_i
+    (each step decreases f: our closed-form replacement for Zhou's Manopt trust region), and
+    (b) c: FISTA on the lasso in c with R fixed (step 1 / ||G||_F, G the Gram matrix). A frame stops when f changes by less than ``tol`` (relative).
+
+    W: (F, 2, p); B: (K, 3, p); R: (F, 2, 3); c: (F, K). Returns (R (F, 2, 3), c (F, K)).
+    """
+    F_, K = c.shape
+    eye = torch.eye(3, dtype=W.dtype, device=W.device)
+    f_old = torch.full((F_,), float("inf"), dtype=W.dtype, device=W.device)
+    active = torch.ones(F_, dtype=torch.bool, device=W.device)
+
+    def objective(R_, c_):
+        S = torch.einsum("fk,kap->fap", c_, B)
+        return 0.5 * ((W - R_ @ S) ** 2).sum((-2, -1)) + lam * c_.abs().sum(-1)
+
+    for _ in range(iters):
+        S = torch.einsum("fk,kap->fap", c, B)
+        SSt = S @ S.mT
+        lmax = torch.linalg.matrix_norm(SSt)[..., None, None]       # ||.||_F >= ||.||_2: a valid MM
+        Rn = R
+        for _ in range(rotation_steps):                                          # (a) R
+            Rn = polar_2x3(W @ S.mT + Rn @ (lmax * eye - SSt))
+        RB = torch.einsum("fab,kbp->fkap", Rn, B).flatten(-2)                    # (F, K, 2p)
+        G = RB @ RB.mT                                                           # (F, K, K)
+        Atw = (RB * W.flatten(-2)[:, None]).sum(-1)                              # (F, K)
+        L = torch.linalg.matrix_norm(G)[..., None].clamp_min(1e-12)  # Lipschitz bound, no eig
+        x, y, t = c, c, 1.0
+        for _ in range(code_steps):                                              # (b) c, FISTA
+            g = (G @ y[..., None])[..., 0] - Atw
+            z = y - g / L
+            xn = torch.sign(z) * (z.abs() - lam / L).clamp_min(0.0)
+            tn = (1 + (1 + 4 * t * t) ** 0.5) / 2
+            y, x, t = xn + ((t - 1) / tn) * (xn - x), xn, tn
+        f_new = objective(Rn, x)
+        keep = active & (f_new <= objective(R, c))                         # monotone safeguard
+        R = torch.where(keep[:, None, None], Rn, R)
+        c = torch.where(keep[:, None], x, c)
+        f_now = torch.where(keep, f_new, f_old)
+        active = active & keep & ((f_old - f_now).abs() > tol * f_now.abs())
+        f_old = f_now
+        if not bool(active.any()):
+            break
+    return R, c
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,8 +468,9 @@ def _reconstruct(W, bases: ShapeBases, config: ALMConfig, device="cpu", record_h
     """Algorithm 1: 3D shapes (F, 3, p) from 2D observations W (F, 2, p), all frames at once.
 
     Each frame's W is centred and scaled to unit Frobenius norm (so that alpha and beta do not
-    depend on image units), solved by ALM (Eq. 13-21), refined by rotation synchronisation
-    (Eq. 22), composed by Eq. 1 and scaled back.
+    depend on image units), solved by ALM (Eq. 13-21) and composed by Eq. 1 (``config.output``:
+    "per-basis", one rotation per basis as Zhou et al.'s code; "sync", one synchronised rotation,
+    Eq. 22; "refine", Eq. 22 then the non-convex refinement, ``refine``), then scaled back.
     """
     W = torch.as_tensor(np.asarray(W), dtype=torch.float64, device=device)
     if W.ndim != 3 or W.shape[1] != 2:
@@ -349,9 +488,15 @@ def _reconstruct(W, bases: ShapeBases, config: ALMConfig, device="cpu", record_h
     alm = solve_alm(Wn, bases, config, D2, record_history)
     K = B.shape[0]
     Mi = alm.M.reshape(-1, 2, K, 3).transpose(1, 2)                                # (F, K, 2, 3)
-    R2, c = sync_rotation(Mi, config.sync_iters)                                   # Eq. 22
-    R = full_rotation(R2)
-    S = compose_shape(c, R, B) * scale[:, None, None]                              # Eq. 1
+    if config.output == "per-basis":                                               # Zhou's default
+        S, c, R = compose_per_basis(Mi, B)                                         # Eq. 1
+    else:
+        R2, c = sync_rotation(Mi, config.sync_iters)                               # Eq. 22
+        if config.output == "refine":                                  # Algorithm 1, line 20
+            R2, c = refine(Wn, B, R2, c, config.alpha)
+        R = full_rotation(R2)
+        S = compose_shape(c, R, B)                                                 # Eq. 1, R_i = R
+    S = S * scale[:, None, None]
     return Reconstruction(S.cpu().numpy(), (c * scale[:, None]).cpu().numpy(), R.cpu().numpy(), alm)
 
 
