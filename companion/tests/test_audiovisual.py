@@ -260,6 +260,7 @@ def test_stationary_dtf_agrees_with_spectral_connectivity(baccala_data):
     """Cross-check against an independent DTF (Eden-Kramer lab's spectral_connectivity: multitaper
     spectra, Wilson factorisation; pinned in requirements.txt)."""
     import spectral_connectivity as sc
+
     W, X = baccala_data
     m = sc.Multitaper(X.transpose(1, 0, 2), sampling_frequency=SF, time_halfbandwidth_product=4)
     c = sc.Connectivity.from_multitaper(m)

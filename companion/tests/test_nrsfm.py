@@ -1,4 +1,5 @@
 """Specifications of neurovis.nrsfm (chapter 02, MCM-RR)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,6 @@ from neurovis.core import DataNotFoundError
 from neurovis.nrsfm import bases as nb
 from neurovis.nrsfm import data as nd
 from neurovis.nrsfm import mcmrr as nm
-
 
 
 @pytest.fixture(autouse=True)
@@ -26,13 +26,18 @@ def _random_rotations(n, rng):
     q = rng.normal(size=(n, 4))
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     w, x, y, z = q.T
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], -2)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
 
 
 # ---------------------------------------------------------------- proximal operators (Eq. 14-15)
+
 
 def test_l1_ball_projection_satisfies_the_projection_inequality():
     g = torch.Generator().manual_seed(0)
@@ -51,9 +56,13 @@ def test_l1_ball_projection_keeps_inside_points_and_matches_a_hand_case():
     inside = torch.tensor([[0.2, -0.3, 0.1]])
     assert torch.equal(nm.project_l1_ball(inside), inside)
     # (2, 0.5): theta = 0.75 > 0.5, so the projection is the vertex (1, 0)
-    assert torch.allclose(nm.project_l1_ball(torch.tensor([[2.0, 0.5]])), torch.tensor([[1.0, 0.0]]))
+    assert torch.allclose(
+        nm.project_l1_ball(torch.tensor([[2.0, 0.5]])), torch.tensor([[1.0, 0.0]])
+    )
     # (0.8, 0.6): theta = 0.2 -> (0.6, 0.4)
-    assert torch.allclose(nm.project_l1_ball(torch.tensor([[0.8, -0.6]])), torch.tensor([[0.6, -0.4]]))
+    assert torch.allclose(
+        nm.project_l1_ball(torch.tensor([[0.8, -0.6]])), torch.tensor([[0.6, -0.4]])
+    )
 
 
 def _prox_objective(M, P, t):
@@ -76,7 +85,7 @@ def test_spectral_norm_prox_beats_random_perturbations_and_closed_forms_agree():
 
 def test_spectral_norm_prox_closed_form_cases():
     u, v = torch.tensor([0.6, 0.8]), torch.tensor([1.0, 0.0, 0.0])
-    P = 3.0 * torch.outer(u, v)                                  # rank one, sigma = 3
+    P = 3.0 * torch.outer(u, v)  # rank one, sigma = 3
     assert torch.allclose(nm.prox_spectral_norm_2x3(P, torch.tensor(1.0)), 2.0 * torch.outer(u, v))
     # nuclear norm of P <= t  ->  the prox is zero (P lies in t x the dual ball)
     assert torch.allclose(nm.prox_spectral_norm_2x3(P, torch.tensor(3.5)), torch.zeros(2, 3))
@@ -87,6 +96,7 @@ def test_spectral_norm_prox_closed_form_cases():
 
 # ---------------------------------------------------------------- Z update (Eq. 16-17)
 
+
 def test_z_update_is_the_stationary_point_of_eq16_and_zsystem_matches_it():
     g = torch.Generator().manual_seed(2)
     F, K, p = 4, 3, 10
@@ -96,18 +106,23 @@ def test_z_update_is_the_stationary_point_of_eq16_and_zsystem_matches_it():
     mu, beta = torch.rand(F, generator=g) + 0.5, 0.3
     D2 = torch.rand(F, 3 * K, generator=g) + 1
     Z = nm.update_Z(W @ Bt.T, Bt @ Bt.T, M, Y, mu, beta, D2).requires_grad_(True)
-    L = (0.5 * ((W - Z @ Bt) ** 2).sum() + (Y * (M - Z)).sum() + beta / 2 * ((Z ** 2) * D2[:, None]).sum()
-         + (mu[:, None, None] / 2 * (M - Z) ** 2).sum())
+    L = (
+        0.5 * ((W - Z @ Bt) ** 2).sum()
+        + (Y * (M - Z)).sum()
+        + beta / 2 * ((Z**2) * D2[:, None]).sum()
+        + (mu[:, None, None] / 2 * (M - Z) ** 2).sum()
+    )
     (grad,) = torch.autograd.grad(L, Z)
     assert grad.abs().max() < 1e-9
-    system = nm.ZSystem(Bt, F, beta, D2)            # Woodbury form, as the solver uses it
+    system = nm.ZSystem(Bt, F, beta, D2)  # Woodbury form, as the solver uses it
     fast = system.solve(W @ Bt.T + mu[:, None, None] * M + Y, mu)
     assert torch.allclose(fast, Z.detach(), atol=1e-10)
     # a second call with mu changed for some frames refreshes exactly those frames
     mu2 = mu * torch.tensor([1.0, 2.0, 1.0, 0.5])
     Z2 = nm.update_Z(W @ Bt.T, Bt @ Bt.T, M, Y, mu2, beta, D2)
     assert torch.allclose(system.solve(W @ Bt.T + mu2[:, None, None] * M + Y, mu2), Z2, atol=1e-10)
-    idx = torch.tensor([1, 3])                      # a subset of the frames (stopped frames drop out)
+    # a subset of the frames (stopped frames drop out)
+    idx = torch.tensor([1, 3])
     sub = system.solve((W @ Bt.T + mu2[:, None, None] * M + Y)[idx], mu2[idx], idx)
     assert torch.allclose(sub, Z2[idx], atol=1e-10)
 
@@ -120,19 +135,23 @@ def test_mu_update_follows_eq19():
 
 # ---------------------------------------------------------------- rotation synchronisation (Eq. 22)
 
+
 def test_rotation_synchronisation_is_orthonormal_and_exact_on_consistent_input():
     rng = np.random.default_rng(3)
     R3 = torch.as_tensor(_random_rotations(5, rng))
     c = torch.as_tensor(rng.normal(size=(5, 4)))
-    M = c[:, :, None, None] * R3[:, None, :2]                     # M_i = c_i R~
-    R, c_hat = nm.sync_rotation(M + 1e-3 * torch.randn(M.shape, generator=torch.Generator().manual_seed(0)))
+    M = c[:, :, None, None] * R3[:, None, :2]  # M_i = c_i R~
+    R, c_hat = nm.sync_rotation(
+        M + 1e-3 * torch.randn(M.shape, generator=torch.Generator().manual_seed(0))
+    )
     assert torch.allclose(R @ R.mT, torch.eye(2).expand(5, 2, 2), atol=1e-12)
-    sign = torch.sign((R * R3[:, :2]).sum((1, 2)))                # (c, R) ~ (-c, -R)
+    sign = torch.sign((R * R3[:, :2]).sum((1, 2)))  # (c, R) ~ (-c, -R)
     assert torch.allclose(sign[:, None] * c_hat, c, atol=1e-2)
     assert torch.allclose(sign[:, None, None] * R, R3[:, :2], atol=1e-2)
 
 
-# ---------------------------------------------------------------- ADMM on a problem with a known answer
+# ------------------------------------------------------------ ADMM on a problem with a known answer
+
 
 def _synthetic(F=6, K=4, p=20, seed=4):
     rng = np.random.default_rng(seed)
@@ -140,7 +159,7 @@ def _synthetic(F=6, K=4, p=20, seed=4):
     B -= B.mean(-1, keepdims=True)
     B /= np.linalg.norm(B, axis=(1, 2), keepdims=True)
     c = np.zeros((F, K))
-    for f in range(F):                                           # one or two active bases per frame
+    for f in range(F):  # one or two active bases per frame
         idx = rng.choice(K, size=1 + f % 2, replace=False)
         c[f, idx] = rng.uniform(0.5, 1.5, size=idx.size)
     R = _random_rotations(F, rng)
@@ -154,7 +173,7 @@ def test_admm_recovers_a_synthetic_shape_up_to_reflection():
     rec = nm.reconstruct(S[:, :2], bases, cfg)
     assert (rec.alm.iterations < 3000).all(), "ADMM did not meet the stopping rule of Eq. 21"
     assert nm.normalized_error(rec.S, S) < 1e-2
-    assert np.allclose(rec.S[:, :2], S[:, :2], atol=1e-2)        # it explains the observations
+    assert np.allclose(rec.S[:, :2], S[:, :2], atol=1e-2)  # it explains the observations
 
 
 def test_batched_solver_equals_frame_by_frame_loop():
@@ -169,7 +188,7 @@ def test_similarity_weights_prefer_the_basis_that_made_the_observation():
     bases, _ = _synthetic(K=4, p=20)
     rng = np.random.default_rng(5)
     R = torch.as_tensor(_random_rotations(4, rng))
-    W = (R @ bases.B)[:, :2]                                      # frame i sees basis i
+    W = (R @ bases.B)[:, :2]  # frame i sees basis i
     d = nm.similarity_weights(W, bases.B, gamma2=0.5, mode="aligned")
     assert d.shape == (4, 4) and (d >= 1).all()
     assert torch.equal(d.argmin(1), torch.arange(4))
@@ -179,6 +198,7 @@ def test_similarity_weights_prefer_the_basis_that_made_the_observation():
 
 
 # ---------------------------------------------------------------- elastic-net bases (Eq. 5-9)
+
 
 def test_elastic_net_objective_decreases_monotonically_and_respects_constraints():
     rng = np.random.default_rng(6)
@@ -210,13 +230,15 @@ def test_basis_learning_rejects_bad_arguments():
 
 # ---------------------------------------------------------------- errors (Eq. 23-24)
 
+
 def test_errors_hand_cases_and_reflection():
     S = np.zeros((2, 3, 2))
-    S[:, :, 0], S[:, :, 1] = [1.0, 0, 1.0], [-1.0, 0, -1.0]       # centred
+    S[:, :, 0], S[:, :, 1] = [1.0, 0, 1.0], [-1.0, 0, -1.0]  # centred
     est = S.copy()
-    est[0, 0, 0] += 0.5                                           # frame 0 off by 0.5 at one coordinate
-    est[0, 0, 1] -= 0.5                                           # (kept centred)
-    est[1] = S[1] * np.array([1, 1, -1.0])[:, None]              # frame 1: the depth mirror image
+    # frame 0 off by 0.5 at one coordinate
+    est[0, 0, 0] += 0.5
+    est[0, 0, 1] -= 0.5  # (kept centred)
+    est[1] = S[1] * np.array([1, 1, -1.0])[:, None]  # frame 1: the depth mirror image
     e = nm.frame_errors(est, S)
     assert e == pytest.approx([np.sqrt(0.5), 0.0])
     assert nm.xi(est, S, squared=True)[0] == pytest.approx(0.25)
@@ -227,17 +249,21 @@ def test_errors_hand_cases_and_reflection():
 
 # ---------------------------------------------------------------- loaders
 
+
 def test_zhou_loader_reads_the_published_layout(tmp_path):
     shapes = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)
     sio.savemat(tmp_path / "walk.mat", {"allshapes": shapes.reshape(6, 4)})
     assert np.array_equal(nd.load_zhou_shapes(tmp_path / "walk.mat"), shapes)
 
 
-@pytest.mark.parametrize("content, message", [
-    ({"shapes": np.zeros((6, 4))}, "allshapes"),
-    ({"allshapes": np.zeros((7, 4))}, r"3F x p"),
-    ({"allshapes": np.full((6, 4), np.nan)}, "NaN"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ({"shapes": np.zeros((6, 4))}, "allshapes"),
+        ({"allshapes": np.zeros((7, 4))}, r"3F x p"),
+        ({"allshapes": np.full((6, 4), np.nan)}, "NaN"),
+    ],
+)
 def test_zhou_loader_rejects_malformed_files(tmp_path, content, message):
     path = tmp_path / "bad.mat"
     sio.savemat(path, content)
@@ -258,12 +284,22 @@ def test_akhter_loader_builds_camera_frame_truth_and_checks_w(tmp_path):
     S = nd.center(rng.normal(size=(3, 3, 5)))
     R = _random_rotations(3, rng)
     W = np.einsum("fij,fjp->fip", R[:, :2], S)
-    sio.savemat(tmp_path / "seq.mat", {"S": S.reshape(9, 5), "W": W.reshape(6, 5), "Rs": R[:, :2].reshape(6, 3),
-                                       "list": np.array([[1, 2], [2, 3]])})
+    sio.savemat(
+        tmp_path / "seq.mat",
+        {
+            "S": S.reshape(9, 5),
+            "W": W.reshape(6, 5),
+            "Rs": R[:, :2].reshape(6, 3),
+            "list": np.array([[1, 2], [2, 3]]),
+        },
+    )
     seq = nd.load_akhter(tmp_path / "seq.mat")
     assert np.allclose(seq.shapes, np.einsum("fij,fjp->fip", R, S))
     assert np.allclose(seq.W, W) and seq.edges == ((0, 1), (1, 2))
-    sio.savemat(tmp_path / "bad.mat", {"S": S.reshape(9, 5), "W": 2 * W.reshape(6, 5), "Rs": R[:, :2].reshape(6, 3)})
+    sio.savemat(
+        tmp_path / "bad.mat",
+        {"S": S.reshape(9, 5), "W": 2 * W.reshape(6, 5), "Rs": R[:, :2].reshape(6, 3)},
+    )
     with pytest.raises(ValueError, match="bad.mat.*projection"):
         nd.load_akhter(tmp_path / "bad.mat")
     sio.savemat(tmp_path / "nokeys.mat", {"S": S.reshape(9, 5)})
@@ -297,26 +333,42 @@ ASF = """# tiny CMU-style skeleton
     rhumerus rradius
   end
 """
-BONES = {"lhipjoint": (1, 0, 0), "lfemur": (0, -1, 0), "ltibia": (0, -1, 0), "rhipjoint": (-1, 0, 0),
-         "rfemur": (0, -1, 0), "rtibia": (0, -1, 0), "thorax": (0, 1, 0), "head": (0, 1, 0),
-         "lclavicle": (1, 0, 0), "lhumerus": (1, 0, 0), "lradius": (1, 0, 0), "rclavicle": (-1, 0, 0),
-         "rhumerus": (-1, 0, 0), "rradius": (-1, 0, 0)}
+BONES = {
+    "lhipjoint": (1, 0, 0),
+    "lfemur": (0, -1, 0),
+    "ltibia": (0, -1, 0),
+    "rhipjoint": (-1, 0, 0),
+    "rfemur": (0, -1, 0),
+    "rtibia": (0, -1, 0),
+    "thorax": (0, 1, 0),
+    "head": (0, 1, 0),
+    "lclavicle": (1, 0, 0),
+    "lhumerus": (1, 0, 0),
+    "lradius": (1, 0, 0),
+    "rclavicle": (-1, 0, 0),
+    "rhumerus": (-1, 0, 0),
+    "rradius": (-1, 0, 0),
+}
 
 
 def _write_asf(path):
     text = ""
     for i, (name, d) in enumerate(BONES.items(), 1):
-        text += (f"  begin\n     id {i}\n     name {name}\n     direction {d[0]} {d[1]} {d[2]}\n"
-                 f"     length 2.0\n     axis 0 0 0  XYZ\n     dof rx ry rz\n  end\n")
+        text += (
+            f"  begin\n     id {i}\n     name {name}\n     direction {d[0]} {d[1]} {d[2]}\n"
+            f"     length 2.0\n     axis 0 0 0  XYZ\n     dof rx ry rz\n  end\n"
+        )
     path.write_text(ASF.format(bones=text))
 
 
 def test_asf_amc_forward_kinematics_on_a_tiny_fixture(tmp_path):
     _write_asf(tmp_path / "01.asf")
-    (tmp_path / "01_01.amc").write_text(":FULLY-SPECIFIED\n:DEGREES\n1\nroot 1 2 3 0 0 0\n"
-                                        "2\nroot 0 0 0 0 90 0\nlfemur 0 0 0\n")
-    joints = nd.asf_amc_to_joints(nd.read_asf(tmp_path / "01.asf"), nd.read_amc(tmp_path / "01_01.amc"),
-                                  to_meters=False)
+    (tmp_path / "01_01.amc").write_text(
+        ":FULLY-SPECIFIED\n:DEGREES\n1\nroot 1 2 3 0 0 0\n2\nroot 0 0 0 0 90 0\nlfemur 0 0 0\n"
+    )
+    joints = nd.asf_amc_to_joints(
+        nd.read_asf(tmp_path / "01.asf"), nd.read_amc(tmp_path / "01_01.amc"), to_meters=False
+    )
     assert joints.shape == (2, 3, 15)
     # frame 1: rest pose translated by (1, 2, 3): the left knee is hip (2, 0, 0) + (0, -2, 0)
     assert np.allclose(joints[0, :, nd.ZHOU_JOINTS.index("lknee")], [1 + 2, 2 - 2, 3])
@@ -360,6 +412,7 @@ def test_views_are_rotations_and_observations_are_centred():
 
 # ---------------------------------------------------------------- closed forms (issue 21)
 
+
 def test_closed_form_polar_and_l1_projection_match_the_svd_and_sort_versions():
     g = torch.Generator().manual_seed(11)
     G = torch.randn(500, 2, 3, generator=g)
@@ -374,6 +427,7 @@ def test_closed_form_polar_and_l1_projection_match_the_svd_and_sort_versions():
 
 # ---------------------------------------------------------------- ALM vs an independent solver
 
+
 def _fista_objective(W, Bt, alpha, beta=0.0, D2=None, iters=5000):
     """min_M 1/2||W - M B~||^2 + alpha sum_i ||M_i||_2 + beta/2 ||M D||^2 by FISTA, with the SVD
     prox (``prox_spectral_norm``), independent of the ADMM code. Returns the objective per frame."""
@@ -381,7 +435,7 @@ def _fista_objective(W, Bt, alpha, beta=0.0, D2=None, iters=5000):
     D2 = torch.zeros(F, k3) if D2 is None else D2
 
     def f(M):
-        smooth = 0.5 * ((W - M @ Bt) ** 2).sum((1, 2)) + beta / 2 * (M ** 2 * D2[:, None]).sum((1, 2))
+        smooth = 0.5 * ((W - M @ Bt) ** 2).sum((1, 2)) + beta / 2 * (M**2 * D2[:, None]).sum((1, 2))
         blocks = M.reshape(F, 2, k3 // 3, 3).transpose(1, 2)
         return smooth + alpha * torch.linalg.matrix_norm(blocks, ord=2).sum(1)
 
@@ -403,24 +457,30 @@ def test_alm_objective_is_within_two_percent_of_fista_at_a_realistic_alpha(beta)
     from neurovis.core import embedded_path
 
     shapes = nd.load_zhou_shapes(embedded_path("nrsfm", "zhou-format", "acrobatics.mat"))
-    bases = nb.learn_shape_bases(shapes[::10], nb.BasisConfig(num_bases=16, tau=1.0, iterations=200), seed=0)
+    bases = nb.learn_shape_bases(
+        shapes[::10], nb.BasisConfig(num_bases=16, tau=1.0, iterations=200), seed=0
+    )
     test = nd.zhou_sequence("t", shapes[5::120][:20], np.random.default_rng(0))
     W = torch.as_tensor(test.W) - torch.as_tensor(test.W).mean(-1, keepdim=True)
-    W = W / W.flatten(1).norm(dim=1)[:, None, None]               # as ``reconstruct`` scales it
-    cfg = nm.ALMConfig(alpha=0.01, beta=beta, gamma2=0.2, similarity="aligned", relative=True,
-                       scaled_dual=True)
+    W = W / W.flatten(1).norm(dim=1)[:, None, None]  # as ``reconstruct`` scales it
+    cfg = nm.ALMConfig(
+        alpha=0.01, beta=beta, gamma2=0.2, similarity="aligned", relative=True, scaled_dual=True
+    )
     D2 = None
     if beta:
-        D2 = (nm.similarity_weights(W, bases.B, cfg.gamma2, "aligned", relative=True) ** 2).repeat_interleave(3, 1)
+        D2 = (
+            nm.similarity_weights(W, bases.B, cfg.gamma2, "aligned", relative=True) ** 2
+        ).repeat_interleave(3, 1)
     alm = nm.solve_alm(W, bases, cfg, D2, record_history=False)
     f_ref, f = _fista_objective(W, bases.stacked(), cfg.alpha, beta, D2)
     f_alm = f(alm.M)
-    total = float((f_alm.sum() - f_ref.sum()) / f_ref.sum())   # the batched problem's objective
+    total = float((f_alm.sum() - f_ref.sum()) / f_ref.sum())  # the batched problem's objective
     assert -1e-6 < total < 0.02, f"ALM objective off by {total:.3%}"
-    assert ((f_alm - f_ref) / f_ref).abs().max() < 0.05        # and no frame far off (tol 1e-3)
+    assert ((f_alm - f_ref) / f_ref).abs().max() < 0.05  # and no frame far off (tol 1e-3)
 
 
 # ---------------------------------------------------------------- dictionaries (Eq. 5)
+
 
 def test_dictionary_learning_stops_on_the_relative_change_and_converges():
     rng = np.random.default_rng(5)
@@ -429,8 +489,9 @@ def test_dictionary_learning_stops_on_the_relative_change_and_converges():
     bases = nb.learn_shape_bases(shapes, cfg, seed=0)
     obj = np.array(bases.objective)
     assert bases.converged and bases.iterations < 5000
-    assert abs(obj[-2] - obj[-1]) < 1e-6 * obj[-1] <= abs(obj[-3] - obj[-2])   # stopped at the first
-    assert (np.diff(obj) <= 1e-9 * obj[0]).all()                                  # monotone
+    # stopped at the first
+    assert abs(obj[-2] - obj[-1]) < 1e-6 * obj[-1] <= abs(obj[-3] - obj[-2])
+    assert (np.diff(obj) <= 1e-9 * obj[0]).all()  # monotone
     capped = nb.learn_shape_bases(shapes, nb.BasisConfig(num_bases=6, iterations=10), seed=0)
     assert not capped.converged and capped.iterations == 10
 
@@ -448,13 +509,16 @@ def test_elastic_net_codes_match_sklearn_elasticnet_positive():
     # problem when n a r = lam tau and n a (1 - r) = 2 lam (1 - tau)
     n = A.shape[0]
     a, r = lam * (2 - tau) / n, tau / (2 - tau)
-    ref = ElasticNet(alpha=a, l1_ratio=r, positive=True, fit_intercept=False, tol=1e-12, max_iter=100000)
+    ref = ElasticNet(
+        alpha=a, l1_ratio=r, positive=True, fit_intercept=False, tol=1e-12, max_iter=100000
+    )
     Xs = np.stack([ref.fit(N.numpy(), A[:, j].numpy()).coef_ for j in range(A.shape[1])], 1)
     assert np.abs(X.numpy() - Xs).max() < 1e-6
-    assert (X >= 0).all() and (X == 0).any()                     # non-negative and sparse
+    assert (X >= 0).all() and (X == 0).any()  # non-negative and sparse
 
 
 # ---------------------------------------------------------------- output paths (Eq. 1)
+
 
 def _planted_per_basis(F=5, K=2, p=20, seed=8):
     """Shapes S = sum_i c_i R_i B_i with a different rotation for each basis."""
@@ -476,7 +540,7 @@ def test_per_basis_composition_recovers_a_shape_with_one_rotation_per_basis():
     assert per_basis.R.shape == (5, 2, 3, 3)
     assert np.allclose(per_basis.R @ per_basis.R.transpose(0, 1, 3, 2), np.eye(3), atol=1e-3)
     synced = nm.reconstruct(S[:, :2], bases, replace_output(cfg, "sync"))
-    assert nm.normalized_error(synced.S, S) > 0.05              # one rotation cannot represent it
+    assert nm.normalized_error(synced.S, S) > 0.05  # one rotation cannot represent it
 
 
 def replace_output(cfg, output):
@@ -498,12 +562,16 @@ def test_compose_per_basis_is_exact_on_consistent_motion_matrices():
 
 def test_refinement_never_increases_its_objective():
     bases, S = _synthetic(F=6)
-    W = torch.as_tensor(S[:, :2]) + 0.01 * torch.randn(6, 2, 20, generator=torch.Generator().manual_seed(0))
+    W = torch.as_tensor(S[:, :2]) + 0.01 * torch.randn(
+        6, 2, 20, generator=torch.Generator().manual_seed(0)
+    )
     alm = nm.solve_alm(W, bases, nm.ALMConfig.cra(alpha=0.05), record_history=False)
     R, c = nm.sync_rotation(alm.M.reshape(6, 2, 4, 3).transpose(1, 2))
 
     def f(R_, c_):
-        return 0.5 * ((W - R_ @ torch.einsum("fk,kap->fap", c_, bases.B)) ** 2).sum((1, 2)) + 0.05 * c_.abs().sum(1)
+        return 0.5 * ((W - R_ @ torch.einsum("fk,kap->fap", c_, bases.B)) ** 2).sum(
+            (1, 2)
+        ) + 0.05 * c_.abs().sum(1)
 
     R2, c2 = nm.refine(W, bases.B, R, c, 0.05)
     assert (f(R2, c2) <= f(R, c) + 1e-12).all()

@@ -13,6 +13,7 @@ shape bases (tau = 1 in Eq. 5) and no similarity term (beta = 0 in Eq. 10).
 Each method has its own dictionary weight lambda and ADMM weight alpha (``Hyper``), chosen on
 validation frames by ``neurovis.nrsfm.tuning``.
 """
+
 from __future__ import annotations
 
 import time
@@ -41,6 +42,7 @@ class Hyper:
     Similarity (CRA-SC, MCM-RR): ``beta``, ``gamma2`` (Eq. 10-12). ``output``: how S is composed
     (``mcmrr.OUTPUTS``).
     """
+
     num_bases: int = 64
     lam: float = 0.01
     alpha: float = 0.01
@@ -61,23 +63,41 @@ class Hyper:
 
     def basis_config(self, elastic: bool, lam: float | None = None) -> BasisConfig:
         lam = lam if lam is not None else (self.lam_en if elastic else self.lam)
-        return BasisConfig(num_bases=self.num_bases, lam=lam, tau=self.tau if elastic else 1.0,
-                           iterations=self.basis_iterations, rel_tol=self.basis_rel_tol,
-                           max_train_shapes=self.max_train_shapes)
+        return BasisConfig(
+            num_bases=self.num_bases,
+            lam=lam,
+            tau=self.tau if elastic else 1.0,
+            iterations=self.basis_iterations,
+            rel_tol=self.basis_rel_tol,
+            max_train_shapes=self.max_train_shapes,
+        )
 
     def alm_config(self, similarity: bool, elastic: bool = False) -> ALMConfig:
-        return ALMConfig(alpha=self.alpha_en if elastic else self.alpha,
-                         beta=self.beta if similarity else 0.0, gamma2=self.gamma2, tol=self.tol,
-                         max_iter=self.max_iter, similarity=self.similarity, relative=self.relative,
-                         scaled_dual=self.scaled_dual, output=self.output)
+        return ALMConfig(
+            alpha=self.alpha_en if elastic else self.alpha,
+            beta=self.beta if similarity else 0.0,
+            gamma2=self.gamma2,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            similarity=self.similarity,
+            relative=self.relative,
+            scaled_dual=self.scaled_dual,
+            output=self.output,
+        )
 
     def method(self, name: str) -> tuple[BasisConfig, ALMConfig]:
         """(bases config, ALM config) of one of ``METHODS`` or the control ``CONTROL``."""
-        if name == CONTROL:   # l1 dictionary with the elastic net's l1 weight and ADMM weight
-            return (self.basis_config(False, lam=self.lam_en * self.tau),
-                    self.alm_config(False, elastic=True))
-        flags = {"CRA": (False, False), "CRA-EN": (True, False), "CRA-SC": (False, True),
-                 "MCM-RR": (True, True)}
+        if name == CONTROL:  # l1 dictionary with the elastic net's l1 weight and ADMM weight
+            return (
+                self.basis_config(False, lam=self.lam_en * self.tau),
+                self.alm_config(False, elastic=True),
+            )
+        flags = {
+            "CRA": (False, False),
+            "CRA-EN": (True, False),
+            "CRA-SC": (False, True),
+            "MCM-RR": (True, True),
+        }
         if name not in flags:
             raise ValueError(f"unknown method {name!r}; expected one of {METHODS + (CONTROL,)}")
         elastic, sim = flags[name]
@@ -89,6 +109,7 @@ class MethodResult:
     """One method on one sequence: S (F, 3, p), per-frame errors ||S~ - S||_F and
     ||S~ - S||_F / ||S||_F (``relative``), their mean (``normalized``), mean ADMM iterations and
     the wall-clock seconds of the batched solve."""
+
     method: str
     S: np.ndarray
     errors: np.ndarray
@@ -111,6 +132,7 @@ class MethodResult:
 class Experiment:
     """Results of ``run_experiment``: results[sequence][method], bases[sequence][(lam, tau)]
     (``basis`` picks a method's bases)."""
+
     results: dict = field(default_factory=dict)
     bases: dict = field(default_factory=dict)
     hyper: Hyper | None = None
@@ -122,7 +144,8 @@ class Experiment:
 
     def table(self, unit_scale: dict | None = None):
         """Tables 1-3 layout: a DataFrame, one row per sequence, 'xi mean +- std' per method, and
-        the decrease xi_p of MCM-RR vs CRA (Eq. 24). ``unit_scale`` {sequence: factor} converts units."""
+        the decrease xi_p of MCM-RR vs CRA (Eq. 24). ``unit_scale`` {sequence: factor} converts
+        units."""
         import pandas as pd
 
         rows = {}
@@ -130,7 +153,9 @@ class Experiment:
             f = (unit_scale or {}).get(seq, 1.0)
             row = {m: f"{r.xi * f:.2f} ± {r.xi_std * f:.2f}" for m, r in by_method.items()}
             if "CRA" in by_method and "MCM-RR" in by_method:
-                row["ξp (%)"] = round(100 * (by_method["CRA"].xi - by_method["MCM-RR"].xi) / by_method["CRA"].xi, 1)
+                row["ξp (%)"] = round(
+                    100 * (by_method["CRA"].xi - by_method["MCM-RR"].xi) / by_method["CRA"].xi, 1
+                )
             rows[seq] = row
         return pd.DataFrame(rows).T
 
@@ -138,12 +163,20 @@ class Experiment:
         """Normalised mean 3D error (mean_t ||S~_t - S_t|| / ||S_t||), sequences x methods."""
         import pandas as pd
 
-        return pd.DataFrame({seq: {m: r.normalized for m, r in bm.items()}
-                             for seq, bm in self.results.items()}).T
+        return pd.DataFrame(
+            {seq: {m: r.normalized for m, r in bm.items()} for seq, bm in self.results.items()}
+        ).T
 
 
-def run_experiment(benchmarks: dict[str, Benchmark], hyper: Hyper = Hyper(), methods=METHODS, device="cpu",
-                   seed: int = 0, progress: bool = True, keep_recon: tuple = ("CRA", "MCM-RR")) -> Experiment:
+def run_experiment(
+    benchmarks: dict[str, Benchmark],
+    hyper: Hyper = Hyper(),
+    methods=METHODS,
+    device="cpu",
+    seed: int = 0,
+    progress: bool = True,
+    keep_recon: tuple = ("CRA", "MCM-RR"),
+) -> Experiment:
     """Learn the bases of each sequence (l1 and elastic net, once each) and run every method."""
     from tqdm.auto import tqdm
 
@@ -165,8 +198,15 @@ def run_experiment(benchmarks: dict[str, Benchmark], hyper: Hyper = Hyper(), met
         truth = bench.test.shapes - bench.test.shapes.mean(-1, keepdims=True)
         relative = errors / np.linalg.norm(truth, axis=(1, 2))
         exp.results.setdefault(seq_name, {})[method] = MethodResult(
-            method, rec.S, errors, float(relative.mean()), float(rec.alm.iterations.float().mean()),
-            secs, rec if method in keep_recon else None, relative)
+            method,
+            rec.S,
+            errors,
+            float(relative.mean()),
+            float(rec.alm.iterations.float().mean()),
+            secs,
+            rec if method in keep_recon else None,
+            relative,
+        )
     return exp
 
 
@@ -181,14 +221,62 @@ def with_similarity(hyper: Hyper, mode: str, relative: bool) -> Hyper:
 
 #: Table 1 of the paper: mu and sigma of xi per CMU category for PMP, CNR, PND2, CRA, MCM-RR.
 PAPER_TABLE1 = {
-    "walk": {"PMP": (97.06, 17.35), "CNR": (78.28, 15.70), "PND2": (104.20, 26.13), "CRA": (38.98, 19.64), "MCM-RR": (35.37, 18.49)},
-    "run": {"PMP": (119.37, 31.37), "CNR": (65.92, 23.69), "PND2": (124.54, 28.82), "CRA": (55.69, 18.13), "MCM-RR": (52.64, 17.05)},
-    "jump": {"PMP": (102.22, 30.74), "CNR": (61.66, 40.35), "PND2": (84.64, 41.80), "CRA": (57.08, 41.56), "MCM-RR": (44.56, 27.30)},
-    "climb": {"PMP": (119.08, 39.39), "CNR": (69.36, 30.21), "PND2": (87.72, 56.04), "CRA": (58.87, 24.73), "MCM-RR": (50.25, 25.88)},
-    "box": {"PMP": (252.61, 41.28), "CNR": (82.83, 33.65), "PND2": (146.91, 45.17), "CRA": (72.90, 30.64), "MCM-RR": (65.28, 26.82)},
-    "dance": {"PMP": (118.24, 35.34), "CNR": (105.73, 38.81), "PND2": (118.52, 62.07), "CRA": (102.36, 44.93), "MCM-RR": (83.59, 34.88)},
-    "sit": {"PMP": (96.31, 32.77), "CNR": (69.58, 42.18), "PND2": (73.20, 32.47), "CRA": (75.68, 36.29), "MCM-RR": (62.72, 26.79)},
-    "basketball": {"PMP": (121.26, 44.83), "CNR": (67.63, 38.97), "PND2": (105.38, 72.17), "CRA": (63.66, 27.92), "MCM-RR": (57.57, 22.96)},
+    "walk": {
+        "PMP": (97.06, 17.35),
+        "CNR": (78.28, 15.70),
+        "PND2": (104.20, 26.13),
+        "CRA": (38.98, 19.64),
+        "MCM-RR": (35.37, 18.49),
+    },
+    "run": {
+        "PMP": (119.37, 31.37),
+        "CNR": (65.92, 23.69),
+        "PND2": (124.54, 28.82),
+        "CRA": (55.69, 18.13),
+        "MCM-RR": (52.64, 17.05),
+    },
+    "jump": {
+        "PMP": (102.22, 30.74),
+        "CNR": (61.66, 40.35),
+        "PND2": (84.64, 41.80),
+        "CRA": (57.08, 41.56),
+        "MCM-RR": (44.56, 27.30),
+    },
+    "climb": {
+        "PMP": (119.08, 39.39),
+        "CNR": (69.36, 30.21),
+        "PND2": (87.72, 56.04),
+        "CRA": (58.87, 24.73),
+        "MCM-RR": (50.25, 25.88),
+    },
+    "box": {
+        "PMP": (252.61, 41.28),
+        "CNR": (82.83, 33.65),
+        "PND2": (146.91, 45.17),
+        "CRA": (72.90, 30.64),
+        "MCM-RR": (65.28, 26.82),
+    },
+    "dance": {
+        "PMP": (118.24, 35.34),
+        "CNR": (105.73, 38.81),
+        "PND2": (118.52, 62.07),
+        "CRA": (102.36, 44.93),
+        "MCM-RR": (83.59, 34.88),
+    },
+    "sit": {
+        "PMP": (96.31, 32.77),
+        "CNR": (69.58, 42.18),
+        "PND2": (73.20, 32.47),
+        "CRA": (75.68, 36.29),
+        "MCM-RR": (62.72, 26.79),
+    },
+    "basketball": {
+        "PMP": (121.26, 44.83),
+        "CNR": (67.63, 38.97),
+        "PND2": (105.38, 72.17),
+        "CRA": (63.66, 27.92),
+        "MCM-RR": (57.57, 22.96),
+    },
 }
 #: Table 3 of the paper: the ablation CRA-EN and CRA-SC (CRA and MCM-RR as in Table 1).
 PAPER_TABLE3 = {
@@ -221,7 +309,9 @@ def paper_means() -> dict:
     """The paper's means over its eight categories (of Table 1's CRA and MCM-RR mu, and of xi_p)."""
     cra = np.mean([t["CRA"][0] for t in PAPER_TABLE1.values()])
     mcm = np.mean([t["MCM-RR"][0] for t in PAPER_TABLE1.values()])
-    dec = np.mean([100 * (t["CRA"][0] - t["MCM-RR"][0]) / t["CRA"][0] for t in PAPER_TABLE1.values()])
+    dec = np.mean(
+        [100 * (t["CRA"][0] - t["MCM-RR"][0]) / t["CRA"][0] for t in PAPER_TABLE1.values()]
+    )
     return {"xi_mean_cra": float(cra), "xi_mean_mcmrr": float(mcm), "xi_decrease_pct": float(dec)}
 
 
@@ -239,5 +329,7 @@ def paper_decrease_text(method: str, baseline: str = "CRA") -> str:
     """'a to b % lower (n of 8 categories)' from ``paper_decrease``."""
     d = paper_decrease(method, baseline)
     lower = sum(v > 0 for v in d.values())
-    return (f"ξ {min(d.values()):+.1f} to {max(d.values()):+.1f} % lower "
-            f"({lower} of {len(d)} categories lower)")
+    return (
+        f"ξ {min(d.values()):+.1f} to {max(d.values()):+.1f} % lower "
+        f"({lower} of {len(d)} categories lower)"
+    )

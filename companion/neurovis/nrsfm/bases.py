@@ -17,6 +17,7 @@ Two solvers:
 * ``"gradient"``: the paper's plain gradient steps (Eq. 6-9) with fixed steps phi1, phi2, followed
   by the projections the constraints of Eq. 5 need; no descent guarantee.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,14 +35,15 @@ class BasisConfig:
 
     The solver stops when the objective's relative change over one iteration falls below
     ``rel_tol`` or after ``iterations`` iterations (``ShapeBases.converged`` says which)."""
+
     num_bases: int = 16
     lam: float = 0.05
     tau: float = 0.5
-    iterations: int = 3000          # the cap; the run stops earlier on ``rel_tol``
-    rel_tol: float = 1e-6           # stop when |f_t - f_(t-1)| / f_t < rel_tol (0: run the cap)
-    method: str = "palm"            # "palm" (monotone) | "gradient" (the paper's Eq. 8-9)
-    inner_x: int = 5                # MFISTA iterations per X step ("palm")
-    phi1: float = 0.05              # the paper's fixed steps ("gradient")
+    iterations: int = 3000  # the cap; the run stops earlier on ``rel_tol``
+    rel_tol: float = 1e-6  # stop when |f_t - f_(t-1)| / f_t < rel_tol (0: run the cap)
+    method: str = "palm"  # "palm" (monotone) | "gradient" (the paper's Eq. 8-9)
+    inner_x: int = 5  # MFISTA iterations per X step ("palm")
+    phi1: float = 0.05  # the paper's fixed steps ("gradient")
     phi2: float = 0.0005
     max_train_shapes: int | None = 3000
 
@@ -60,6 +62,7 @@ class BasisConfig:
 class ShapeBases:
     """B: (K, 3, p) shape bases B_i (columns of N re-arranged); X: (K, F) training codes;
     objective: Eq. 5 after each iteration; mean_norm: the training shapes' mean norm."""
+
     B: torch.Tensor
     X: torch.Tensor
     objective: list = field(default_factory=list)
@@ -97,7 +100,9 @@ def training_matrix(shapes: np.ndarray, max_shapes: int | None = None) -> torch.
     return torch.as_tensor(X.reshape(F, 3 * p).T.copy(), dtype=torch.float64)
 
 
-def elastic_net_objective(A: torch.Tensor, N: torch.Tensor, X: torch.Tensor, lam: float, tau: float) -> float:
+def elastic_net_objective(
+    A: torch.Tensor, N: torch.Tensor, X: torch.Tensor, lam: float, tau: float
+) -> float:
     """Eq. 5: 1/2 ||A - N X||_F^2 + lam (tau ||X||_1 + (1 - tau) ||X||_F^2)."""
     R = A - N @ X
     return float(0.5 * (R * R).sum() + lam * (tau * X.abs().sum() + (1 - tau) * (X * X).sum()))
@@ -117,7 +122,9 @@ def _spectral_sq(M: torch.Tensor) -> float:
     return float(torch.linalg.matrix_norm(M, ord=2)) ** 2
 
 
-def learn_shape_bases(shapes: np.ndarray, config: BasisConfig = BasisConfig(), seed: int = 0) -> ShapeBases:
+def learn_shape_bases(
+    shapes: np.ndarray, config: BasisConfig = BasisConfig(), seed: int = 0
+) -> ShapeBases:
     """Learn K shape bases from 3D training shapes (F, 3, p) by Eq. 5; returns ShapeBases with the
     objective of Eq. 5 after every iteration (non-increasing for ``method="palm"``)."""
     if config.method not in ("palm", "gradient"):
@@ -129,14 +136,16 @@ def learn_shape_bases(shapes: np.ndarray, config: BasisConfig = BasisConfig(), s
         return learn_from_matrix(A, shapes.shape[2], config, seed)
 
 
-def learn_from_matrix(A: torch.Tensor, num_points: int, config: BasisConfig, seed: int = 0) -> ShapeBases:
+def learn_from_matrix(
+    A: torch.Tensor, num_points: int, config: BasisConfig, seed: int = 0
+) -> ShapeBases:
     """Eq. 5 on a given A (3p x F); see ``learn_shape_bases``."""
     K, lam, tau = config.num_bases, config.lam, config.tau
     F = A.shape[1]
     if K > F:
         raise ValueError(f"num_bases={K} exceeds the number of training shapes ({F})")
     g = torch.Generator().manual_seed(seed)
-    N = A[:, torch.randperm(F, generator=g)[:K]].clone()          # init: K training shapes
+    N = A[:, torch.randperm(F, generator=g)[:K]].clone()  # init: K training shapes
     N = project_columns_unit_ball(N)
     X = (N.T @ A).clamp_min(0.0) / K
     hist = [elastic_net_objective(A, N, X, lam, tau)]
@@ -145,9 +154,10 @@ def learn_from_matrix(A: torch.Tensor, num_points: int, config: BasisConfig, see
         if config.method == "gradient":
             # Eq. 6 (with the sign of the data term's gradient and the all-ones matrix for I_KF)
             gX = -N.T @ (A - N @ X) + lam * (tau * torch.ones_like(X) + 2 * (1 - tau) * X)
-            X = (X - config.phi1 * gX).clamp_min(0.0)                     # Eq. 8, then X >= 0
-            gN = -(A - N @ X) @ X.T                                        # Eq. 7
-            N = project_columns_unit_ball(N - config.phi2 * gN)            # Eq. 9, then ||N_i|| <= 1
+            X = (X - config.phi1 * gX).clamp_min(0.0)  # Eq. 8, then X >= 0
+            gN = -(A - N @ X) @ X.T  # Eq. 7
+            # Eq. 9, then ||N_i|| <= 1
+            N = project_columns_unit_ball(N - config.phi2 * gN)
         else:
             X = _x_step_mfista(A, N, X, lam, tau, config.inner_x)
             L_N = max(_spectral_sq(X), 1e-12)
@@ -186,13 +196,20 @@ def _x_step_mfista(A, N, X, lam, tau, iters):
     return x_best
 
 
-def elastic_net_codes(A: torch.Tensor, N: torch.Tensor, lam: float, tau: float, iters: int = 2000,
-                      X0: torch.Tensor | None = None) -> torch.Tensor:
+def elastic_net_codes(
+    A: torch.Tensor,
+    N: torch.Tensor,
+    lam: float,
+    tau: float,
+    iters: int = 2000,
+    X0: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The codes X of Eq. 5 for a fixed dictionary N (the X step run to convergence):
     argmin_{X >= 0} 1/2 ||A - N X||_F^2 + lam (tau ||X||_1 + (1 - tau) ||X||_F^2), column by
     column the non-negative elastic net. A: (3p, F), N: (3p, K). Returns X (K, F)."""
     if A.ndim != 2 or N.ndim != 2 or A.shape[0] != N.shape[0]:
-        raise ValueError(f"A (3p, F) and N (3p, K) must share their rows, got {tuple(A.shape)}, "
-                         f"{tuple(N.shape)}")
+        raise ValueError(
+            f"A (3p, F) and N (3p, K) must share their rows, got {tuple(A.shape)}, {tuple(N.shape)}"
+        )
     X = X0 if X0 is not None else torch.zeros(N.shape[1], A.shape[1], dtype=A.dtype)
     return _x_step_mfista(A, N, X, lam, tau, iters)

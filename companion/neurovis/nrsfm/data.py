@@ -10,6 +10,7 @@ Formats read here (all from CMU motion capture, mocap.cs.cmu.edu):
 
 Every loader checks what it reads and names the file and the problem when it is wrong.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,23 +19,67 @@ from pathlib import Path
 import numpy as np
 
 #: Zhou et al.'s 15 joints (the skeleton stored with their shape dictionary) and their bones.
-ZHOU_JOINTS = ("root", "lhip", "lknee", "lankle", "rhip", "rknee", "rankle", "thorax", "head",
-               "lshoulder", "lelbow", "lwrist", "rshoulder", "relbow", "rwrist")
-ZHOU_EDGES = ((0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6), (0, 7), (7, 8), (7, 9), (9, 10),
-              (10, 11), (7, 12), (12, 13), (13, 14))
+ZHOU_JOINTS = (
+    "root",
+    "lhip",
+    "lknee",
+    "lankle",
+    "rhip",
+    "rknee",
+    "rankle",
+    "thorax",
+    "head",
+    "lshoulder",
+    "lelbow",
+    "lwrist",
+    "rshoulder",
+    "relbow",
+    "rwrist",
+)
+ZHOU_EDGES = (
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (0, 4),
+    (4, 5),
+    (5, 6),
+    (0, 7),
+    (7, 8),
+    (7, 9),
+    (9, 10),
+    (10, 11),
+    (7, 12),
+    (12, 13),
+    (13, 14),
+)
 #: The CMU ASF bone whose end point gives each of the 15 joints (``None``: the root position).
-ASF_BONE_FOR_JOINT = (None, "lhipjoint", "lfemur", "ltibia", "rhipjoint", "rfemur", "rtibia",
-                      "thorax", "head", "lclavicle", "lhumerus", "lradius", "rclavicle", "rhumerus",
-                      "rradius")
+ASF_BONE_FOR_JOINT = (
+    None,
+    "lhipjoint",
+    "lfemur",
+    "ltibia",
+    "rhipjoint",
+    "rfemur",
+    "rtibia",
+    "thorax",
+    "head",
+    "lclavicle",
+    "lhumerus",
+    "lradius",
+    "rclavicle",
+    "rhumerus",
+    "rradius",
+)
 
 #: The eight CMU motion categories of the MCM-RR paper (Table 1).
 PAPER_CATEGORIES = ("walk", "run", "jump", "climb", "box", "dance", "sit", "basketball")
 CMU_HOW_TO_GET = (
     "Zhou et al.'s CMU-mocap files (<category>.mat training shapes and test_<category>.mat test "
-    "shapes, each with a (3F x 15) 'allshapes' array) from the code release of 'Sparse representation "
-    "for 3D shape estimation: a convex relaxation approach' (github.com/xiaoweiz/shapeconvex, "
-    "folder data/); or raw ASF/AMC files from mocap.cs.cmu.edu placed as <category>/<subject>.asf and "
-    "<category>/<subject>_<trial>.amc")
+    "shapes, each with a (3F x 15) 'allshapes' array) from the code release of 'Sparse "
+    "representation for 3D shape estimation: a convex relaxation approach' "
+    "(github.com/xiaoweiz/shapeconvex, folder data/); or raw ASF/AMC files from mocap.cs.cmu.edu "
+    "placed as <category>/<subject>.asf and <category>/<subject>_<trial>.amc"
+)
 
 
 @dataclass
@@ -45,6 +90,7 @@ class Sequence:
     W: (F, 2, p) the 2D observations, the first two rows of ``shapes`` (Eq. 2 with the true model).
     edges: skeleton bones as pairs of point indices (for plots).
     """
+
     name: str
     shapes: np.ndarray
     W: np.ndarray
@@ -56,8 +102,10 @@ class Sequence:
         if self.shapes.ndim != 3 or self.shapes.shape[1] != 3:
             raise ValueError(f"{self.name}: shapes must be (F, 3, p), got {self.shapes.shape}")
         if self.W.shape != (self.shapes.shape[0], 2, self.shapes.shape[2]):
-            raise ValueError(f"{self.name}: W must be (F, 2, p) = {(self.shapes.shape[0], 2, self.shapes.shape[2])}, "
-                             f"got {self.W.shape}")
+            raise ValueError(
+                f"{self.name}: W must be (F, 2, p) = "
+                f"{(self.shapes.shape[0], 2, self.shapes.shape[2])}, got {self.W.shape}"
+            )
         if self.frames is None:
             self.frames = np.arange(len(self.shapes))
 
@@ -68,20 +116,29 @@ class Sequence:
         """The frames ``index`` of this sequence (keeps their original frame numbers)."""
         if not isinstance(index, slice):
             index = np.asarray(index)
-        return Sequence(self.name, self.shapes[index], self.W[index], self.edges, self.source, self.frames[index])
+        return Sequence(
+            self.name,
+            self.shapes[index],
+            self.W[index],
+            self.edges,
+            self.source,
+            self.frames[index],
+        )
 
 
 # --------------------------------------------------------------------------------------------
 # geometry helpers
 # --------------------------------------------------------------------------------------------
 
+
 def center(shapes: np.ndarray) -> np.ndarray:
     """Subtract each frame's centroid: (F, d, p) -> (F, d, p)."""
     return shapes - shapes.mean(axis=-1, keepdims=True)
 
 
-def random_views(num_frames: int, rng: np.random.Generator, max_elevation_deg: float = 30.0,
-                 up_axis: int = 1) -> np.ndarray:
+def random_views(
+    num_frames: int, rng: np.random.Generator, max_elevation_deg: float = 30.0, up_axis: int = 1
+) -> np.ndarray:
     """Seeded camera rotations (F, 3, 3): azimuth uniform around the ``up_axis``, elevation uniform
     in +-``max_elevation_deg``. Used to make 2D observations of Zhou-format 3D shapes."""
     az = rng.uniform(0, 2 * np.pi, num_frames)
@@ -89,10 +146,22 @@ def random_views(num_frames: int, rng: np.random.Generator, max_elevation_deg: f
     ca, sa, ce, se = np.cos(az), np.sin(az), np.cos(el), np.sin(el)
     one, zero = np.ones_like(az), np.zeros_like(az)
     # rotation about y (vertical) then about x (tilt); y is "up" in CMU/Zhou data
-    Ry = np.stack([np.stack([ca, zero, sa], -1), np.stack([zero, one, zero], -1),
-                   np.stack([-sa, zero, ca], -1)], -2)
-    Rx = np.stack([np.stack([one, zero, zero], -1), np.stack([zero, ce, -se], -1),
-                   np.stack([zero, se, ce], -1)], -2)
+    Ry = np.stack(
+        [
+            np.stack([ca, zero, sa], -1),
+            np.stack([zero, one, zero], -1),
+            np.stack([-sa, zero, ca], -1),
+        ],
+        -2,
+    )
+    Rx = np.stack(
+        [
+            np.stack([one, zero, zero], -1),
+            np.stack([zero, ce, -se], -1),
+            np.stack([zero, se, ce], -1),
+        ],
+        -2,
+    )
     R = Rx @ Ry
     if up_axis != 1:  # bring the given up axis to y first
         perm = np.roll(np.arange(3), 1 - up_axis)
@@ -110,12 +179,12 @@ def observe(world_shapes: np.ndarray, rotations: np.ndarray) -> tuple[np.ndarray
 
 
 def procrustes_align(shapes: np.ndarray, iterations: int = 3) -> np.ndarray:
-    """Generalised Procrustes alignment (rotation only, no scaling, no reflection) of centred
-    shapes (F, 3, p) to their evolving mean: the canonical frame in which shape bases are learned."""
+    """Generalised Procrustes alignment (rotation only, no scaling, no reflection) of centred shapes
+    (F, 3, p) to their evolving mean: the canonical frame in which shape bases are learned."""
     X = center(shapes)
     ref = X[0]
     for _ in range(iterations):
-        H = np.einsum("fip,jp->fij", X, ref)           # cross-covariance per frame
+        H = np.einsum("fip,jp->fij", X, ref)  # cross-covariance per frame
         U, _, Vt = np.linalg.svd(H)
         d = np.sign(np.linalg.det(U @ Vt))
         Dm = np.tile(np.eye(3), (len(X), 1, 1))
@@ -130,6 +199,7 @@ def procrustes_align(shapes: np.ndarray, iterations: int = 3) -> np.ndarray:
 # loaders
 # --------------------------------------------------------------------------------------------
 
+
 def _loadmat(path) -> dict:
     import scipy.io as sio
 
@@ -139,13 +209,18 @@ def _loadmat(path) -> dict:
     try:
         return sio.loadmat(path)
     except Exception as exc:  # scipy raises several types for broken files
-        raise ValueError(f"{path}: not a readable MATLAB .mat file ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(
+            f"{path}: not a readable MATLAB .mat file ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _as_frames(arr, rows: int, path, key) -> np.ndarray:
     arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] % rows or arr.shape[0] == 0:
-        raise ValueError(f"{path}: '{key}' must be a ({rows}F x p) array ({rows} rows per frame), got shape {arr.shape}")
+        raise ValueError(
+            f"{path}: '{key}' must be a ({rows}F x p) array ({rows} rows per frame), got shape "
+            f"{arr.shape}"
+        )
     if not np.isfinite(arr).all():
         raise ValueError(f"{path}: '{key}' holds NaN or infinite values")
     return arr.reshape(-1, rows, arr.shape[1])
@@ -156,7 +231,10 @@ def load_zhou_shapes(path) -> np.ndarray:
     d = _loadmat(path)
     if "allshapes" not in d:
         keys = sorted(k for k in d if not k.startswith("__"))
-        raise ValueError(f"{path}: expected Zhou et al.'s layout with an 'allshapes' (3F x p) array, found keys {keys}")
+        raise ValueError(
+            f"{path}: expected Zhou et al.'s layout with an 'allshapes' (3F x p) array, found keys "
+            f"{keys}"
+        )
     return _as_frames(d["allshapes"], 3, path, "allshapes")
 
 
@@ -168,24 +246,39 @@ def load_akhter(path, name: str | None = None) -> Sequence:
     d = _loadmat(path)
     missing = [k for k in ("S", "W", "Rs") if k not in d]
     if missing:
-        raise ValueError(f"{path}: expected Akhter et al.'s layout with S (3F x p), W (2F x p), Rs (2F x 3); missing {missing}")
+        raise ValueError(
+            f"{path}: expected Akhter et al.'s layout with S (3F x p), W (2F x p), Rs (2F x 3); "
+            f"missing {missing}"
+        )
     S = _as_frames(d["S"], 3, path, "S")
     W = _as_frames(d["W"], 2, path, "W")
     Rs = _as_frames(d["Rs"], 2, path, "Rs")
     if W.shape[0] != S.shape[0] or W.shape[2] != S.shape[2] or Rs.shape != (S.shape[0], 2, 3):
-        raise ValueError(f"{path}: inconsistent sizes S {d['S'].shape}, W {d['W'].shape}, Rs {d['Rs'].shape}")
+        raise ValueError(
+            f"{path}: inconsistent sizes S {d['S'].shape}, W {d['W'].shape}, Rs {d['Rs'].shape}"
+        )
     R3 = np.concatenate([Rs, np.cross(Rs[:, 0], Rs[:, 1])[:, None]], axis=1)
     cam = center(np.einsum("fij,fjp->fip", R3, S))
     if np.abs(center(W) - cam[:, :2]).max() > 1e-6 * max(1.0, np.abs(W).max()):
-        raise ValueError(f"{path}: W is not the orthographic projection Rs S of S (largest gap "
-                         f"{np.abs(center(W) - cam[:, :2]).max():.3g})")
+        raise ValueError(
+            f"{path}: W is not the orthographic projection Rs S of S (largest gap "
+            f"{np.abs(center(W) - cam[:, :2]).max():.3g})"
+        )
     edges = ()
     if "list" in d:
         edges = tuple((int(a) - 1, int(b) - 1) for a, b in np.asarray(d["list"]).reshape(-1, 2))
-    return Sequence(name or Path(path).stem, cam, cam[:, :2].copy(), edges, f"Akhter et al. 2008: {Path(path).name}")
+    return Sequence(
+        name or Path(path).stem,
+        cam,
+        cam[:, :2].copy(),
+        edges,
+        f"Akhter et al. 2008: {Path(path).name}",
+    )
 
 
-def zhou_sequence(name: str, world_shapes: np.ndarray, rng: np.random.Generator, source: str = "") -> Sequence:
+def zhou_sequence(
+    name: str, world_shapes: np.ndarray, rng: np.random.Generator, source: str = ""
+) -> Sequence:
     """A test sequence from Zhou-format world shapes, seen from seeded random viewpoints."""
     cam, W = observe(world_shapes, random_views(len(world_shapes), rng))
     return Sequence(name, cam, W, ZHOU_EDGES, source)
@@ -204,12 +297,15 @@ def temporal_split(num_frames: int, train_fraction: float = 0.5) -> tuple[np.nda
 @dataclass
 class Benchmark:
     """A test sequence with the 3D training shapes (world frame, (F, 3, p)) its bases learn from."""
+
     test: Sequence
     train_shapes: np.ndarray
     split: str
 
 
-def load_embedded(rng: np.random.Generator, test_stride: dict | None = None) -> dict[str, Benchmark]:
+def load_embedded(
+    rng: np.random.Generator, test_stride: dict | None = None
+) -> dict[str, Benchmark]:
     """Every embedded benchmark: acrobatics, basketball (Zhou format) and drink, pickup, stretch,
     yoga (Akhter). ``test_stride`` {name: k} keeps every k-th test frame (to fit a time budget)."""
     from neurovis.core import embedded_path
@@ -219,27 +315,42 @@ def load_embedded(rng: np.random.Generator, test_stride: dict | None = None) -> 
     base = "nrsfm"
     acro_train = load_zhou_shapes(embedded_path(base, "zhou-format", "acrobatics.mat"))
     acro_test = load_zhou_shapes(embedded_path(base, "zhou-format", "test_acrobatics.mat"))
-    seq = zhou_sequence("acrobatics", acro_test, rng, "CMU mocap via Zhou et al. (test_acrobatics.mat)")
-    out["acrobatics"] = Benchmark(seq.subset(slice(None, None, stride.get("acrobatics", 1))), acro_train,
-                                  "train: acrobatics.mat (2,422 frames); test: test_acrobatics.mat")
+    seq = zhou_sequence(
+        "acrobatics", acro_test, rng, "CMU mocap via Zhou et al. (test_acrobatics.mat)"
+    )
+    out["acrobatics"] = Benchmark(
+        seq.subset(slice(None, None, stride.get("acrobatics", 1))),
+        acro_train,
+        "train: acrobatics.mat (2,422 frames); test: test_acrobatics.mat",
+    )
     bball = load_zhou_shapes(embedded_path(base, "zhou-format", "test_basketball.mat"))
     tr, te = temporal_split(len(bball))
-    seq = zhou_sequence("basketball", bball[te], rng, "CMU mocap via Zhou et al. (test_basketball.mat)")
+    seq = zhou_sequence(
+        "basketball", bball[te], rng, "CMU mocap via Zhou et al. (test_basketball.mat)"
+    )
     seq.frames = te
-    out["basketball"] = Benchmark(seq.subset(slice(None, None, stride.get("basketball", 1))), bball[tr],
-                                  f"test_basketball.mat split in time: frames 0-{tr[-1]} train, {te[0]}-{te[-1]} test")
+    out["basketball"] = Benchmark(
+        seq.subset(slice(None, None, stride.get("basketball", 1))),
+        bball[tr],
+        f"test_basketball.mat split in time: frames 0-{tr[-1]} train, {te[0]}-{te[-1]} test",
+    )
     for name in ("drink", "pickup", "stretch", "yoga"):
         full = load_akhter(embedded_path(base, "akhter", f"{name}.mat"), name)
         tr, te = temporal_split(len(full))
         test = full.subset(te)
-        # train on the camera-frame shapes of the training frames (bases are learned after Procrustes alignment)
-        out[name] = Benchmark(test.subset(slice(None, None, stride.get(name, 1))), full.shapes[tr],
-                              f"{name}.mat split in time: frames 0-{tr[-1]} train, {te[0]}-{te[-1]} test")
+        # train on the camera-frame shapes of the training frames (bases are learned after
+        # Procrustes alignment)
+        out[name] = Benchmark(
+            test.subset(slice(None, None, stride.get(name, 1))),
+            full.shapes[tr],
+            f"{name}.mat split in time: frames 0-{tr[-1]} train, {te[0]}-{te[-1]} test",
+        )
     return out
 
 
-def validation_benchmarks(benchmarks: dict[str, Benchmark], fraction: float = 0.2, max_frames: int = 100,
-                          seed: int = 1) -> dict[str, Benchmark]:
+def validation_benchmarks(
+    benchmarks: dict[str, Benchmark], fraction: float = 0.2, max_frames: int = 100, seed: int = 1
+) -> dict[str, Benchmark]:
     """Validation problems cut from the *training* frames only (for choosing hyper-parameters):
     the last ``fraction`` of each training set (about ``max_frames`` of them, evenly spaced) is
     observed from seeded random views (Akhter sequences: from their own cameras, their training
@@ -247,17 +358,21 @@ def validation_benchmarks(benchmarks: dict[str, Benchmark], fraction: float = 0.
     out = {}
     for name, b in benchmarks.items():
         tr, va = temporal_split(len(b.train_shapes), 1 - fraction)
-        va = va[::max(1, len(va) // max_frames)]
+        va = va[:: max(1, len(va) // max_frames)]
         if b.test.source.startswith("Akhter"):
             S = b.train_shapes[va]
             seq = Sequence(name, S, S[:, :2].copy(), b.test.edges, "validation")
         else:
             seq = zhou_sequence(name, b.train_shapes[va], np.random.default_rng(seed), "validation")
-        out[name] = Benchmark(seq, b.train_shapes[tr], f"validation: last {fraction:.0%} of the training frames")
+        out[name] = Benchmark(
+            seq, b.train_shapes[tr], f"validation: last {fraction:.0%} of the training frames"
+        )
     return out
 
 
-def load_paper_categories(data_root, rng: np.random.Generator, categories=PAPER_CATEGORIES) -> dict[str, Benchmark]:
+def load_paper_categories(
+    data_root, rng: np.random.Generator, categories=PAPER_CATEGORIES
+) -> dict[str, Benchmark]:
     """The eight CMU categories of the paper from ``data_root`` (``scale="paper"``).
 
     For each category: ``<category>.mat`` (training shapes) and ``test_<category>.mat`` in Zhou et
@@ -273,7 +388,9 @@ def load_paper_categories(data_root, rng: np.random.Generator, categories=PAPER_
             expected.append(f"{c}/")
         else:
             expected += [f"{c}.mat", f"test_{c}.mat"]
-    root = require_data_root(data_root, "CMU motion capture (Zhou et al. format)", expected, CMU_HOW_TO_GET)
+    root = require_data_root(
+        data_root, "CMU motion capture (Zhou et al. format)", expected, CMU_HOW_TO_GET
+    )
     out = {}
     for c in categories:
         if (root / f"test_{c}.mat").exists():
@@ -285,7 +402,9 @@ def load_paper_categories(data_root, rng: np.random.Generator, categories=PAPER_
             tr, te = temporal_split(len(shapes))
             train, test, split = shapes[tr], shapes[te], f"{c}/ ASF/AMC split in time"
         if train.shape[2] != test.shape[2]:
-            raise DataNotFoundError(f"{root}: {c} training and test shapes have different point counts")
+            raise DataNotFoundError(
+                f"{root}: {c} training and test shapes have different point counts"
+            )
         out[c] = Benchmark(zhou_sequence(c, test, rng, f"CMU mocap {c}"), train, split)
     return out
 
@@ -293,6 +412,7 @@ def load_paper_categories(data_root, rng: np.random.Generator, categories=PAPER_
 # --------------------------------------------------------------------------------------------
 # raw CMU ASF/AMC
 # --------------------------------------------------------------------------------------------
+
 
 def _rot(axis: str, deg: float) -> np.ndarray:
     a = np.deg2rad(deg)
@@ -338,7 +458,13 @@ def read_asf(path) -> dict:
                 root_axis = toks[1].upper()
             elif section == "bonedata":
                 if toks[0] == "begin":
-                    cur = {"dof": [], "axis": np.zeros(3), "order": "XYZ", "direction": np.zeros(3), "length": 0.0}
+                    cur = {
+                        "dof": [],
+                        "axis": np.zeros(3),
+                        "order": "XYZ",
+                        "direction": np.zeros(3),
+                        "length": 0.0,
+                    }
                 elif toks[0] == "end":
                     if cur is None or "name" not in cur:
                         raise ValueError("bone without a name")
@@ -362,9 +488,17 @@ def read_asf(path) -> dict:
         except (IndexError, ValueError, TypeError) as exc:
             raise ValueError(f"{path}, line {ln}: cannot parse {raw.strip()!r} ({exc})") from exc
     if not bones or "root" not in children:
-        raise ValueError(f"{path}: not an ASF skeleton (expected ':bonedata' bones and a ':hierarchy' starting at root)")
-    return {"length_unit": length_unit, "root_order": root_order, "root_axis": root_axis,
-            "bones": bones, "children": children}
+        raise ValueError(
+            f"{path}: not an ASF skeleton (expected ':bonedata' bones and a ':hierarchy' starting "
+            f"at root)"
+        )
+    return {
+        "length_unit": length_unit,
+        "root_order": root_order,
+        "root_axis": root_axis,
+        "bones": bones,
+        "children": children,
+    }
 
 
 def read_amc(path) -> list[dict]:
@@ -387,7 +521,10 @@ def read_amc(path) -> list[dict]:
         except ValueError as exc:
             raise ValueError(f"{path}, line {ln}: non-numeric value in {raw.strip()!r}") from exc
     if not frames:
-        raise ValueError(f"{path}: no frames found (expected a frame number line followed by 'bone values' lines)")
+        raise ValueError(
+            f"{path}: no frames found (expected a frame number line followed by 'bone values' "
+            f"lines)"
+        )
     return frames
 
 
@@ -411,7 +548,12 @@ def asf_amc_to_joints(skeleton: dict, motion: list[dict], to_meters: bool = True
             raise ValueError(f"AMC frame {f + 1}: no 'root' line")
         vals = dict(zip(skeleton["root_order"], frame["root"]))
         pos = {"root": np.array([vals.get("TX", 0.0), vals.get("TY", 0.0), vals.get("TZ", 0.0)])}
-        rot = {"root": _euler([vals.get("RX", 0.0), vals.get("RY", 0.0), vals.get("RZ", 0.0)], skeleton["root_axis"])}
+        rot = {
+            "root": _euler(
+                [vals.get("RX", 0.0), vals.get("RY", 0.0), vals.get("RZ", 0.0)],
+                skeleton["root_axis"],
+            )
+        }
         stack = [("root", c) for c in children.get("root", [])]
         while stack:
             parent, name = stack.pop()

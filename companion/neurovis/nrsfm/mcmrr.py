@@ -3,12 +3,14 @@
 Model (Eq. 1-4): S = sum_i c_i R_i B_i, W = sum_i M_i B_i with M_i = c_i R~_i (2 x 3),
 M_i M_i^T = c_i^2 I_2. The convex relaxation replaces the orthogonality by the spectral norm:
 
-    min_{M~, Z} 1/2 ||W - Z B~||_F^2 + alpha sum_i ||M_i||_2 + beta/2 ||Z D||_F^2   s.t. M~ = Z  (Eq. 10)
+    min_{M~, Z} 1/2 ||W - Z B~||_F^2 + alpha sum_i ||M_i||_2 + beta/2 ||Z D||_F^2 s.t. M~ = Z
+    (Eq. 10)
 
 with D = D-bar (x) I_3 (Eq. 11) and d_i = exp(||W - Pi B_i|| / (2 gamma^2)) (Eq. 12). beta = 0 is
 Zhou et al.'s convex relaxation (CRA). All frames of a sequence are solved at once: every tensor
 carries the frame as its leading dimension, and each frame keeps its own mu and stops on its own.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,11 +32,13 @@ class ALMConfig:
     alpha: weight of the spectral norms; beta: weight of the similarity term (0 = CRA);
     gamma2: gamma^2 of Eq. 12; tol: epsilon of Eq. 21; mu_ratio: the 10 of Eq. 19 / Algorithm 1;
     max_iter: Algorithm 1's 1000; similarity: "projection" (Eq. 12 as printed, on shapes scaled to
-    unit norm) or "aligned" (the basis seen from its best-fitting camera, see ``similarity_weights``);
+    unit norm) or "aligned" (the basis seen from its best-fitting camera, see
+    ``similarity_weights``);
     sync_iters: alternating-minimisation rounds of Eq. 22; output: how S is built from M~
     (``OUTPUTS``: "per-basis" (default, Zhou et al.'s code), "sync" (Eq. 22 only), "refine"
     (Eq. 22 then the non-convex refinement of Algorithm 1, line 20)).
     """
+
     alpha: float = 0.1
     beta: float = 0.0
     gamma2: float = 0.5
@@ -57,7 +61,9 @@ class ALMConfig:
         return cls(alpha=alpha, beta=0.0, **kw)
 
     @classmethod
-    def mcmrr(cls, alpha: float = 0.1, beta: float = 0.05, gamma2: float = 0.5, **kw) -> "ALMConfig":
+    def mcmrr(
+        cls, alpha: float = 0.1, beta: float = 0.05, gamma2: float = 0.5, **kw
+    ) -> "ALMConfig":
         """Eq. 10 with the similarity term."""
         return cls(alpha=alpha, beta=beta, gamma2=gamma2, **kw)
 
@@ -66,6 +72,7 @@ class ALMConfig:
 class ALMResult:
     """M: (F, 2, 3K) the motion matrices M~; iterations: (F,) ADMM iterations until Eq. 21;
     history: {"delta1", "delta2", "mu"}: (T, F) arrays (NaN once a frame has stopped)."""
+
     M: torch.Tensor
     iterations: torch.Tensor
     history: dict = field(default_factory=dict)
@@ -75,6 +82,7 @@ class ALMResult:
 class Reconstruction:
     """S: (F, 3, p) camera-frame 3D shapes (Eq. 1), c: (F, K), R: (F, K, 3, 3) one rotation per
     basis ("per-basis" output) or (F, 3, 3) one for all ("sync", "refine"), alm: ALMResult."""
+
     S: np.ndarray
     c: np.ndarray
     R: np.ndarray
@@ -84,6 +92,7 @@ class Reconstruction:
 # ---------------------------------------------------------------------------------------------
 # proximal operators (Eq. 14-15)
 # ---------------------------------------------------------------------------------------------
+
 
 def project_l1_ball(v: torch.Tensor, radius: float = 1.0) -> torch.Tensor:
     """Euclidean projection of each vector v[..., :] onto {x : ||x||_1 <= radius} (Duchi et al.
@@ -100,7 +109,9 @@ def project_l1_ball(v: torch.Tensor, radius: float = 1.0) -> torch.Tensor:
     return torch.where(inside, v, proj)
 
 
-def prox_spectral_norm(P: torch.Tensor, t: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+def prox_spectral_norm(
+    P: torch.Tensor, t: torch.Tensor | float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """argmin_M 1/2 ||M - P||_F^2 + t ||M||_2 for each matrix P[..., :, :] (Eq. 14-15):
     M = U diag(s - t P_l1(s / t)) V^T with U diag(s) V^T = svd(P) (Moreau: the dual of the
     spectral norm is the nuclear norm, whose unit ball is the l1 ball of singular values).
@@ -118,6 +129,7 @@ def prox_spectral_norm(P: torch.Tensor, t: torch.Tensor | float) -> tuple[torch.
 # the similarity matrix (Eq. 11-12)
 # ---------------------------------------------------------------------------------------------
 
+
 def _unit(x: torch.Tensor) -> torch.Tensor:
     x = x - x.mean(-1, keepdim=True)
     return x / x.flatten(-2).norm(dim=-1).clamp_min(1e-12)[..., None, None]
@@ -132,7 +144,7 @@ def polar_2x3(G: torch.Tensor) -> torch.Tensor:
     A = G @ G.mT
     a, b, c = A[..., 0, 0], A[..., 0, 1], A[..., 1, 1]
     s = torch.sqrt((a * c - b * b).clamp_min(0.0))
-    tau = torch.sqrt((a + c + 2 * s).clamp_min(0.0))             # s1 + s2
+    tau = torch.sqrt((a + c + 2 * s).clamp_min(0.0))  # s1 + s2
     adj = torch.stack([torch.stack([c + s, -b], -1), torch.stack([-b, a + s], -1)], -2)
     return (adj @ G) / (s * tau).clamp_min(1e-300)[..., None, None]
 
@@ -142,8 +154,14 @@ def _polar_rows(G: torch.Tensor) -> torch.Tensor:
     return polar_2x3(G)
 
 
-def similarity_weights(W: torch.Tensor, B: torch.Tensor, gamma2: float, mode: str = "projection",
-                       iters: int = 10, relative: bool = False) -> torch.Tensor:
+def similarity_weights(
+    W: torch.Tensor,
+    B: torch.Tensor,
+    gamma2: float,
+    mode: str = "projection",
+    iters: int = 10,
+    relative: bool = False,
+) -> torch.Tensor:
     """d_i of Eq. 12 for every frame and basis: (F, K), each >= 1.
 
     W: (F, 2, p), B: (K, 3, p). Both are centred and scaled to unit Frobenius norm first (the
@@ -159,14 +177,17 @@ def similarity_weights(W: torch.Tensor, B: torch.Tensor, gamma2: float, mode: st
     if mode == "projection":
         diff = Wn[:, None] - _unit(Bn[:, :2])[None]
     elif mode == "aligned":
-        WBt = torch.einsum("fap,kbp->fkab", Wn, Bn)            # (F, K, 2, 3)
-        G = Bn @ Bn.mT                                           # (K, 3, 3)
+        WBt = torch.einsum("fap,kbp->fkab", Wn, Bn)  # (F, K, 2, 3)
+        G = Bn @ Bn.mT  # (K, 3, 3)
         lmax = torch.linalg.eigvalsh(G)[..., -1]
         eye = torch.eye(3, dtype=W.dtype, device=W.device)
         R = _polar_rows(WBt)
-        for _ in range(iters):   # min over R and s > 0 of ||W^ - s R B^||: s in closed form, R by MM
+        # min over R and s > 0 of ||W^ - s R B^||: s in closed form, R by MM
+        for _ in range(iters):
             RB = torch.einsum("fkab,kbp->fkap", R, Bn)
-            s = ((Wn[:, None] * RB).sum((-2, -1)) / (RB * RB).sum((-2, -1)).clamp_min(1e-12)).clamp_min(1e-6)
+            s = (
+                (Wn[:, None] * RB).sum((-2, -1)) / (RB * RB).sum((-2, -1)).clamp_min(1e-12)
+            ).clamp_min(1e-6)
             R = _polar_rows(WBt / s[..., None, None] + R @ (lmax[:, None, None] * eye - G))
         diff = Wn[:, None] - _unit(torch.einsum("fkab,kbp->fkap", R, Bn))
     else:
@@ -181,11 +202,12 @@ def similarity_weights(W: torch.Tensor, B: torch.Tensor, gamma2: float, mode: st
 # ADMM steps (Eq. 14-20)
 # ---------------------------------------------------------------------------------------------
 
+
 def singular_values_2x3(P: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(s1, s2, P P^T) for each P[..., 2, 3], s1 >= s2 >= 0, from the 2 x 2 Gram matrix."""
     G = P @ P.mT
     a, b, c = G[..., 0, 0], G[..., 0, 1], G[..., 1, 1]
-    half, r = (a + c) / 2, torch.sqrt(((a - c) / 2) ** 2 + b ** 2)
+    half, r = (a + c) / 2, torch.sqrt(((a - c) / 2) ** 2 + b**2)
     return torch.sqrt(half + r), torch.sqrt((half - r).clamp_min(0.0)), G
 
 
@@ -229,13 +251,20 @@ def update_M(Z: torch.Tensor, Y: torch.Tensor, mu: torch.Tensor, alpha: float) -
     """Eq. 14-15: M_i = prox of (alpha/mu)||.||_2 at P_i, the i-th column triple of Z - Y/mu.
     Z, Y: (F, 2, 3K); mu: (F,). Returns M~ (F, 2, 3K)."""
     F, _, k3 = Z.shape
-    P = (Z - Y / mu[:, None, None]).reshape(F, 2, k3 // 3, 3).transpose(1, 2)   # (F, K, 2, 3)
+    P = (Z - Y / mu[:, None, None]).reshape(F, 2, k3 // 3, 3).transpose(1, 2)  # (F, K, 2, 3)
     M = prox_spectral_norm_2x3(P, (alpha / mu)[:, None])
     return M.transpose(1, 2).reshape(F, 2, k3)
 
 
-def update_Z(WBt: torch.Tensor, BBt: torch.Tensor, M: torch.Tensor, Y: torch.Tensor, mu: torch.Tensor,
-             beta: float = 0.0, D2: torch.Tensor | None = None) -> torch.Tensor:
+def update_Z(
+    WBt: torch.Tensor,
+    BBt: torch.Tensor,
+    M: torch.Tensor,
+    Y: torch.Tensor,
+    mu: torch.Tensor,
+    beta: float = 0.0,
+    D2: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Eq. 17 as printed: Z = (W B~^T + mu M~ + Y)(B~ B~^T + mu I + beta D D^T)^-1, by one linear
     solve per frame (the reference; the solver uses the equivalent ``ZSystem``).
 
@@ -264,16 +293,17 @@ class ZSystem:
     MCM-RR run the *same* solver; the similarity term only changes Delta.
     """
 
-    def __init__(self, Bt: torch.Tensor, num_frames: int, beta: float = 0.0,
-                 D2: torch.Tensor | None = None):
-        self.Bt = Bt                                                           # (3K, p)
+    def __init__(
+        self, Bt: torch.Tensor, num_frames: int, beta: float = 0.0, D2: torch.Tensor | None = None
+    ):
+        self.Bt = Bt  # (3K, p)
         k3, p = Bt.shape
-        self.outer = torch.einsum("jp,jq->jpq", Bt, Bt).reshape(k3, p * p)    # rows b_j b_j^T
+        self.outer = torch.einsum("jp,jq->jpq", Bt, Bt).reshape(k3, p * p)  # rows b_j b_j^T
         if beta and D2 is not None:
             extra = beta * D2
         else:
             extra = torch.zeros(num_frames, k3, dtype=Bt.dtype, device=Bt.device)
-        self.extra = extra                                                     # (F, 3K)
+        self.extra = extra  # (F, 3K)
         self.mu = torch.full((num_frames,), float("nan"), dtype=Bt.dtype, device=Bt.device)
         self.Hinv = torch.zeros(num_frames, p, p, dtype=Bt.dtype, device=Bt.device)
 
@@ -285,7 +315,9 @@ class ZSystem:
         self.Hinv[index] = torch.cholesky_inverse(torch.linalg.cholesky(H))
         self.mu[index] = mu
 
-    def solve(self, rhs: torch.Tensor, mu: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+    def solve(
+        self, rhs: torch.Tensor, mu: torch.Tensor, index: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Z = rhs (B~ B~^T + diag(mu + beta d^2))^-1 for rhs (F', 2, 3K), mu (F',); ``index``
         (F',) names the frames when F' < F."""
         if index is None:
@@ -293,20 +325,27 @@ class ZSystem:
         changed = self.mu[index] != mu
         if bool(changed.any()):
             self._refresh(index[changed], mu[changed])
-        inv_delta = 1.0 / (self.extra[index] + mu[:, None])                    # (F', 3K)
+        inv_delta = 1.0 / (self.extra[index] + mu[:, None])  # (F', 3K)
         u = rhs * inv_delta[:, None, :]
-        v = (u @ self.Bt) @ self.Hinv[index]                                    # (F', 2, p)
+        v = (u @ self.Bt) @ self.Hinv[index]  # (F', 2, p)
         return u - (v @ self.Bt.T) * inv_delta[:, None, :]
 
 
-def update_mu(mu: torch.Tensor, delta1: torch.Tensor, delta2: torch.Tensor, ratio: float = 10.0) -> torch.Tensor:
+def update_mu(
+    mu: torch.Tensor, delta1: torch.Tensor, delta2: torch.Tensor, ratio: float = 10.0
+) -> torch.Tensor:
     """Eq. 19: mu x 2 where delta1 > ratio delta2, mu / 2 where delta2 > ratio delta1."""
     mu = torch.where(delta1 > ratio * delta2, 2 * mu, mu)
     return torch.where(delta2 > ratio * delta1, mu / 2, mu)
 
 
-def solve_alm(W: torch.Tensor, bases: ShapeBases, config: ALMConfig, D2: torch.Tensor | None = None,
-              record_history: bool = True) -> ALMResult:
+def solve_alm(
+    W: torch.Tensor,
+    bases: ShapeBases,
+    config: ALMConfig,
+    D2: torch.Tensor | None = None,
+    record_history: bool = True,
+) -> ALMResult:
     """Algorithm 1, lines 3-18, for all frames at once. W: (F, 2, p) centred observations.
 
     Initialisation (the paper leaves it open): mu_0 = 1 / mean|W| (Zhou et al.), Z_0 the ridge
@@ -314,10 +353,10 @@ def solve_alm(W: torch.Tensor, bases: ShapeBases, config: ALMConfig, D2: torch.T
     (Eq. 20) are both below ``tol`` (Eq. 21), or after ``max_iter`` iterations.
     """
     dtype, device = W.dtype, W.device
-    Bt = bases.stacked().to(device=device, dtype=dtype)                 # (3K, p)
-    WBt = W @ Bt.T                                                      # (F, 2, 3K)
+    Bt = bases.stacked().to(device=device, dtype=dtype)  # (3K, p)
+    WBt = W @ Bt.T  # (F, 2, 3K)
     F = W.shape[0]
-    mu = 1.0 / W.abs().flatten(1).mean(1).clamp_min(1e-12)              # (F,)
+    mu = 1.0 / W.abs().flatten(1).mean(1).clamp_min(1e-12)  # (F,)
     system = ZSystem(Bt, F, config.beta, D2)
     Z = system.solve(WBt, mu)
     M, Y = Z.clone(), torch.zeros_like(Z)
@@ -329,17 +368,17 @@ def solve_alm(W: torch.Tensor, bases: ShapeBases, config: ALMConfig, D2: torch.T
             break
         full = active.numel() == F
         Za, Ya, mua = (Z, Y, mu) if full else (Z[active], Y[active], mu[active])
-        Ma = update_M(Za, Ya, mua, config.alpha)                                       # Eq. 15
+        Ma = update_M(Za, Ya, mua, config.alpha)  # Eq. 15
         rhs = (WBt if full else WBt[active]) + mua[:, None, None] * Ma + Ya
-        Zn = system.solve(rhs, mua, None if full else active)                          # Eq. 17
-        Yn = Ya + mua[:, None, None] * (Ma - Zn)                                       # Eq. 18
+        Zn = system.solve(rhs, mua, None if full else active)  # Eq. 17
+        Yn = Ya + mua[:, None, None] * (Ma - Zn)  # Eq. 18
         zn = Za.flatten(1).norm(dim=1).clamp_min(1e-12)
-        d1 = (Ma - Zn).flatten(1).norm(dim=1) / zn                                     # Eq. 20
+        d1 = (Ma - Zn).flatten(1).norm(dim=1) / zn  # Eq. 20
         d2 = (Zn - Za).flatten(1).norm(dim=1) / zn
         if config.scaled_dual:  # Zhou et al.'s code scales the dual residual by mu
             d2 = d2 * mua
-        done = (d1 < config.tol) & (d2 < config.tol)                                   # Eq. 21
-        mun = torch.where(done, mua, update_mu(mua, d1, d2, config.mu_ratio))          # Eq. 19
+        done = (d1 < config.tol) & (d2 < config.tol)  # Eq. 21
+        mun = torch.where(done, mua, update_mu(mua, d1, d2, config.mu_ratio))  # Eq. 19
         if record_history:
             for key, val in (("delta1", d1), ("delta2", d2), ("mu", mua)):
                 row = torch.full((F,), float("nan"), dtype=dtype, device=device)
@@ -359,13 +398,14 @@ def solve_alm(W: torch.Tensor, bases: ShapeBases, config: ALMConfig, D2: torch.T
 # rotation synchronisation (Eq. 22) and the shape (Eq. 1)
 # ---------------------------------------------------------------------------------------------
 
+
 def sync_rotation(M: torch.Tensor, iters: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 22: min_{c, R} sum_i ||M_i - c_i R||_F^2 s.t. R R^T = I_2, by alternating minimisation.
 
     M: (F, K, 2, 3). Given R, c_i = <M_i, R> / 2; given c, R = polar(sum_i c_i M_i). Starts from
     the polar factor of the largest M_i. Returns R (F, 2, 3) with orthonormal rows and c (F, K).
     """
-    norms = M.flatten(-2).norm(dim=-1)                                   # (F, K)
+    norms = M.flatten(-2).norm(dim=-1)  # (F, K)
     start = M[torch.arange(M.shape[0]), norms.argmax(1)]
     R = _polar_rows(start)
     c = torch.einsum("fkab,fab->fk", M, R) / 2
@@ -401,17 +441,27 @@ def compose_per_basis(M: torch.Tensor, B: torch.Tensor, zero: float = 1e-6):
     return torch.einsum("fk,fkab,kbp->fap", c, R, B), c, R
 
 
-def refine(W: torch.Tensor, B: torch.Tensor, R: torch.Tensor, c: torch.Tensor, lam: float,
-           iters: int = 50, rotation_steps: int = 5, code_steps: int = 20, tol: float = 1e-4):
+def refine(
+    W: torch.Tensor,
+    B: torch.Tensor,
+    R: torch.Tensor,
+    c: torch.Tensor,
+    lam: float,
+    iters: int = 50,
+    rotation_steps: int = 5,
+    code_steps: int = 20,
+    tol: float = 1e-4,
+):
     """The optional refinement of Algorithm 1 (line 20; Zhou et al.'s ``ssr2D3D_alt``): from the
     synchronised (R, c) of Eq. 22, minimise the non-convex
 
         f(R, c) = 1/2 ||W - R sum_i c_i B_i||_F^2 + lam ||c||_1,  R R^T = I_2
 
-    by alternating (a) R: majorise-minimise steps on the Stiefel manifold,
-    R <- polar(W S^T + R (l I - S S^T)) with l = ||S S^T||_F >= ||S S^T||_2, S = sum_i c_i B_i
-    (each step decreases f: our closed-form replacement for Zhou's Manopt trust region), and
-    (b) c: FISTA on the lasso in c with R fixed (step 1 / ||G||_F, G the Gram matrix). A frame stops when f changes by less than ``tol`` (relative).
+    by alternating (a) R: majorise-minimise steps on the Stiefel manifold, R <- polar(W S^T + R (l
+    I - S S^T)) with l = ||S S^T||_F >= ||S S^T||_2, S = sum_i c_i B_i (each step decreases f: our
+    closed-form replacement for Zhou's Manopt trust region), and (b) c: FISTA on the lasso in c with
+    R fixed (step 1 / ||G||_F, G the Gram matrix). A frame stops when f changes by less than ``tol``
+    (relative).
 
     W: (F, 2, p); B: (K, 3, p); R: (F, 2, 3); c: (F, K). Returns (R (F, 2, 3), c (F, K)).
     """
@@ -427,23 +477,23 @@ def refine(W: torch.Tensor, B: torch.Tensor, R: torch.Tensor, c: torch.Tensor, l
     for _ in range(iters):
         S = torch.einsum("fk,kap->fap", c, B)
         SSt = S @ S.mT
-        lmax = torch.linalg.matrix_norm(SSt)[..., None, None]       # ||.||_F >= ||.||_2: a valid MM
+        lmax = torch.linalg.matrix_norm(SSt)[..., None, None]  # ||.||_F >= ||.||_2: a valid MM
         Rn = R
-        for _ in range(rotation_steps):                                          # (a) R
+        for _ in range(rotation_steps):  # (a) R
             Rn = polar_2x3(W @ S.mT + Rn @ (lmax * eye - SSt))
-        RB = torch.einsum("fab,kbp->fkap", Rn, B).flatten(-2)                    # (F, K, 2p)
-        G = RB @ RB.mT                                                           # (F, K, K)
-        Atw = (RB * W.flatten(-2)[:, None]).sum(-1)                              # (F, K)
+        RB = torch.einsum("fab,kbp->fkap", Rn, B).flatten(-2)  # (F, K, 2p)
+        G = RB @ RB.mT  # (F, K, K)
+        Atw = (RB * W.flatten(-2)[:, None]).sum(-1)  # (F, K)
         L = torch.linalg.matrix_norm(G)[..., None].clamp_min(1e-12)  # Lipschitz bound, no eig
         x, y, t = c, c, 1.0
-        for _ in range(code_steps):                                              # (b) c, FISTA
+        for _ in range(code_steps):  # (b) c, FISTA
             g = (G @ y[..., None])[..., 0] - Atw
             z = y - g / L
             xn = torch.sign(z) * (z.abs() - lam / L).clamp_min(0.0)
             tn = (1 + (1 + 4 * t * t) ** 0.5) / 2
             y, x, t = xn + ((t - 1) / tn) * (xn - x), xn, tn
         f_new = objective(Rn, x)
-        keep = active & (f_new <= objective(R, c))                         # monotone safeguard
+        keep = active & (f_new <= objective(R, c))  # monotone safeguard
         R = torch.where(keep[:, None, None], Rn, R)
         c = torch.where(keep[:, None], x, c)
         f_now = torch.where(keep, f_new, f_old)
@@ -458,13 +508,18 @@ def refine(W: torch.Tensor, B: torch.Tensor, R: torch.Tensor, c: torch.Tensor, l
 # the driver
 # ---------------------------------------------------------------------------------------------
 
-def reconstruct(W, bases: ShapeBases, config: ALMConfig, device="cpu", record_history: bool = True) -> Reconstruction:
+
+def reconstruct(
+    W, bases: ShapeBases, config: ALMConfig, device="cpu", record_history: bool = True
+) -> Reconstruction:
     """See ``_reconstruct``; runs on one CPU thread (``single_thread``)."""
     with single_thread(device):
         return _reconstruct(W, bases, config, device, record_history)
 
 
-def _reconstruct(W, bases: ShapeBases, config: ALMConfig, device="cpu", record_history: bool = True) -> Reconstruction:
+def _reconstruct(
+    W, bases: ShapeBases, config: ALMConfig, device="cpu", record_history: bool = True
+) -> Reconstruction:
     """Algorithm 1: 3D shapes (F, 3, p) from 2D observations W (F, 2, p), all frames at once.
 
     Each frame's W is centred and scaled to unit Frobenius norm (so that alpha and beta do not
@@ -483,19 +538,21 @@ def _reconstruct(W, bases: ShapeBases, config: ALMConfig, device="cpu", record_h
     B = bases.B.to(device=device, dtype=torch.float64)
     D2 = None
     if config.beta:
-        d = similarity_weights(Wn, B, config.gamma2, config.similarity, relative=config.relative)            # Eq. 12
-        D2 = (d ** 2).repeat_interleave(3, dim=1)                                  # Eq. 11: diag(D D^T)
+        # Eq. 12
+        d = similarity_weights(Wn, B, config.gamma2, config.similarity, relative=config.relative)
+        # Eq. 11: diag(D D^T)
+        D2 = (d**2).repeat_interleave(3, dim=1)
     alm = solve_alm(Wn, bases, config, D2, record_history)
     K = B.shape[0]
-    Mi = alm.M.reshape(-1, 2, K, 3).transpose(1, 2)                                # (F, K, 2, 3)
-    if config.output == "per-basis":                                               # Zhou's default
-        S, c, R = compose_per_basis(Mi, B)                                         # Eq. 1
+    Mi = alm.M.reshape(-1, 2, K, 3).transpose(1, 2)  # (F, K, 2, 3)
+    if config.output == "per-basis":  # Zhou's default
+        S, c, R = compose_per_basis(Mi, B)  # Eq. 1
     else:
-        R2, c = sync_rotation(Mi, config.sync_iters)                               # Eq. 22
-        if config.output == "refine":                                  # Algorithm 1, line 20
+        R2, c = sync_rotation(Mi, config.sync_iters)  # Eq. 22
+        if config.output == "refine":  # Algorithm 1, line 20
             R2, c = refine(Wn, B, R2, c, config.alpha)
         R = full_rotation(R2)
-        S = compose_shape(c, R, B)                                                 # Eq. 1, R_i = R
+        S = compose_shape(c, R, B)  # Eq. 1, R_i = R
     S = S * scale[:, None, None]
     return Reconstruction(S.cpu().numpy(), (c * scale[:, None]).cpu().numpy(), R.cpu().numpy(), alm)
 
@@ -503,17 +560,22 @@ def _reconstruct(W, bases: ShapeBases, config: ALMConfig, device="cpu", record_h
 def reconstruct_frame_by_frame(W, bases: ShapeBases, config: ALMConfig, device="cpu") -> np.ndarray:
     """The same solver called on one frame at a time (the loop the batched solver replaces)."""
     W = np.asarray(W)
-    return np.stack([reconstruct(W[f:f + 1], bases, config, device, record_history=False).S[0]
-                     for f in range(len(W))])
+    return np.stack(
+        [
+            reconstruct(W[f : f + 1], bases, config, device, record_history=False).S[0]
+            for f in range(len(W))
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # errors (Eq. 23-24)
 # ---------------------------------------------------------------------------------------------
 
+
 def resolve_reflection(S_est: np.ndarray, S_true: np.ndarray) -> np.ndarray:
-    """Weak perspective cannot tell a shape from its mirror image in depth ((c, R) and (-c, -R)
-    give the same W): per frame, keep S_est or diag(1, 1, -1) S_est, whichever is closer to S_true."""
+    """Weak perspective cannot tell a shape from its mirror image in depth ((c, R) and (-c, -R) give
+    the same W): per frame, keep S_est or diag(1, 1, -1) S_est, whichever is closer to S_true."""
     flip = S_est * np.array([1.0, 1.0, -1.0])[:, None]
     e0 = np.linalg.norm(S_est - S_true, axis=(1, 2))
     e1 = np.linalg.norm(flip - S_true, axis=(1, 2))
@@ -528,7 +590,7 @@ def frame_errors(S_est: np.ndarray, S_true: np.ndarray, squared: bool = False) -
     S_true = S_true - S_true.mean(-1, keepdims=True)
     S_est = resolve_reflection(S_est - S_est.mean(-1, keepdims=True), S_true)
     e = np.linalg.norm(S_est - S_true, axis=(1, 2))
-    return e ** 2 if squared else e
+    return e**2 if squared else e
 
 
 def xi(S_est: np.ndarray, S_true: np.ndarray, squared: bool = False) -> tuple[float, float]:

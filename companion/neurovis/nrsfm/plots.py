@@ -1,5 +1,6 @@
 """Figures of chapter 02: skeletons in 3D (plotly viewer with a frame slider, matplotlib views like
 the paper's Figure 2), errors per frame, ADMM residuals, the elastic-net objective."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,13 +33,36 @@ def _skeleton_traces(S, edges, name, color, symbol, scene, show_legend):
 
     P = _to_plot(S)
     xs, ys, zs = _lines(S, edges)
-    return [go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", line=dict(color=color, width=4), name=name,
-                         legendgroup=name, showlegend=False, scene=scene, hoverinfo="skip"),
-            go.Scatter3d(x=P[0], y=P[1], z=P[2], mode="markers", marker=dict(size=3, color=color, symbol=symbol),
-                         name=name, legendgroup=name, showlegend=show_legend, scene=scene)]
+    return [
+        go.Scatter3d(
+            x=xs,
+            y=ys,
+            z=zs,
+            mode="lines",
+            line=dict(color=color, width=4),
+            name=name,
+            legendgroup=name,
+            showlegend=False,
+            scene=scene,
+            hoverinfo="skip",
+        ),
+        go.Scatter3d(
+            x=P[0],
+            y=P[1],
+            z=P[2],
+            mode="markers",
+            marker=dict(size=3, color=color, symbol=symbol),
+            name=name,
+            legendgroup=name,
+            showlegend=show_legend,
+            scene=scene,
+        ),
+    ]
 
 
-def viewer_3d(truth: np.ndarray, estimates: dict, edges, frames, title: str = "", height: int = 460):
+def viewer_3d(
+    truth: np.ndarray, estimates: dict, edges, frames, title: str = "", height: int = 460
+):
     """Interactive plotly viewer: ground truth vs each estimate, three viewpoints, a frame slider.
 
     truth: (F, 3, p); estimates: {name: (F, 3, p)}; frames: indices shown on the slider.
@@ -48,7 +72,9 @@ def viewer_3d(truth: np.ndarray, estimates: dict, edges, frames, title: str = ""
 
     frames = list(frames)
     names = ["ground truth", *estimates]
-    colors = {n: PALETTE[i] for i, n in enumerate(["ground truth", "CRA", "MCM-RR", "CRA-EN", "CRA-SC"])}
+    colors = {
+        n: PALETTE[i] for i, n in enumerate(["ground truth", "CRA", "MCM-RR", "CRA-EN", "CRA-SC"])
+    }
     lim = float(np.abs(truth[frames]).max()) * 1.1
 
     def traces(f):
@@ -57,24 +83,61 @@ def viewer_3d(truth: np.ndarray, estimates: dict, edges, frames, title: str = ""
             scene = "scene" if v == 0 else f"scene{v + 1}"
             for n in names:
                 S = truth[f] if n == "ground truth" else estimates[n][f]
-                out += _skeleton_traces(S, edges, n, colors.get(n, PALETTE[len(out) % 8]),
-                                        "circle" if n == "ground truth" else "cross", scene, v == 0)
+                out += _skeleton_traces(
+                    S,
+                    edges,
+                    n,
+                    colors.get(n, PALETTE[len(out) % 8]),
+                    "circle" if n == "ground truth" else "cross",
+                    scene,
+                    v == 0,
+                )
         return out
 
-    fig = make_subplots(rows=1, cols=3, specs=[[{"type": "scene"}] * 3],
-                        subplot_titles=("front", "side", "above"), horizontal_spacing=0.01)
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        specs=[[{"type": "scene"}] * 3],
+        subplot_titles=("front", "side", "above"),
+        horizontal_spacing=0.01,
+    )
     for tr in traces(frames[0]):
         fig.add_trace(tr)
     fig.frames = [go.Frame(data=traces(f), name=str(f)) for f in frames]
     axis = dict(range=[-lim, lim], showticklabels=False, title="")
     for v in range(3):
         key = "scene" if v == 0 else f"scene{v + 1}"
-        fig.layout[key].update(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="cube",
-                               camera=dict(eye=_EYES[v], up=dict(x=0, y=0, z=1)))
-    fig.update_layout(sliders=[dict(active=0, currentvalue=dict(prefix="frame "), pad=dict(t=10),
-                                    steps=[dict(label=str(f), method="animate",
-                                                args=[[str(f)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                                                     transition=dict(duration=0))]) for f in frames])])
+        fig.layout[key].update(
+            xaxis=axis,
+            yaxis=axis,
+            zaxis=axis,
+            aspectmode="cube",
+            camera=dict(eye=_EYES[v], up=dict(x=0, y=0, z=1)),
+        )
+    fig.update_layout(
+        sliders=[
+            dict(
+                active=0,
+                currentvalue=dict(prefix="frame "),
+                pad=dict(t=10),
+                steps=[
+                    dict(
+                        label=str(f),
+                        method="animate",
+                        args=[
+                            [str(f)],
+                            dict(
+                                mode="immediate",
+                                frame=dict(duration=0, redraw=True),
+                                transition=dict(duration=0),
+                            ),
+                        ],
+                    )
+                    for f in frames
+                ],
+            )
+        ]
+    )
     return plotly_style(fig, title, height=height)
 
 
@@ -87,11 +150,14 @@ def three_views(truth: np.ndarray, estimates: dict, edges, title: str = ""):
     lim = float(np.abs(truth).max()) * 1.1
     for v, (elev, azim) in enumerate(VIEWS):
         ax = fig.add_subplot(1, 3, v + 1, projection="3d")
-        for i, (name, S, marker) in enumerate([("ground truth", truth, "o")] +
-                                              [(n, s, "+") for n, s in estimates.items()]):
+        for i, (name, S, marker) in enumerate(
+            [("ground truth", truth, "o")] + [(n, s, "+") for n, s in estimates.items()]
+        ):
             P = _to_plot(S)
             color = PALETTE[i]
-            ax.scatter(P[0], P[1], P[2], marker=marker, color=color, s=18, label=name if v == 0 else None)
+            ax.scatter(
+                P[0], P[1], P[2], marker=marker, color=color, s=18, label=name if v == 0 else None
+            )
             for a, b in edges:
                 ax.plot(P[0, [a, b]], P[1, [a, b]], P[2, [a, b]], color=color, lw=1)
         ax.view_init(elev=elev, azim=azim)
@@ -113,7 +179,8 @@ def errors_per_frame(frames, errors: dict, title: str = "", ylabel: str = "||S~ 
 
 
 def admm_residuals(history: dict, frame: int, title: str = ""):
-    """Plotly: delta1, delta2 (Eq. 20) and mu (Eq. 19) over the ADMM iterations of one frame (log y)."""
+    """Plotly: delta1, delta2 (Eq. 20) and mu (Eq. 19) over the ADMM iterations of one frame (log
+    y)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -130,7 +197,9 @@ def objective_curves(curves: dict, title: str = "Eq. 5 objective"):
     from neurovis.core.plotting import line_figure
 
     n = max(len(v) for v in curves.values())
-    fig = line_figure(range(n), curves, title=title, xlabel="iteration", ylabel="objective (Eq. 5)", markers=False)
+    fig = line_figure(
+        range(n), curves, title=title, xlabel="iteration", ylabel="objective (Eq. 5)", markers=False
+    )
     fig.update_yaxes(type="log")
     return fig
 

@@ -178,7 +178,7 @@ def search(
     for K in grid["num_bases"]:
         h = replace(chosen, num_bases=K)
         row = {"K": K}
-        if K > fewest:   # Eq. 5 needs K <= the number of training shapes (yoga's is the smallest)
+        if K > fewest:  # Eq. 5 needs K <= the number of training shapes (yoga's is the smallest)
             trials_c.append({**row, "skipped": f"K > {fewest} training shapes of a sequence"})
             say(f"C K={K}: skipped, a sequence has only {fewest} training shapes")
             continue
