@@ -203,6 +203,60 @@ def test_rehash_migrates_only_records_of_unchanged_code(repo):
     )
 
 
+def test_a_tuning_record_ignores_the_notebook_but_sees_the_package(repo, monkeypatch):
+    monkeypatch.setenv("NEUROVIS_RESULTS_DIR", str(repo / "results"))
+    path = results.save_tuning("98_probe", {"chosen": {"gain": 2.0}}, data="probe set")
+    rec = results.load_tuning("98_probe")
+    assert path.name == "98_probe.tuning.json" and rec["kind"] == "tuning"
+    assert rec["provenance"]["code_scope"] == "package" and not results.is_stale(rec)
+    (repo / "notebooks" / "98_probe.py").write_text(SOURCE + "\n# %%\nprint('another cell')\n")
+    assert not results.is_stale(rec)  # the search did not run the notebook
+    model = repo / "companion" / "neurovis" / "probe" / "model.py"
+    model.write_text(model.read_text().replace("2.0", "2.5"))
+    assert results.is_stale(rec)
+
+
+def test_rehash_rescopes_a_tuning_record_only_when_its_commit_had_todays_package(repo):
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "one")
+    same = git("rev-parse", "--short=12", "HEAD")
+    full = results.code_hash("98_probe")  # the old scope: notebook and package
+    model = repo / "companion" / "neurovis" / "probe" / "model.py"
+    model.write_text(model.read_text().replace("2.0", "2.5"))
+    git("commit", "-q", "-am", "two")
+    other = git("rev-parse", "--short=12", "HEAD")
+    model.write_text(model.read_text().replace("2.5", "2.0"))  # today's package = commit one's
+    (repo / "notebooks" / "98_probe.py").write_text(SOURCE + "\n# %%\nprint('another cell')\n")
+    assert results.code_hash("98_probe") != full  # the notebook changed after the search
+    out = repo / "results"
+    out.mkdir()
+    for name, commit in [("a", same), ("b", other), ("c", same + "+dirty")]:
+        rec = {
+            "chapter": "98_probe",
+            "kind": "tuning",
+            "provenance": {"commit": commit, "code_hash": full},
+        }
+        (out / f"98_probe.{name}.json").write_text(json.dumps(rec, indent=2) + "\n")
+    lines = "\n".join(results.rehash_records(out))
+    assert "98_probe.a.json: rescoped" in lines
+    assert "98_probe.b.json: STALE" in lines and "98_probe.c.json: STALE" in lines
+    a = json.loads((out / "98_probe.a.json").read_text())
+    assert a["provenance"]["code_scope"] == "package" and not results.is_stale(a)
+    assert a["provenance"]["code_hash"] == results.package_hash_at("98_probe", same)
+    assert results.is_stale(json.loads((out / "98_probe.b.json").read_text()))
+
+
 def test_the_ruff_rule_set_is_stated_and_covers_the_chapter_sources():
     tomllib = pytest.importorskip("tomllib")
     root = Path(__file__).resolve().parents[2]

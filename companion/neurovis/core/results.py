@@ -269,8 +269,9 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def _chapter_files(chapter: str):
-    """(repository root, the chapter's code files), or (None, []) without a clone."""
+def _chapter_files(chapter: str, notebook: bool = True):
+    """(repository root, the chapter's code files), or (None, []) without a clone.
+    ``notebook=False``: the sub-package alone (the code a tuning search runs)."""
     from .data import repo_root
 
     try:
@@ -278,29 +279,70 @@ def _chapter_files(chapter: str):
     except Exception:  # Colab pip install without a clone
         return None, []
     topic = chapter.split("_", 1)[-1]
-    files = [root / "notebooks" / f"{chapter}.py"]
+    files = [root / "notebooks" / f"{chapter}.py"] if notebook else []
     files += sorted((root / "companion" / "neurovis" / topic).rglob("*.py"))
     return root, [f for f in files if f.is_file()]
 
 
-def code_hash(chapter: str) -> str:
+def _hash_sources(sources) -> str:
+    """sha256 (16 hex) over (relative path, source text) pairs, each source as its syntax tree."""
+    from .sourcecode import fingerprint
+
+    h = hashlib.sha256()
+    for rel, text in sources:
+        try:
+            data = fingerprint(text).encode()
+        except (SyntaxError, ValueError):  # not parseable: its bytes
+            data = text.encode("utf-8", "surrogateescape")
+        h.update(rel.encode() + b"\0" + data + b"\0")
+    return h.hexdigest()[:16]
+
+
+def code_hash(chapter: str, notebook: bool = True) -> str:
     """sha256 (16 hex) of the chapter's code: ``notebooks/<chapter>.py`` and its sub-package
     ``companion/neurovis/<topic>/``, each file as its syntax tree (``sourcecode.fingerprint``:
     reformatting, comments and docstring wrapping do not count, any change of the code does). A
-    results file whose hash differs from today's is stale."""
-    from .sourcecode import fingerprint
-
-    root, files = _chapter_files(chapter)
+    results file whose hash differs from today's is stale. ``notebook=False`` hashes the
+    sub-package alone: the scope of a tuning record (``save_tuning``)."""
+    root, files = _chapter_files(chapter, notebook)
     if not files:
         return "unknown"
-    h = hashlib.sha256()
+    sources = []
     for f in files:
         try:
-            text = fingerprint(f.read_text(encoding="utf-8")).encode()
-        except (SyntaxError, ValueError, UnicodeDecodeError):  # not parseable: its bytes
-            text = f.read_bytes()
-        h.update(f.relative_to(root).as_posix().encode() + b"\0" + text + b"\0")
-    return h.hexdigest()[:16]
+            text = f.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            text = f.read_bytes().decode("utf-8", "surrogateescape")
+        sources.append((f.relative_to(root).as_posix(), text))
+    return _hash_sources(sources)
+
+
+def package_hash_at(chapter: str, commit: str) -> str | None:
+    """``code_hash(chapter, notebook=False)`` of the sub-package as committed at ``commit`` (read
+    with git), or None when git cannot read it."""
+    from .data import repo_root
+
+    topic = chapter.split("_", 1)[-1]
+    try:
+        root = repo_root()
+        git = ["git", "-C", str(root)]
+        listing = subprocess.run(
+            git + ["ls-tree", "-r", "--name-only", commit, f"companion/neurovis/{topic}/"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.split()
+        rels = sorted((p for p in listing if p.endswith(".py")), key=lambda p: root / p)
+        sources = []
+        for rel in rels:
+            blob = subprocess.run(
+                git + ["show", f"{commit}:{rel}"], capture_output=True, timeout=30, check=True
+            ).stdout
+            sources.append((rel, blob.decode("utf-8", "surrogateescape")))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return _hash_sources(sources) if sources else None
 
 
 def legacy_code_hash(chapter: str) -> str:
@@ -334,9 +376,11 @@ def rehash_records(directory: Path | None = None, chapters=None, write: bool = T
         chapter = record.get("chapter") or path.name.split(".")[0]
         if chapters and chapter not in chapters:
             continue
-        recorded, now = prov["code_hash"], code_hash(chapter)
+        recorded, now = prov["code_hash"], _record_hash_now({**record, "chapter": chapter})
         if recorded == now:
             lines.append(f"{path.name}: up to date ({now})")
+        elif record.get("kind") == "tuning" and "code_scope" not in prov:
+            lines.append(_rescope_tuning(path, chapter, prov, write))
         elif recorded == legacy_code_hash(chapter) and now != "unknown":
             if write:
                 text = path.read_text()
@@ -353,15 +397,52 @@ def rehash_records(directory: Path | None = None, chapters=None, write: bool = T
     return lines
 
 
+def _record_hash_now(record: dict) -> str:
+    """Today's code hash in the record's scope: the sub-package alone for a tuning record saved
+    by ``save_tuning`` (``code_scope: "package"``), else notebook and sub-package."""
+    prov = record.get("provenance", {})
+    return code_hash(record["chapter"], notebook=prov.get("code_scope") != "package")
+
+
+def _rescope_tuning(path: Path, chapter: str, prov: dict, write: bool) -> str:
+    """A tuning record saved before ``save_tuning`` hashed the notebook too. It gets the
+    package-only scope when its (clean) commit's sub-package has today's package hash: the search
+    then ran exactly today's code."""
+    commit, now = str(prov.get("commit", "")), code_hash(chapter, notebook=False)
+    if not commit or commit.endswith("+dirty") or commit == "unknown":
+        return f"{path.name}: STALE, left as it is (made at {commit or 'no commit'}: not checkable)"
+    then = package_hash_at(chapter, commit)
+    if then != now or now == "unknown":
+        return (
+            f"{path.name}: STALE, left as it is (the package at {commit} hashes to {then}, "
+            f"today {now})"
+        )
+    if write:
+        text = path.read_text()
+        needle = f'"code_hash": "{prov["code_hash"]}"'
+        if text.count(needle) != 1:
+            raise RuntimeError(f"{path}: expected one {needle}")
+        indent = text[: text.index(needle)].rsplit("\n", 1)[-1]
+        path.write_text(
+            text.replace(needle, f'"code_hash": "{now}",\n{indent}"code_scope": "package"')
+        )
+    return (
+        f"{path.name}: rescoped to its package ({prov['code_hash']} -> {now}; "
+        f"the package is as at {commit})"
+    )
+
+
 def is_stale(record: dict) -> bool:
     """True when the chapter's code changed after ``record`` was made (or the record has no
-    hash)."""
+    hash). A tuning record looks only at the code its search ran (its sub-package)."""
     recorded = record.get("provenance", {}).get("code_hash")
-    now = code_hash(record["chapter"])
+    now = _record_hash_now(record)
     return recorded is None or recorded == "unknown" or (now != "unknown" and recorded != now)
 
 
-def _provenance(device, duration_s, data, chapter: str | None = None) -> dict:
+def _provenance(
+    device, duration_s, data, chapter: str | None = None, notebook: bool = True
+) -> dict:
     prov = {
         "commit": _git_commit(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -372,8 +453,39 @@ def _provenance(device, duration_s, data, chapter: str | None = None) -> dict:
         "data": data,
     }
     if chapter:
-        prov["code_hash"] = code_hash(chapter)
+        prov["code_hash"] = code_hash(chapter, notebook)
+        if not notebook:
+            prov["code_scope"] = "package"
     return prov
+
+
+def save_tuning(
+    chapter: str, record: dict, data: str, device=None, duration_s=None, **extra
+) -> Path:
+    """Write a tuning search's ``record`` to ``<results>/<chapter>.tuning.json`` (``kind:
+    "tuning"``; ``extra`` keys go before the record's). Its code hash covers the chapter's
+    sub-package only (``code_scope: "package"``): the search runs package code, so an edit of the
+    notebook does not make the chosen values stale, while any change of the package does."""
+    prov = _provenance(device, duration_s, data, chapter, notebook=False)
+    body = {"chapter": chapter, "kind": "tuning", **extra, **record, "provenance": prov}
+    out = results_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{chapter}.tuning.json"
+    path.write_text(json.dumps(body, indent=2, default=_json_default) + "\n")
+    return path
+
+
+def _json_default(v):
+    """numpy scalars as numbers, anything else as its string."""
+    try:
+        return v.item()
+    except AttributeError:
+        return str(v)
+
+
+def load_tuning(chapter: str) -> dict | None:
+    """The chapter's tuning record (write folder first, then book/results), or None."""
+    return _read(f"{chapter}.tuning.json")
 
 
 def _write(record: dict, name: str) -> Path:
