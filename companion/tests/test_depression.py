@@ -522,3 +522,54 @@ def test_avec2014_keeps_a_development_subject_out_of_training(tmp_path):
     train, dev = set(parts["train"].subjects), set(parts["dev"].subjects)
     assert dev == {"2011_1"} and not train & dev  # every fifth Development subject: 2011
     assert train == {"208_1", "300_1", "301_1"} and parts["test"].subjects == ["207_1"]
+
+
+def test_tuning_scores_on_development_subjects_and_never_chooses_no_partition_loss(tiny_benchmark):
+    from neurovis.depression import tuning
+
+    grid = {"att_weight": (0.0, 0.1), "lr": (3e-3,)}
+    rec = tuning.search(
+        48,
+        widths=(4, 8, 8, 8),
+        num_epochs=2,
+        patience=1,
+        batch_size=16,
+        grid=grid,
+        progress=False,
+        parts=tiny_benchmark,
+    )
+    assert [t["att_weight"] for t in rec["stage_a"]] == [0.0, 0.1]
+    assert rec["chosen"] == {"att_weight": 0.1, "lr": 3e-3}  # 0 is shown, never chosen
+    for t in rec["stage_a"]:
+        assert 1 <= t["best_epoch"] <= t["epochs_run"] <= 2 and np.isfinite(t["dev_mae"])
+
+
+def test_run_seed_pairs_every_variant_on_the_same_test_subjects(orl_face):
+    from neurovis.depression import study
+    from neurovis.depression.train import TrainSettings
+
+    bench = BenchmarkConfig(
+        image_size=48,
+        render_size=96,
+        split_subjects=(4, 1, 2),
+        videos_per_subject=(3, 2, 3),
+        frames_per_video=1,
+        distractors=2,
+    )
+    faces = {f"s{i + 1}": [orl_face] for i in range(7)}
+    run = study.run_seed(
+        3,
+        bench,
+        HMHNConfig(widths=(4, 8, 8, 8), num_heads=2),
+        TrainSettings(num_epochs=1, batch_size=8, progress=False),
+        aligned=faces,
+    )
+    assert set(run.trained) == set(study.CENTRAL) | set(study.ABLATIONS)
+    assert len(run.subjects) == 2 and all(v.shape == (2,) for v in run.subject_mae.values())
+    # per-subject MAE averages back to the video MAE (every subject has 3 test videos)
+    assert run.subject_mae["HMHN"].mean() == pytest.approx(run.metrics["mae_hmhn"])
+    assert "head_variance_hmhn" in run.metrics and "head_variance_single_head" not in run.metrics
+    assert (
+        0 < run.metrics["attention_chance"] < 1 and "attention_on_distractors_hmhn" in run.metrics
+    )
+    assert run.trained["HMHN, no partition loss"].history["att_share"] == [0.0]
