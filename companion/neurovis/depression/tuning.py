@@ -52,8 +52,8 @@ def trial(parts, config, settings) -> dict:
 def search(
     image_size: int = 96,
     widths=(8, 16, 32, 64),
-    num_epochs: int = 20,
-    patience: int = 5,
+    num_epochs: int = 16,
+    patience: int = 4,
     batch_size: int = 32,
     intensity: float = 1.5,
     grid: dict = GRID,
@@ -125,8 +125,8 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m neurovis.depression.tuning")
     ap.add_argument("--image-size", type=int, default=96)
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=16)
+    ap.add_argument("--patience", type=int, default=4)
     args = ap.parse_args(argv)
     with single_thread("cpu"):
         record = search(args.image_size, num_epochs=args.epochs, patience=args.patience)
