@@ -66,7 +66,7 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 # "small": ~3 minutes on CPU, one seed, not evidence; "reference": the evidence run (5 seeds, 96
-# px); "paper": AVEC from data_root (GPU advised)
+# px, about 45 minutes on one CPU thread); "paper": AVEC from data_root (GPU advised)
 scale = "small"
 data_root = None
 device = "auto"
@@ -280,7 +280,7 @@ if scale != "paper":
 # The paper gives AdamW, lr 1e-3, batch 64, dropout 0.2, and neither the number of epochs nor a
 # weight for $L_{att}$ on our scale. `python -m neurovis.depression.tuning` trains HMHN on one
 # training split and scores each choice by the development MAE of its best epoch: first
-# $\lambda \in \{0, 0.01, 0.03, 0.1, 0.3\}$ ($\lambda = 0$ is shown, never chosen: the method has
+# $\lambda \in \{0, 0.01, 0.03, 0.1, 0.3, 1\}$ ($\lambda = 0$ is shown, never chosen: the method has
 # the term), then the learning rate. Each trial also records how different the heads' maps are
 # (head variance) and the partition term's share of the loss. The record is committed
 # (`book/results/01_depression.tuning.json`); this chapter reads it.
@@ -386,16 +386,28 @@ table = pd.DataFrame(
 display(HTML(table.to_html()))
 
 # %% [markdown]
-# The regression checks of this run (what `nbval` compares when it re-executes the chapter): each
-# error in a band around the committed run's value, wide enough for another CPU's float path, and
-# the networks against the mean predictor.
+# The regression checks of this run (what `nbval` compares when it re-executes the chapter). A
+# one-seed network's test MAE moves by up to 2.2 BDI-II points between this pinned AVX2 float path
+# and a no-SIMD one (measured on every variant), so no network gets a narrow band: each must stay
+# below 1.35 times the mean predictor's error (a diverged or broken model lands far above). The
+# ridge regression and the mean predictor do not depend on the float path.
 
 # %% tags=["nbval-check-output"]
 m = first.metrics
+mean_mae = m["mae_mean_predictor"]
 print(
     regression.report(
-        regression.band("ridge on pixels test MAE", m["mae_ridge_pixels"], expected=0.0, tol=99),
-        regression.band("mean predictor test MAE", m["mae_mean_predictor"], expected=0.0, tol=99),
+        regression.band("ridge on pixels test MAE", m["mae_ridge_pixels"], expected=7.33, tol=0.3),
+        regression.band("mean predictor test MAE", mean_mae, expected=9.39, tol=0.05),
+        *(
+            regression.below(
+                f"{name} test MAE",
+                m[f"mae_{study.SLUGS[name]}"],
+                "1.35 x the mean predictor's",
+                1.35 * mean_mae,
+            )
+            for name in trained
+        ),
     )
 )
 
@@ -433,13 +445,15 @@ att_rows["uniform map (chance)"] = {
 display(HTML(pd.DataFrame(att_rows).T.to_html()))
 
 # %% tags=["nbval-check-output"]
+# head variance with / without the partition loss: 2.90 / 0.044 (AVX2 pinned), 2.91 / 0.047 (no
+# SIMD) at lambda 0.03
 print(
     regression.report(
         regression.above(
             "head variance with the partition loss",
             m["head_variance_hmhn"],
-            "without it",
-            m["head_variance_no_partition"],
+            "2 x without it",
+            2 * m["head_variance_no_partition"],
         ),
     )
 )
@@ -685,19 +699,7 @@ for sd, r in runs.items():
     items["subject_chance"] = r.attention["HMHN"]["chance"]
     ev.add(sd, r.metrics, items=items)
 evaluated = ev.evaluate_all(CLAIMS)
-claims_df = claims.table(CHAPTER, CLAIMS, small=evaluated if scale == "small" else None)
-if scale != "small":  # the reference notebook shows its own evaluation
-    claims_df = pd.DataFrame(
-        [
-            {
-                "claim": f"{c['text']} [{c['source']}]",
-                "paper": c["paper"],
-                f"ours ({scale}, this run)": claims._effect_text(c, 2),
-                "verdict": c["verdict"],
-            }
-            for c in evaluated
-        ]
-    ).set_index("claim")
+claims_df = claims.run_table(CHAPTER, CLAIMS, evaluated, scale)
 display(HTML(claims_df.to_html()))
 if scale == "small":
     print(f"this run: one seed, {len(first.subjects)} test subjects: not evidence")

@@ -25,7 +25,7 @@ import time
 
 CHAPTER = "01_depression"
 TUNING_SEED = 100  # a training split used for tuning only (its test fold is never scored here)
-GRID = {"att_weight": (0.0, 0.01, 0.03, 0.1, 0.3), "lr": (1e-3, 3e-3)}
+GRID = {"att_weight": (0.0, 0.01, 0.03, 0.1, 0.3, 1.0), "lr": (1e-3, 3e-3)}
 
 
 def trial(parts, config, settings) -> dict:
