@@ -16,9 +16,12 @@ from neurovis.depression.data import (
     align_face,
     avec_faces,
     bdi_band,
+    bdi_from_cues,
+    distractor_sites,
     index_avec,
     load_orl,
     make_benchmark,
+    partition_subjects,
     read_bdi_label,
     region_masks,
     render_cues,
@@ -226,10 +229,74 @@ def test_benchmark_is_deterministic_per_seed_and_subject_disjoint():
     assert (
         t.frames.shape == (12, 1, 16, 16) and t.masks.shape == (12, 4, 16, 16) and t.num_videos == 6
     )
-    # the label is the mean cue
-    assert np.allclose(t.bdi, np.round(63 * t.cues.mean(axis=1)))
+    # the label: brows + eyes + 2 cheeks x mouth, / 4, x 63 (the default "interaction")
+    b, e, ch, m = t.cues.T
+    assert np.allclose(t.bdi, np.round(63 * (b + e + 2 * ch * m) / 4))
+    plain = make_benchmark(
+        BenchmarkConfig(**{**cfg.__dict__, "combination": "mean"}), _fake_aligned()
+    )
+    assert np.allclose(plain[0]["train"].bdi, np.round(63 * plain[0]["train"].cues.mean(axis=1)))
     with pytest.raises(ValueError, match="subjects needed"):
         make_benchmark(BenchmarkConfig(split_subjects=(5, 2, 2)), _fake_aligned())
+
+
+def test_interaction_label_needs_cheeks_and_mouth_together():
+    assert bdi_from_cues([0, 0, 1, 0]) == 0 and bdi_from_cues([0, 0, 0, 1]) == 0
+    assert bdi_from_cues([0, 0, 1, 1]) == round(63 / 2)
+    assert bdi_from_cues([1, 1, 1, 1]) == 63 and bdi_from_cues([1, 1, 1, 1], "mean") == 63
+    assert bdi_from_cues([0, 0, 1, 0], "mean") == round(63 / 4)
+    with pytest.raises(ValueError, match="combination"):
+        bdi_from_cues([0, 0, 0, 0], "sum")
+
+
+def test_partitions_fix_the_dev_subjects_and_rotate_the_test_fold():
+    subjects = [f"s{i}" for i in range(1, 41)]
+    splits = [partition_subjects(subjects, (24, 8, 8), seed) for seed in range(5)]
+    for sp in splits:
+        assert len(sp["train"]) == 24 and len(sp["dev"]) == 8 and len(sp["test"]) == 8
+        assert not set(sp["train"]) & set(sp["test"]) and not set(sp["dev"]) & set(sp["test"])
+        assert not set(sp["train"]) & set(sp["dev"])
+    assert all(sp["dev"] == splits[0]["dev"] for sp in splits)  # never a test subject
+    tested = set().union(*(sp["test"] for sp in splits[:4]))
+    assert tested == set(subjects) - set(splits[0]["dev"])  # 4 folds cover the other 32
+    assert splits[4]["test"] == splits[0]["test"]
+
+
+def test_distractors_are_label_independent_and_outside_the_cue_regions():
+    sites = distractor_sites()
+    masks = region_masks(96)
+    idx = np.clip((sites * 96).astype(int), 0, 95)
+    assert len(sites) > 50 and not masks.any(axis=0)[idx[:, 1], idx[:, 0]].any()
+    cfg = BenchmarkConfig(
+        image_size=16,
+        render_size=32,
+        split_subjects=(6, 2, 2),
+        videos_per_subject=(30, 1, 1),
+        frames_per_video=1,
+        seed=1,
+    )
+    train = make_benchmark(cfg, _fake_aligned(10))[0]["train"]
+    assert train.distractor_strength.shape == (180,) and train.distractor_masks.any()
+    r = np.corrcoef(train.distractor_strength, train.bdi)[0, 1]
+    assert abs(r) < 0.2  # 180 videos: |r| < 0.2 unless the two are related (p ~ 0.007)
+    none = make_benchmark(BenchmarkConfig(**{**cfg.__dict__, "distractors": 0}), _fake_aligned(10))
+    assert not none[0]["train"].distractor_masks.any()
+
+
+def test_a_distractor_changes_the_face_only_around_its_site(orl_face):
+    from scipy.ndimage import binary_dilation
+
+    x, y = distractor_sites()[0]
+    out = render_cues(orl_face, np.zeros(4), 1.0, [(3, x, y, 1.0)])
+    change = np.abs(out - orl_face)
+    near = binary_dilation(
+        np.hypot(*np.meshgrid((np.arange(96) + 0.5) / 96 - x, (np.arange(96) + 0.5) / 96 - y))
+        < 0.08,
+        iterations=4,
+    )
+    assert change.sum() > 0 and change[near].sum() > 0.8 * change.sum()
+    with pytest.raises(ValueError, match="distractor"):
+        render_cues(orl_face, np.zeros(4), 1.0, [(7, x, y, 1.0)])
 
 
 # ---------------------------------------------------------------- attention checks
@@ -368,3 +435,141 @@ def test_ridge_baseline_recovers_a_linear_score_on_held_out_frames():
 
     pred, true = ridge_on_pixels(part(400), part(50), alphas=[1e-3, 1e-2])
     assert mae(pred, true) < 0.1 * mae(np.full_like(true, true.mean()), true)
+
+
+@pytest.fixture(scope="module")
+def tiny_benchmark(orl_face):
+    """12 'subjects' sharing one real aligned face, so the rendered cues are the only thing that
+    varies (little jitter, no distractors): 8 train / 2 dev / 2 test subjects, 48 px."""
+    cfg = BenchmarkConfig(
+        image_size=48,
+        render_size=96,
+        split_subjects=(8, 2, 2),
+        videos_per_subject=(16, 8, 2),
+        frames_per_video=1,
+        intensity=2.0,
+        combination="mean",
+        distractors=0,
+        seed=0,
+        severity_beta=(1, 1),
+        subject_weight=0.0,
+        cue_spread=0.05,
+        jitter_rotate_deg=1,
+        jitter_shift=0.01,
+        jitter_scale=0.01,
+    )
+    return make_benchmark(cfg, {f"s{i + 1}": [orl_face] for i in range(12)})[0]
+
+
+def test_training_brings_development_mae_below_the_mean_predictor(tiny_benchmark):
+    from neurovis.depression.train import TrainSettings, evaluate_videos, train_hmhn
+
+    parts = tiny_benchmark
+    cfg = HMHNConfig(widths=(4, 8, 8, 8), num_heads=2, dropout=0.0)
+    settings = TrainSettings(num_epochs=10, lr=3e-3, batch_size=16, att_weight=0, progress=False)
+    model, hist = train_hmhn(cfg, parts["train"], parts["dev"], settings)
+    dev = parts["dev"]
+    mean_mae = mae(*video_scores(np.full(len(dev), parts["train"].bdi.mean()), dev.video, dev.bdi))
+    assert min(hist["dev_mae"]) < 0.5 * mean_mae
+    # the returned model is the best development epoch's
+    assert evaluate_videos(model, dev)["mae"] == pytest.approx(min(hist["dev_mae"]), abs=1e-4)
+    assert hist["best_epoch"] == int(np.argmin(hist["dev_mae"])) + 1
+
+
+def test_the_partition_loss_makes_the_heads_differ(tiny_benchmark):
+    from neurovis.depression.train import TrainSettings, predict, train_hmhn
+
+    parts = tiny_benchmark
+    cfg = HMHNConfig(widths=(4, 8, 8, 8), num_heads=4, dropout=0.0)
+    variance = {}
+    for w in (0.0, 0.1):
+        settings = TrainSettings(num_epochs=3, lr=3e-3, batch_size=16, att_weight=w, progress=False)
+        model, hist = train_hmhn(cfg, parts["train"], None, settings)
+        variance[w] = analysis.head_variance(
+            predict(model, parts["dev"].frames, return_attention=True)[1]
+        )
+        assert (hist["att_share"][-1] > 0) == (w > 0)
+    assert variance[0.1] > 2 * variance[0.0]
+    with pytest.raises(ValueError, match="att_weight"):
+        TrainSettings(att_weight=-1)
+
+
+def test_head_variance_on_hand_made_maps():
+    same = np.ones((2, 3, 4, 4))
+    assert analysis.head_variance(same) == 0.0
+    apart = np.zeros((1, 2, 1, 2))
+    apart[0, 0, 0, 0] = apart[0, 1, 0, 1] = 1.0  # two heads on two different cells
+    assert analysis.head_variance(apart) == pytest.approx(1.0)  # maps (2, 0), (0, 2): var 1
+    assert np.isnan(analysis.head_variance(np.ones((1, 1, 2, 2))))
+
+
+def test_avec2014_keeps_a_development_subject_out_of_training(tmp_path):
+    import shutil
+
+    from neurovis.depression.data import avec_partitions
+
+    face = load_orl(images_per_subject=1)["s1"][0]
+    _write_avec2014(tmp_path, face)
+    base = tmp_path / "AVEC2014"
+    for sid in ("300", "301"):  # two more Development subjects
+        (base / "labels" / "Development_DepressionLabels" / f"{sid}_1_Depression.csv").write_text(
+            "20\n"
+        )
+        for task in ("Freeform", "Northwind"):
+            src = base / "Development" / task / f"2011_1_{task}_video.avi"
+            shutil.copy(src, base / "Development" / task / f"{sid}_1_{task}_video.avi")
+    parts = avec_partitions(tmp_path, "2014", size=48, every=2, max_frames=2, gray=True)
+    train, dev = set(parts["train"].subjects), set(parts["dev"].subjects)
+    assert dev == {"2011_1"} and not train & dev  # every fifth Development subject: 2011
+    assert train == {"208_1", "300_1", "301_1"} and parts["test"].subjects == ["207_1"]
+
+
+def test_tuning_scores_on_development_subjects_and_never_chooses_no_partition_loss(tiny_benchmark):
+    from neurovis.depression import tuning
+
+    grid = {"att_weight": (0.0, 0.1), "lr": (3e-3,)}
+    rec = tuning.search(
+        48,
+        widths=(4, 8, 8, 8),
+        num_epochs=2,
+        patience=1,
+        batch_size=16,
+        grid=grid,
+        progress=False,
+        parts=tiny_benchmark,
+    )
+    assert [t["att_weight"] for t in rec["stage_a"]] == [0.0, 0.1]
+    assert rec["chosen"] == {"att_weight": 0.1, "lr": 3e-3}  # 0 is shown, never chosen
+    for t in rec["stage_a"]:
+        assert 1 <= t["best_epoch"] <= t["epochs_run"] <= 2 and np.isfinite(t["dev_mae"])
+
+
+def test_run_seed_pairs_every_variant_on_the_same_test_subjects(orl_face):
+    from neurovis.depression import study
+    from neurovis.depression.train import TrainSettings
+
+    bench = BenchmarkConfig(
+        image_size=48,
+        render_size=96,
+        split_subjects=(4, 1, 2),
+        videos_per_subject=(3, 2, 3),
+        frames_per_video=1,
+        distractors=2,
+    )
+    faces = {f"s{i + 1}": [orl_face] for i in range(7)}
+    run = study.run_seed(
+        3,
+        bench,
+        HMHNConfig(widths=(4, 8, 8, 8), num_heads=2),
+        TrainSettings(num_epochs=1, batch_size=8, progress=False),
+        aligned=faces,
+    )
+    assert set(run.trained) == set(study.CENTRAL) | set(study.ABLATIONS)
+    assert len(run.subjects) == 2 and all(v.shape == (2,) for v in run.subject_mae.values())
+    # per-subject MAE averages back to the video MAE (every subject has 3 test videos)
+    assert run.subject_mae["HMHN"].mean() == pytest.approx(run.metrics["mae_hmhn"])
+    assert "head_variance_hmhn" in run.metrics and "head_variance_single_head" not in run.metrics
+    assert (
+        0 < run.metrics["attention_chance"] < 1 and "attention_on_distractors_hmhn" in run.metrics
+    )
+    assert run.trained["HMHN, no partition loss"].history["att_share"] == [0.0]

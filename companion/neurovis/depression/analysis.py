@@ -88,3 +88,21 @@ def attention_report(maps_by_model: dict, masks, threshold: float = 2.0):
 def mean_shares(maps, masks) -> np.ndarray:
     """(k, R) share of each head's attention per region, averaged over frames."""
     return attention_shares(maps, masks).mean(axis=0)
+
+
+def head_variance(maps) -> float:
+    """How different the heads' maps are: per frame and position, the variance over the k heads
+    of the maps each divided by its own spatial mean (what the partition loss of Eq. 11 sees),
+    averaged. 0 when all heads look at the same places; undefined (NaN) for one head."""
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 4:
+        raise ValueError(f"expected maps (N, k, h, w), got shape {maps.shape}")
+    if maps.shape[1] < 2:
+        return float("nan")
+    m = maps / np.maximum(maps.mean(axis=(-1, -2), keepdims=True), 1e-12)
+    return float(m.var(axis=1).mean())
+
+
+def attention_on_distractors(maps, distractor_masks) -> float:
+    """Mean share (over frames and heads) of attention inside the distractor marks' discs."""
+    return share_in_cue_regions(maps, np.asarray(distractor_masks, bool)[:, None])

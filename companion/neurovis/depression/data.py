@@ -220,8 +220,41 @@ _SHADES = {
 }
 
 
-def render_cues(face: np.ndarray, strengths, intensity: float = 1.0) -> np.ndarray:
-    """Render the four depression-like cues on an aligned face.
+#: One mark of each region: (warp, shade) of its first component, as offsets from the warp's
+#: centre. A distractor is such a mark placed elsewhere on the face.
+MARK_KINDS = tuple(
+    (
+        name,
+        _WARPS[name][0][2:],
+        (
+            _SHADES[name][0][0] - _WARPS[name][0][0],
+            _SHADES[name][0][1] - _WARPS[name][0][1],
+            *_SHADES[name][0][2:],
+        ),
+    )
+    for name in ("brows", "eyes", "cheeks", "mouth")
+)
+
+
+def distractor_sites(margin: float = 0.05, step: float = 0.02) -> np.ndarray:
+    """(M, 2) candidate centres (x, y, fractions of the side) for distractor marks: points of the
+    aligned face (the ellipse centred at (0.5, 0.52) with half-axes 0.4 and 0.47, which holds the
+    face of an ORL image after ``align_face``) at least ``margin`` away from every cue region
+    (``CUE_REGIONS``): forehead, temples, nose, jaw and chin."""
+    xs = np.arange(0.08, 0.92 + 1e-9, step)
+    ys = np.arange(0.05, 0.99 + 1e-9, step)
+    pts = np.array([(x, y) for y in ys for x in xs])
+    keep = ((pts[:, 0] - 0.5) / 0.4) ** 2 + ((pts[:, 1] - 0.52) / 0.47) ** 2 <= 1
+    for boxes in CUE_REGIONS.values():
+        for x0, y0, x1, y1 in boxes:
+            dx = np.maximum(np.maximum(x0 - pts[:, 0], pts[:, 0] - x1), 0)
+            dy = np.maximum(np.maximum(y0 - pts[:, 1], pts[:, 1] - y1), 0)
+            keep &= np.hypot(dx, dy) >= margin
+    return pts[keep]
+
+
+def render_cues(face: np.ndarray, strengths, intensity: float = 1.0, distractors=()) -> np.ndarray:
+    """Render the four depression-like cues (and optional distractor marks) on an aligned face.
 
     face: (S, S) float in [0, 1], aligned with ``align_face``. strengths: 4 values in [0, 1], one
     per region of ``REGION_NAMES`` (brows, eyes, cheeks, mouth). Each cue is a local geometric
@@ -229,6 +262,8 @@ def render_cues(face: np.ndarray, strengths, intensity: float = 1.0) -> np.ndarr
     corners drooping) plus local darkening (brow furrow, eyelid shadow, flat cheeks, mouth-corner
     shadow). Zero strength returns the face unchanged; the change grows monotonically with strength.
     ``intensity`` scales every warp and shading (the benchmark's signal-to-identity ratio).
+    ``distractors``: (kind, x, y, strength) marks: the warp and shading of one component of cue
+    ``MARK_KINDS[kind]``, centred at (x, y) (fractions of the side), at ``strength`` in [0, 1].
     """
     import cv2
 
@@ -245,22 +280,35 @@ def render_cues(face: np.ndarray, strengths, intensity: float = 1.0) -> np.ndarr
             f"render_cues: expected {len(REGION_NAMES)} strengths in [0, 1] "
             f"({', '.join(REGION_NAMES)}), got {strengths}"
         )
+    warps, shades = [], []  # (x, y, dx, dy, sigma, strength), (x, y, sx, sy, amp, strength)
+    for r, name in enumerate(REGION_NAMES):
+        if c[r] > 0:
+            warps += [(*w, c[r]) for w in _WARPS[name]]
+            shades += [(*h, c[r]) for h in _SHADES[name]]
+    for kind, x, y, strength in distractors:
+        if not 0 <= strength <= 1 or not 0 <= kind < len(MARK_KINDS):
+            raise ValueError(
+                f"render_cues: a distractor needs a kind in 0..{len(MARK_KINDS) - 1} and a "
+                f"strength in [0, 1], got ({kind}, {x}, {y}, {strength})"
+            )
+        _, (ddx, ddy, sig), (ox, oy, sx, sy, amp) = MARK_KINDS[kind]
+        warps.append((x, y, ddx, ddy, sig, strength))
+        shades.append((x + ox, y + oy, sx, sy, amp, strength))
+    if not warps:
+        return face.copy()
     S = face.shape[0]
     yy, xx = (np.mgrid[0:S, 0:S].astype(np.float32) + 0.5) / S
     dx = np.zeros((S, S), np.float32)
     dy = np.zeros((S, S), np.float32)
     shade = np.ones((S, S), np.float32)
-    for r, name in enumerate(REGION_NAMES):
-        if c[r] == 0:
-            continue
-        for px, py, ddx, ddy, sig in _WARPS[name]:
-            g = np.exp(-((xx - px) ** 2 + (yy - py) ** 2) / (2 * sig**2))
-            dx += intensity * c[r] * ddx * g
-            dy += intensity * c[r] * ddy * g
-        for px, py, sx, sy, amp in _SHADES[name]:
-            shade *= 1 - c[r] * min(0.9, intensity * amp) * np.exp(
-                -((xx - px) ** 2 / (2 * sx**2) + (yy - py) ** 2 / (2 * sy**2))
-            )
+    for px, py, ddx, ddy, sig, k in warps:
+        g = np.exp(-((xx - px) ** 2 + (yy - py) ** 2) / (2 * sig**2))
+        dx += intensity * k * ddx * g
+        dy += intensity * k * ddy * g
+    for px, py, sx, sy, amp, k in shades:
+        shade *= 1 - k * min(0.9, intensity * amp) * np.exp(
+            -((xx - px) ** 2 / (2 * sx**2) + (yy - py) ** 2 / (2 * sy**2))
+        )
     # backward map: the pixel at x shows what was at x - d (content moves by +d)
     map_x = (xx - dx) * S - 0.5
     map_y = (yy - dy) * S - 0.5
@@ -268,6 +316,27 @@ def render_cues(face: np.ndarray, strengths, intensity: float = 1.0) -> np.ndarr
         face, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
     )
     return np.clip(warped * shade, 0, 1)
+
+
+COMBINATIONS = ("mean", "interaction")
+
+
+def bdi_from_cues(cues, combination: str = "interaction") -> float:
+    """The video's BDI-II score from its four cue strengths (brows, eyes, cheeks, mouth).
+
+    ``"mean"``: 63 x the mean strength (a plain sum: one linear template reads it).
+    ``"interaction"``: 63 x (brows + eyes + 2 cheeks x mouth) / 4: drooping mouth corners count
+    only together with sagging cheeks (a lost smile), and sagging cheeks only with the mouth, so
+    no sum of per-region evidence gives the score; both still lie in 0..63.
+    """
+    b, e, ch, m = np.asarray(cues, dtype=np.float64).ravel()
+    if combination == "mean":
+        s = (b + e + ch + m) / 4
+    elif combination == "interaction":
+        s = (b + e + 2 * ch * m) / 4
+    else:
+        raise ValueError(f"combination must be one of {COMBINATIONS}, got {combination!r}")
+    return float(np.round(BDI_MAX * s))
 
 
 def region_masks(size: int) -> np.ndarray:
@@ -317,20 +386,29 @@ def jitter(
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    """The semi-synthetic benchmark (AVEC stand-in).
+    """The semi-synthetic benchmark (AVEC stand-in), frozen before any model was compared.
 
     Per subject a baseline severity s_0 ~ Beta(a, b); per video s_v = clip(w s_0 + (1 - w) s' + N(0,
     video_spread)) with a fresh s' ~ Beta(a, b) and w = ``subject_weight`` (like AVEC's repeated
-    recordings, a subject's videos have related but different scores);
-    per region r the cue strength c_r = clip(s_v + N(0, cue_spread)) so every region carries only
-    part of the evidence; the video's BDI-II score is round(63 * mean_r c_r).
+    recordings, a subject's videos have related but different scores); per region r the cue
+    strength c_r = clip(s_v + N(0, cue_spread)), so every region carries only part of the
+    evidence; the video's BDI-II score is ``bdi_from_cues(c, combination)``.
+
+    What it is built to test (the paper's premise: the evidence sits in several facial regions at
+    once, and a model must find them): ``distractors`` label-independent marks per video, the same
+    warps and shading as the cues at U(0, 1) strengths, at random sites outside the cue regions
+    (``distractor_sites``), so "any cue-like change anywhere" is not the score; the
+    ``"interaction"`` combination, so that no per-region sum (a linear template) gives the score;
+    and pose jitter of ``jitter_rotate_deg`` degrees, ``jitter_shift`` and ``jitter_scale``
+    (fractions of the side) per frame, so the regions do not sit at fixed pixels. The cue masks
+    (ground truth for the attention checks) move with each frame.
     """
 
     image_size: int = 48
     render_size: int = 96
-    images_per_subject: int = 5
+    images_per_subject: int = 10
     split_subjects: tuple[int, int, int] = (24, 8, 8)  # train / development / test
-    videos_per_subject: tuple[int, int, int] = (12, 4, 10)
+    videos_per_subject: tuple[int, int, int] = (12, 10, 10)
     frames_per_video: int = 2
     severity_beta: tuple[float, float] = (1.2, 2.2)
     subject_weight: float = 0.3
@@ -338,6 +416,11 @@ class BenchmarkConfig:
     cue_spread: float = 0.2
     frame_spread: float = 0.03
     intensity: float = 1.0
+    combination: str = "interaction"
+    distractors: int = 3
+    jitter_rotate_deg: float = 8.0
+    jitter_shift: float = 0.06
+    jitter_scale: float = 0.08
     seed: int = 0
 
     def __post_init__(self):
@@ -351,12 +434,17 @@ class BenchmarkConfig:
             or self.frames_per_video < 1
         ):
             raise ValueError("every partition needs at least one subject, video and frame")
+        if self.combination not in COMBINATIONS:
+            raise ValueError(f"combination must be one of {COMBINATIONS}, got {self.combination!r}")
+        if self.distractors < 0:
+            raise ValueError(f"distractors must be >= 0, got {self.distractors}")
 
 
 @dataclass
 class FaceVideos:
     """One partition: frames (N, 1, S, S) float32, per-frame BDI-II, video and subject ids,
-    cue strengths (N, 4) and ground-truth region masks (N, 4, S, S)."""
+    cue strengths (N, 4), ground-truth region masks (N, 4, S, S), and, on the generated
+    benchmark, the distractors' total strength (N,) and where they are (N, S, S)."""
 
     name: str
     frames: np.ndarray
@@ -366,6 +454,8 @@ class FaceVideos:
     cues: np.ndarray
     masks: np.ndarray
     subjects: list = field(default_factory=list)
+    distractor_strength: np.ndarray | None = None
+    distractor_masks: np.ndarray | None = None
 
     def __len__(self):
         return len(self.frames)
@@ -405,8 +495,52 @@ def align_subjects(faces: dict[str, list[np.ndarray]], size: int) -> tuple[dict,
     return aligned, report
 
 
+def _disc_mask(size: int, sites, radius: float) -> np.ndarray:
+    """(size, size) union of discs of ``radius`` (fraction of the side) around ``sites``."""
+    c = (np.arange(size) + 0.5) / size
+    yy, xx = np.meshgrid(c, c, indexing="ij")
+    out = np.zeros((size, size), bool)
+    for x, y in sites:
+        out |= (xx - x) ** 2 + (yy - y) ** 2 <= radius**2
+    return out
+
+
+#: The fixed permutation of the subjects behind ``partition_subjects`` (never changes with the
+#: seed, so the development subjects are the same in every run).
+PARTITION_SEED = 20230401
+
+
+def partition_subjects(subjects, split=(24, 8, 8), seed: int = 0) -> dict[str, list]:
+    """Subject-disjoint train / dev / test lists, as cross-validation folds over seeds.
+
+    The subjects are shuffled once by ``PARTITION_SEED``: the first ``split[1]`` are the
+    development subjects of every run (early stopping and every tuning choice are scored on them
+    only, so they are never test subjects); the rest form ``(len - dev) // test`` folds of
+    ``split[2]`` subjects. Seed k tests fold ``k mod folds`` and trains on ``split[0]`` of the
+    other subjects, so over seeds every non-development subject is a test subject.
+    """
+    n_train, n_dev, n_test = split
+    subjects = list(subjects)
+    if n_train + n_dev + n_test > len(subjects):
+        raise ValueError(
+            f"partition_subjects: {n_train + n_dev + n_test} subjects needed for the partitions "
+            f"{tuple(split)}, only {len(subjects)} have an aligned face"
+        )
+    order = [subjects[i] for i in np.random.default_rng(PARTITION_SEED).permutation(len(subjects))]
+    dev, rest = order[:n_dev], order[n_dev:]
+    folds = len(rest) // n_test
+    k = seed % folds
+    test = rest[k * n_test : (k + 1) * n_test]
+    others = [s for s in rest if s not in test]
+    train = [
+        others[i] for i in np.sort(np.random.default_rng(seed).permutation(len(others))[:n_train])
+    ]
+    return {"train": train, "dev": dev, "test": test}
+
+
 def make_benchmark(config: BenchmarkConfig = BenchmarkConfig(), aligned: dict | None = None):
-    """Build the train / development / test partitions (subject-disjoint, like AVEC).
+    """Build the train / development / test partitions (subject-disjoint, like AVEC; which
+    subjects: ``partition_subjects``).
 
     aligned: {subject: [aligned faces at config.render_size]} (default: the embedded ORL faces,
     aligned here). Returns ({"train": FaceVideos, "dev": ..., "test": ...}, alignment report).
@@ -420,23 +554,18 @@ def make_benchmark(config: BenchmarkConfig = BenchmarkConfig(), aligned: dict | 
             load_orl(images_per_subject=config.images_per_subject), config.render_size
         )
     subjects = sorted(aligned, key=lambda s: (len(s), s))
-    need = sum(config.split_subjects)
-    if len(subjects) < need:
-        raise ValueError(
-            f"make_benchmark: {need} subjects needed for the partitions {config.split_subjects}, "
-            f"only {len(subjects)} have an aligned face"
-        )
+    split = partition_subjects(subjects, config.split_subjects, config.seed)
     rng = np.random.default_rng(config.seed)
-    order = [subjects[i] for i in rng.permutation(len(subjects))[:need]]
     S, R = config.image_size, config.render_size
     base_masks = region_masks(R)
-    parts, start, video_id = {}, 0, 0
-    for name, n_subj, n_vid in zip(
-        ("train", "dev", "test"), config.split_subjects, config.videos_per_subject
-    ):
-        subj_names = order[start : start + n_subj]
-        start += n_subj
-        rows = {k: [] for k in ("frames", "bdi", "video", "subject", "cues", "masks")}
+    sites = distractor_sites()
+    parts, video_id = {}, 0
+    for name, n_vid in zip(("train", "dev", "test"), config.videos_per_subject):
+        subj_names = split[name]
+        rows = {
+            k: []
+            for k in ("frames", "bdi", "video", "subject", "cues", "masks", "d_strength", "d_mask")
+        }
         for subj in subj_names:
             s_subj = rng.beta(*config.severity_beta)
             for _ in range(n_vid):
@@ -451,11 +580,27 @@ def make_benchmark(config: BenchmarkConfig = BenchmarkConfig(), aligned: dict | 
                     )
                 )
                 cues = np.clip(s_vid + rng.normal(0, config.cue_spread, len(REGION_NAMES)), 0, 1)
-                bdi = float(np.round(BDI_MAX * cues.mean()))
+                bdi = bdi_from_cues(cues, config.combination)
                 base = aligned[subj][rng.integers(len(aligned[subj]))]
+                # label-independent distractors: drawn from their own stream of the video's rng
+                n_d = config.distractors
+                where = sites[rng.choice(len(sites), size=n_d, replace=False)] if n_d else []
+                kinds = rng.integers(len(MARK_KINDS), size=n_d)
+                d_str = rng.uniform(0, 1, n_d)
+                distractors = [
+                    (int(k), x, y, float(a)) for k, (x, y), a in zip(kinds, where, d_str)
+                ]
+                d_mask = _disc_mask(R, where, 0.07)
                 for _ in range(config.frames_per_video):
                     c_t = np.clip(cues + rng.normal(0, config.frame_spread, len(cues)), 0, 1)
-                    frame, masks = jitter(render_cues(base, c_t, config.intensity), base_masks, rng)
+                    frame, masks = jitter(
+                        render_cues(base, c_t, config.intensity, distractors),
+                        np.concatenate([base_masks, d_mask[None]]),
+                        rng,
+                        rotate_deg=config.jitter_rotate_deg,
+                        shift=config.jitter_shift,
+                        scale=config.jitter_scale,
+                    )
                     frame = cv2.resize(frame, (S, S), interpolation=cv2.INTER_AREA)
                     masks = np.stack(
                         [
@@ -469,7 +614,9 @@ def make_benchmark(config: BenchmarkConfig = BenchmarkConfig(), aligned: dict | 
                     rows["video"].append(video_id)
                     rows["subject"].append(int(subj[1:]))
                     rows["cues"].append(cues)
-                    rows["masks"].append(masks)
+                    rows["masks"].append(masks[:-1])
+                    rows["d_mask"].append(masks[-1])
+                    rows["d_strength"].append(float(d_str.sum()))
                 video_id += 1
         parts[name] = FaceVideos(
             name,
@@ -480,6 +627,8 @@ def make_benchmark(config: BenchmarkConfig = BenchmarkConfig(), aligned: dict | 
             np.stack(rows["cues"]).astype(np.float32),
             np.stack(rows["masks"]),
             subj_names,
+            np.array(rows["d_strength"], np.float32),
+            np.stack(rows["d_mask"]),
         )
     return parts, report
 
@@ -639,18 +788,31 @@ def avec_partitions(
     """AVEC ``year`` as {"train", "dev", "test"} ``FaceVideos`` (no cue masks: real data).
 
     Section 4.1: for AVEC 2014 the paper trains on the Training and Development partitions of both
-    tasks and tests on Testing; "dev" (Development) is kept for monitoring. For AVEC 2013 it is
+    tasks and tests on Testing, which leaves no validation set. We keep one: every fifth subject of
+    Development (sorted ids; at least one) is "dev", for early stopping and tuning, and is left out
+    of training; the other Development subjects train with Training. For AVEC 2013 it is
     Training -> train, Development -> dev, Testing -> test.
     """
     videos = index_avec(data_root, year)
+    dev_subjects = sorted(
+        {v.video_id.split("_")[0] for v in videos if v.partition == "Development"}
+    )
+    held = set(dev_subjects[::5]) if year == "2014" else set(dev_subjects)
+
+    def is_dev(v):
+        return v.partition == "Development" and v.video_id.split("_")[0] in held
+
     groups = {
-        "train": ("Training", "Development") if year == "2014" else ("Training",),
-        "dev": ("Development",),
-        "test": ("Testing",),
+        "train": lambda v: (
+            v.partition == "Training"
+            or (year == "2014" and v.partition == "Development" and not is_dev(v))
+        ),
+        "dev": is_dev,
+        "test": lambda v: v.partition == "Testing",
     }
     parts = {}
-    for name, partitions in groups.items():
-        chosen = [v for v in videos if v.partition in partitions]
+    for name, member in groups.items():
+        chosen = [v for v in videos if member(v)]
         frames, bdi, vid = avec_faces(chosen, size, every, max_frames, gray)
         subject = np.array([int(chosen[i].video_id.split("_")[0]) for i in vid])
         parts[name] = FaceVideos(

@@ -125,7 +125,9 @@ def prediction_scatter(results: dict):
     )
 
 
-def explore_figure(face, model, settings, device="cpu", intensity: float = 1.0):
+def explore_figure(
+    face, model, settings, device="cpu", intensity: float = 1.0, combination: str = "interaction"
+):
     """Static twin of the widget: the face under several cue settings, HMHN's score and head maps.
 
     face: an aligned face at any size; it is rendered, then resized to the model's input size.
@@ -133,7 +135,7 @@ def explore_figure(face, model, settings, device="cpu", intensity: float = 1.0):
     import cv2
     import torch
 
-    from .data import BDI_MAX
+    from .data import BDI_MAX, bdi_from_cues
 
     size = (model.config.image_size,) * 2
     frames = np.stack(
@@ -147,7 +149,7 @@ def explore_figure(face, model, settings, device="cpu", intensity: float = 1.0):
         out = model(torch.from_numpy(frames).to(device), return_attention=True)
     pred = (out["pred"].cpu().numpy() * BDI_MAX).clip(0, BDI_MAX)
     titles = [
-        f"cues {np.round(s, 1).tolist()}\ntrue {63 * np.mean(s):.0f}, HMHN {p:.0f}"
+        f"cues {np.round(s, 1).tolist()}\ntrue {bdi_from_cues(s, combination):.0f}, HMHN {p:.0f}"
         for s, p in zip(settings, pred)
     ]
     return attention_figure(frames, out["maps"].cpu().numpy(), titles)
