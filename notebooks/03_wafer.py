@@ -395,8 +395,9 @@ fig.show()
 # ### Claims
 #
 # Each claim's effect is the difference in test accuracy (percentage points) between the method
-# and its baseline, positive in the paper's direction, with a paired bootstrap 95 % CI over test
-# maps × seeds (`core.claims`). For robustness the effect is the difference between the two
+# and its baseline, positive in the paper's direction, with a 95 % CI from a two-level bootstrap
+# that resamples the seeds and then the test maps (`core.claims`), so it holds the spread between
+# training runs as well as between maps. For robustness the effect is the difference between the two
 # networks' *changes* in accuracy from clean maps to noisy maps (mean over the injected levels of
 # each range), per test map. The reference columns come from the committed reference run ([its
 # notebook](../runs/reference/03_wafer.ipynb)); the last column is this run.
@@ -469,19 +470,7 @@ for sd, r in runs.items():
         items={k: 100 * v for k, v in r["items"].items()} | {"hand_correct": 100 * hand_noise[0.0]},
     )
 evaluated = ev.evaluate_all(CLAIMS)
-claims_df = claims.table(CHAPTER, CLAIMS, small=evaluated if scale == "small" else None)
-if scale != "small":  # the reference notebook shows its own evaluation
-    claims_df = pd.DataFrame(
-        [
-            {
-                "claim": f"{c['text']} [{c['source']}]",
-                "paper": c["paper"],
-                f"ours ({scale}, this run)": claims._effect_text(c, 2),
-                "verdict": c["verdict"],
-            }
-            for c in evaluated
-        ]
-    ).set_index("claim")
+claims_df = claims.run_table(CHAPTER, CLAIMS, evaluated, scale)
 display(HTML(claims_df.to_html()))
 if scale == "small":
     print(f"this run: one seed, {len(test_set)} test maps: not evidence")
