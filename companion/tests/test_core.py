@@ -19,7 +19,7 @@ from neurovis.core import (
     set_threads,
     timing,
 )
-from neurovis.core.training import TrainConfig, fit
+from neurovis.core.training import KeepBest, TrainConfig, fit
 
 
 def test_seed_everything_makes_torch_and_numpy_repeat():
@@ -183,6 +183,38 @@ def test_fit_learns():
         model, _mse, loader, opt, TrainConfig(num_epochs=8, progress=False), "cpu", scheduler=sched
     )
     assert hist["loss"][-1] < 0.25 * hist["loss"][0]
+
+
+def test_keep_best_restores_the_best_validation_epoch_and_stops_on_patience():
+    model, loader, opt, _ = _toy_problem()
+    scores = iter([3.0, 1.0, 2.0, 2.5, 0.5, 9.0])  # a scripted validation metric
+    snapshots = []
+
+    def evaluate(m):
+        snapshots.append([p.detach().clone() for p in m.parameters()])
+        return {"val": next(scores)}
+
+    keep = KeepBest(model, "val", patience=2)
+    hist = fit(
+        model,
+        _mse,
+        loader,
+        opt,
+        TrainConfig(num_epochs=6, progress=False),
+        "cpu",
+        evaluate=evaluate,
+        on_epoch_end=keep,
+    )
+    # epoch 2 (index 1) is best; epochs 3 and 4 do not improve: stop after epoch 4
+    assert keep.best_epoch == 1 and keep.best_value == 1.0
+    assert len(hist["loss"]) == 4 and hist["stopped"][0] == 4
+    keep.restore()
+    for p, q in zip(model.parameters(), snapshots[1]):
+        assert torch.equal(p, q)
+    with pytest.raises(KeyError, match="no 'acc'"):
+        KeepBest(model, "acc")(0, {"val": [1.0]})
+    with pytest.raises(ValueError, match="mode"):
+        KeepBest(model, "val", mode="lowest")
 
 
 def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path):

@@ -201,6 +201,12 @@ def test_save_evidence_writes_the_reference_schema_and_the_claims_table_reads_it
     assert row["paper"] == "+0.5 (Table 1)"
     assert row["verdict"].startswith("reproduced") and row["ours (reference)"].endswith("; 5 seeds")
     assert row["ours (small, this run)"] == "+0.10 (n=1, no CI)"
+    # run_table: the small run's view is table(); a reference run shows its own evaluation
+    small_view = claims.run_table("98_probe", cl, small_ev.evaluate_all(cl), "small")
+    assert small_view.equals(df)
+    ref_view = claims.run_table("98_probe", cl, _evidence().evaluate_all(cl), "reference")
+    assert list(ref_view.columns) == ["paper", "ours (reference, this run)", "verdict"]
+    assert ref_view.iloc[0]["verdict"] == "reproduced"
     # the paper-vs-ours table has the reference column (mean ± sd over seeds)
     results.save_evidence("98_probe", "small", small_ev, cl)
     t = results.table("98_probe", "small")

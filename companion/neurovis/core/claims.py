@@ -190,3 +190,26 @@ def table(chapter: str, claims: list[Claim], small: list[dict] | None = None, de
         p = ref["provenance"]
         df.attrs["reference"] = f"{p['date'][:10]}, {p['device']}, commit {p['commit']}"
     return df
+
+
+def run_table(chapter: str, claims: list[Claim], evaluated: list[dict], scale: str, decimals=2):
+    """The Claims table a chapter shows for ``evaluated`` (``Evidence.evaluate_all`` of this run).
+
+    At small scale it is ``table`` (the committed reference run's verdicts beside this run's
+    effects); at reference or paper scale, this run is the evidence, so the table is this run's own
+    evaluation: claim | paper | ours (<scale>, this run) | verdict."""
+    import pandas as pd
+
+    if scale == "small":
+        return table(chapter, claims, small=evaluated, decimals=decimals)
+    return pd.DataFrame(
+        [
+            {
+                "claim": f"{c['text']} [{c['source']}]",
+                "paper": c["paper"],
+                f"ours ({scale}, this run)": _effect_text(c, decimals),
+                "verdict": c["verdict"],
+            }
+            for c in evaluated
+        ]
+    ).set_index("claim")

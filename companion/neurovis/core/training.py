@@ -117,6 +117,59 @@ def load_checkpoint(path, map_location=None) -> dict:
         ) from None
 
 
+class StopTraining(Exception):
+    """Raised by an ``on_epoch_end`` callback to end ``fit`` early (after that epoch)."""
+
+
+class KeepBest:
+    """Best-validation checkpoint and early stopping, as ``fit``'s ``on_epoch_end``.
+
+    After each epoch it reads ``history[metric][-1]`` (a validation metric that ``evaluate``
+    logs), keeps a copy of the weights when the value is the best so far, and, with ``patience``,
+    stops training once that many epochs passed without improvement. After ``fit``, ``restore()``
+    puts the best epoch's weights back into the model, so the test set sees the model that
+    validation chose, not the last one.
+    """
+
+    def __init__(self, model, metric: str, mode: str = "min", patience: int | None = None):
+        if mode not in ("min", "max"):
+            raise ValueError(f"KeepBest: mode must be 'min' or 'max', got {mode!r}")
+        if patience is not None and patience < 1:
+            raise ValueError(f"KeepBest: patience must be >= 1 or None, got {patience}")
+        self.model, self.metric, self.mode, self.patience = model, metric, mode, patience
+        self.best_value: float | None = None
+        self.best_epoch: int | None = None
+        self._state = None
+
+    def __call__(self, epoch: int, history: dict) -> None:
+        if self.metric not in history:
+            raise KeyError(
+                f"KeepBest: no {self.metric!r} in the history (logged: {sorted(history)}); "
+                "fit's evaluate must return it"
+            )
+        value = float(history[self.metric][-1])
+        better = self.best_value is None or (
+            value < self.best_value if self.mode == "min" else value > self.best_value
+        )
+        if better:
+            self.best_value, self.best_epoch = value, epoch
+            self._state = {
+                k: v.detach().clone() for k, v in _unwrap(self.model).state_dict().items()
+            }
+        elif self.patience is not None and epoch - self.best_epoch >= self.patience:
+            raise StopTraining(
+                f"{self.metric} has not improved for {self.patience} epochs "
+                f"(best {self.best_value:.4g} at epoch {self.best_epoch + 1})"
+            )
+
+    def restore(self):
+        """Load the best epoch's weights into the model; returns the model."""
+        if self._state is None:
+            raise RuntimeError("KeepBest.restore: no epoch was recorded (was fit run with it?)")
+        _unwrap(self.model).load_state_dict(self._state)
+        return self.model
+
+
 def _unwrap(model):
     return model.module if hasattr(model, "module") else model
 
@@ -136,7 +189,9 @@ def fit(
 
     loss_fn(model, batch) -> loss tensor, or (loss, {name: float}) to log more.
     evaluate(model) -> {name: float}, called after each epoch (model in eval mode).
-    on_epoch_end(epoch, history) is called after the checkpoint is written (it may raise to stop).
+    on_epoch_end(epoch, history) is called after the checkpoint is written (it may raise to stop;
+    ``StopTraining`` ends training normally, with ``history["stopped"] = [epoch, reason]``, e.g.
+    from ``KeepBest`` with patience).
     ``scheduler`` steps once per epoch. With ``config.checkpoint_path`` set and a checkpoint there,
     training resumes after the last finished epoch with weights, optimiser, scheduler, AMP scaler
     and RNG states restored, so a resumed run matches an uninterrupted one.
@@ -227,6 +282,10 @@ def fit(
                 rng=_rng_state(loader),
             )
         if on_epoch_end is not None:
-            on_epoch_end(epoch, history)
+            try:
+                on_epoch_end(epoch, history)
+            except StopTraining as stop:
+                history["stopped"] = [epoch + 1, str(stop)]
+                break
     model.eval()
     return history
