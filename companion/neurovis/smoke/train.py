@@ -6,7 +6,6 @@ an initial learning rate of 1e-3 with exponential decay, random horizontal flips
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -15,7 +14,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..core import timing
-from ..core.training import TrainConfig, fit
+from ..core.training import KeepBest, TrainConfig, fit
 from .data import SmokeSet
 
 MEAN, STD = 0.5, 0.25
@@ -129,18 +128,16 @@ def train_classifier(
 
     # channels-last: the depthwise convolutions' backward is several times faster on a CPU
     model.to(memory_format=CHANNELS_LAST)
-    best = {"loss": float("inf"), "state": None, "epoch": -1, "seen": 0}
     val_y = torch.as_tensor(val.labels)
 
     def evaluate_val(m):
         p = torch.from_numpy(predict_proba(m, val.images, device)).double()
         p_true = torch.where(val_y == 1, p, 1 - p).clamp_min(1e-12)
-        loss = float(-p_true.log().mean())
-        if loss < best["loss"]:
-            best.update(loss=loss, state=copy.deepcopy(m.state_dict()), epoch=best["seen"])
-        best["seen"] += 1
         metrics = acc_sens(val.labels, p.numpy() >= 0.5)
-        return {"val_loss": loss, **{f"val_{k}": v for k, v in metrics.items()}}
+        return {
+            "val_loss": float(-p_true.log().mean()),
+            **{f"val_{k}": v for k, v in metrics.items()},
+        }
 
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=settings.lr_decay)
@@ -150,9 +147,20 @@ def train_classifier(
         desc=desc,
         progress=progress,
     )
-    hist = fit(model, loss_fn, loader, opt, cfg, device, scheduler=sched, evaluate=evaluate_val)
-    model.load_state_dict(best["state"])
-    hist["best_epoch"] = best["epoch"]
+    keep = KeepBest(model, "val_loss", mode="min")
+    hist = fit(
+        model,
+        loss_fn,
+        loader,
+        opt,
+        cfg,
+        device,
+        scheduler=sched,
+        evaluate=evaluate_val,
+        on_epoch_end=keep,
+    )
+    keep.restore()
+    hist["best_epoch"] = keep.best_epoch
     return hist
 
 
