@@ -51,18 +51,27 @@ if "google.colab" in sys.modules:
     os.environ["NEUROVIS_ROOT"] = "/content/neurovis"
 
 # %% tags=["parameters"]
-# "small": embedded UTD-MHAD, CPU-sized encoders; "paper": Table 1 settings, data_root
+# "small": one seed, CPU-sized encoders, a regression test (~3 min); "reference": the paper's
+# protocol on the complete embedded UTD-MHAD with the settings tuned on a validation subject, 5
+# seeds (the evidence); "paper": Table 1 settings and full-width encoders, data_root (+ MMAct)
 scale = "small"
 data_root = None  # paper scale: folder holding UTD-MHAD/ and MMAct/ (see data/README.md)
 device = "auto"
 seed = 0
 label_fractions = [0.01, 0.05, 0.10, 0.25, 0.50]  # Figure 5
-semi_repeats = 3  # repeats per fraction (paper: 10)
-# hidden action ids (1-based); the paper hides [1], [2] and [5] one at a time
-zero_shot_hidden = [[1, 2, 5]]
+semi_repeats = 1  # labelled subsets per fraction (paper: 10)
+# actions hidden from pre-training, 1-based, one run each: the paper's Table 3 hides 1, 2 and 5
+zero_shot_hidden = [[5]]
+full_seeds = 1  # seeds that run every Table 2 row, every fraction and zero-shot
 run_ablations = True
 
 # %%
+from neurovis.core.scale import seeds_for
+
+seeds = seeds_for(scale, seed)  # 1 seed at small scale, 5 at reference scale
+if scale == "reference":
+    semi_repeats = 3
+    zero_shot_hidden = [[5], [1]]
 if scale == "paper":
     semi_repeats = 10
     zero_shot_hidden = [[1], [2], [5]]
@@ -75,13 +84,14 @@ import math
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import Markdown, display
+from IPython.display import HTML, Markdown, display
 from neurovis.core import (
     choose_device,
     seed_everything,
     set_threads,
     environment_report,
     check_scale,
+    claims,
     results,
     timing,
     plotting,
@@ -98,19 +108,32 @@ from neurovis.action import (
     covariance_term,
     invariance_term,
 )
-from neurovis.action.data import load_dataset, mmact_available, mmact_split
-from neurovis.action import protocol, plots
+from neurovis.action.data import load_dataset, mmact_available, mmact_split, labels_per_class
+from neurovis.action import protocol, plots, tuning
+from neurovis.action.baselines import random_encoders
+from neurovis.action.ssl import build_encoder, extract_features
 
+CHAPTER = "04_action"
 check_scale(scale)
 set_threads()
 rng = seed_everything(seed)
 dev = choose_device(device)
 plotting.apply_style()
 print(environment_report(dev))
-cfg = ActionConfig.paper() if scale == "paper" else ActionConfig.small()
+tuned = tuning.load_tuning()
+if tuned is None:
+    raise FileNotFoundError(
+        "book/results/04_action.tuning.json is missing: run `python -m neurovis.action.tuning`"
+    )
+if scale == "paper":
+    cfg = ActionConfig.paper()
+elif scale == "reference":
+    cfg = ActionConfig.reference(tuned["chosen"])
+else:  # CPU-sized, with the tuned loss weights
+    cfg = ActionConfig.small().with_(lam=tuned["chosen"]["lam"], mu=tuned["chosen"]["mu"])
 
 # %% [markdown]
-# ## Data: UTD-MHAD, skeleton and inertial recordings (real)
+# ## Data: UTD-MHAD, skeleton and inertial recordings (real, complete)
 #
 # The complete skeleton (Kinect, 20 joints x 3-D) and inertial (wrist sensor, 3-axis accelerometer
 # + 3-axis gyroscope at 50 Hz) modalities of UTD-MHAD (Chen, Jafari and Kehtarnavaz, ICIP 2015):
@@ -119,7 +142,10 @@ cfg = ActionConfig.paper() if scale == "paper" else ActionConfig.small()
 # paper (Section 4.2) every sequence is resampled to 50 steps and each skeleton is expressed in the
 # frame of its first frame (origin at the first frame's hip centre, unit = first frame's torso
 # length); IMU channels are z-scored with training-set statistics. Protocol: subjects 1, 3, 5, 7
-# train, subjects 2, 4, 6, 8 test — every number below is on the 430 test recordings.
+# train, subjects 2, 4, 6, 8 test — every number below is on the 430 test recordings. Every
+# *choice* (loss weights, learning rates, epochs) was made on training subject 7 alone, with
+# subjects 1, 3, 5 for training (`data.validation_split`, next section): the test subjects are
+# never looked at before the runs below.
 
 # %%
 data = load_dataset("utd-mhad", scale, data_root, num_steps=cfg.num_steps)
@@ -180,12 +206,14 @@ fig = plots.sample_figure(data, [int(np.flatnonzero(data.labels == a)[0]) for a 
 # We follow Algorithm 1 for $s$ (PyTorch's `mse_loss`, i.e. Eq. 13 divided by $d$) and Eq. 16 for
 # the variance: the two branches' terms are **added**, not averaged as in the VICReg reference
 # code (the ablation below runs the averaged variant); $\gamma=1$, $\epsilon=10^{-4}$,
-# $\lambda=\mu=25$, $\nu=1$. The tests check these terms against hand-computed values and against
-# the `lightly` library.
+# $\nu=1$ and $\lambda, \mu$ chosen on the validation subject (below). The tests check these terms
+# against hand-computed values and against the `lightly` library (VICReg, Barlow Twins and NT-Xent
+# losses; with Eq. 16's sum, our $\mu$ equals lightly's `mu_param` divided by 2).
 #
 # **Fine-tuning / linear evaluation** (Section 4.2, `linear_eval`). Encoders frozen; per modality
-# a fusion layer (linear, batch norm, ReLU) to 256 units (64 at small scale), concatenation, one
-# linear classifier trained with cross-entropy.
+# a fusion layer (linear, batch norm, ReLU) to 256 units (128 at reference scale, 64 at small
+# scale), concatenation, one linear classifier trained with cross-entropy. Every training run
+# (pre-training, fine-tuning, supervised) uses Adam with a cosine learning-rate schedule.
 #
 # Below: the three VICReg terms on a batch that has collapsed to one point, and on a healthy one.
 
@@ -210,64 +238,166 @@ fig = plots.augmentation_figure(
 )
 
 # %% [markdown]
-# ## Baselines, then the method, trained live
+# ## Choices made on a validation subject
 #
-# Settings (Table 1 at paper scale): pre-training epochs, learning rate, batch size per setting.
-# At small scale the encoders are 1/4 as wide, the IMU Transformer has one layer, and every
-# pre-training runs a few epochs on 2 CPU cores — same protocol, same test subjects.
+# The paper fixes the optimiser, learning rates and epochs for its full-width encoders on a GPU
+# (Table 1) and says of the loss only "$\lambda = \mu > 1$, $\phi = 1$". Everything the reference
+# run needs beyond that was chosen by committed code,
+# [`action/tuning.py`](../../companion/neurovis/action/tuning.py)
+# (`python -m neurovis.action.tuning`, about 15 minutes on one thread), on **training subject 7**
+# (108 recordings) with subjects 1, 3, 5 for pre-training and fine-tuning — the test subjects play
+# no part. Stages: (A) the VICReg weights, where Eq. 16's *sum* of the two branches' variance terms
+# makes our $\mu$ twice the $\mu$ of the VICReg reference code (its default 25/25 is our 25/12.5);
+# (B) learning rate x epochs for our pre-training (Adam, batch 128, cosine schedule); (C) the same
+# learning rates for the Barlow Twins and CMC baselines, so that the comparison is not tuned for one
+# side; (D) learning rate x epochs of the supervised network; (E) width 0.5 against 0.25, shown but
+# not chosen: the budget of the reference run (5 seeds of every claim's rows in 45 minutes on one
+# CPU thread) affords width 0.25 — the paper's full-width skeleton encoder costs 10x more per step.
+# One seed and 108 validation recordings: differences below ~4 points are within noise, and ties go
+# to the first entry of each grid.
+
+# %%
+trials = pd.DataFrame(tuned["trials"])
+cols = [c for c in ("stage", "method", "lam", "mu", "lr", "epochs", "width", "acc") if c in trials]
+print(
+    f"validation: {tuned['validation']}; {len(trials)} trials, "
+    f"{tuned['seconds'] / 60:.0f} min on {tuned['provenance']['cpu']}"
+)
+display(trials[cols].round({"acc": 1}).astype(object).fillna(""))
+print("chosen:", tuned["chosen"])
+
+# %% [markdown]
+# On the validation subject, pre-training with the chosen settings (88.0 %) leads the untrained
+# control (77.8 %) by 10 points; widening both encoders to 0.5 (stage E) lifts ours to 92.6 % and
+# the control to 87.0 %, so width helps both and the gap narrows. Stages A-D differ by less than the
+# ~4-point noise of 108 recordings in most entries: the chosen values are a reasonable setting, not
+# a sharp optimum.
+
+# %% tags=["nbval-check-output"]
+applied = {k: getattr(ActionConfig.reference(tuned["chosen"]), k) for k in tuned["chosen"]}
+print("the reference configuration applies the chosen values:", applied == tuned["chosen"])
+print("pre-training batch size >= 128:", ActionConfig.reference().batch_multimodal >= 128)
+
+# %% [markdown]
+# ## The control: untrained encoders, with their batch norm re-estimated
+#
+# A frozen-encoder score means little without knowing what the same fine-tuning reaches on
+# encoders that were never trained. The paper has no such control; we add one. An untrained
+# network's batch-norm layers still hold their initial statistics (mean 0, variance 1), so its test
+# features are squashed towards a constant — a strawman. The control therefore re-estimates every
+# batch-norm mean and variance on the unlabelled training recordings (no labels, no gradients, no
+# weight change: `ssl.recompute_batch_norm`), which is what any pre-training also gives its
+# encoders for free. Below: the per-dimension standard deviation of the skeleton and IMU features
+# over the test recordings, before and after.
+
+
+# %%
+def feature_spread(fix: bool) -> dict:
+    torch.manual_seed(seed)
+    enc = {
+        m: build_encoder(m, cfg, x.shape[1] if m == "skeleton" else x.shape[2], 20)
+        for m, x in (("skeleton", train[0]), ("imu", train[1]))
+    }
+    if fix:
+        enc = random_encoders(("skeleton", "imu"), cfg, train[0], train[1], dev, seed)
+    f = extract_features(enc, test[0], test[1], dev)
+    out = {}
+    for m, x in f.items():
+        sd = x.std(0)
+        out[f"{m}: median sd"] = float(sd.median())
+        out[f"{m}: dims with sd < 0.01"] = f"{float((sd < 0.01).float().mean()):.0%}"
+    return out
+
+
+spread = pd.DataFrame(
+    {
+        "initial batch norm": feature_spread(False),
+        "re-estimated (the control)": feature_spread(True),
+    }
+)
+display(spread)
+
+# %% tags=["nbval-check-output"]
+fixed = random_encoders(("skeleton", "imu"), cfg, train[0], train[1], dev, seed)
+ff = extract_features(fixed, test[0], test[1], dev)
+print(
+    regression.report(
+        *(
+            regression.above(
+                f"control, {m}: smallest per-dimension feature sd",
+                float(x.std(0).min()),
+                "0.01",
+                0.01,
+            )
+            for m, x in ff.items()
+        )
+    )
+)
+
+# %% [markdown]
+# ## Table 2, trained live: baselines, the control and the method
+#
+# Per seed: the **supervised** networks (same encoders and fusion head, trained end to end from
+# random weights), the **control** (untrained encoders, batch norm re-estimated, the same
+# fine-tuning as every frozen-encoder row), **SimCLR** (NT-Xent) and **Barlow Twins** per modality,
+# **Barlow Twins** and **CMC** (cross-modal InfoNCE) across modalities, and **ours**: Eq. 5-6 per
+# modality and multimodal VICReg (Eq. 16). Frozen encoders are fine-tuned on all training labels
+# and scored on the test subjects. At reference scale the rows the claims rest on (ours, the
+# control, Barlow Twins and CMC across modalities) run on all 5 seeds, the other rows on the first
+# `full_seeds` seed(s): repeats were cut before training length.
 
 # %% tags=["nbval-check-output"]
 settings = pd.DataFrame(
     {
-        "learning rate": [cfg.lr_unimodal, cfg.lr_unimodal, cfg.lr_multimodal],
-        "epochs": [cfg.epochs_unimodal, cfg.epochs_unimodal, cfg.epochs_multimodal],
-        "batch size": [cfg.batch_unimodal, cfg.batch_unimodal, cfg.batch_multimodal],
+        "learning rate": [cfg.lr_unimodal, cfg.lr_multimodal, cfg.lr_supervised],
+        "epochs": [cfg.epochs_unimodal, cfg.epochs_multimodal, cfg.epochs_supervised],
+        "batch size": [cfg.batch_unimodal, cfg.batch_multimodal, cfg.batch_supervised],
     },
-    index=["IMU", "Skeleton", "IMU+Skeleton"],
+    index=["pre-training, one modality", "pre-training, IMU+Skeleton", "supervised"],
 )
-print(f"scale={scale}: pre-training settings (paper: Table 1, UTD-MHAD)\n{settings.to_string()}")
+print(f"scale={scale}, seeds {seeds}; Adam, {cfg.schedule} schedule\n{settings.to_string()}")
 print(
-    f"encoder widths: skeleton x{cfg.skeleton_width}, IMU x{cfg.imu_width}; fine-tuning "
-    f"{cfg.epochs_finetune} epochs"
+    f"encoder widths: skeleton x{cfg.skeleton_width}, IMU x{cfg.imu_width} ({cfg.imu_layers} "
+    f"Transformer layer(s)); VICReg lambda={cfg.lam:g}, mu={cfg.mu:g} (summed over branches), "
+    f"nu={cfg.nu:g}; fine-tuning {cfg.epochs_finetune} epochs"
 )
 
-# %% [markdown]
-# **Supervised** (end to end, random initialisation, same encoders and fusion head) and a control
-# the paper does not report: the same linear evaluation on **untrained** encoders, which says how
-# much of a frozen-encoder score is due to pre-training at all.
-
 # %%
-entries = {}
-for mods in (["imu"], ["skeleton"], ["skeleton", "imu"]):
-    e = protocol.evaluate_supervised(mods, train, test, data.num_classes, cfg, dev, seed)
-    entries[e.key] = e
-    entries[f"random_{e.key.split('_', 1)[1]}"] = protocol.evaluate_ssl(
-        "random", mods, train, test, data.num_classes, cfg, dev, seed
+i10 = label_fractions.index(0.10)
+per_seed, semis, zeros = {}, {}, {}
+ev = claims.Evidence()
+for k, s in enumerate(seeds):
+    full = k < full_seeds
+    rows = protocol.TABLE2_ROWS if full else protocol.CLAIM_ROWS
+    if scale == "small":  # the regression run skips SimCLR and per-modality Barlow Twins
+        rows = [r for r in rows if r[0] != "simclr" and r != ("barlow", ("imu",))]
+        rows = [r for r in rows if r != ("barlow", ("skeleton",))]
+    entries = protocol.run_table2(rows, train, test, data.num_classes, cfg, dev, s)
+    semi = protocol.semi_supervised(
+        {
+            "Ours": entries["ours_imu_skeleton"],
+            "Barlow Twins": entries["barlow_imu_skeleton"],
+            "CMC": entries["cmc_imu_skeleton"],
+            "Untrained": entries["random_imu_skeleton"],
+        },
+        train,
+        test,
+        data.num_classes,
+        cfg,
+        dev,
+        fractions=label_fractions if full else [0.10],
+        repeats=semi_repeats if full else 1,
+        seed=s,
+        supervised_min_steps=100,
     )
-
-# %% [markdown]
-# **Self-supervised baselines**: SimCLR (NT-Xent) and Barlow Twins per modality; Barlow Twins and
-# CMC (cross-modal InfoNCE) across modalities.
-
-# %%
-for method, mods in [
-    ("simclr", ["imu"]),
-    ("simclr", ["skeleton"]),
-    ("barlow", ["imu"]),
-    ("barlow", ["skeleton"]),
-    ("barlow", ["skeleton", "imu"]),
-    ("cmc", ["skeleton", "imu"]),
-]:
-    e = protocol.evaluate_ssl(method, mods, train, test, data.num_classes, cfg, dev, seed)
-    entries[e.key] = e
-
-# %% [markdown]
-# **Ours**: unimodal pre-training with Eq. 5-6 on each modality, and multimodal VICReg (Eq. 16).
-
-# %%
-for mods in (["imu"], ["skeleton"], ["skeleton", "imu"]):
-    e = protocol.evaluate_ssl("ours", mods, train, test, data.num_classes, cfg, dev, seed)
-    entries[e.key] = e
+    zero = {
+        tuple(h): protocol.zero_shot(h, train, test, data.num_classes, cfg, dev, s)
+        for h in (zero_shot_hidden if full else [])
+    }
+    m, items = protocol.seed_record(entries, semi, zero, test[2].numpy(), i10 if full else 0)
+    ev.add(s, m, items)
+    per_seed[s], semis[s], zeros[s] = entries, semi, zero
+entries, semi, zero = per_seed[seeds[0]], semis[seeds[0]], zeros[seeds[0]]
 ours = entries["ours_imu_skeleton"]
 fig = plots.vicreg_terms_figure(ours.history)
 fig.show()
@@ -277,244 +407,338 @@ fig.show()
 
 # %%
 pre_steps = cfg.epochs_multimodal * math.ceil(len(data_train) / cfg.batch_multimodal)
-ft_steps = cfg.epochs_finetune * math.ceil(len(data_train) / cfg.batch_finetune)
 if scale == "small":
     display(
         Markdown(
-            f"**Small run:** one seed, {pre_steps} optimiser steps of multimodal pre-training "
-            f"and {ft_steps} of fine-tuning — a regression test and a quick look, not evidence; "
-            "the reference run carries the evidence."
+            f"**Small run:** one seed, {pre_steps} optimiser steps of multimodal pre-training at "
+            "a quarter of the paper's width — a regression test and a quick look, not evidence; "
+            "the reference run carries the evidence (Claims below)."
         )
     )
-table2 = protocol.table2_frame(entries)
+table2 = protocol.table2_frame(per_seed)
 print(
-    f"test accuracy / macro F1 (%), {len(data_test)} test recordings of subjects 2, 4, 6, 8, "
-    f"scale={scale}"
+    f"test accuracy / macro F1 (%), mean over seeds (sd), {len(data_test)} test recordings of "
+    f"subjects 2, 4, 6, 8, scale={scale}; the paper's columns are its Table 2 (UTD-MHAD)"
 )
-display(table2.round(1))  # the paper's columns: Table 2, UTD-MHAD
+display(table2.round(1))
 
 # %% [markdown]
-# The regression checks of this run (what `nbval` compares when it re-executes the chapter): test
-# accuracies in a band around the committed run's value, wide enough for another CPU's float path
-# and narrow enough to catch a model that stopped learning, and the orderings that the reading
-# below rests on, each with a margin.
+# The regression checks of this run (what `nbval` compares when it re-executes the chapter, small
+# scale only): test accuracies in a band around the committed run's value, wide enough for another
+# CPU's float path and narrow enough to catch a model that stopped learning, and the orderings that
+# hold at this scale with a margin.
 
 # %% tags=["nbval-check-output"]
 chance = 100 / data.num_classes
-ours_acc = lambda key: table2.loc[key, "acc (ours)"]
-# expected: the run before the float path was pinned (AVX-512); tol: 10 % of the value, which covers
-# the float-path spread of one-seed accuracies measured in chapters 01 and 06 (up to 5 points)
-T2 = [
-    ("Ours (IMU+Skeleton)", 84.7),
-    ("Ours (IMU)", 67.2),
-    ("Ours (Skeleton)", 59.3),
-    ("Supervised (IMU+Skeleton)", 86.0),
-    ("CMC (IMU+Skeleton)", 87.4),
-    ("Barlow Twins (IMU+Skeleton)", 87.0),
-]
-print(
-    regression.report(
-        *(
-            regression.band(
-                f"{key} test accuracy (%)", ours_acc(key), expected=e, tol=round(0.1 * e, 1)
-            )
-            for key, e in T2
-        ),
-        regression.above(
-            "lowest accuracy of a trained method (%)",
-            min(ours_acc(key) for key in table2.index if not key.startswith("Untrained")),
-            "chance (%)",
-            chance,
-            margin=20,
-        ),
-        regression.above(
-            "Ours (IMU+Skeleton) accuracy (%)",
-            ours_acc("Ours (IMU+Skeleton)"),
-            "Ours (IMU) accuracy (%)",
-            ours_acc("Ours (IMU)"),
-            margin=8,
-        ),
-        regression.above(
-            "Ours (IMU+Skeleton) accuracy (%)",
-            ours_acc("Ours (IMU+Skeleton)"),
-            "Ours (Skeleton) accuracy (%)",
-            ours_acc("Ours (Skeleton)"),
-            margin=8,
-        ),
-        regression.above(
-            "Ours (IMU+Skeleton) accuracy (%)",
-            ours_acc("Ours (IMU+Skeleton)"),
-            "untrained encoders (IMU+Skeleton) accuracy (%)",
-            ours_acc("Untrained encoders (control) (IMU+Skeleton)"),
-            margin=4,
-        ),
+acc_of = lambda key: table2.loc[key, "acc (ours)"]
+if scale == "small":
+    # expected: the committed small run (pinned AVX2 path); tol: 10 % of the value, which covers
+    # the float-path spread of one-seed accuracies measured in chapters 01 and 06 (up to 5 points)
+    T2 = [
+        ("Ours (IMU+Skeleton)", 82.8),
+        ("Ours (IMU)", 68.8),
+        ("Ours (Skeleton)", 63.5),
+        ("Supervised (IMU+Skeleton)", 88.6),
+        ("CMC (IMU+Skeleton)", 85.6),
+        ("Barlow Twins (IMU+Skeleton)", 84.7),
+        ("Untrained encoders (control) (IMU+Skeleton)", 84.9),
+    ]
+    print(
+        regression.report(
+            *(
+                regression.band(
+                    f"{key} test accuracy (%)", acc_of(key), expected=e, tol=round(0.1 * e, 1)
+                )
+                for key, e in T2
+            ),
+            regression.above(
+                "lowest accuracy of any row (%)",
+                table2["acc (ours)"].min(),
+                "chance (%)",
+                chance,
+                margin=20,
+            ),
+            regression.above(
+                "Ours (IMU+Skeleton) accuracy (%)",
+                acc_of("Ours (IMU+Skeleton)"),
+                "Ours (IMU) accuracy (%)",
+                acc_of("Ours (IMU)"),
+                margin=5,
+            ),
+            regression.above(
+                "Ours (IMU+Skeleton) accuracy (%)",
+                acc_of("Ours (IMU+Skeleton)"),
+                "Ours (Skeleton) accuracy (%)",
+                acc_of("Ours (Skeleton)"),
+                margin=5,
+            ),
+        )
     )
-)
 
 # %% [markdown]
-# **Reading Table 2 at this scale** (the stored run; every "ours" number is computed above, on the
-# 430 test recordings). Most accuracies are well below the paper's (by up to 36 points for the
-# skeleton models; our IMU-only SimCLR and Barlow Twins happen to be above it): quarter-width
-# encoders trained for a dozen epochs on a CPU. What carries over: (i) for our method the fused
-# IMU+Skeleton representation beats each single modality by a wide margin — the paper's first
-# claim; (ii) pre-training matters: the same frozen-encoder protocol on untrained encoders scores
-# far lower, especially for the skeleton. What does not carry over here: our VICReg model does not
-# beat CMC, multimodal Barlow Twins or the supervised network; these differ by 1-3 points,
-# i.e. 6-12 of the 430 test recordings, from one seed. The skeleton encoder is the weak
-# part at small scale (the supervised skeleton network is 30 points below the paper's).
+# ### Claims
+#
+# The paper's claims on UTD-MHAD, and the control. Effects are differences of test accuracy in
+# points (positive = the paper's direction), with paired bootstrap 95% intervals over test
+# recordings x seeds (each recording scored correct or not by both models of the same seed; at 10%
+# labels, its share of correct repeats). The reference columns come from the committed reference
+# run ([its notebook](../runs/reference/04_action.ipynb)); the last column is this run.
+
+# %%
+CLAIMS = [
+    claims.Claim(
+        "multimodal-vs-imu",
+        "multimodal pre-training beats IMU-only pre-training (ours, IMU+Skeleton vs ours, IMU)",
+        "Table 2, Section 4.3.1",
+        method="acc_ours_imu_skeleton",
+        baseline="acc_ours_imu",
+        metric="test accuracy (%)",
+        paper="+20.48 (96.06 vs 75.58)",
+    ),
+    claims.Claim(
+        "multimodal-vs-skeleton",
+        "multimodal pre-training beats skeleton-only pre-training (ours, IMU+Skeleton vs ours, "
+        "Skeleton)",
+        "Table 2, Section 4.3.1",
+        method="acc_ours_imu_skeleton",
+        baseline="acc_ours_skeleton",
+        metric="test accuracy (%)",
+        paper="+10.01 (96.06 vs 86.05)",
+    ),
+    claims.Claim(
+        "pretraining-vs-untrained",
+        "VICReg pre-training beats the same fine-tuning on untrained encoders (IMU+Skeleton)",
+        "control (not in the paper)",
+        method="acc_ours_imu_skeleton",
+        baseline="acc_random_imu_skeleton",
+        metric="test accuracy (%)",
+        paper="— (implied: pre-training is the method)",
+    ),
+    claims.Claim(
+        "ssl-vs-supervised-10pct",
+        "with 10% of the labels, self-supervised (ours, frozen) beats supervised",
+        "Figure 5, Section 4.3.2",
+        method="semi_acc_ours_10pct",
+        baseline="semi_acc_supervised_10pct",
+        metric="test accuracy (%)",
+        paper="above supervised below 25% labels (plotted only)",
+    ),
+    claims.Claim(
+        "pretraining-vs-untrained-10pct",
+        "with 10% of the labels, VICReg pre-training beats untrained encoders",
+        "control (not in the paper)",
+        method="semi_acc_ours_10pct",
+        baseline="semi_acc_random_10pct",
+        metric="test accuracy (%)",
+        paper="—",
+    ),
+    claims.Claim(
+        "ours-vs-barlow",
+        "ours beats Barlow Twins across modalities (IMU+Skeleton)",
+        "Table 2",
+        method="acc_ours_imu_skeleton",
+        baseline="acc_barlow_imu_skeleton",
+        metric="test accuracy (%)",
+        paper="+4.43 (96.06 vs 91.63)",
+    ),
+    claims.Claim(
+        "ours-vs-cmc",
+        "ours beats CMC (IMU+Skeleton)",
+        "Table 2",
+        method="acc_ours_imu_skeleton",
+        baseline="acc_cmc_imu_skeleton",
+        metric="test accuracy (%)",
+        paper="+0.94 (96.06 vs 95.12)",
+    ),
+]
+evaluated = ev.evaluate_all(CLAIMS)
+claims_df = claims.table(CHAPTER, CLAIMS, small=evaluated if scale == "small" else None, decimals=1)
+if scale != "small":  # the reference notebook shows its own evaluation
+    claims_df = pd.DataFrame(
+        [
+            {
+                "claim": f"{c['text']} [{c['source']}]",
+                "paper": c["paper"],
+                f"ours ({scale}, this run)": claims._effect_text(c, 1),
+                "verdict": c["verdict"],
+            }
+            for c in evaluated
+        ]
+    ).set_index("claim")
+display(HTML(claims_df.to_html()))
+if scale == "small":
+    print("this run: one seed, not evidence; the verdicts are the committed reference run's")
+
+# %% [markdown]
+# **Reading the claims** (the reference run: 5 seeds, 430 test recordings each; effects in points of
+# test accuracy). *Multimodal beats each single modality*: ours, IMU+Skeleton reaches 88.7 % against
+# 72.4 % (IMU) and 72.0 % (Skeleton), +16.3 [14.2, 18.3] and +16.7 [14.7, 18.8], positive on every
+# seed — reproduced (the paper: +20.5 and +10.0). *VICReg pre-training beats untrained encoders*:
+# +5.3 [3.7, 6.7], positive on every seed — reproduced, but small: untrained encoders with their
+# batch norm re-estimated already reach 83.4 %, so most of a frozen-encoder score here comes from
+# the architecture and the fine-tuned fusion head, not from pre-training. (Before the control
+# re-estimated batch norm, its features were near-constant and the control was a strawman.) *Ours
+# beats Barlow Twins and CMC* across modalities: +3.1 [1.8, 4.5] and +1.9 [0.6, 3.2], positive on
+# all 5 seeds — reproduced, in size close to the paper's +4.4 and +0.9; the baselines had their
+# learning rate tuned like ours, on 108 validation recordings. *With 10 % of the labels,
+# self-supervised beats supervised*: **contradicted** — the supervised network trained from scratch
+# on the same 2 labels per class is ahead of our frozen encoders by 6.7 points [4.9, 8.6] (ahead on
+# 4 of 5 seeds). With few labels pre-training does pay off against the control (+10.7 [8.8, 12.6]
+# over untrained encoders at 10 %). Every absolute accuracy is below the paper's: quarter-width
+# encoders, 20 epochs, on a CPU; only the supervised IMU+Skeleton network comes close (95.3 % vs the
+# paper's 96.5 %, one seed). The intervals pool test recordings x seeds; the per-seed differences
+# point the same way.
 
 # %% [markdown]
 # ### Semi-supervised (Figure 5)
 #
-# A random fraction $p$ of the labelled training recordings; the pre-trained encoders stay
-# frozen and only the fusion classifier sees the labels, while the supervised model trains its
+# A fraction $p$ of *each class's* labelled training recordings (`data.label_fraction`: round($p
+# \cdot n_c$) of the $n_c \approx 16$ recordings of class $c$, at least one; 1 % and 5 % both give
+# one label per class, so they share their subsets and results); the pre-trained encoders stay
+# frozen and only the fusion classifier sees the labels, while the supervised network trains its
 # encoders from scratch on the same subset (with at least 100 optimisation steps, so that tiny
-# subsets are not under-trained). Repeated with different subsets; bands are 95 % Student-t
-# intervals over the repeats.
+# subsets are not under-trained). The control (untrained encoders) gets the same subsets. The figure
+# and table show the first seed's repeats; bands are 95 % Student-t intervals over them.
 
 # %%
-semi = protocol.semi_supervised(
-    {
-        "Ours": ours,
-        "Barlow Twins": entries["barlow_imu_skeleton"],
-        "CMC": entries["cmc_imu_skeleton"],
-    },
-    train,
-    test,
-    data.num_classes,
-    cfg,
-    dev,
-    fractions=label_fractions,
-    repeats=semi_repeats,
-    seed=seed,
-    supervised_min_steps=100,
-)
+per_class = [labels_per_class(16, p) for p in label_fractions]
 fig = plots.semi_supervised_figure(label_fractions, {k: v["acc"] for k, v in semi.items()})
 fig.show()
-
-# %%
 semi_table = pd.DataFrame(
     {name: [np.mean(a) for a in v["acc"]] for name, v in semi.items()},
-    index=[f"{100 * p:g}%" for p in label_fractions],
+    index=[f"{100 * p:g}% ({c}/class)" for p, c in zip(label_fractions, per_class)],
 )
-print(f"mean test accuracy (%) over {semi_repeats} repeats, IMU+Skeleton")
+print(f"mean test accuracy (%) over {semi_repeats} repeat(s), IMU+Skeleton, seed {seeds[0]}")
 display(semi_table.round(1))
 
 # %% tags=["nbval-check-output"]
-SEMI = [
-    ("Ours", "10%", 57.0),
-    ("Supervised", "10%", 61.8),
-    ("Ours", "50%", 82.6),
-    ("Supervised", "50%", 83.1),
-]
-print(
-    regression.report(  # expected and tol as for Table 2: the AVX-512 run, 10 % of the value
-        *(
-            regression.band(
-                f"{name}, {frac} of the labels: test accuracy (%)",
-                semi_table.loc[frac, name],
-                expected=e,
-                tol=round(0.1 * e, 1),
-            )
-            for name, frac, e in SEMI
-        ),
-        *(
-            regression.above(
-                f"{name}, 1% of the labels: test accuracy (%)",
-                semi_table.loc["1%", name],
-                "chance (%)",
-                chance,
-            )
-            for name in semi_table.columns
-        ),
+if scale == "small":
+    row10 = semi_table.index[i10]
+    SEMI = [("Ours", 72.1), ("Supervised", 73.3), ("Untrained", 54.2)]
+    print(
+        regression.report(  # expected and tol as for Table 2: the committed run, 10 % of the value
+            *(
+                regression.band(
+                    f"{name}, 10% of the labels: test accuracy (%)",
+                    semi_table.loc[row10, name],
+                    expected=e,
+                    tol=round(0.1 * e, 1),
+                )
+                for name, e in SEMI
+            ),
+            *(
+                regression.above(
+                    f"{name}, one label per class: test accuracy (%)",
+                    semi_table.iloc[0][name],
+                    "chance (%)",
+                    chance,
+                )
+                for name in semi_table.columns
+            ),
+        )
     )
-)
 
 # %% [markdown]
-# In the stored run the paper's second claim is **not** reproduced: with 10 % of the labels the
-# supervised network (given at least 100 optimisation steps) is ahead of the frozen self-supervised
-# encoders, and with 1 % of the labels (4 recordings for 27 actions) every method is at 11-12 %
-# (chance: 3.7 %). The paper's encoders were pre-trained for 100-200 epochs at full width; ours for
-# 12 epochs at a quarter of the width, which leaves far less to transfer. The paper-scale run
-# (`scale="paper"`) is the test of this claim.
+# In the reference run (the table shows its first seed; the claim above pairs all 5 seeds at 10 %)
+# the supervised network trained from scratch on the labelled subset is ahead of every frozen
+# self-supervised model at every fraction, by about 7 points with one label per class and 4 points
+# with 8 — the paper's Figure 5, where the contrastive methods lead below 25 % labels, is not
+# reproduced at this scale. Among the frozen encoders ours leads CMC, Barlow Twins and the untrained
+# control at every fraction, and the gap to the control is widest with the fewest labels (61 % vs
+# 46 % with one label per class).
 
 # %% [markdown]
-# ### Zero-shot (Table 3): actions hidden from pre-training
+# ### Zero-shot (Table 3): one action hidden from pre-training
 #
-# The multimodal encoders are pre-trained without any recording of the hidden actions, then
-# frozen; the classifier is fine-tuned on all 27 actions. At small scale one run hides actions
-# 1, 2 and 5 together (swipe left, swipe right, throw) — a harder setting than the paper's one
-# action at a time.
-
-# %%
-zero = {
-    tuple(h): protocol.zero_shot(h, data_train, train, test, data.num_classes, cfg, dev, seed)
-    for h in zero_shot_hidden
-}
+# The multimodal encoders are pre-trained without any recording of the hidden action
+# (`protocol.without_actions`), then frozen; the classifier is fine-tuned on all 27 actions. As in
+# the paper's Table 3, one action at a time: action 5 (*throw*), the action of the paper's headline
+# figure (96.05 %), and action 1 (*swipe left*). The paper's column labels ("num_classes = 1, 2, 5")
+# are read, as its text does, as the hidden action's id, 1-based.
 
 # %%
 rows = []
 for h, e in zero.items():
     rows.append(
         {
-            "hidden actions": str(list(h)),
-            "accuracy": e.acc,
-            "F1": e.f1,
-            "acc. on hidden actions": protocol.class_accuracy(test[2], e.pred, h),
-            "same, encoders that saw them": protocol.class_accuracy(test[2], ours.pred, h),
+            "hidden action": f"{h[0]} ({UTD_ACTIONS[h[0] - 1]})",
+            "accuracy (paper, Table 3)": protocol.PAPER_ZERO_SHOT.get(h[0], np.nan),
+            "accuracy (ours)": e.acc,
+            "same, encoders that saw it": ours.acc,
+            "acc. on the hidden action": protocol.class_accuracy(test[2], e.pred, h),
+            "same, encoders that saw it ": protocol.class_accuracy(test[2], ours.pred, h),
         }
     )
-display(pd.DataFrame(rows).set_index("hidden actions").round(1))
+display(pd.DataFrame(rows).set_index("hidden action").round(1))
 
 # %% tags=["nbval-check-output"]
-print(
-    regression.report(  # expected and tol as for Table 2: the AVX-512 run, 10 % of the value
-        *(
-            regression.band(f"hidden {list(h)}: test accuracy (%)", e.acc, expected=82.6, tol=8.3)
-            for h, e in zero.items()
-        ),
-        *(
-            regression.above(
-                f"hidden {list(h)}: accuracy on the hidden actions (%)",
-                protocol.class_accuracy(test[2], e.pred, h),
-                "chance (%)",
-                chance,
-                margin=20,
-            )
-            for h, e in zero.items()
-        ),
+if scale == "small":
+    print(
+        regression.report(
+            *(
+                regression.band(
+                    f"action {h[0]} hidden: test accuracy (%)",
+                    e.acc,
+                    expected={5: 88.4, 1: 86.7}[h[0]],
+                    tol=round(0.1 * {5: 88.4, 1: 86.7}[h[0]], 1),
+                )
+                for h, e in zero.items()
+            ),
+        )
     )
-)
 
 # %% [markdown]
-# Hiding actions from pre-training costs little: the fine-tuned classifier recognises the hidden
-# actions about as well as with encoders that saw them, consistent with the paper's Table 3
-# (there: 96.05 % with action 5 hidden vs 96.06 % without). At small scale this rests on 48 test
-# recordings of the three hidden actions.
+# Hiding one action from pre-training costs nothing measurable (reference run, one seed): 86.3 %
+# with action 5 hidden and 86.0 % with action 1 hidden, against 86.7 % for the same seed's encoders
+# that saw every action; on the hidden action's 16 test recordings, 93.8 % vs 87.5 % (action 5) and
+# 75.0 % vs 75.0 % (action 1). That agrees with the paper's Table 3 (96.05 % with action 5 hidden,
+# 96.06 % without), but the control says how little it proves here: untrained encoders already reach
+# 83 %, so the features are far from specific to the actions seen in pre-training. One seed and 16
+# recordings per action: differences of a few points are noise.
 
 # %% [markdown]
 # ### Recorded results: paper vs ours
 
 # %%
-h_key = tuple(zero_shot_hidden[0])
-i10 = label_fractions.index(0.10) if 0.10 in label_fractions else len(label_fractions) // 2
-metrics = protocol.key_metrics(entries, semi, i10)
-metrics["zero_shot_acc_ours_imu_skeleton"] = zero[h_key].acc
-results.save(
-    "04_action",
-    scale,
-    metrics,
-    paper=protocol.PAPER,
-    device=dev,
-    notes=protocol.NOTES,
-    data=(
-        "UTD-MHAD skeleton + inertial, real, complete (embedded), cross-subject test (subjects "
-        "2,4,6,8)"
-        if scale == "small"
-        else "UTD-MHAD (full, data_root)"
-    ),
+settings = (
+    {}
+    if scale == "small"
+    else {
+        "seeds": seeds,
+        "full_seeds": seeds[:full_seeds],
+        "semi_repeats": semi_repeats,
+        "zero_shot_hidden": zero_shot_hidden,
+        "config": {k: v for k, v in vars(cfg).items() if k != "progress"},
+    }
 )
-display(results.table("04_action", scale, labels=protocol.METRIC_LABELS, decimals=1))
+if scale == "paper" and mmact_available(data_root):  # Table 2's MMAct columns, every row
+    mm = load_dataset("mmact", scale, data_root, num_steps=cfg.num_steps)
+    mm_cfg = ActionConfig.paper("mmact")
+    for proto in ("cross_subject", "cross_scene"):
+        a, b = mmact_split(mm, proto)
+        mu_, sd_ = imu_statistics(a.imu)
+        tr_, te_ = to_tensors(a, mu_, sd_), to_tensors(b, mu_, sd_)
+        mm_entries = protocol.run_table2(
+            protocol.TABLE2_ROWS, tr_, te_, mm.num_classes, mm_cfg, dev, seeds[0]
+        )
+        ev.add(seeds[0], protocol.mmact_metrics(mm_entries, proto))
+        display(protocol.mmact_frame(mm_entries, proto).round(1))
+elif scale == "paper":
+    print("MMAct: data_root holds no MMAct/ (see data/README.md); UTD-MHAD only.")
+results.save_evidence(
+    CHAPTER,
+    scale,
+    ev,
+    CLAIMS,
+    paper=protocol.PAPER,
+    notes=protocol.NOTES,
+    settings=settings,
+    device=dev,
+    data_kind="real",
+    data="UTD-MHAD skeleton + inertial, real, complete (embedded), cross-subject test (subjects "
+    "2,4,6,8); choices on training subject 7",
+)
+display(HTML(results.table(CHAPTER, scale, labels=protocol.METRIC_LABELS, decimals=1).to_html()))
 
 # %%
 fig = plotting.bar_figure(
@@ -530,15 +754,15 @@ fig.show()
 # ### t-SNE of the learned representations (Figure 6) and confusion matrix (Figure 7)
 #
 # Frozen test-set features of Barlow Twins and of our method, per modality and fused
-# (scikit-learn's t-SNE; colours are the 27 actions).
+# (scikit-learn's t-SNE; colours are the 27 actions; first seed; the small run has no per-modality
+# Barlow Twins).
 
 # %%
 panels = {
-    f"{name} ({protocol.LABELS[m]})": protocol.fused_features(
-        entries[f"{key}_{m.replace('skeleton+imu', 'imu_skeleton')}"]
-    )
+    f"{name} ({protocol.LABELS[m]})": protocol.fused_features(entries[key_])
     for name, key in (("Barlow Twins", "barlow"), ("Ours", "ours"))
     for m in ("imu", "skeleton", "skeleton+imu")
+    if (key_ := f"{key}_{m.replace('skeleton+imu', 'imu_skeleton')}") in entries
 }
 fig = plots.tsne_figure(panels, data_test.labels, seed=seed)
 
@@ -551,24 +775,23 @@ fig = plots.confusion_figure(
 )
 
 # %% [markdown]
-# ## Ablations at this scale
+# ## Ablations (first seed)
 #
-# The variance term of Eq. 16 removed, and the variance term averaged over the two branches (the
-# VICReg reference code) instead of summed (Eq. 16, Algorithm 1). The embedding std is the mean
-# per-dimension standard deviation of the frozen skeleton features: a value near 0 means collapse.
+# The variance term of Eq. 16 removed, and (reference run) the variance term averaged over the two
+# branches (the VICReg reference code) instead of summed with the same $\mu$, i.e. half the
+# variance weight. The embedding std is the mean per-dimension standard deviation of the frozen
+# skeleton features.
 
 # %%
 ablations = {"Eq. 16 (ours)": ours}
 if run_ablations:
-    for name, kw in [
-        ("no variance (mu=0)", dict(mu=0.0)),
-        ("variance averaged over branches", dict(branch_reduction="mean")),
-    ]:
+    variants = [("no variance (mu=0)", dict(mu=0.0))]
+    if scale != "small":
+        variants.append(("variance averaged over branches", dict(branch_reduction="mean")))
+    for name, kw in variants:
         ablations[name] = protocol.evaluate_ssl(
             "ours", ["skeleton", "imu"], train, test, data.num_classes, cfg.with_(**kw), dev, seed
         )
-
-# %%
 abl = pd.DataFrame(
     {
         name: {
@@ -583,45 +806,31 @@ abl = pd.DataFrame(
 display(abl.round(2))
 
 # %% tags=["nbval-check-output"]
-if run_ablations:  # expected and tol as for Table 2: the AVX-512 run, 10 % of the value
-    # the collapsed model (no variance term) moves most: 51.2 (AVX2, pinned) vs 54.7 (AVX-512) vs
-    # 48.8 (no SIMD); its band is centred on the pinned run with tol = 3x the largest spread
-    ABL = [
-        ("Eq. 16 (ours)", 84.7, 8.5),
-        ("no variance (mu=0)", 51.2, 10.5),
-        ("variance averaged over branches", 77.7, 7.8),
-    ]
+if run_ablations and scale == "small":
     print(
         regression.report(
-            *(
-                regression.band(
-                    f"{name}: test accuracy (%)", abl.loc[name, "accuracy"], expected=e, tol=t
-                )
-                for name, e, t in ABL
+            regression.band(
+                "no variance (mu=0): final variance term (collapse: near 2)",
+                abl.loc["no variance (mu=0)", "final variance term"],
+                expected=1.95,
+                tol=0.2,
             ),
             regression.above(
                 "Eq. 16 (ours) accuracy (%)",
                 abl.loc["Eq. 16 (ours)", "accuracy"],
                 "no variance (mu=0) accuracy (%)",
                 abl.loc["no variance (mu=0)", "accuracy"],
-                margin=15,
-            ),
-            regression.band(
-                "no variance (mu=0): final variance term (collapse: near 2)",
-                abl.loc["no variance (mu=0)", "final variance term"],
-                expected=1.96,
-                tol=0.2,
+                margin=8,
             ),
         )
     )
 
 # %% [markdown]
-# Without the variance term the accuracy drops by about 30 points: nothing keeps the embeddings from
-# shrinking towards a constant, the failure VICReg's hinge (Eq. 11) exists to prevent (the frozen
-# *encoder* features keep their spread; the collapse is in the projected embeddings: the unweighted
-# variance term ends near 1.98, its value for two fully collapsed branches). Averaging the two
-# branches' variance terms, as the VICReg reference code does, also costs several points here
-# compared with Eq. 16's sum.
+# Without the variance term (reference run, first seed) the accuracy drops from 86.7 % to 75.6 % and
+# the unweighted variance term ends at 1.88, near its maximum of 2 for two collapsed branches: the
+# projected embeddings collapse, which Eq. 11's hinge exists to prevent (the frozen encoder
+# features keep their spread). Averaging the two branches' variance terms (half the variance
+# weight, the VICReg code's convention) gives 85.4 %, within one seed's noise of Eq. 16's sum.
 
 # %% [markdown]
 # ## Explore: augmentations
@@ -662,7 +871,7 @@ fig = plots.augmentation_figure(
 # %%
 perf = protocol.time_steps(train, cfg, dev, seed, timing)
 results.record_performance(
-    "04_action",
+    CHAPTER,
     scale,
     "one pre-training step (batch 64)",
     "ours (VICReg)",
@@ -671,8 +880,8 @@ results.record_performance(
     perf["medians"]["pre-train step, CMC"],
     quality=(
         "test accuracy (%)",
-        metrics["acc_ours_imu_skeleton"],
-        metrics["acc_cmc_imu_skeleton"],
+        ev.means()["acc_ours_imu_skeleton"],
+        ev.means()["acc_cmc_imu_skeleton"],
         True,
     ),
 )
@@ -683,72 +892,58 @@ print({k: f"{v * 1e3:.1f} ms" for k, v in perf["medians"].items()})
 # ## MMAct (paper scale only)
 #
 # MMAct (Kong et al., ICCV 2019; 2-D keypoints of the challenge release and phone IMU) is not
-# embedded (licence). With `scale="paper"` and `data_root` holding `MMAct/`, the cell below runs
-# ours and the supervised baseline on the cross-subject and cross-scene protocols (Table 2's
-# MMAct columns) with Table 1's MMAct settings.
-
-# %%
-if scale == "paper" and mmact_available(data_root):  # MMAct is optional: absent, UTD-MHAD only
-    mm = load_dataset("mmact", scale, data_root, num_steps=cfg.num_steps)
-    mm_cfg = ActionConfig.paper("mmact")
-    for proto in ("cross_subject", "cross_scene"):
-        a, b = mmact_split(mm, proto)
-        mu_, sd_ = imu_statistics(a.imu)
-        tr_, te_ = to_tensors(a, mu_, sd_), to_tensors(b, mu_, sd_)
-        o = protocol.evaluate_ssl(
-            "ours", ["skeleton", "imu"], tr_, te_, mm.num_classes, mm_cfg, dev, seed
-        )
-        s_ = protocol.evaluate_supervised(
-            ["skeleton", "imu"], tr_, te_, mm.num_classes, mm_cfg, dev, seed
-        )
-        print(
-            f"MMAct {proto}: ours {o.acc:.2f}% / F1 {o.f1:.2f}; supervised {s_.acc:.2f}% / F1 "
-            f"{s_.f1:.2f}"
-        )
-else:
-    print(
-        "MMAct runs at scale='paper' only, when data_root holds MMAct/ (see data/README.md); not "
-        "run here."
-    )
+# embedded (licence). With `scale="paper"` and `data_root` holding `MMAct/`, the recording cell
+# above runs **every Table 2 row** (supervised, SimCLR, Barlow Twins, CMC, ours, the control) on the
+# cross-subject and cross-scene protocols with Table 1's MMAct settings and records them
+# (`mmact_<protocol>_acc_<row>`, with the paper's Table 2 MMAct columns alongside). Not run here.
 
 # %% [markdown]
 # ## Deviations and limits
 #
-# - **Scale.** At `scale="small"` the encoders are a quarter as wide (HCN 16/8/8/16/32/64, IMU
-#   8/16/32 channels), the IMU Transformer has one layer, the fusion layers 64 units, and every
-#   network trains for a few epochs (unimodal 8, multimodal 12, supervised 12, fine-tuning 60) on 2
-#   CPU cores instead of Table 1's 100-200 epochs on a GPU. All numbers are therefore far below the
-#   paper's in absolute terms; what this scale can show is the *ordering* of methods on the real
-#   test subjects, not the paper's accuracies. `scale="paper"` uses Table 1's settings.
+# - **Scale.** The reference run is the paper's protocol on the complete UTD-MHAD (every Table 2
+#   row, 5 seeds for the rows the claims rest on, the semi-supervised sweep, zero-shot), but not its
+#   sizes: the encoders are a quarter as wide (HCN 16/8/8/16/32/64, IMU 8/16/32 channels, one
+#   Transformer layer), and pre-training runs the epochs chosen on the validation subject instead of
+#   Table 1's 100-200. The paper's widths cost about 10x more per step on a CPU (5 s per epoch of
+#   multimodal pre-training on one thread; 200 epochs x 5 seeds x every row is days); the
+#   validation run of width 0.5 (stage E above) shows what a wider encoder gives at equal epochs.
+#   `scale="paper"` uses Table 1's settings and full widths (on a GPU).
+# - **Repeats.** The rows no claim rests on (supervised, SimCLR, Barlow Twins per modality), the
+#   fractions other than 10 %, and zero-shot run on the first seed only at reference scale; the
+#   semi-supervised sweep uses 3 labelled subsets per fraction there (paper: 10). Repeats were cut
+#   before training length.
+# - **Tuning.** One seed on 108 validation recordings; the baselines Barlow Twins and CMC had their
+#   learning rate tuned like ours, but SimCLR, the per-modality baselines and the fine-tuning head
+#   use the shared settings. Temperatures (NT-Xent 0.5, CMC 0.1) and the Barlow Twins weight
+#   (5e-3) are their papers' defaults.
 # - **Unimodal "ours" (Eq. 5-6).** The paper describes unimodal pre-training with the
 #   cross-correlation of Eq. 5, which (as printed) is a cosine along the batch *without* mean
 #   removal, and also lists Barlow Twins as a separate baseline. We implement Eq. 5 literally (so it
-#   differs from our Barlow Twins baseline, which standardises the batch); the discussion of
-#   Table 2 in the paper (collapse "when calculating the standard deviation and variance") hints
-#   that their unimodal runs may have used VICReg terms instead — the text does not settle it.
+#   differs from our Barlow Twins baseline, which standardises the batch).
 # - **Eq. 13 vs Algorithm 1.** Eq. 13 sums the squared distance over dimensions; Algorithm 1 uses
 #   `mse_loss`, which also averages over dimensions (a factor $d$). We follow Algorithm 1 (and
-#   VICReg), with $\lambda=\mu=25$, $\nu=1$ (the paper only says $\lambda=\mu>1$, $\nu=1$).
+#   VICReg).
 # - **Variance over branches.** Eq. 16 and Algorithm 1 add $v(Z^s)+v(Z^i)$; the VICReg reference
-#   code (and `lightly`) average them. We add them, and the ablation shows the averaged variant.
+#   code (and `lightly`) average them, so the same $\mu$ weighs the variance twice as much here. The
+#   grid of the tuning stage A is written in Eq. 16's convention and includes VICReg's default.
 # - **Unspecified details, our choices.** Resampling is linear interpolation; skeleton
 #   normalisation subtracts the first frame's hip centre and divides by its torso length; IMU
 #   channels are z-scored with training statistics; augmentation magnitudes are ours (see
-#   `SkeletonAugment`, `IMUAugment`); the projection head is Linear-BN-ReLU-Linear (256 at paper
-#   scale); the IMU Transformer uses sinusoidal positions, pre-norm layers and mean pooling, with
-#   2 layers at paper scale; the HCN gets **batch norm after every convolution** (the original HCN
-#   has none; without it the skeleton encoder barely learns in the small budget) and global average
-#   pooling instead of HCN's flatten + fully connected layer.
+#   `SkeletonAugment`, `IMUAugment`); the projection head is Linear-BN-ReLU-Linear; the IMU
+#   Transformer uses sinusoidal positions, pre-norm layers and mean pooling; the HCN gets **batch
+#   norm after every convolution** (the original HCN has none) and global average pooling instead
+#   of HCN's flatten + fully connected layer; every run uses a cosine learning-rate schedule (the
+#   paper names none).
 # - **Fine-tuning** is done on features of the frozen encoders computed once, without augmentation.
 # - **Semi-supervised.** The paper does not say whether pre-training also used only a fraction of
-#   the data; we pre-train on all (unlabelled) training recordings and vary the labelled fraction.
-#   The supervised model gets at least 100 optimisation steps on each subset. Repeats: 3 here, 10 in
-#   the paper; the 95% intervals are Student-t intervals over repeats.
-# - **Zero-shot.** At small scale actions 1, 2 and 5 are hidden together in one run; the paper
-#   (Table 3) hides one action at a time (the paper-scale setting here).
-# - **Not reproduced at small scale:** MMAct (not embedded: its licence forbids redistribution; the
-#   loader for its published layout is tested on fixtures and runs at `scale="paper"`), the
-#   per-class zero-shot table for the unimodal encoders, CMC-CMKM (a reproduced row of Table 2).
+#   the data; we pre-train on all (unlabelled) training recordings and vary the labelled fraction
+#   per class. With about 16 training recordings per class, 1 % and 5 % both mean one label per
+#   class. The supervised model gets at least 100 optimisation steps on each subset.
+# - **Zero-shot.** The paper's Table 3 hides "num_classes = 1, 2, 5"; its text reads 5 as the
+#   hidden class id, which we take as 1-based (action 5, *throw*). We run action 5 and action 1.
 # - **Control.** The "untrained encoders" rows are not in the paper: they measure what the frozen
-#   fine-tuning protocol reaches with no pre-training at all, so that a pre-training gain is a real
-#   gain.
+#   fine-tuning protocol reaches with no pre-training at all (batch-norm statistics re-estimated on
+#   the unlabelled training set), so that a pre-training gain is a real gain.
+# - **Not reproduced here:** MMAct (not embedded: its licence forbids redistribution; the loader for
+#   its published layout is tested on fixtures, and `scale="paper"` runs and records every Table 2
+#   row on it), the unimodal zero-shot rows of Table 3, CMC-CMKM (a reproduced row of Table 2).

@@ -287,3 +287,50 @@ def test_ledger_lists_every_claim_with_its_verdict_and_marks_stale_runs(tmp_path
     assert "**reproduced** (stale)" in pages.ledger_page(root)
     with pytest.raises(ValueError, match="data_kind"):
         results.save_evidence("01_alpha", "reference", _evidence(), cl, data_kind="synthetic")
+
+
+def test_two_level_ci_holds_the_spread_between_seeds():
+    from neurovis.core import stats
+
+    rng = np.random.default_rng(0)
+    # the effect flips sign between training runs; within a run the items agree closely
+    diffs = [s + 0.1 * rng.standard_normal(600) for s in (5.0, -4.0, 6.0, -5.0, 4.0)]
+    pooled = stats.paired_bootstrap_ci(np.concatenate(diffs), np.zeros(3000))
+    assert pooled["ci"][0] > 0  # pooled over seed x item pairs: "reproduced", wrongly
+    two = stats.two_level_bootstrap_ci(diffs)
+    assert two["ci"][0] < 0 < two["ci"][1] and two["crossed"]
+    assert two["effect"] == pytest.approx(np.mean([d.mean() for d in diffs]))
+    assert two["seed_effects"] == pytest.approx([d.mean() for d in diffs])
+    # a consistent effect stays clear of 0 and about as wide as the pooled CI
+    same = [1.0 + rng.standard_normal(600) for _ in range(5)]
+    a = stats.two_level_bootstrap_ci(same)
+    b = stats.paired_bootstrap_ci(np.concatenate(same), np.zeros(3000))
+    assert a["ci"][0] > 0 and (a["ci"][1] - a["ci"][0]) < 2 * (b["ci"][1] - b["ci"][0])
+    # no spread within seeds: the CI is the percentile bootstrap of the seed means
+    from scipy import stats as sps
+
+    flat = [np.full(10, v) for v in (1.0, 2.0, 4.0, 3.0, 0.5)]
+    ours = stats.two_level_bootstrap_ci(flat, n_resamples=20000)["ci"]
+    ref = sps.bootstrap(
+        (np.array([1.0, 2.0, 4.0, 3.0, 0.5]),),
+        np.mean,
+        method="percentile",
+        n_resamples=20000,
+        rng=np.random.default_rng(1),
+    ).confidence_interval
+    assert ours == pytest.approx([ref.low, ref.high], abs=0.15)
+    # unequal item counts: nested; crossed needs equal counts
+    assert not stats.two_level_bootstrap_ci([np.ones(3), np.arange(4.0)])["crossed"]
+    with pytest.raises(ValueError, match="equal item counts"):
+        stats.two_level_bootstrap_ci([np.ones(3), np.ones(4)], crossed=True)
+
+
+def test_a_per_item_claim_is_judged_with_the_two_level_ci():
+    rng = np.random.default_rng(1)
+    ev = Evidence()
+    for seed, s in enumerate((5.0, -4.0, 6.0, -5.0, 4.0)):
+        base = rng.standard_normal(200)
+        ev.add(seed, {}, items={"m": base + s + 0.1 * rng.standard_normal(200), "b": base})
+    c = ev.evaluate(Claim("x", "m beats b", "T", method="m", baseline="b"))
+    assert c["unit"] == "test items × seeds" and c["verdict"] == "inconclusive"
+    assert c["ci_method"].startswith("two-level") and len(c["seed_effects"]) == 5

@@ -17,8 +17,16 @@ from neurovis.wafer.mffpnet import (
     MFFPNetConfig,
     count_parameters,
     deep_supervision_loss,
+    fused_proba,
+    mff_map_sizes,
 )
-from neurovis.wafer.train import TrainSettings, per_class_metrics, summary_metrics, train_classifier
+from neurovis.wafer.train import (
+    TrainSettings,
+    accuracy,
+    per_class_metrics,
+    summary_metrics,
+    train_classifier,
+)
 
 
 # ----------------------------------------------------------------------------- generator
@@ -34,7 +42,7 @@ def test_every_class_is_a_valid_map_on_a_circular_die_grid(label):
         # corners are off the wafer, the centre die is on it
         assert m[0, 0] == m[0, -1] == m[-1, 0] == m[-1, -1] == wd.OFF
         assert m[rows // 2, cols // 2] != wd.OFF
-        assert 0 <= level <= 0.15
+        assert wd.GEN["background_noise"][0] <= level <= wd.GEN["background_noise"][1]
 
 
 def test_patterns_put_defects_where_their_class_says():
@@ -48,6 +56,62 @@ def test_patterns_put_defects_where_their_class_says():
         near = wd.generate_map("Near-full", (1, k), cfg)[0]
         assert (near == wd.DEFECT).sum() > 0.6 * (near != wd.OFF).sum()
         assert (wd.generate_map(wd.NONE, (1, k), cfg)[0] == wd.DEFECT).sum() == 0
+
+
+def _on_polar(m):
+    rows, cols = m.shape
+    r = (np.arange(rows) + 0.5 - rows / 2) / (rows / 2)
+    c = (np.arange(cols) + 0.5 - cols / 2) / (cols / 2)
+    yy, xx = np.meshgrid(r, c, indexing="ij")
+    return np.hypot(yy, xx)
+
+
+def test_classes_are_separable_by_their_documented_definitions():
+    """Center covers the centre, Loc neither the centre nor the rim, Edge-Loc reaches the rim,
+    Donut's centre is empty, and the ranges the docstrings state are the ones drawn."""
+    cfg = wd.WaferGenConfig(noise=0.0)
+    for k in range(25):
+        centre = wd.generate_map("Center", (3, k), cfg)[0]
+        rho = _on_polar(centre)
+        # the dies within 0.05 of the centre are inside the disc (defective, up to its density)
+        core = (rho < 0.12) & (centre != wd.OFF)
+        assert (centre[core] == wd.DEFECT).mean() > 0.4
+        loc = wd.generate_map("Loc", (3, k), cfg)[0]
+        r_loc = _on_polar(loc)[loc == wd.DEFECT]
+        assert r_loc.size and r_loc.min() > 0.1 and r_loc.max() < 0.9
+        donut = wd.generate_map("Donut", (3, k), cfg)[0]
+        r_d = _on_polar(donut)[donut == wd.DEFECT]
+        assert r_d.min() > 0.2 and r_d.max() < 0.85
+        eloc = wd.generate_map("Edge-Loc", (3, k), cfg)[0]
+        assert _on_polar(eloc)[eloc == wd.DEFECT].max() > 0.85
+        for label, key in (("Random", "random_density"), ("Near-full", "near_full_density")):
+            d = wd.defect_density(wd.generate_map(label, (3, k), cfg)[0])
+            lo, hi = wd.GEN[key]
+            assert lo - 0.1 < d <= hi + 0.05
+    for label, key in (
+        ("Center", "center_radius"),
+        ("Loc", "loc_centre_radius"),
+        ("Random", "random_density"),
+        ("Donut", "donut_inner"),
+    ):
+        lo, hi = wd.GEN[key]
+        assert (
+            f"{lo:g}" in wd.CLASS_MODELS[label]
+            and f"{hi:g}" in wd.CLASS_MODELS[label]
+            or (f"{100 * lo:g}" in wd.CLASS_MODELS[label])
+        )
+    assert f"{wd.GEN['center_offset']:g}" in wd.CLASS_MODELS["Center"]
+
+
+def test_injected_noise_stays_out_of_randoms_density_range():
+    """At the chapter's heaviest injected noise (0.25) fewer than 5 % of the non-Random maps have
+    an overall density inside Random's range; at 0.45 (Random's lower end) most would."""
+    ws = wd.make_wafer_set(400, seed=7, min_per_class=10)
+    assert wd.share_in_random_range(ws) == 0.0
+    assert wd.share_in_random_range(ws.with_noise(0.25, 3)) < 5.0
+    assert wd.share_in_random_range(ws.with_noise(0.5, 3)) > 50.0
+    assert wd.combined_noise(0.1, 0.25) == pytest.approx(1 - 0.9 * 0.75)
+    assert wd.defect_density(np.array([[0, 1], [2, 2]])) == pytest.approx(2 / 3)
 
 
 def test_generator_is_deterministic_per_seed():
@@ -92,6 +156,10 @@ def test_split_is_8_1_1_disjoint_and_stratified():
         == 0
     )
     assert set(labels[te]) == {0, 1, 2, 3}
+    tr, va, te = wd.split_8_1_1(labels, seed=0, test=0.3)
+    assert (len(tr), len(va), len(te)) == (60, 10, 30)
+    with pytest.raises(ValueError, match="fractions"):
+        wd.split_8_1_1(labels, val=0.5, test=0.5)
 
 
 @pytest.mark.parametrize(
@@ -169,6 +237,16 @@ def test_lswmd_loader_shims_the_old_pandas_module_names(tmp_path):
     with pytest.raises((ModuleNotFoundError, ImportError)):
         pd.read_pickle(tmp_path / "LSWMD.pkl")
     assert len(wd.load_lswmd(tmp_path / "LSWMD.pkl", trust=True)) == 2
+
+
+def test_lswmd_loader_that_cannot_read_a_file_says_what_it_expected(tmp_path):
+    (tmp_path / "LSWMD.pkl").write_bytes(b"not a pickle at all")
+    with pytest.raises(
+        ValueError,
+        match=r"LSWMD.pkl.*Expected a pandas DataFrame pickled by pandas "
+        r"0.19.*block layout.*waferMap",
+    ):
+        wd.load_lswmd(tmp_path / "LSWMD.pkl", trust=True)
 
 
 def test_lswmd_loader_rejects_bad_content(tmp_path):
@@ -325,28 +403,57 @@ def test_deep_supervision_weights_the_auxiliary_losses():
         deep_supervision_loss(lead, aux, y, (1, 1))
 
 
-def test_training_reduces_loss_on_generated_wafers():
+def test_training_learns_held_out_generated_wafers_and_keeps_the_best_epoch():
+    """A few epochs on a tiny generated set: > 80 % on held-out maps; the returned weights are the
+    best validation epoch's."""
     torch.manual_seed(0)
-    ws = wd.make_wafer_set(
-        64, seed=1, classes=("Center", "Edge-Ring"), counts={"Center": 32, "Edge-Ring": 32}
-    )
-    ds = wd.WaferTensorDataset(ws, crop=32, train=True)
-    net = MFFPNet(MFFPNetConfig.small(num_classes=2, width=0.125))
+    classes = ("Center", "Edge-Ring", "Random", "Scratch")
+    ws = wd.make_wafer_set(160, seed=1, classes=classes, counts={c: 40 for c in classes})
+    tr, va, te = wd.split_8_1_1(ws.labels, seed=0, val=0.15, test=0.25)
+    val_ds = wd.WaferTensorDataset(ws.subset(va), 32)
+    net = MFFPNet(MFFPNetConfig.small(num_classes=4, width=0.125))
     hist = train_classifier(
         net,
-        ds,
-        None,
-        TrainSettings.small(num_epochs=4, image_size=32, lr=3e-3),
+        wd.WaferTensorDataset(ws.subset(tr), crop=32, train=True),
+        val_ds,
+        TrainSettings(num_epochs=8, lr=5e-3, batch_size=16, image_size=32, cosine_period=8),
         "cpu",
         progress=False,
+        log_epochs=False,
     )
-    assert hist["loss"][-1] < hist["loss"][0]
-    assert set("ABCD") <= set(hist)
+    assert hist["loss"][-1] < hist["loss"][0] and set("ABCD") <= set(hist)
+    best = int(np.argmax(hist["val_acc"]))
+    assert hist["best_epoch"] == best + 1
+    assert accuracy(net, val_ds, "cpu") == pytest.approx(hist["val_acc"][best])
+    assert accuracy(net, wd.WaferTensorDataset(ws.subset(te), 32), "cpu") > 0.8
+
+
+def test_fusion_map_sizes_and_parameter_readings():
+    lead = torch.tensor([[2.0, 0.0]])
+    aux = [torch.tensor([[0.0, 2.0]])] * 4
+    p = fused_proba(lead, aux, (0, 0, 0, 0))
+    assert torch.allclose(p, torch.softmax(lead, 1))
+    p = fused_proba(lead, aux, (1, 1, 1, 1))
+    assert p.argmax(1).item() == 1 and torch.allclose(p.sum(1), torch.ones(1))
+    with pytest.raises(ValueError, match="weights"):
+        fused_proba(lead, aux, (1, 1))
+    assert mff_map_sizes(224) == [28, 14, 7, 4] and mff_map_sizes(112) == [14, 7, 4, 2]
+    net = MFFPNet(MFFPNetConfig.small(width=0.125)).eval()
+    with torch.no_grad():
+        got = [f.shape[-1] for f in net.features(torch.zeros(1, 3, 80, 80))]
+    assert got[1:] == mff_map_sizes(80)[1:]
+    wide = MFFPNet(MFFPNetConfig(width=0.125, mff_out_conv=True))
+    assert count_parameters(wide) > count_parameters(net)
 
 
 def test_baselines_build_with_the_right_head():
     out = make_baseline("resnet18", 8)(torch.randn(2, 3, 48, 48))
     assert out.shape == (2, 8)
+    narrow = make_baseline("resnet18", 8, width=0.25)
+    assert narrow(torch.randn(2, 3, 48, 48)).shape == (2, 8)
+    assert count_parameters(narrow) < count_parameters(make_baseline("resnet18", 8)) / 10
+    with pytest.raises(ValueError, match="narrowed"):
+        make_baseline("vgg16", 8, width=0.5)
     with pytest.raises(ValueError, match="unknown baseline"):
         make_baseline("alexnet", 8)
 
@@ -394,3 +501,34 @@ def test_chapter_data_small_is_split_and_paper_needs_wm811k(tmp_path):
     assert len(ws) == 300 and len(tr) == 240 and len(va) == len(te) == 30
     with pytest.raises(DataNotFoundError, match="WM-811K"):
         wd.chapter_data("paper", data_root=tmp_path)
+
+
+def test_run_seed_trains_every_network_on_the_same_maps_and_scores_them_paired():
+    from neurovis.wafer.study import StudyConfig, run_seed
+
+    classes = ("Center", "Edge-Ring", "Random", "Scratch")
+    ws = wd.make_wafer_set(120, seed=2, classes=classes, counts={c: 30 for c in classes})
+    tr, va, te = wd.split_8_1_1(ws.labels, seed=0, val=0.15, test=0.25)
+    cfg = StudyConfig(
+        settings=TrainSettings(
+            num_epochs=6, lr=5e-3, batch_size=16, image_size=32, cosine_period=6
+        ),
+        width=0.125,
+        noise_within=(0.05,),
+        noise_beyond=(0.2,),
+        ablations=("B only (0, 1, 0, 0)",),
+        ablation_seeds=(0,),
+    )
+    r = run_seed(0, ws.subset(tr), ws.subset(va), ws.subset(te), cfg, "cpu")
+    n = len(te)
+    assert set(r["models"]) == {"MFFP-Net", "ResNet-18", "MFFP-Net, lead only"}
+    for k in ("mffp_correct", "resnet_correct", "lead_only_correct", "fusion_correct"):
+        assert r["items"][k].shape == (n,) and set(np.unique(r["items"][k])) <= {0.0, 1.0}
+    assert r["items"]["mffp_noise_change_beyond"].shape == (n,)
+    assert set(r["noise_correct"]["ResNet-18"]) == {0.0, 0.05, 0.2}
+    m = r["metrics"]
+    assert m["acc_mffpnet"] == pytest.approx(100 * r["items"]["mffp_correct"].mean())
+    assert 0 <= m["acc_mffpnet"] <= 100 and "acc_ablation B only (0, 1, 0, 0)" in m
+    assert m["acc_change_mffpnet_noise_within"] == pytest.approx(
+        100 * (r["noise_correct"]["MFFP-Net"][0.05] - r["noise_correct"]["MFFP-Net"][0.0]).mean()
+    )

@@ -20,6 +20,7 @@ from .ssl import (
     build_encoder,
     make_loader,
     pretrain_multimodal,
+    recompute_batch_norm,
     pretrain_unimodal,
     scores,
 )
@@ -48,6 +49,9 @@ def pretrain_baseline(
         )
     if method not in MULTIMODAL_BASELINES:
         raise ValueError(f"multimodal baselines are {list(MULTIMODAL_BASELINES)}, got {method!r}")
+    lr = {"barlow": cfg.lr_barlow, "cmc": cfg.lr_cmc}[method]
+    if lr is not None:
+        cfg = cfg.with_(lr_multimodal=lr)
     return pretrain_multimodal(
         skeleton,
         imu,
@@ -60,11 +64,26 @@ def pretrain_baseline(
 
 
 def random_encoders(
-    modalities, cfg: ActionConfig, in_channels: dict, num_joints: int, seed: int = 0
+    modalities,
+    cfg: ActionConfig,
+    skeleton: torch.Tensor,
+    imu: torch.Tensor,
+    device="cpu",
+    seed: int = 0,
 ) -> dict:
-    """Untrained encoders with the same initialisation as the pre-trained ones (the control)."""
+    """The control: untrained encoders with the same initialisation as the pre-trained ones, whose
+    batch-norm statistics are re-estimated on the unlabelled training inputs ``skeleton``/``imu``
+    (no labels, no gradients). Without that step batch norm keeps its initial statistics (mean 0,
+    variance 1), which squashes the features to a near-constant vector."""
     torch.manual_seed(seed)
-    return {m: build_encoder(m, cfg, in_channels[m], num_joints) for m in modalities}
+    enc = {
+        m: build_encoder(m, cfg, x.shape[1] if m == "skeleton" else x.shape[2], skeleton.shape[3])
+        for m, x in (("skeleton", skeleton), ("imu", imu))
+        if m in modalities
+    }
+    for m, e in enc.items():
+        recompute_batch_norm(e, skeleton if m == "skeleton" else imu, device, cfg.batch_multimodal)
+    return enc
 
 
 def train_supervised(
@@ -107,7 +126,7 @@ def train_supervised(
         return ce(model({m: inputs[m].to(dev) for m in modalities}), batch[2].to(dev))
 
     loader = make_loader(skel, imu, y, batch_size=cfg.batch_supervised, seed=seed)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr_supervised)
+    opt, sched = cfg.optimizer(model.parameters(), cfg.lr_supervised, cfg.epochs_supervised)
     show = cfg.progress if progress is None else progress
     fit(
         model,
@@ -118,6 +137,7 @@ def train_supervised(
             cfg.epochs_supervised, progress=show, desc=f"supervised {'+'.join(modalities)}"
         ),
         dev,
+        scheduler=sched,
     )
     model.eval()
     ts, ti, ty = test

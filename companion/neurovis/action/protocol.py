@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .baselines import pretrain_baseline, random_encoders, train_supervised
-from .data import label_fraction
+from .data import label_fraction, labels_per_class
 from .ssl import ActionConfig, extract_features, linear_eval, pretrain_multimodal, pretrain_unimodal
 
 LABELS = {"imu": "IMU", "skeleton": "Skeleton", "skeleton+imu": "IMU+Skeleton"}
@@ -75,13 +75,7 @@ def evaluate_ssl(
     4.3.1)."""
     mods = _mods(modalities)
     if method == "random":
-        enc = random_encoders(
-            mods,
-            cfg,
-            {"skeleton": train[0].shape[1], "imu": train[1].shape[2]},
-            train[0].shape[3],
-            seed,
-        )
+        enc = random_encoders(mods, cfg, train[0], train[1], device, seed)
         hist = {}
     else:
         model, hist = pretrain(method, mods, train, cfg, device, seed)
@@ -107,6 +101,49 @@ def evaluate_supervised(
     return Entry("supervised", mods, r["acc"], r["f1"], r["pred"], encoders=dict(model.encoders))
 
 
+# Table 2's rows (method, modalities), and the control
+TABLE2_ROWS = [
+    ("supervised", ("imu",)),
+    ("supervised", ("skeleton",)),
+    ("supervised", ("skeleton", "imu")),
+    ("random", ("imu",)),
+    ("random", ("skeleton",)),
+    ("random", ("skeleton", "imu")),
+    ("simclr", ("imu",)),
+    ("simclr", ("skeleton",)),
+    ("barlow", ("imu",)),
+    ("barlow", ("skeleton",)),
+    ("barlow", ("skeleton", "imu")),
+    ("cmc", ("skeleton", "imu")),
+    ("ours", ("imu",)),
+    ("ours", ("skeleton",)),
+    ("ours", ("skeleton", "imu")),
+]
+# the rows the claims rest on (every seed of the reference run); the others run on fewer seeds
+CLAIM_ROWS = [
+    ("random", ("skeleton", "imu")),
+    ("barlow", ("skeleton", "imu")),
+    ("cmc", ("skeleton", "imu")),
+    ("ours", ("imu",)),
+    ("ours", ("skeleton",)),
+    ("ours", ("skeleton", "imu")),
+]
+
+
+def run_table2(
+    rows, train: tuple, test: tuple, num_classes: int, cfg: ActionConfig, device, seed: int = 0
+) -> dict:
+    """Every requested row of Table 2 on one seed: {Entry.key: Entry}."""
+    out = {}
+    for method, mods in rows:
+        if method == "supervised":
+            e = evaluate_supervised(mods, train, test, num_classes, cfg, device, seed)
+        else:
+            e = evaluate_ssl(method, mods, train, test, num_classes, cfg, device, seed)
+        out[e.key] = e
+    return out
+
+
 def semi_supervised(
     entries: dict,
     train: tuple,
@@ -124,16 +161,27 @@ def semi_supervised(
     scratch.
 
     entries: {name: Entry} of pre-trained multimodal methods. Returns
-    {name: {"acc": [[per repeat] per fraction], "f1": [...]}} including "Supervised".
+    {name: {"acc": [[per repeat] per fraction], "f1": [...], "pred": [...]}} including
+    "Supervised". Fractions that give the same number of labels per class (1 % and 5 % of 16)
+    share their subsets, so they share their results.
     """
-    out = {name: {"acc": [], "f1": []} for name in [*entries, "Supervised"]}
+    out = {name: {"acc": [], "f1": [], "pred": []} for name in [*entries, "Supervised"]}
     mods = ("skeleton", "imu")
+    y = train[2].numpy()
+    counts = np.bincount(y)
+    cache = {}
     for p in fractions:
-        per = {name: {"acc": [], "f1": []} for name in out}
+        key = tuple(labels_per_class(int(c), p) for c in counts if c)
+        if key in cache:
+            for name in out:
+                for k in ("acc", "f1", "pred"):
+                    out[name][k].append(list(cache[key][name][k]))
+            continue
+        per = {name: {"acc": [], "f1": [], "pred": []} for name in out}
         for r in range(repeats):
-            rng = np.random.default_rng([seed, r, int(round(p * 1e4))])
-            idx = label_fraction(train[2].numpy(), p, rng)
-            run_seed = seed + 1000 * r + int(round(p * 1000))
+            rng = np.random.default_rng([seed, r, *key])
+            idx = label_fraction(y, p, rng)
+            run_seed = seed + 1000 * r + int(sum(key))
             for name, e in entries.items():
                 res = linear_eval(
                     e.train_features,
@@ -149,6 +197,7 @@ def semi_supervised(
                 )
                 per[name]["acc"].append(res["acc"])
                 per[name]["f1"].append(res["f1"])
+                per[name]["pred"].append(res["pred"])
             steps_per_epoch = max(1, math.ceil(len(idx) / cfg.batch_supervised))
             epochs = max(cfg.epochs_supervised, math.ceil(supervised_min_steps / steps_per_epoch))
             _, res = train_supervised(
@@ -164,15 +213,24 @@ def semi_supervised(
             )
             per["Supervised"]["acc"].append(res["acc"])
             per["Supervised"]["f1"].append(res["f1"])
+            per["Supervised"]["pred"].append(res["pred"])
+        cache[key] = per
         for name in out:
-            out[name]["acc"].append(per[name]["acc"])
-            out[name]["f1"].append(per[name]["f1"])
+            for k in ("acc", "f1", "pred"):
+                out[name][k].append(list(per[name][k]))
     return out
+
+
+def without_actions(train: tuple, hidden_actions) -> tuple:
+    """The training tensors (skeleton, imu, labels) without any recording of the 1-based
+    ``hidden_actions``: what zero-shot pre-training may see."""
+    hidden = np.asarray(hidden_actions) - 1
+    keep = torch.as_tensor(~np.isin(train[2].numpy(), hidden))
+    return train[0][keep], train[1][keep], train[2][keep]
 
 
 def zero_shot(
     hidden_actions,
-    data_train,
     train: tuple,
     test: tuple,
     num_classes: int,
@@ -184,9 +242,7 @@ def zero_shot(
     """Tables 3-4: pre-train without any recording of ``hidden_actions`` (1-based action ids), then
     fine-tune on all labelled classes and test on all classes. Entry.pred covers the full test
     split."""
-    hidden = np.asarray(hidden_actions) - 1
-    keep = torch.as_tensor(~np.isin(data_train.labels, hidden))
-    sub = (train[0][keep], train[1][keep], train[2][keep])
+    sub = without_actions(train, hidden_actions)
     mods = _mods(modalities)
     model, hist = pretrain("ours", mods, sub, cfg, device, seed)
     enc = {m: model.encoders[m] for m in mods}
@@ -256,8 +312,153 @@ ROW_ORDER = [
 MOD_NAMES = {"imu": "IMU", "skeleton": "Skeleton", "imu_skeleton": "IMU+Skeleton"}
 
 
-def table2_frame(entries: dict):
-    """Table 2 side by side: paper accuracy / F1 and ours, one row per method and modality."""
+def table2_frame(per_seed: dict):
+    """Table 2 side by side, paper and ours: accuracy and F1 (%) as mean and sd over the seeds
+    that ran each row. per_seed: {seed: {Entry.key: Entry}}."""
+    import pandas as pd
+
+    rows = []
+    for method, mod in ROW_ORDER:
+        key = f"{method}_{mod}"
+        es = [d[key] for d in per_seed.values() if key in d]
+        if not es:
+            continue
+        acc, f1 = np.array([e.acc for e in es]), np.array([e.f1 for e in es])
+        p = PAPER_TABLE2.get((method, mod), (np.nan, np.nan))
+        rows.append(
+            {
+                "method": f"{METHOD_NAMES[method]} ({MOD_NAMES[mod]})",
+                "acc (paper)": p[0],
+                "acc (ours)": acc.mean(),
+                "acc sd": acc.std(ddof=1) if len(acc) > 1 else np.nan,
+                "F1 (paper)": p[1],
+                "F1 (ours)": f1.mean(),
+                "seeds": len(es),
+            }
+        )
+    return pd.DataFrame(rows).set_index("method")
+
+
+# Table 3 (UTD-MHAD, IMU+Skeleton): accuracy (%) with one action hidden from pre-training; the
+# paper's columns are "num_classes=1, 2, 5" and its text reads them as the hidden action's id
+PAPER_ZERO_SHOT = {1: 95.58, 2: 93.95, 5: 96.05}
+
+PAPER = {
+    **{f"acc_{m}_{mod}": (a, "Table 2, UTD-MHAD") for (m, mod), (a, _) in PAPER_TABLE2.items()},
+    "f1_ours_imu_skeleton": (96.96, "Table 2, UTD-MHAD"),
+    "semi_acc_ours_10pct": (None, "Figure 5A (plotted only)"),
+    "semi_acc_supervised_10pct": (None, "Figure 5A (plotted only)"),
+    "semi_acc_random_10pct": (None, "not in the paper"),
+    "acc_random_imu_skeleton": (None, "not in the paper"),
+    **{
+        f"zero_shot_acc_hidden{a}": (v, f"Table 3, action {a} hidden")
+        for a, v in PAPER_ZERO_SHOT.items()
+    },
+}
+METRIC_LABELS = {
+    **{
+        f"acc_{m}_{mod}": f"{METHOD_NAMES[m]}, {MOD_NAMES[mod]}: accuracy (%)"
+        for m, mod in ROW_ORDER
+    },
+    "f1_ours_imu_skeleton": "Ours, IMU+Skeleton: F1 (%)",
+    "semi_acc_ours_10pct": "10% labels, ours: accuracy (%)",
+    "semi_acc_supervised_10pct": "10% labels, supervised: accuracy (%)",
+    "semi_acc_random_10pct": "10% labels, untrained encoders: accuracy (%)",
+    "semi_acc_barlow_10pct": "10% labels, Barlow Twins: accuracy (%)",
+    "semi_acc_cmc_10pct": "10% labels, CMC: accuracy (%)",
+    **{
+        f"zero_shot_acc_hidden{a}": f"Zero-shot, action {a} hidden, IMU+Skeleton: accuracy (%)"
+        for a in range(1, 28)
+    },
+}
+NOTES = {
+    "acc_random_imu_skeleton": "control not in the paper: the same fine-tuning on untrained "
+    "encoders whose batch-norm statistics are re-estimated on the unlabelled training set",
+    "semi_acc_ours_10pct": "frozen encoders, fusion head on 10% of each class's labels (2 of 16)",
+    "semi_acc_supervised_10pct": "encoders trained from scratch on the same labelled subset",
+    "semi_acc_random_10pct": "untrained encoders (batch norm re-estimated), same labelled subset",
+}
+SEMI_NAMES = {
+    "Ours": "ours",
+    "Supervised": "supervised",
+    "Untrained": "random",
+    "Barlow Twins": "barlow",
+    "CMC": "cmc",
+}
+
+
+def seed_record(entries: dict, semi: dict | None, zero: dict, test_labels, index_10pct: int):
+    """One seed's recorded metrics and per-test-item correctness (0/100, for paired CIs):
+    ``acc_<row>``, ``f1_ours_imu_skeleton``, ``semi_acc_<method>_10pct`` (mean over repeats;
+    per item: correct in % of the repeats), ``zero_shot_acc_hidden<a>``."""
+    y = np.asarray(test_labels)
+    metrics, items = {}, {}
+    for key, e in entries.items():
+        metrics[f"acc_{key}"] = e.acc
+        items[f"acc_{key}"] = 100.0 * (e.pred == y)
+    if "ours_imu_skeleton" in entries:
+        metrics["f1_ours_imu_skeleton"] = entries["ours_imu_skeleton"].f1
+    for name, r in (semi or {}).items():
+        k = f"semi_acc_{SEMI_NAMES[name]}_10pct"
+        metrics[k] = float(np.mean(r["acc"][index_10pct]))
+        items[k] = 100.0 * np.mean([p == y for p in r["pred"][index_10pct]], axis=0)
+    for h, e in zero.items():
+        if len(h) == 1:
+            metrics[f"zero_shot_acc_hidden{h[0]}"] = e.acc
+    return metrics, items
+
+
+# Table 2, MMAct columns: (accuracy, F1) in %, as reported, per protocol
+PAPER_TABLE2_MMACT = {
+    "cross_subject": {
+        ("supervised", "imu"): (62.15, 62.32),
+        ("supervised", "skeleton"): (80.53, 81.93),
+        ("simclr", "imu"): (52.32, 51.94),
+        ("simclr", "skeleton"): (75.97, 76.75),
+        ("barlow", "imu"): (45.17, 44.11),
+        ("barlow", "skeleton"): (67.86, 69.24),
+        ("barlow", "imu_skeleton"): (82.17, 81.98),
+        ("cmc", "imu_skeleton"): (82.05, 83.06),
+        ("ours", "imu"): (49.04, 47.08),
+        ("ours", "skeleton"): (73.78, 75.66),
+        ("ours", "imu_skeleton"): (82.95, 83.62),
+        ("supervised", "imu_skeleton"): (81.78, 82.86),
+    },
+    "cross_scene": {
+        ("supervised", "imu"): (78.27, 71.86),
+        ("supervised", "skeleton"): (78.61, 74.30),
+        ("simclr", "imu"): (66.16, 60.28),
+        ("simclr", "skeleton"): (72.62, 62.04),
+        ("barlow", "imu"): (59.96, 51.77),
+        ("barlow", "skeleton"): (60.68, 52.34),
+        ("barlow", "imu_skeleton"): (82.70, 80.05),
+        ("cmc", "imu_skeleton"): (84.01, 82.41),
+        ("ours", "imu"): (60.81, 53.80),
+        ("ours", "skeleton"): (74.94, 73.29),
+        ("ours", "imu_skeleton"): (87.06, 85.78),
+        ("supervised", "imu_skeleton"): (89.47, 87.94),
+    },
+}
+PAPER.update(
+    {
+        f"mmact_{proto}_acc_{m}_{mod}": (a, f"Table 2, MMAct {proto.replace('_', '-')}")
+        for proto, rows in PAPER_TABLE2_MMACT.items()
+        for (m, mod), (a, _) in rows.items()
+    }
+)
+
+
+def mmact_metrics(entries: dict, proto: str) -> dict:
+    """Recorded MMAct metrics of every row run: ``mmact_<protocol>_acc_<row>`` and ``..._f1_..``."""
+    out = {}
+    for key, e in entries.items():
+        out[f"mmact_{proto}_acc_{key}"] = e.acc
+        out[f"mmact_{proto}_f1_{key}"] = e.f1
+    return out
+
+
+def mmact_frame(entries: dict, proto: str):
+    """Table 2's MMAct columns for one protocol, paper vs ours (one seed)."""
     import pandas as pd
 
     rows = []
@@ -265,7 +466,7 @@ def table2_frame(entries: dict):
         e = entries.get(f"{method}_{mod}")
         if e is None:
             continue
-        p = PAPER_TABLE2.get((method, mod), (np.nan, np.nan))
+        p = PAPER_TABLE2_MMACT[proto].get((method, mod), (np.nan, np.nan))
         rows.append(
             {
                 "method": f"{METHOD_NAMES[method]} ({MOD_NAMES[mod]})",
@@ -275,67 +476,7 @@ def table2_frame(entries: dict):
                 "F1 (ours)": e.f1,
             }
         )
-    return pd.DataFrame(rows).set_index("method")
-
-
-PAPER = {
-    "acc_ours_imu_skeleton": (96.06, "Table 2"),
-    "f1_ours_imu_skeleton": (96.96, "Table 2"),
-    "acc_supervised_imu_skeleton": (96.51, "Table 2"),
-    "acc_barlow_imu_skeleton": (91.63, "Table 2"),
-    "acc_cmc_imu_skeleton": (95.12, "Table 2"),
-    "acc_ours_skeleton": (86.05, "Table 2"),
-    "acc_ours_imu": (75.58, "Table 2"),
-    "acc_supervised_imu": (79.77, "Table 2"),
-    "acc_supervised_skeleton": (93.49, "Table 2"),
-    "semi_acc_ours_10pct": (None, "Figure 5A (plotted only)"),
-    "semi_acc_supervised_10pct": (None, "Figure 5A (plotted only)"),
-    "zero_shot_acc_ours_imu_skeleton": (96.05, "Table 3, action 5 hidden"),
-}
-METRIC_LABELS = {
-    "acc_ours_imu_skeleton": "Ours, IMU+Skeleton: accuracy (%)",
-    "f1_ours_imu_skeleton": "Ours, IMU+Skeleton: F1 (%)",
-    "acc_ours_skeleton": "Ours, Skeleton: accuracy (%)",
-    "acc_ours_imu": "Ours, IMU: accuracy (%)",
-    "acc_supervised_imu_skeleton": "Supervised, IMU+Skeleton: accuracy (%)",
-    "acc_supervised_skeleton": "Supervised, Skeleton: accuracy (%)",
-    "acc_supervised_imu": "Supervised, IMU: accuracy (%)",
-    "acc_barlow_imu_skeleton": "Barlow Twins, IMU+Skeleton: accuracy (%)",
-    "acc_cmc_imu_skeleton": "CMC, IMU+Skeleton: accuracy (%)",
-    "acc_random_imu_skeleton": "Untrained encoders, IMU+Skeleton: accuracy (%)",
-    "semi_acc_ours_10pct": "10% labels, ours: accuracy (%)",
-    "semi_acc_supervised_10pct": "10% labels, supervised: accuracy (%)",
-    "zero_shot_acc_ours_imu_skeleton": "Zero-shot pre-training, IMU+Skeleton: accuracy (%)",
-}
-NOTES = {
-    "acc_random_imu_skeleton": "control not in the paper: same fine-tuning on untrained encoders",
-    "semi_acc_ours_10pct": "mean over repeats; frozen encoders, fusion head on 10% of the labels",
-    "semi_acc_supervised_10pct": "mean over repeats; encoders trained from scratch on the same 10%",
-    "zero_shot_acc_ours_imu_skeleton": "small scale hides actions 1, 2, 5 together; paper hides "
-    "one at a time",
-}
-
-
-def key_metrics(entries: dict, semi: dict, index_10pct: int) -> dict:
-    """The chapter's recorded metrics (Table 2 rows, semi-supervised at 10% labels)."""
-    m = {}
-    for key in (
-        "ours_imu_skeleton",
-        "ours_skeleton",
-        "ours_imu",
-        "supervised_imu_skeleton",
-        "supervised_skeleton",
-        "supervised_imu",
-        "barlow_imu_skeleton",
-        "cmc_imu_skeleton",
-        "random_imu_skeleton",
-    ):
-        if key in entries:
-            m[f"acc_{key}"] = entries[key].acc
-    m["f1_ours_imu_skeleton"] = entries["ours_imu_skeleton"].f1
-    m["semi_acc_ours_10pct"] = float(np.mean(semi["Ours"]["acc"][index_10pct]))
-    m["semi_acc_supervised_10pct"] = float(np.mean(semi["Supervised"]["acc"][index_10pct]))
-    return m
+    return pd.DataFrame(rows).set_index("method").rename_axis(f"MMAct {proto}")
 
 
 def fused_features(entry: Entry) -> np.ndarray:

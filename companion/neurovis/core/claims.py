@@ -118,12 +118,31 @@ class Evidence:
         return np.array([m[s] for s in seeds]), np.array([b[s] for s in seeds]), "seeds"
 
     def evaluate(self, claim: Claim, seed: int = 0) -> dict:
-        """The claim's effect, 95% CI, n and verdict (see module docstring)."""
+        """The claim's effect, 95% CI, n and verdict (see module docstring). Per-item claims get
+        the two-level bootstrap over seeds and items (``stats.two_level_bootstrap_ci``;
+        ``ci_method`` says so, and ``seed_effects`` lists each seed's mean difference)."""
         m, b, unit = self._paired(claim)
-        res = stats.paired_bootstrap_ci(m, b, higher_is_better=claim.higher_is_better, seed=seed)
         n_seeds = len(
             set(self.per_seed.get(claim.method, {})) | set(self.items.get(claim.method, {}))
         )
+        extra = {}
+        if unit == "test items × seeds":
+            seeds = sorted(self.items[claim.method])
+            sign = 1.0 if claim.higher_is_better else -1.0
+            diffs = [
+                sign * (self.items[claim.method][s] - self.items[claim.baseline][s]) for s in seeds
+            ]
+            res = stats.two_level_bootstrap_ci(diffs, seed=seed)
+            extra = {
+                "ci_method": "two-level bootstrap: seeds, then test items "
+                + ("(crossed)" if res["crossed"] else "(nested)"),
+                "seed_effects": res["seed_effects"],
+            }
+        else:
+            res = stats.paired_bootstrap_ci(
+                m, b, higher_is_better=claim.higher_is_better, seed=seed
+            )
+            extra = {"ci_method": "bootstrap over seeds (BCa)"}
         return {
             **asdict(claim),
             "effect": res["effect"],
@@ -131,6 +150,7 @@ class Evidence:
             "n": res["n"],
             "n_seeds": n_seeds,
             "unit": unit,
+            **extra,
             "verdict": stats.verdict(res["ci"], n_seeds if unit == "seeds" else res["n"]),
         }
 
@@ -142,6 +162,16 @@ class Evidence:
         if len(set(ids)) != len(ids):
             raise ValueError(f"claim ids must be unique, got {ids}")
         return [self.evaluate(c) for c in claims]
+
+
+def pooled_items_ci(c: dict) -> bool:
+    """True for a per-item claim evaluated before the two-level bootstrap (no ``ci_method``): its
+    CI pooled the seeds' test items as if independent, so it may be too narrow when the effect
+    varies between seeds; its run must be repeated for a CI that holds that spread."""
+    return c.get("unit") == "test items × seeds" and "ci_method" not in c
+
+
+POOLED_NOTE = "CI pooled items over seeds: may be too narrow, rerun"
 
 
 def _effect_text(c: dict, decimals: int) -> str:
@@ -175,6 +205,7 @@ def table(chapter: str, claims: list[Claim], small: list[dict] | None = None, de
             n_seeds = r["n_seeds"]  # the seeds of this claim's metrics, not of the whole run
             ours = _effect_text(r, decimals) + f"; {n_seeds} seed{'s' if n_seeds != 1 else ''}"
             verdict = r["verdict"] + (" (stale: code changed since)" if stale else "")
+            verdict += f" ({POOLED_NOTE})" if pooled_items_ci(r) else ""
         s = small_by_id.get(cl.id)
         rows.append(
             {

@@ -2,7 +2,9 @@
 
 - ``mean_sd``: mean ± sample sd over seeds;
 - ``paired_bootstrap_ci``: the mean paired difference and its bootstrap 95% CI
-  (``scipy.stats.bootstrap``, BCa), over seeds or over test items pooled across seeds;
+  (``scipy.stats.bootstrap``, BCa), over seeds;
+- ``two_level_bootstrap_ci``: the same when the pairs are test items of several seeds: seeds and
+  items resampled (a cluster bootstrap), so the CI holds the spread between seeds too;
 - ``mcnemar``: two paired classifiers on the same items (``statsmodels``' exact/χ² test);
 - ``wilcoxon``: paired per-item errors (``scipy.stats.wilcoxon``);
 - ``verdict``: a claim's verdict from the CI of its effect, signed so that positive is the paper's
@@ -76,6 +78,78 @@ def paired_bootstrap_ci(
         )
         low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     return {"effect": effect, "ci": [low, high], "n": int(d.size)}
+
+
+def two_level_bootstrap_ci(
+    diffs_by_seed,
+    crossed: bool | None = None,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> dict:
+    """Mean paired difference over seeds x test items and its two-level bootstrap CI.
+
+    ``diffs_by_seed``: one 1-D array of per-item differences (method - baseline, signed so that
+    positive is better) per seed. Each resample draws the seeds with replacement and the items
+    with replacement, and takes the mean over the drawn seeds of each seed's mean over the drawn
+    items; the percentile interval of those means is the CI. Pooling the seeds' items into one
+    sample instead treats them as independent and gives too narrow a CI when the effect varies
+    between seeds (training runs). ``crossed``: the same items in the same order in every seed
+    (one item draw shared by the seeds); default: crossed when every seed has the same number of
+    items (with independent items per seed a shared draw changes nothing in expectation), else
+    nested (each seed's items drawn on their own). Returns ``{effect, ci, n, n_seeds,
+    seed_effects, crossed}``; effect = the mean of the seeds' mean differences.
+    """
+    ds = [_vector(f"seed {k} differences", d) for k, d in enumerate(diffs_by_seed)]
+    if not ds:
+        raise ValueError("two_level_bootstrap_ci: no seeds")
+    sizes = {d.size for d in ds}
+    if crossed is None:
+        crossed = len(sizes) == 1
+    elif crossed and len(sizes) != 1:
+        raise ValueError(f"crossed items need equal item counts per seed, got {sorted(sizes)}")
+    S = len(ds)
+    seed_effects = np.array([d.mean() for d in ds])
+    effect = float(seed_effects.mean())
+    n = int(sum(d.size for d in ds))
+    if all(np.ptp(d) == 0 for d in ds) and np.ptp(seed_effects) == 0:
+        return {
+            "effect": effect,
+            "ci": [effect, effect],
+            "n": n,
+            "n_seeds": S,
+            "seed_effects": seed_effects.tolist(),
+            "crossed": bool(crossed),
+        }
+    rng = np.random.default_rng(seed)
+    est = np.empty(n_resamples)
+    chunk = 2000
+    for lo in range(0, n_resamples, chunk):
+        b = min(chunk, n_resamples - lo)
+        if crossed:
+            N = ds[0].size
+            counts = rng.multinomial(N, np.full(N, 1 / N), size=b)  # (b, N)
+            per_seed = counts @ np.stack(ds).T / N  # (b, S): each seed's mean over the drawn items
+        else:
+            per_seed = np.stack(
+                [
+                    rng.multinomial(d.size, np.full(d.size, 1 / d.size), size=b) @ d / d.size
+                    for d in ds
+                ],
+                axis=1,
+            )
+        seed_counts = rng.multinomial(S, np.full(S, 1 / S), size=b)  # (b, S)
+        est[lo : lo + b] = (per_seed * seed_counts).sum(axis=1) / S
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(est, [alpha, 1 - alpha])
+    return {
+        "effect": effect,
+        "ci": [float(low), float(high)],
+        "n": n,
+        "n_seeds": S,
+        "seed_effects": seed_effects.tolist(),
+        "crossed": bool(crossed),
+    }
 
 
 def verdict(ci, n: int) -> str:

@@ -250,6 +250,8 @@ def _cell(text) -> str:
 
 
 def ledger_page(root=None) -> str:
+    from ..core.claims import pooled_items_ci
+
     root = _root(root)
     rows = ledger_rows(root)
     claims = [r for r in rows if r["claim"]]
@@ -263,7 +265,9 @@ def ledger_page(root=None) -> str:
         "Every central claim of every paper in the book, as its chapter states it (as data, next "
         "to the code that tests it), with the verdict its **reference run** computed: the effect "
         "is method − baseline, signed so that a positive effect goes the paper's way; the 95% CI "
-        "is a paired bootstrap over seeds, or over test items pooled across seeds; the verdict is "
+        "is a paired bootstrap over seeds, or, for per-item comparisons, a two-level bootstrap "
+        "that resamples the seeds and then the test items (so it holds the spread between "
+        "training runs); the verdict is "
         "*reproduced* when the CI lies above 0, *contradicted* when it lies below 0 and "
         "*inconclusive* when it holds 0. Nothing here is typed by hand: `python -m neurovis pages` "
         "writes this page from `book/results/*.reference.json`. A run made before its chapter's "
@@ -272,6 +276,16 @@ def ledger_page(root=None) -> str:
         f"{len(claims)} claims with a reference run: {counts['reproduced']} reproduced, "
         f"{counts['contradicted']} contradicted, {counts['inconclusive']} inconclusive. "
         f"{sum(r['claim'] is None for r in rows)} chapters have no reference run yet.\n",
+        *(
+            [
+                f"{n_pooled} of the verdicts (marked †) come from runs made before the two-level "
+                "bootstrap: their CI pooled the test items of all seeds as if independent, which "
+                "is too narrow when the effect varies between seeds. They stand until those "
+                "runs are repeated; a † verdict whose seeds disagree may change.\n"
+            ]
+            if (n_pooled := sum(pooled_items_ci(r["claim"]) for r in claims))
+            else []
+        ),
         "| chapter | claim (paper's source) | verdict | effect [95% CI] | n | paper reports |",
         "|---|---|---|---|---|---|",
     ]
@@ -282,7 +296,11 @@ def ledger_page(root=None) -> str:
             out.append(f"| [{ch}](chapters/{ch}.ipynb) | no reference run yet | — | — | — | — |")
             continue
         c = r["claim"]
-        verdict = f"**{c['verdict']}**" + (" (stale)" if r["stale"] else "")
+        verdict = (
+            f"**{c['verdict']}**"
+            + (" (stale)" if r["stale"] else "")
+            + (" †" if pooled_items_ci(c) else "")
+        )
         where = f"[{r['scale']}](runs/reference/{ch}.ipynb)" if r["notebook"] else r["scale"]
         runs[ch] = (
             f"| {ch} | {where}, {r['seeds']} | {_cell(r['data'])} | {_cell(r['device'])}, "

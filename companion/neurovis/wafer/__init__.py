@@ -7,6 +7,7 @@ MFF modules and deep supervision; the Table 4-5 baselines; the paper's per-class
 from .data import (
     CLASSES,
     CLASS_MODELS,
+    GEN,
     NONE,
     PAPER_COUNTS,
     WaferGenConfig,
@@ -14,6 +15,9 @@ from .data import (
     WaferTensorDataset,
     check_lswmd,
     check_wafer_map,
+    combined_noise,
+    defect_density,
+    share_in_random_range,
     generate_map,
     load_lswmd,
     load_wm811k,
@@ -31,12 +35,17 @@ from .mffpnet import (
     MFFPNetConfig,
     count_parameters,
     deep_supervision_loss,
+    fused_proba,
+    mff_map_sizes,
+    parameter_table,
 )
 from .paper import PAPER_RESULTS
+from .study import ABLATIONS, PAPER_ABLATIONS, StudyConfig, run_seed
 from .baselines import TABLE5_BASELINES, make_baseline, wmfpr_classifier, wmfpr_features
 from .train import (
     TrainSettings,
     accuracy,
+    head_logits,
     noise_sweep,
     per_class_metrics,
     predict,
@@ -48,6 +57,18 @@ from .train import (
 __all__ = [
     "CLASSES",
     "CLASS_MODELS",
+    "GEN",
+    "combined_noise",
+    "defect_density",
+    "share_in_random_range",
+    "fused_proba",
+    "mff_map_sizes",
+    "parameter_table",
+    "head_logits",
+    "ABLATIONS",
+    "PAPER_ABLATIONS",
+    "StudyConfig",
+    "run_seed",
     "NONE",
     "PAPER_COUNTS",
     "WaferGenConfig",

@@ -16,12 +16,26 @@ from .data import DEFECT, OFF, check_wafer_map
 TABLE5_BASELINES = ("resnet18", "resnet34", "resnet50", "vgg16", "mobilenet_v2", "googlenet")
 
 
-def make_baseline(name: str, num_classes: int):
-    """A torchvision classifier ``name`` with random weights and ``num_classes`` outputs."""
+def make_baseline(name: str, num_classes: int, width: float = 1.0):
+    """A classifier ``name`` with random weights and ``num_classes`` outputs: torchvision's at
+    ``width=1``; ``resnet18`` at ``width < 1`` is timm's ResNet-18 (the same BasicBlock layout,
+    2-2-2-2 blocks, 7x7 stem and max pool) with every channel count times ``width`` (64-128-256-512
+    -> 16-32-64-128 at 0.25), to match a narrowed MFFP-Net's compute on a CPU."""
     import torchvision
 
     if name not in TABLE5_BASELINES:
         raise ValueError(f"unknown baseline {name!r}; expected one of {TABLE5_BASELINES}")
+    if width != 1.0:
+        if name != "resnet18":
+            raise ValueError(f"only resnet18 can be narrowed (width={width}), not {name!r}")
+        if not 0 < width < 1:
+            raise ValueError(f"width must be in (0, 1], got {width}")
+        from timm.models.resnet import BasicBlock, ResNet
+
+        ch = tuple(max(8, int(round(c * width))) for c in (64, 128, 256, 512))
+        return ResNet(
+            BasicBlock, (2, 2, 2, 2), num_classes=num_classes, channels=ch, stem_width=ch[0]
+        )
     kwargs = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
     return getattr(torchvision.models, name)(weights=None, num_classes=num_classes, **kwargs)
 

@@ -42,21 +42,67 @@ PAPER_COUNTS = {
     "Scratch": 1193,
 }
 
-#: How each class is modelled by the generator (shown in the chapter beside the paper's Figure 7).
+#: Every range the generator draws from, in fractions of the wafer radius (positions, sizes) or as
+#: the probability that a die of the pattern is defective (densities). ``CLASS_MODELS`` is written
+#: from these numbers, and the tests check the generated maps against them. They are chosen from
+#: WM-811K's class definitions so that no two classes share a region of (position, extent,
+#: density) space: Center always covers the wafer centre and Loc never does; Loc never reaches
+#: the rim and Edge-Loc always does; Edge-Loc spans at most 100 degrees of the rim, Edge-Ring at
+#: least 270; Random's overall density lies above every localised pattern plus the heaviest noise
+#: the chapter injects, and below Near-full's.
+GEN = {
+    "roughness": 0.08,  # amplitude of the smooth field that roughens every border
+    "pattern_density": (0.7, 1.0),  # Center, Donut, Edge-Loc, Edge-Ring, Loc
+    "center_radius": (0.2, 0.4),
+    "center_offset": 0.08,  # per axis: sqrt(2) * 0.08 + roughness < the smallest radius
+    "donut_inner": (0.3, 0.5),
+    "donut_width": (0.1, 0.2),
+    "edge_loc_width": (0.15, 0.3),
+    "edge_loc_arc_deg": (30, 100),
+    "edge_ring_width": (0.04, 0.12),
+    "edge_ring_arc_deg": (270, 360),
+    "loc_centre_radius": (0.35, 0.6),
+    "loc_semi_axes": (0.08, 0.18),
+    "near_full_density": (0.85, 1.0),
+    "near_full_patches": 2,  # at most, each a good disc of radius 0.05-0.15
+    "random_density": (0.45, 0.75),
+    "scratch_length": (0.5, 1.6),
+    "scratch_density": (0.8, 1.0),
+    "background_noise": (0.0, 0.1),  # per map, every class (the training range)
+}
+
+
+def _r(key, fmt="{:g}"):
+    lo, hi = GEN[key]
+    return f"{fmt.format(lo)}-{fmt.format(hi)}"
+
+
+def _pct(key):
+    lo, hi = GEN[key]
+    return f"{100 * lo:g}-{100 * hi:g} %"
+
+
+#: How each class is modelled by the generator, written from ``GEN`` (shown in the chapter).
 CLASS_MODELS = {
-    "Center": "a filled disc of defects around the wafer centre (radius 0.15-0.4 of the wafer, "
-    "centre offset <= 0.12), dense inside (70-100 %), ragged border",
-    "Donut": "a ring of defects around the centre (inner radius 0.25-0.5, width 0.15-0.3), dense, "
-    "sometimes with one angular gap",
-    "Edge-Loc": "a cluster on the wafer edge: outer band of width 0.12-0.3 over an arc of 25-100 "
-    "degrees",
-    "Edge-Ring": "a thin band along the edge (width 0.04-0.12) covering 270-360 degrees of the rim",
-    "Loc": "an irregular elliptic blob inside the wafer, away from the edge (centre radius "
-    "0.1-0.6, semi-axes 0.1-0.25)",
-    "Near-full": "almost every die defective (80-100 %), a few good patches",
-    "Random": "defects spread at random over the whole wafer, density 25-60 %, no structure",
-    "Scratch": "a thin (1-2 dies) curved line of defects, 0.5-1.6 radii long, random position and "
-    "direction",
+    "Center": f"a filled disc around the wafer centre: radius {_r('center_radius')}, centre offset "
+    f"<= {GEN['center_offset']:g} per axis (so it always covers the centre), density "
+    f"{_pct('pattern_density')}, ragged border",
+    "Donut": f"a ring around the centre: inner radius {_r('donut_inner')}, width "
+    f"{_r('donut_width')} (empty centre, never touches the rim), density "
+    f"{_pct('pattern_density')}, 40 % of rings with one angular gap",
+    "Edge-Loc": f"a cluster on the rim: outer band of width {_r('edge_loc_width')} over an arc of "
+    f"{_r('edge_loc_arc_deg')} degrees, density {_pct('pattern_density')}",
+    "Edge-Ring": f"a thin band along the rim: width {_r('edge_ring_width')} over "
+    f"{_r('edge_ring_arc_deg')} degrees, density {_pct('pattern_density')}",
+    "Loc": f"an elliptic blob away from centre and rim: centre at radius "
+    f"{_r('loc_centre_radius')}, semi-axes {_r('loc_semi_axes')}, density "
+    f"{_pct('pattern_density')}",
+    "Near-full": f"almost every die defective ({_pct('near_full_density')}), up to "
+    f"{GEN['near_full_patches']} good patches of radius 0.05-0.15",
+    "Random": f"defects at random over the whole wafer, density {_pct('random_density')}, no "
+    "structure",
+    "Scratch": f"a thin (1-2 dies) curved line, {_r('scratch_length')} radii long, random position "
+    f"and direction, density {_pct('scratch_density')}",
     NONE: "no pattern: background noise only",
 }
 
@@ -100,7 +146,7 @@ class WaferGenConfig:
 
     grid: tuple = (26, 60)
     aspect: tuple = (0.8, 1.25)
-    noise: float | tuple = (0.0, 0.15)
+    noise: float | tuple = GEN["background_noise"]
 
     def __post_init__(self):
         if not (2 < self.grid[0] <= self.grid[1]):
@@ -124,7 +170,7 @@ def _grid(rng, cfg: WaferGenConfig):
     return on, yy, xx, rho, np.arctan2(yy, xx)
 
 
-def _ragged(rng, shape, scale=0.08):
+def _ragged(rng, shape, scale: float):
     """A smooth random field used to roughen pattern borders (a few low-frequency cosines)."""
     rows, cols = shape
     y, x = np.meshgrid(np.linspace(0, 1, rows), np.linspace(0, 1, cols), indexing="ij")
@@ -140,51 +186,53 @@ def _angdiff(a, b):
 
 
 def _pattern(label: str, rng, on, yy, xx, rho, theta) -> np.ndarray:
-    """Defect probability per die for one class (0 where the class puts no defects)."""
+    """Defect probability per die for one class (0 where the class puts no defects); every range
+    is ``GEN``'s."""
     p = np.zeros(on.shape)
-    rough = _ragged(rng, on.shape)
-    dens = rng.uniform(0.5, 1.0)
+    rough = _ragged(rng, on.shape, GEN["roughness"])
+    dens = rng.uniform(*GEN["pattern_density"])
     if label == "Center":
-        cy, cx = rng.uniform(-0.2, 0.2, 2)
-        r0 = rng.uniform(0.15, 0.4)
+        cy, cx = rng.uniform(-GEN["center_offset"], GEN["center_offset"], 2)
+        r0 = rng.uniform(*GEN["center_radius"])
         p[np.hypot(yy - cy, xx - cx) + rough < r0] = dens
     elif label == "Donut":
-        r_in = rng.uniform(0.25, 0.5)
-        w = rng.uniform(0.15, 0.3)
-        ring = (rho + rough > r_in) & (rho + rough < min(r_in + w, 0.9))
+        r_in = rng.uniform(*GEN["donut_inner"])
+        w = rng.uniform(*GEN["donut_width"])
+        ring = (rho + rough > r_in) & (rho + rough < r_in + w)
         if rng.random() < 0.4:  # one angular gap
             ring &= _angdiff(theta, rng.uniform(-np.pi, np.pi)) > rng.uniform(0.3, 0.9)
         p[ring] = dens
     elif label == "Edge-Loc":
-        w = rng.uniform(0.12, 0.3)
-        half = np.deg2rad(rng.uniform(25, 100)) / 2
+        w = rng.uniform(*GEN["edge_loc_width"])
+        half = np.deg2rad(rng.uniform(*GEN["edge_loc_arc_deg"])) / 2
         p[(rho + rough > 1 - w) & (_angdiff(theta, rng.uniform(-np.pi, np.pi)) < half)] = dens
     elif label == "Edge-Ring":
-        w = rng.uniform(0.04, 0.12)
-        gap = np.deg2rad(rng.uniform(0, 90)) / 2
+        w = rng.uniform(*GEN["edge_ring_width"])
+        gap = (2 * np.pi - np.deg2rad(rng.uniform(*GEN["edge_ring_arc_deg"]))) / 2
         p[(rho + rough / 3 > 1 - w) & (_angdiff(theta, rng.uniform(-np.pi, np.pi)) >= gap)] = dens
     elif label == "Loc":
-        rc, tc = rng.uniform(0.1, 0.75), rng.uniform(-np.pi, np.pi)
+        rc, tc = rng.uniform(*GEN["loc_centre_radius"]), rng.uniform(-np.pi, np.pi)
         cy, cx = rc * np.sin(tc), rc * np.cos(tc)
-        a, b = rng.uniform(0.1, 0.25, 2)
+        a, b = rng.uniform(*GEN["loc_semi_axes"], 2)
         phi = rng.uniform(0, np.pi)
         u = (yy - cy) * np.cos(phi) + (xx - cx) * np.sin(phi)
         v = -(yy - cy) * np.sin(phi) + (xx - cx) * np.cos(phi)
-        p[(u / a) ** 2 + (v / b) ** 2 + 4 * rough < 1] = rng.uniform(0.5, 1.0)
+        # roughness scaled to the blob: its radius varies by at most 1.08x
+        p[(u / a) ** 2 + (v / b) ** 2 + 2 * rough < 1] = dens
     elif label == "Near-full":
-        p[:] = rng.uniform(0.8, 1.0)
-        for _ in range(int(rng.integers(0, 3))):  # a few good patches
+        p[:] = rng.uniform(*GEN["near_full_density"])
+        for _ in range(int(rng.integers(0, GEN["near_full_patches"] + 1))):  # good patches
             cy, cx = rng.uniform(-0.7, 0.7, 2)
-            p[np.hypot(yy - cy, xx - cx) < rng.uniform(0.05, 0.2)] = 0.1
+            p[np.hypot(yy - cy, xx - cx) < rng.uniform(0.05, 0.15)] = 0.1
     elif label == "Random":
-        p[:] = rng.uniform(0.2, 0.5)
+        p[:] = rng.uniform(*GEN["random_density"])
     elif label == "Scratch":
         rows, cols = on.shape
         n = 200
         t0 = rng.uniform(-np.pi, np.pi)
         start = rng.uniform(0.0, 0.8) * np.array([np.sin(t0), np.cos(t0)])
         heading = rng.uniform(-np.pi, np.pi)
-        length = rng.uniform(0.5, 1.6)
+        length = rng.uniform(*GEN["scratch_length"])
         curv = rng.uniform(-1.5, 1.5)
         s = np.linspace(0, length, n)
         ang = heading + curv * s
@@ -195,7 +243,7 @@ def _pattern(label: str, rng, on, yy, xx, rho, theta) -> np.ndarray:
         line[ri, ci] = True
         if rng.random() < 0.5:  # 2 dies wide
             line[np.clip(ri + 1, 0, rows - 1), ci] = True
-        p[line] = rng.uniform(0.8, 1.0)
+        p[line] = rng.uniform(*GEN["scratch_density"])
     elif label != NONE:
         raise ValueError(f"unknown wafer class {label!r}; expected one of {CLASSES + (NONE,)}")
     return p * on
@@ -223,6 +271,27 @@ def generate_map(
     defect |= g_noise.random(on.shape) < noise
     m = np.where(on, np.where(defect, DEFECT, GOOD), OFF).astype(np.uint8)
     return m, float(noise)
+
+
+def defect_density(m) -> float:
+    """The share of on-wafer dies that are defective."""
+    m = np.asarray(m)
+    return float((m == DEFECT).sum() / max((m != OFF).sum(), 1))
+
+
+def combined_noise(background, injected):
+    """A map's own noise level after ``injected`` noise is added on top of its ``background``:
+    a good die stays good with probability (1 - background)(1 - injected)."""
+    return 1 - (1 - np.asarray(background, float)) * (1 - np.asarray(injected, float))
+
+
+def share_in_random_range(ws: "WaferSet", random_class: str = "Random") -> float:
+    """The share (%) of ``ws``'s maps *not* labelled ``random_class`` whose overall defect density
+    lies inside Random's (``GEN["random_density"]``): maps a density rule would call Random."""
+    lo, hi = GEN["random_density"]
+    k = ws.classes.index(random_class)
+    dens = np.array([defect_density(m) for m, y in zip(ws.maps, ws.labels) if y != k])
+    return float(100 * np.mean((dens >= lo) & (dens <= hi)))
 
 
 def scaled_counts(n: int, counts: dict = PAPER_COUNTS, min_per_class: int = 0) -> dict:
@@ -336,19 +405,28 @@ def inject_noise(maps, level: float, seed: int = 0) -> list:
     return out
 
 
-def split_8_1_1(labels, seed: int = 0, stratify: bool = True):
-    """Random 8:1:1 train/validation/test split of indices (Section 3.2), stratified by class by
-    default so that rare classes (Near-full) appear in every part. Returns three index arrays."""
+def split_8_1_1(labels, seed: int = 0, stratify: bool = True, val: float = 0.1, test: float = 0.1):
+    """Random train/validation/test split of indices, 8:1:1 by default (Section 3.2), stratified by
+    class by default so that rare classes (Near-full) appear in every part. ``val``/``test``: the
+    fractions of the whole (the reference run takes a larger test share of generated maps).
+    Returns three index arrays."""
     from sklearn.model_selection import train_test_split
 
+    if not (0 < val < 1 and 0 < test < 1 and val + test < 1):
+        raise ValueError(
+            f"val and test fractions must be in (0, 1) with a sum < 1, got {val}, {test}"
+        )
     labels = np.asarray(labels)
     idx = np.arange(len(labels))
     strat = labels if stratify else None
-    train, rest = train_test_split(idx, test_size=0.2, random_state=seed, stratify=strat)
-    val, test = train_test_split(
-        rest, test_size=0.5, random_state=seed, stratify=labels[rest] if stratify else None
+    train, rest = train_test_split(idx, test_size=val + test, random_state=seed, stratify=strat)
+    val_idx, test_idx = train_test_split(
+        rest,
+        test_size=test / (val + test),
+        random_state=seed,
+        stratify=labels[rest] if stratify else None,
     )
-    return np.sort(train), np.sort(val), np.sort(test)
+    return np.sort(train), np.sort(val_idx), np.sort(test_idx)
 
 
 # ------------------------------------------------------------------------- tensors for the networks
@@ -443,8 +521,10 @@ class _LegacyPandasUnpickler(pickle.Unpickler):
 
     Modern pandas moved ``pandas.indexes`` to ``pandas.core.indexes`` and removed Int64Index and
     Float64Index; ``pd.read_pickle`` then fails with "No module named 'pandas.indexes'". This
-    compatibility shim renames those classes; the block layout (pandas' "0.14.1" state) is still
-    understood by pandas' own BlockManager.
+    compatibility shim renames those classes. Whether today's BlockManager still reads the old
+    block layout (pandas' "0.14.1" state) is NOT tested: no pandas 0.19 is available here to write
+    such a pickle, and the real file cannot be downloaded here. Where it fails, ``read_lswmd``
+    raises a ValueError that names the layout it expected.
     """
 
     _RENAMED = {
@@ -534,8 +614,19 @@ def read_lswmd(path, trust: bool = False):
     try:
         df = pd.read_pickle(path)
     except (ModuleNotFoundError, ImportError, AttributeError, TypeError, pickle.UnpicklingError):
-        with open(path, "rb") as f:
-            df = _LegacyPandasUnpickler(io.BufferedReader(f), encoding="latin1").load()
+        try:
+            with open(path, "rb") as f:
+                df = _LegacyPandasUnpickler(io.BufferedReader(f), encoding="latin1").load()
+        except Exception as e:  # the old block layout, or not a pickle of a DataFrame at all
+            raise ValueError(
+                f"{path}: could not read it as WM-811K's LSWMD.pkl: {type(e).__name__}: {e}. "
+                "Expected a pandas DataFrame pickled by pandas 0.19-era code (Python 2, latin-1 "
+                "strings, modules pandas.indexes.*, the '0.14.1' block layout) with columns "
+                f"{list(LSWMD_COLUMNS)}. The compatibility shim renames the old modules; it has "
+                "not been tested on the old block layout (see data/README.md). Reading it with "
+                "pandas < 1.0 and saving it again with df.to_pickle should give a file this loader "
+                "reads."
+            ) from e
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"{path}: expected a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in ("waferMap", "failureType") if c not in df.columns]
@@ -589,13 +680,15 @@ def chapter_data(
     min_per_class: int = 30,
     cfg: WaferGenConfig = WaferGenConfig(),
     trust: bool = False,
+    test_fraction: float = 0.1,
 ):
     """The chapter's maps and their 8:1:1 split (Section 3.2).
 
     ``scale="small"``: ``n_maps`` generated maps with WM-811K's class proportions (at least
-    ``min_per_class`` each, so that every class reaches the test split). ``scale="paper"``: the
-    25,519 labelled defect maps of WM-811K from ``data_root`` (``trust``: see ``check_lswmd``).
-    Returns (WaferSet, (train, val, test)).
+    ``min_per_class`` each, so that every class reaches the test split); ``scale="reference"``
+    the same generator, with ``test_fraction`` of the maps held out for testing (validation stays
+    0.1). ``scale="paper"``: the 25,519 labelled defect maps of WM-811K from ``data_root``
+    (``trust``: see ``check_lswmd``), split 8:1:1. Returns (WaferSet, (train, val, test)).
     """
     from neurovis.core import check_scale
 
@@ -603,4 +696,5 @@ def chapter_data(
         ws = load_wm811k(data_root, trust=trust)
     else:
         ws = make_wafer_set(n_maps, seed=seed, cfg=cfg, min_per_class=min_per_class)
+        return ws, split_8_1_1(ws.labels, seed=seed, test=test_fraction)
     return ws, split_8_1_1(ws.labels, seed=seed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -36,7 +37,7 @@ class MFF(nn.Module):
     F_output = MaxPool(Concat(y1, y2, y3))             C/2 + C/2 + C = 2C   (Eq. 4)
     """
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, out_conv: bool = False):
         super().__init__()
         if channels < 2 or channels % 2:
             raise ValueError(
@@ -47,6 +48,9 @@ class MFF(nn.Module):
         self.f1 = ConvBNSwish(h, h, 3)
         self.f2 = ConvBNSwish(h, c, 3)
         self.f3 = ConvBNSwish(c, c, 3)
+        # the text's "feature maps with 2C channels pass through the convolution layer": not in
+        # Eqs. 1-4; off by default, counted in the parameter table
+        self.out = ConvBNSwish(2 * c, 2 * c, 3) if out_conv else nn.Identity()
         self.pool = nn.MaxPool2d(2, ceil_mode=True)
         self.out_channels = 2 * c
 
@@ -54,7 +58,7 @@ class MFF(nn.Module):
         y1 = self.f1x1(x)  # Eq. 1
         y2 = self.f1(y1)  # Eq. 2
         y3 = self.f3(self.f2(y2))  # Eq. 3
-        return self.pool(torch.cat([y1, y2, y3], dim=1))  # Eq. 4
+        return self.pool(self.out(torch.cat([y1, y2, y3], dim=1)))  # Eq. 4
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class MFFPNetConfig:
     width: float = 1.0
     dropout: float = 0.2
     aux_weights: tuple = PAPER_AUX_WEIGHTS
+    mff_out_conv: bool = False  # a 3x3 conv on each MFF's 2C concatenation (parameter table)
 
     @classmethod
     def paper(cls, num_classes: int = 8) -> "MFFPNetConfig":
@@ -99,7 +104,8 @@ class MFFPNet(nn.Module):
             ConvBNSwish(c // 2, c // 2, 3, 1),
             ConvBNSwish(c // 2, c, 3, 2),
         )
-        self.mff = nn.ModuleList([MFF(c), MFF(2 * c), MFF(4 * c)])  # multi-scale branch
+        oc = config.mff_out_conv
+        self.mff = nn.ModuleList([MFF(c, oc), MFF(2 * c, oc), MFF(4 * c, oc)])  # multi-scale
         self.global_branch = nn.Sequential(
             nn.MaxPool2d(2, ceil_mode=True),
             ConvBNSwish(c, c, 3),  # Conv5
@@ -153,3 +159,70 @@ def deep_supervision_loss(lead_logits, aux_logits, target, aux_weights=PAPER_AUX
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters (the paper reports 48.09 M for MFFP-Net, Section 3.2)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def mff_map_sizes(image_size: int) -> list[int]:
+    """Side of the feature maps after Conv4 and after MFF 1, 2, 3 for ``image_size`` inputs
+    (3x3 convolutions with padding 1 at strides 2, 2, 1, 2, then ceil-mode 2x2 max pools):
+    224 -> 28, 14, 7, 4 (the paper's), 112 -> 14, 7, 4, 2, 64 -> 8, 4, 2, 1."""
+    n = int(image_size)
+    for _ in range(3):  # the three stride-2 convolutions
+        n = (n - 1) // 2 + 1
+    sizes = [n]
+    for _ in range(3):
+        n = -(-n // 2)
+        sizes.append(n)
+    return sizes
+
+
+def fused_proba(lead_logits, aux_logits, weights=PAPER_AUX_WEIGHTS) -> torch.Tensor:
+    """Decision-level fusion at test time (our reading of Sections 2.2 and 2.4): the lead head's
+    and the auxiliary heads' class probabilities averaged with weights (1, w_A, w_B, w_C, w_D), the
+    loss weights the heads were trained with. Returns (N, classes) probabilities."""
+    w = torch.tensor((1.0, *map(float, weights)))
+    if len(aux_logits) + 1 != len(w):
+        raise ValueError(f"{len(aux_logits)} auxiliary outputs but {len(w) - 1} weights")
+    if w.sum() <= 0:
+        raise ValueError(f"fusion weights must have a positive sum, got {tuple(w.tolist())}")
+    probs = torch.stack([torch.softmax(t, 1) for t in (lead_logits, *aux_logits)])
+    return (w.to(probs)[:, None, None] * probs).sum(0) / w.sum()
+
+
+def parameter_table(num_classes: int = 8):
+    """MFFP-Net's parameter count under readings of the paper's description, beside its 48.09 M
+    (Section 3.2). Returns a DataFrame: reading, Conv4 width C, parameters (M)."""
+    import pandas as pd
+
+    rows = []
+
+    def add(reading, cfg):
+        net = MFFPNet(cfg)
+        c = net.backbone[-1][0].out_channels
+        rows.append(
+            {"reading": reading, "Conv4 width C": c, "parameters (M)": count_parameters(net) / 1e6}
+        )
+
+    add("ours: Eqs. 1-4, C = 128 (Section 2.1)", MFFPNetConfig(num_classes=num_classes))
+    add(
+        "+ a 3x3 conv on each MFF's 2C concatenation (Section 2.3's text)",
+        MFFPNetConfig(num_classes=num_classes, mff_out_conv=True),
+    )
+    # the Conv4 width at which each reading reaches the paper's count: every channel count is a
+    # multiple of C, so the count is exactly quadratic in C; fit it on three small widths
+    for out_conv, name in ((False, "ours"), (True, "+ MFF output conv")):
+        cs = np.array([8.0, 16.0, 24.0])
+        ns = [
+            count_parameters(MFFPNet(MFFPNetConfig(num_classes, c / 128, mff_out_conv=out_conv)))
+            for c in cs
+        ]
+        quad = np.polyfit(cs, ns, 2)
+        c = float(max(np.roots(quad - np.array([0, 0, 48.09e6])).real))
+        rows.append(
+            {
+                "reading": f"{name}, widened until it reaches 48.09 M",
+                "Conv4 width C": round(c),
+                "parameters (M)": float(np.polyval(quad, round(c))) / 1e6,
+            }
+        )
+    rows.append({"reading": "paper (Section 3.2)", "Conv4 width C": 128, "parameters (M)": 48.09})
+    return pd.DataFrame(rows).set_index("reading")

@@ -87,14 +87,19 @@ def train_classifier(
     checkpoint_path=None,
     progress: bool = True,
     log_epochs: bool = True,
+    best_val: bool = True,
 ) -> dict:
     """Train ``model`` with AdamW + cosine annealing through ``core.training.fit``.
 
     MFFP-Net is trained with deep supervision (``deep_supervision_loss``; ``aux_weights`` overrides
     the model's A-D weights, e.g. for the Tables 1-3 ablations), any other network with plain
     cross-entropy. ``progress``: tqdm bars per step; ``log_epochs``: one printed line per epoch.
+    ``best_val``: with a validation set, the model ends with the weights of its epoch of highest
+    validation accuracy (the first such epoch on ties), not its last ("best_epoch", 1-based).
     Returns fit's history, with the validation accuracy per epoch ("val_acc").
     """
+    import copy
+
     loader = make_loader(train_ds, settings.batch_size, shuffle=True, seed=seed)
     weights = None
     if isinstance(model, MFFPNet):
@@ -118,15 +123,23 @@ def train_classifier(
     )
     evaluate = (lambda m: {"val_acc": accuracy(m, val_ds, device)}) if val_ds is not None else None
 
+    best = {"acc": -1.0, "epoch": None, "state": None}
+
     # one line per epoch: visible progress without per-step widget traffic
     def report(epoch, history):
-        val = f", val acc {100 * history['val_acc'][-1]:.1f} %" if "val_acc" in history else ""
-        print(
-            f"{desc}: epoch {epoch + 1}/{settings.num_epochs}, loss {history['loss'][-1]:.3f}{val}",
-            flush=True,
-        )
+        if best_val and "val_acc" in history and history["val_acc"][-1] > best["acc"]:
+            best.update(
+                acc=history["val_acc"][-1], epoch=epoch + 1, state=copy.deepcopy(model.state_dict())
+            )
+        if log_epochs:
+            val = f", val acc {100 * history['val_acc'][-1]:.1f} %" if "val_acc" in history else ""
+            print(
+                f"{desc}: epoch {epoch + 1}/{settings.num_epochs}, "
+                f"loss {history['loss'][-1]:.3f}{val}",
+                flush=True,
+            )
 
-    return fit(
+    history = fit(
         model,
         loss_fn,
         loader,
@@ -135,8 +148,32 @@ def train_classifier(
         device,
         scheduler=sched,
         evaluate=evaluate,
-        on_epoch_end=report if log_epochs else None,
+        on_epoch_end=report,
     )
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+        history["best_epoch"] = best["epoch"]
+    return history
+
+
+@torch.no_grad()
+def head_logits(model, ds, device, batch_size: int = 256):
+    """(labels, lead logits (N, K), [auxiliary logits A-D] or [] for a network without heads)."""
+    model.eval()
+    ys, leads, auxs = [], [], []
+    for x, y in torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, shuffle=False, num_workers=0
+    ):
+        x = x.to(device)
+        if isinstance(model, MFFPNet):
+            lead, aux = model.forward_all(x)
+            auxs.append([a.cpu() for a in aux])
+        else:
+            lead = model(x)
+        leads.append(lead.cpu())
+        ys.append(y)
+    aux = [torch.cat([a[k] for a in auxs]) for k in range(len(auxs[0]))] if auxs else []
+    return torch.cat(ys).numpy(), torch.cat(leads), aux
 
 
 def per_class_metrics(y_true, y_pred, classes):
