@@ -6,13 +6,21 @@ import torch
 
 from neurovis.core import DataNotFoundError
 from neurovis.smoke.data import (
+    CLEAR_FRAMES,
+    REAL_CLEAR_FRAMES,
+    TEST_CLEAR_FRAMES,
+    TRAIN_CLEAR_FRAMES,
     SmokeParams,
     add_smoke,
     composite,
     load_hamlyn_frames,
     make_smoke_set,
+    paper_split,
     read_video,
+    real_views,
     render_smoke,
+    small_split,
+    video_folds,
 )
 from neurovis.smoke.desmoke import dehaze_dcp, saved_fraction
 from neurovis.smoke.model import (
@@ -20,10 +28,20 @@ from neurovis.smoke.model import (
     SmokeFormer,
     SmokeFormerConfig,
     count_convs,
+    forward_flops,
     fuse_conv_bn,
     relative_max_error,
 )
-from neurovis.smoke.train import acc_sens, confusion_counts
+from neurovis.smoke.train import (
+    LADDER,
+    TrainSettings,
+    acc_sens,
+    confusion_counts,
+    evaluate,
+    matched_epochs,
+    model_config,
+    train_classifier,
+)
 
 
 def randomize_batchnorm_statistics(module, seed=0):
@@ -53,7 +71,7 @@ def test_conv_bn_fold_matches_conv_then_bn():
 
 @pytest.mark.parametrize("only", ["large", "small", "point", "identity", None])
 def test_single_path_equals_each_branch_and_all_branches(only):
-    block = RepConvNeXtMixer(channels=8, kernel_size=7, small_kernel=3)
+    block = RepConvNeXtMixer(dim=8, kernel_size=7, small_kernel=3)
     randomize_batchnorm_statistics(block, seed=1)
     if only is not None:  # silence every other branch: BN scale and shift 0
         for name in ("large", "small", "point", "identity"):
@@ -69,9 +87,12 @@ def test_single_path_equals_each_branch_and_all_branches(only):
     assert relative_max_error(fused(x), block(x)) < 1e-5
 
 
+TINY = dict(img_size=32, dims=(8, 8, 16, 16), depths=(1, 1, 2, 1))
+
+
 def test_whole_model_single_path_matches_in_float32_and_float64():
     torch.manual_seed(0)
-    model = SmokeFormer(SmokeFormerConfig(img_size=32, dim=16, depth=2, layer_scale_init=0.5))
+    model = SmokeFormer(SmokeFormerConfig(**TINY, layer_scale_init=0.5))
     randomize_batchnorm_statistics(model, seed=2)
     model.eval()
     x = torch.randn(3, 3, 32, 32)
@@ -81,22 +102,62 @@ def test_whole_model_single_path_matches_in_float32_and_float64():
     assert relative_max_error(f64(x.double()), m64(x.double())) < 1e-10
 
 
-def test_fused_model_has_one_conv_per_mixer_and_trains_unchanged():
-    model = SmokeFormer(SmokeFormerConfig(dim=16, depth=3)).eval()
+def test_fused_model_has_one_conv_per_mixer_and_leaves_the_original():
+    model = SmokeFormer(SmokeFormerConfig(**TINY)).eval()
     fused = model.reparameterize()
-    for blk in fused.blocks:
-        assert isinstance(blk.token_mixer, torch.nn.Conv2d)
-    assert count_convs(model) - count_convs(fused) == 3 * 2  # 3 convs -> 1 per block
-    # original kept
-    assert all(isinstance(b.token_mixer.mixer, RepConvNeXtMixer) for b in model.blocks)
+    for blk, tm in fused.mixers():
+        assert isinstance(tm, torch.nn.Conv2d) and isinstance(blk.layer_scale1, torch.nn.Identity)
+    assert count_convs(model) - count_convs(fused) == 2 * sum(TINY["depths"])  # 3 convs -> 1
+    assert all(isinstance(tm, RepConvNeXtMixer) for _, tm in model.mixers())
+
+
+def test_our_s12_stages_match_timm_poolformer_s12():
+    import timm
+
+    timm_s12 = timm.create_model("poolformer_s12", pretrained=False, num_classes=2)
+    ref = {k: v.shape for k, v in timm_s12.state_dict().items()}
+    cfg = SmokeFormerConfig.paper()
+    pf = SmokeFormer(cfg.poolformer_s12())
+    assert {k: v.shape for k, v in pf.net.state_dict().items()} == ref  # exactly timm's S12
+    ours = SmokeFormer(cfg)  # the same stages with the mixer, tokenizer and head swapped
+    assert [len(st.blocks) for st in ours.net.stages] == [2, 2, 6, 2]
+    assert [st.blocks[0].mlp.fc1.in_channels for st in ours.net.stages] == [64, 128, 320, 512]
+    kept = {
+        k: v.shape
+        for k, v in ours.net.state_dict().items()
+        if ".token_mixer." not in k and not k.startswith(("stem.", "head."))
+    }
+    assert kept == {k: v for k, v in ref.items() if not k.startswith(("stem.", "head."))}
+    assert all(isinstance(tm, RepConvNeXtMixer) for _, tm in ours.mixers())
+
+
+def test_paper_config_flops_within_1_3_of_poolformer_s12():
+    cfg = SmokeFormerConfig.paper()
+    pf, ours = SmokeFormer(cfg.poolformer_s12()), SmokeFormer(cfg)
+    ratio = forward_flops(ours, 224) / forward_flops(pf, 224)
+    assert 1.0 < ratio <= 1.3
+    # PoolFormer-S12 is 1.8 GMACs (Yu et al.): 3.6 GFLOPs at 2 FLOPs per multiply-add
+    assert forward_flops(pf, 224) / 1e9 == pytest.approx(3.6, abs=0.1)
+
+
+def test_ladder_changes_one_thing_per_rung():
+    cfgs = [model_config(n) for n in LADDER]
+    assert [(c.mixer, c.tokenizer, c.seq_pool) for c in cfgs] == [
+        ("pool", False, False),
+        ("repconvnext", False, False),
+        ("repconvnext", True, False),
+        ("repconvnext", True, True),
+    ]
+    assert len({(c.dims, c.depths, c.img_size) for c in cfgs}) == 1
+    assert matched_epochs("poolformer_s12", "ours", 8, "small", 64) > 8
 
 
 def test_model_shapes_and_gradients_reach_every_branch():
-    model = SmokeFormer(SmokeFormerConfig(img_size=32, dim=16, depth=2)).train()
+    model = SmokeFormer(SmokeFormerConfig(**TINY)).train()
     out = model(torch.randn(4, 3, 32, 32))
     assert out.shape == (4, 2)
     out.sum().backward()
-    mixer = model.blocks[0].token_mixer.mixer
+    mixer = model.mixers()[0][1]
     for p in (
         mixer.large[0].weight,
         mixer.small[0].weight,
@@ -109,8 +170,37 @@ def test_model_shapes_and_gradients_reach_every_branch():
 def test_bad_config_and_input_rejected():
     with pytest.raises(ValueError, match="mixer"):
         SmokeFormerConfig(mixer="attention")
+    with pytest.raises(ValueError, match="must match"):
+        SmokeFormerConfig(dims=(8, 16), depths=(1, 1, 1))
     with pytest.raises(ValueError, match="expected images"):
-        SmokeFormer(SmokeFormerConfig(dim=16, depth=1))(torch.randn(2, 1, 32, 32))
+        SmokeFormer(SmokeFormerConfig(**TINY))(torch.randn(2, 1, 32, 32))
+
+
+def test_training_learns_smoke_on_a_tiny_set():
+    """A few epochs on 96 crops: held-out accuracy well above chance (half the crops smoky)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:48, 0:48]
+    frames = {
+        i: (128 + 100 * np.sin(xx / (3 + i) + i) * np.cos(yy / (4 + i)))
+        .astype(np.uint8)[..., None]
+        .repeat(3, axis=2)
+        for i in range(4)
+    }
+    train = make_smoke_set(frames, 96, 32, rng, smoke_fraction=0.5)
+    test = make_smoke_set(frames, 64, 32, rng, smoke_fraction=0.5)
+    torch.manual_seed(0)
+    model = SmokeFormer(SmokeFormerConfig(**TINY, layer_scale_init=0.1))
+    before = evaluate(model, test)["acc"]
+    train_classifier(
+        model,
+        train,
+        test,
+        TrainSettings(num_epochs=4, lr=3e-3, batch_size=16),
+        "cpu",
+        progress=False,
+    )
+    after = evaluate(model, test)["acc"]
+    assert after >= 75 and after > before
 
 
 # ------------------------------------------------------------------ smoke rendering (Eq. 1-2)
@@ -212,10 +302,50 @@ def test_hamlyn_loader_reads_videos_and_frames_and_explains_absence(tmp_path):
             np.full((48, 96, 3), 50 * i, np.uint8),
         )
     _write_clip(tmp_path / "hamlyn" / "video1.avi", n=4, size=32)
-    frames = load_hamlyn_frames(tmp_path, 6, np.random.default_rng(0), size=(64, 32))
-    assert len(frames) == 6 and all(f.shape == (32, 32, 3) for f in frames)
+    frames, groups = load_hamlyn_frames(tmp_path, 6, np.random.default_rng(0), size=(64, 32))
+    assert len(frames) == 6 and all(f.shape == (32, 64, 3) for f in frames)  # resized, not cropped
+    assert set(groups) <= {"rectified01/image01", "video1.avi"} and len(groups) == 6
     with pytest.raises(ValueError, match="only 7 frames"):
         load_hamlyn_frames(tmp_path, 100, np.random.default_rng(0))
+
+
+def test_paper_split_keeps_videos_disjoint_and_resizes_whole_frames():
+    rng = np.random.default_rng(0)
+    groups = np.repeat([f"video{v:02d}.avi" for v in range(12)], 10)
+    frames = [rng.integers(0, 256, (24, 48, 3), dtype=np.uint8) for _ in groups]
+    train, val, test = paper_split(None, 16, rng, n_folds=10, fold=3, frames=(frames, groups))
+    vids = [set(groups[s.frame_ids]) for s in (train, val, test)]
+    assert not (vids[0] & vids[1]) and not (vids[0] & vids[2]) and not (vids[1] & vids[2])
+    assert len(train) + len(val) + len(test) == len(groups)
+    assert train.images.shape[1:] == (3, 16, 16)
+    tests = [set(groups[te]) for _, te in video_folds(groups, 10)]
+    assert set().union(*tests) == set(groups)  # every video is tested once across the folds
+    with pytest.raises(ValueError, match="needs >= 10 videos"):
+        video_folds(groups[:50], 10)
+
+
+def test_small_split_never_shows_test_or_real_clear_frames_in_training():
+    assert set(TRAIN_CLEAR_FRAMES) | set(TEST_CLEAR_FRAMES) | set(REAL_CLEAR_FRAMES) == set(
+        CLEAR_FRAMES
+    )
+    assert len(TRAIN_CLEAR_FRAMES + TEST_CLEAR_FRAMES + REAL_CLEAR_FRAMES) == len(CLEAR_FRAMES)
+    train, val, test = small_split(16, 20, 10, 20, np.random.default_rng(0))
+    assert set(train.frame_ids) | set(val.frame_ids) <= set(TRAIN_CLEAR_FRAMES)
+    assert set(test.frame_ids) <= set(TEST_CLEAR_FRAMES)
+    assert test.labels.sum() == 4 and train.labels.sum() == 4
+
+
+def test_real_views_twelve_per_frame_with_labels():
+    rng = np.random.default_rng(0)
+    frames = {
+        3: rng.integers(0, 256, (40, 40, 3), dtype=np.uint8),
+        11: rng.integers(0, 256, (40, 40, 3), dtype=np.uint8),
+    }
+    v = real_views(frames, 16)
+    assert v.images.shape == (24, 3, 16, 16) and v.labels.tolist() == [0] * 12 + [1] * 12
+    np.testing.assert_allclose(v.images[1], v.images[0][:, :, ::-1])  # the mirrored view
+    with pytest.raises(ValueError, match="neither"):
+        real_views({9: frames[3]}, 16)
 
 
 # ------------------------------------------------------------------ targeted desmoking

@@ -2,15 +2,18 @@
 
 Rooms: ``data`` (real frames, rendered smoke Eq. 1-2, real smoky clips, Hamlyn loader),
 ``model`` (tokenizer, RepConvNeXt mixer and its single-path re-parameterisation, the classifier),
-``baselines`` (timm PoolFormer-S12, MobileNetV3, EfficientNet, ViT), ``train`` (training with the
-core loop, Eq. 3-4 metrics, frame rate), ``desmoke`` (dark-channel dehazer, targeted pipeline),
+``baselines`` (timm MobileNetV3, EfficientNet, ViT), ``train`` (the Table-2 ladder from
+PoolFormer-S12 to ours, training with the core loop and a best-validation checkpoint, Eq. 3-4
+metrics, FLOPs, frame rate), ``desmoke`` (dark-channel dehazer, targeted pipeline),
 ``plots``.
 """
 
 from .data import (
     CLEAR_FRAMES,
     SMOKY_FRAMES,
+    REAL_CLEAR_FRAMES,
     TEST_CLEAR_FRAMES,
+    TRAIN_CLEAR_FRAMES,
     SmokeParams,
     SmokeSet,
     add_smoke,
@@ -20,13 +23,25 @@ from .data import (
     load_smoky_clips,
     paper_split,
     read_video,
+    real_views,
     render_smoke,
     small_split,
     to_model_input,
+    video_folds,
 )
 from .desmoke import dehaze_dcp, saved_fraction, targeted_pipeline
-from .model import RepConvNeXtMixer, SmokeFormer, SmokeFormerConfig, count_convs, relative_max_error
+from .model import (
+    RepConvNeXtMixer,
+    SmokeFormer,
+    SmokeFormerConfig,
+    count_convs,
+    count_params,
+    forward_flops,
+    relative_max_error,
+)
 from .train import (
+    LADDER,
+    LADDER_LABELS,
     Run,
     TrainSettings,
     acc_sens,
@@ -34,7 +49,9 @@ from .train import (
     evaluate,
     fit_model,
     fps,
+    matched_epochs,
     measure_fps,
+    model_config,
     predict_proba,
     summarize,
 )
@@ -42,7 +59,9 @@ from .train import (
 __all__ = [
     "CLEAR_FRAMES",
     "SMOKY_FRAMES",
+    "REAL_CLEAR_FRAMES",
     "TEST_CLEAR_FRAMES",
+    "TRAIN_CLEAR_FRAMES",
     "SmokeParams",
     "SmokeSet",
     "add_smoke",
@@ -52,9 +71,11 @@ __all__ = [
     "load_smoky_clips",
     "paper_split",
     "read_video",
+    "real_views",
     "render_smoke",
     "small_split",
     "to_model_input",
+    "video_folds",
     "dehaze_dcp",
     "saved_fraction",
     "targeted_pipeline",
@@ -62,7 +83,11 @@ __all__ = [
     "SmokeFormer",
     "SmokeFormerConfig",
     "count_convs",
+    "count_params",
+    "forward_flops",
     "relative_max_error",
+    "LADDER",
+    "LADDER_LABELS",
     "Run",
     "TrainSettings",
     "acc_sens",
@@ -70,7 +95,9 @@ __all__ = [
     "evaluate",
     "fit_model",
     "fps",
+    "matched_epochs",
     "measure_fps",
+    "model_config",
     "predict_proba",
     "summarize",
 ]

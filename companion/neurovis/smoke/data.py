@@ -22,7 +22,11 @@ from ..core import DataNotFoundError, embedded_path, require_data_root
 # between (9, 14, 18, 21, 22) are ambiguous and not used.
 CLEAR_FRAMES = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 23, 24, 25)
 SMOKY_FRAMES = (11, 13, 15, 16, 17, 19, 20)
-TEST_CLEAR_FRAMES = (4, 8, 12, 24)  # held-out base frames: no crop of these is ever trained on
+# The clear frames split three ways, once and for all (the benchmark is frozen before any model):
+TRAIN_CLEAR_FRAMES = (1, 2, 5, 6, 7, 23)  # base frames of the training (and validation) crops
+TEST_CLEAR_FRAMES = (4, 8, 12, 24)  # base frames of the test crops: never trained on
+REAL_CLEAR_FRAMES = (3, 10, 25)  # never a base frame for rendered smoke, never trained on: the
+# real smoke-free frames whose false-positive rate sits beside the real-smoke sensitivity
 
 HAMLYN_HOW_TO_GET = (
     "the Hamlyn Centre Laparoscopic / Endoscopic Video Datasets "
@@ -221,12 +225,13 @@ def make_smoke_set(
     img_size: int,
     rng: np.random.Generator,
     smoke_fraction: float = 0.2,
-    min_crop: float = 0.6,
+    min_crop: float | None = 0.6,
 ) -> SmokeSet:
-    """``n`` samples from real clear ``frames``: random square crop (≥ ``min_crop`` of the side),
-    horizontal flip, mild brightness/gamma jitter, resize to ``img_size``; exactly
-    round(n·smoke_fraction) of them get rendered smoke (Eq. 1-2). The paper's ratio is 4:1
-    smoke-free to smoke, i.e. smoke_fraction = 0.2."""
+    """``n`` samples from real clear ``frames``: random square crop (≥ ``min_crop`` of the side;
+    ``min_crop=None``: the whole frame, resized without cropping, as the paper's
+    ``transforms.Resize``), horizontal flip, mild brightness/gamma jitter, resize to ``img_size``;
+    exactly round(n·smoke_fraction) of them get rendered smoke (Eq. 1-2). The paper's ratio is
+    4:1 smoke-free to smoke, i.e. smoke_fraction = 0.2."""
     if not frames:
         raise ValueError("make_smoke_set needs at least one clear frame")
     if not 0 <= smoke_fraction <= 1:
@@ -241,9 +246,12 @@ def make_smoke_set(
     for i in range(n):
         img = _as_float(frames[int(frame_ids[i])])
         h, w = img.shape[:2]
-        side = int(rng.uniform(min_crop, 1.0) * min(h, w))
-        y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-        crop = img[y0 : y0 + side, x0 : x0 + side]
+        if min_crop is None:
+            crop = img
+        else:
+            side = int(rng.uniform(min_crop, 1.0) * min(h, w))
+            y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+            crop = img[y0 : y0 + side, x0 : x0 + side]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         crop = cv2.resize(
@@ -257,16 +265,49 @@ def make_smoke_set(
 
 
 def small_split(
-    img_size: int, n_train: int, n_test: int, rng: np.random.Generator
-) -> tuple[SmokeSet, SmokeSet]:
-    """The small-scale train / test sets from the embedded clear frames, split by base frame
-    (``TEST_CLEAR_FRAMES`` never appear in training), 4:1 smoke-free to smoke in each."""
+    img_size: int, n_train: int, n_val: int, n_test: int, rng: np.random.Generator
+) -> tuple[SmokeSet, SmokeSet, SmokeSet]:
+    """The train / validation / test sets from the embedded clear frames, 4:1 smoke-free to smoke
+    in each. Train and validation are crops of ``TRAIN_CLEAR_FRAMES`` (different crops, different
+    smoke); test crops come only from ``TEST_CLEAR_FRAMES``, so no test base frame is ever seen in
+    training. ``REAL_CLEAR_FRAMES`` are in none of them (see ``real_views``)."""
     frames = load_lap_frames("clear")
-    train = {k: v for k, v in frames.items() if k not in TEST_CLEAR_FRAMES}
-    test = {k: v for k, v in frames.items() if k in TEST_CLEAR_FRAMES}
-    return make_smoke_set(train, n_train, img_size, rng), make_smoke_set(
-        test, n_test, img_size, rng
+    train = {k: frames[k] for k in TRAIN_CLEAR_FRAMES}
+    test = {k: frames[k] for k in TEST_CLEAR_FRAMES}
+    return (
+        make_smoke_set(train, n_train, img_size, rng),
+        make_smoke_set(train, n_val, img_size, rng),
+        make_smoke_set(test, n_test, img_size, rng),
     )
+
+
+def real_views(frames: dict[int, np.ndarray], img_size: int, crop: float = 0.75) -> SmokeSet:
+    """Fixed views of real frames, with no rendering and no jitter: the whole frame, its four
+    corner crops and its centre crop (``crop`` of the side), each also mirrored: 12 views a frame,
+    resized to ``img_size``. Labels: 0 for ``CLEAR_FRAMES``, 1 for ``SMOKY_FRAMES``."""
+    images, labels, ids = [], [], []
+    for k in sorted(frames):
+        if k not in CLEAR_FRAMES + SMOKY_FRAMES:
+            raise ValueError(f"frame {k} is neither a clear nor a smoky embedded frame")
+        img = _as_float(frames[k])
+        h, w = img.shape[:2]
+        s = int(crop * min(h, w))
+        boxes = [(0, 0, h, w), (0, 0, s, s), (0, w - s, s, w), (h - s, 0, h, s)]
+        boxes += [
+            (h - s, w - s, h, w),
+            ((h - s) // 2, (w - s) // 2, (h - s) // 2 + s, (w - s) // 2 + s),
+        ]
+        for y0, x0, y1, x1 in boxes:
+            v = cv2.resize(
+                np.ascontiguousarray(img[y0:y1, x0:x1]),
+                (img_size, img_size),
+                interpolation=cv2.INTER_AREA,
+            )
+            for view in (v, v[:, ::-1]):
+                images.append(view.transpose(2, 0, 1))
+                labels.append(int(k in SMOKY_FRAMES))
+                ids.append(k)
+    return SmokeSet(np.stack(images).astype(np.float32), np.array(labels, np.int64), np.array(ids))
 
 
 def to_model_input(frames: np.ndarray, img_size: int) -> np.ndarray:
@@ -305,11 +346,11 @@ def load_hamlyn_frames(
     n: int,
     rng: np.random.Generator,
     size: tuple[int, int] = (384, 192),
-    crop_square: bool = True,
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], np.ndarray]:
     """``n`` frames sampled at irregular intervals (Sec. 3.1) from the Hamlyn videos / frame folders
-    under ``<data_root>/hamlyn``, resized to ``size`` (W, H) = 384 x 192 as in the paper, then (if
-    ``crop_square``) centre-cropped square for the smoke renderer. RGB uint8."""
+    under ``<data_root>/hamlyn``, resized to ``size`` (W, H) = 384 x 192 as in the paper, never
+    cropped. Returns (RGB uint8 frames, the video of each frame: a video file, or the folder of
+    an extracted-frame sequence, as a string)."""
     folder = find_hamlyn(data_root)
     videos = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_EXT)
     images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXT)
@@ -324,11 +365,12 @@ def load_hamlyn_frames(
     if len(sources) < n:
         raise ValueError(f"{folder}: only {len(sources)} frames available, {n} requested")
     pick = np.sort(rng.choice(len(sources), size=n, replace=False))  # irregular intervals
-    out = []
+    out, groups = [], []
     for j in pick:
         path, k = sources[j]
         if k is None:
             img = read_image(path)
+            groups.append(str(path.parent.relative_to(folder)))
         else:
             cap = cv2.VideoCapture(str(path))
             cap.set(cv2.CAP_PROP_POS_FRAMES, k)
@@ -337,25 +379,53 @@ def load_hamlyn_frames(
             if not ok:
                 raise ValueError(f"{path}: frame {k} cannot be decoded (corrupt video)")
             img = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-        if crop_square:
-            h, w = img.shape[:2]
-            s = min(h, w)
-            img = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-        out.append(img)
-    return out
+            groups.append(str(path.relative_to(folder)))
+        out.append(cv2.resize(img, size, interpolation=cv2.INTER_AREA))
+    return out, np.array(groups)
+
+
+def video_folds(groups, n_folds: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train indices, test indices) of ``n_folds``-fold cross-validation by video
+    (``sklearn.model_selection.GroupKFold``): no video has frames on both sides of a fold."""
+    from sklearn.model_selection import GroupKFold
+
+    groups = np.asarray(groups)
+    n_videos = len(np.unique(groups))
+    if n_videos < n_folds:
+        raise ValueError(
+            f"{n_folds}-fold cross-validation by video needs >= {n_folds} videos, got {n_videos}"
+        )
+    return list(GroupKFold(n_splits=n_folds).split(np.zeros(len(groups)), groups=groups))
 
 
 def paper_split(
-    data_root, img_size: int, rng: np.random.Generator, n_total: int = 5000, n_train: int = 3800
-) -> tuple[SmokeSet, SmokeSet]:
-    """The paper's data set (Sec. 3.1): 5,000 Hamlyn frames, 1,000 with rendered smoke, split 3,800
-    / 1,200 with 4:1 smoke-free to smoke in each; train and test from disjoint frames."""
-    frames = load_hamlyn_frames(data_root, n_total, rng)
-    order = rng.permutation(n_total)
-    train = {int(i): frames[i] for i in order[:n_train]}
-    test = {int(i): frames[i] for i in order[n_train:]}
-    return (
-        make_smoke_set(train, n_train, img_size, rng, min_crop=1.0),
-        make_smoke_set(test, n_total - n_train, img_size, rng, min_crop=1.0),
-    )
+    data_root,
+    img_size: int,
+    rng: np.random.Generator,
+    n_total: int = 5000,
+    n_folds: int = 10,
+    fold: int = 0,
+    val_fraction: float = 0.1,
+    frames=None,
+) -> tuple[SmokeSet, SmokeSet, SmokeSet]:
+    """The paper's data set (Sec. 3.1): 5,000 Hamlyn frames, 1,000 with rendered smoke, 4:1
+    smoke-free to smoke in each part, resized to ``img_size`` without cropping. Split **by video**:
+    the test part is fold ``fold`` of ``n_folds``-fold cross-validation by video (10 folds: about
+    the paper's 3,800 / 1,200), the validation part a ``val_fraction`` of the remaining videos.
+    Returns (train, val, test); each SmokeSet's ``frame_ids`` index ``frames`` (pass the
+    ``(frames, groups)`` of ``load_hamlyn_frames`` to skip loading; the ``video`` of a sample is
+    ``groups[frame_id]``)."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    frames, groups = frames if frames is not None else load_hamlyn_frames(data_root, n_total, rng)
+    groups = np.asarray(groups)
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"fold must be in [0, {n_folds}), got {fold}")
+    rest, test_idx = video_folds(groups, n_folds)[fold]
+    gss = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=0)
+    tr, va = next(gss.split(rest, groups=groups[rest]))
+    parts = []
+    for idx in (rest[tr], rest[va], test_idx):
+        part = {int(i): frames[i] for i in idx}
+        parts.append(make_smoke_set(part, len(idx), img_size, rng, min_crop=None))
+    return tuple(parts)

@@ -1,42 +1,57 @@
-"""The improved PoolFormer of Wang et al. (2023): convolutional tokenizer (Fig. 2), MetaFormer
-encoder blocks whose token mixer is the multi-branch RepConvNeXt block during training (Fig. 3C,
-4B, 5) and a single depthwise convolution at inference (Fig. 6B), sequence pooling and a linear
-classifier (Sec. 2.5).
+"""The improved PoolFormer of Wang et al. (2023), built as the paper builds it: PoolFormer-S12
+(timm's ``MetaFormer``: four stages of depths (2, 2, 6, 2), widths (64, 128, 320, 512), GroupNorm,
+GELU channel MLP, layer scale) with the pooling token mixer swapped for the multi-branch
+RepConvNeXt block during training (Fig. 3C, 4B, 5), re-parameterised to one depthwise convolution
+for inference (Fig. 6B); then, as separate additions, the convolutional tokenizer (Sec. 2.2, Fig. 2)
+in place of PoolFormer's 7x7 stride-4 stem and sequence pooling (Sec. 2.5) in place of global
+average pooling.
 
 The paper gives the blocks as figures, not equations; where it is silent the choices are ours and
-are listed in the chapter's "Deviations" section (branch kernel sizes 7/3/1 + identity, GroupNorm
-pre-norm and layer scale as in PoolFormer, no positional embedding).
+are listed in the chapter's "Deviations" section (branch kernel sizes 7/3/1 + identity, each with
+batch norm; the tokenizer's widths).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+import os
 
 import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from timm.models.metaformer import GroupNorm1, MetaFormer, Pooling  # noqa: E402
+
+S12_DEPTHS = (2, 2, 6, 2)
+S12_DIMS = (64, 128, 320, 512)
+
 
 @dataclass(frozen=True)
 class SmokeFormerConfig:
-    """Sizes of the improved PoolFormer. ``mixer``: "repconvnext" (ours) or "pool" (PoolFormer's
-    average-pool-minus-identity, the ablation of Table 2) or "conv" (one plain depthwise conv of
-    the same kernel, trained as such: the RepVGG ablation)."""
+    """One model of the chapter's ladder (Table 2). PoolFormer-S12's stages (``depths``, ``dims``)
+    and recipe; ``mixer``: "pool" (PoolFormer's AvgPool − identity) or "repconvnext" (the paper's
+    multi-branch mixer); ``tokenizer``: the paper's convolutional tokenizer instead of the 7x7
+    stride-4 stem; ``seq_pool``: sequence pooling instead of global average pooling.
+
+    ``paper()`` is the full model at the paper's input (224 px) and PoolFormer-S12's widths;
+    ``small()`` the same stages at a quarter of the widths (the CPU scale of the chapter)."""
 
     img_size: int = 64
-    dim: int = 48
-    depth: int = 4  # L, the number of encoder blocks
-    mlp_ratio: float = 4.0
+    dims: tuple = tuple(d // 4 for d in S12_DIMS)
+    depths: tuple = S12_DEPTHS
+    mixer: str = "repconvnext"
+    tokenizer: bool = True
+    seq_pool: bool = True
     kernel_size: int = 7  # ConvNeXt's large depthwise kernel
     small_kernel: int = 3
-    mixer: str = "repconvnext"
     num_classes: int = 2
-    layer_scale_init: float = 1e-2
+    layer_scale_init: float = 1e-5  # poolformer_s12's
 
     def __post_init__(self):
-        if self.mixer not in ("repconvnext", "pool", "conv"):
-            raise ValueError(f"mixer must be 'repconvnext', 'pool' or 'conv', got {self.mixer!r}")
+        if self.mixer not in ("repconvnext", "pool"):
+            raise ValueError(f"mixer must be 'repconvnext' or 'pool', got {self.mixer!r}")
         if (
             self.kernel_size % 2 == 0
             or self.small_kernel % 2 == 0
@@ -46,20 +61,27 @@ class SmokeFormerConfig:
                 f"kernel sizes must be odd with small_kernel <= kernel_size, got "
                 f"{self.kernel_size}, {self.small_kernel}"
             )
-        if self.dim % 2:
+        if len(self.dims) != len(self.depths) or not self.dims:
+            raise ValueError(f"dims {self.dims} and depths {self.depths} must match in length")
+        if self.dims[0] % 2:
             raise ValueError(
-                f"dim must be even (the tokenizer's first conv has dim/2 channels), got {self.dim}"
+                f"dims[0] must be even (the tokenizer's first conv has dims[0]/2 channels), got "
+                f"{self.dims[0]}"
             )
 
     @classmethod
     def small(cls, **kw) -> "SmokeFormerConfig":
-        """The CPU-sized setting of the chapter (64 px inputs, 4 blocks of width 48)."""
+        """PoolFormer-S12's stages at a quarter of its widths, 64 px inputs (CPU scale)."""
         return cls(**kw)
 
     @classmethod
     def paper(cls, **kw) -> "SmokeFormerConfig":
-        """The paper's setting (Sec. 3.3): 224x224 inputs and L = 10 encoder blocks."""
-        return cls(**{"img_size": 224, "dim": 256, "depth": 10, **kw})
+        """The paper's setting (Sec. 3.3): 224x224 inputs, PoolFormer-S12's widths."""
+        return cls(**{"img_size": 224, "dims": S12_DIMS, **kw})
+
+    def poolformer_s12(self) -> "SmokeFormerConfig":
+        """PoolFormer-S12 at this config's sizes: pooling mixer, stem, average pooling."""
+        return replace(self, mixer="pool", tokenizer=False, seq_pool=False)
 
 
 # ----------------------------------------------------------------------------------- tokenizer
@@ -116,8 +138,9 @@ class ResidualBlock(nn.Module):
 class ConvTokenizer(nn.Module):
     """Convolutional patching (Sec. 2.2, Fig. 2): conv, GELU, max-pool, residual block, conv.
 
-    (B, 3, H, W) -> (B, dim, H/4, W/4) token grid (the "flatten" of Fig. 2 is a view: tokens stay on
-    their 2-D grid so that the convolutional token mixer can see their neighbours, Fig. 4 step 1-2).
+    (B, 3, H, W) -> (B, dim, H/4, W/4): the same token grid as PoolFormer's stride-4 stem, which it
+    replaces (the "flatten" of Fig. 2 is a view: tokens stay on their 2-D grid so that the
+    convolutional token mixer can see their neighbours, Fig. 4 step 1-2).
     """
 
     def __init__(self, dim: int, in_chans: int = 3):
@@ -139,7 +162,7 @@ class ConvTokenizer(nn.Module):
         return self.proj(self.res(self.stem(x)))
 
 
-# ----------------------------------------------------------------------------------- mixers
+# ----------------------------------------------------------------------------------- mixer
 def fuse_conv_bn(kernel: Tensor, bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
     """Fold an eval-mode BatchNorm into the bias-free conv before it (RepVGG, Fig. 5):
     BN(W*x) = (γ/σ)·W*x + (β − μγ/σ) with σ = sqrt(var + eps). Returns (kernel', bias')."""
@@ -163,8 +186,9 @@ class RepConvNeXtMixer(nn.Module):
     Input and output (B, C, h, w).
     """
 
-    def __init__(self, channels: int, kernel_size: int = 7, small_kernel: int = 3):
-        super().__init__()
+    def __init__(self, dim: int, kernel_size: int = 7, small_kernel: int = 3, **kwargs):
+        super().__init__()  # ``kwargs``: what timm's MetaFormerBlock passes to every mixer
+        channels = dim
         self.channels, self.kernel_size = channels, kernel_size
 
         def branch(k):
@@ -212,58 +236,6 @@ class RepConvNeXtMixer(nn.Module):
         return conv
 
 
-class PoolMixer(nn.Module):
-    """PoolFormer's token mixer (Yu et al. 2022, Fig. 3B): AvgPool_3x3(x) − x."""
-
-    def __init__(self, pool_size: int = 3):
-        super().__init__()
-        self.pool = nn.AvgPool2d(pool_size, 1, pool_size // 2, count_include_pad=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.pool(x) - x
-
-
-class ScaledMixer(nn.Module):
-    """``layer_scale · mixer(x)``; the scale folds into a fused conv (one conv per mixer)."""
-
-    def __init__(self, mixer: nn.Module, channels: int, init: float):
-        super().__init__()
-        self.mixer = mixer
-        self.scale = nn.Parameter(torch.full((channels,), float(init)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.scale.reshape(1, -1, 1, 1) * self.mixer(x)
-
-
-# ----------------------------------------------------------------------------------- encoder
-class MetaFormerBlock(nn.Module):
-    """MetaFormer encoder block (Fig. 3A): x + s1·Mixer(Norm(x)), then x + s2·MLP(Norm(x)).
-
-    Norm is GroupNorm with one group (PoolFormer's choice); the channel MLP is 1x1 convs with
-    GELU (the inverted bottleneck of ConvNeXt, Fig. 4B). Shape (B, C, h, w) -> same.
-    """
-
-    def __init__(self, cfg: SmokeFormerConfig):
-        super().__init__()
-        c = cfg.dim
-        if cfg.mixer == "repconvnext":
-            mixer = RepConvNeXtMixer(c, cfg.kernel_size, cfg.small_kernel)
-        elif cfg.mixer == "pool":
-            mixer = PoolMixer()
-        else:
-            mixer = nn.Conv2d(c, c, cfg.kernel_size, padding=cfg.kernel_size // 2, groups=c)
-        self.norm1 = nn.GroupNorm(1, c)
-        self.token_mixer = ScaledMixer(mixer, c, cfg.layer_scale_init)
-        self.norm2 = nn.GroupNorm(1, c)
-        hidden = int(c * cfg.mlp_ratio)
-        self.mlp = nn.Sequential(nn.Conv2d(c, hidden, 1), nn.GELU(), nn.Conv2d(hidden, c, 1))
-        self.scale2 = nn.Parameter(torch.full((c,), float(cfg.layer_scale_init)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.token_mixer(self.norm1(x))
-        return x + self.scale2.reshape(1, -1, 1, 1) * self.mlp(self.norm2(x))
-
-
 class SequencePooling(nn.Module):
     """Sequence pooling (Sec. 2.5, as in CCT): z = softmax(g(X))ᵀ X over the n tokens.
 
@@ -279,52 +251,107 @@ class SequencePooling(nn.Module):
         return (w * tokens).sum(dim=1)
 
 
+class SeqPoolHead(nn.Module):
+    """LayerNorm over the last stage's tokens, sequence pooling, linear classifier (Sec. 2.5).
+    (B, C, h, w) -> (B, num_classes)."""
+
+    def __init__(self, dim: int, num_classes: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.pool = SequencePooling(dim)
+        self.fc = nn.Linear(dim, num_classes)
+        for m in (self.pool.attn, self.fc):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.pool(self.norm(x.flatten(2).transpose(1, 2))))
+
+
 class SmokeFormer(nn.Module):
-    """The improved PoolFormer (Fig. 1): ConvTokenizer -> L MetaFormer blocks -> LayerNorm ->
-    sequence pooling -> linear classifier. (B, 3, H, W) -> (B, num_classes) logits."""
+    """A model of the ladder (Fig. 1): timm's MetaFormer with PoolFormer-S12's recipe
+    (``self.net``), its mixer, stem and head chosen by ``cfg``. (B, 3, H, W) -> (B, num_classes)
+    logits.
+
+    With ``SmokeFormerConfig(...).poolformer_s12()`` at ``paper()`` sizes, ``self.net`` is exactly
+    timm's ``poolformer_s12`` (same modules and parameter shapes)."""
 
     def __init__(self, cfg: SmokeFormerConfig = SmokeFormerConfig()):
         super().__init__()
         self.cfg = cfg
-        self.tokenizer = ConvTokenizer(cfg.dim)
-        self.blocks = nn.Sequential(*[MetaFormerBlock(cfg) for _ in range(cfg.depth)])
-        self.norm = nn.LayerNorm(cfg.dim)
-        self.pool = SequencePooling(cfg.dim)
-        self.head = nn.Linear(cfg.dim, cfg.num_classes)
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m):
-        if isinstance(m, (nn.Linear,)):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            nn.init.zeros_(m.bias)
-
-    def features(self, x: Tensor) -> Tensor:
-        t = self.blocks(self.tokenizer(x))  # (B, C, h, w)
-        return self.norm(t.flatten(2).transpose(1, 2))  # (B, n, C)
+        rep = cfg.mixer == "repconvnext"
+        mixer_kw = dict(kernel_size=cfg.kernel_size, small_kernel=cfg.small_kernel) if rep else {}
+        self.net = MetaFormer(
+            depths=tuple(cfg.depths),
+            dims=tuple(cfg.dims),
+            token_mixers=RepConvNeXtMixer if rep else Pooling,
+            downsample_norm=None,
+            mlp_act=nn.GELU,
+            mlp_bias=True,
+            norm_layers=GroupNorm1,
+            layer_scale_init_values=cfg.layer_scale_init,
+            res_scale_init_values=None,
+            use_mlp_head=False,
+            num_classes=cfg.num_classes,
+            **mixer_kw,
+        )
+        if cfg.tokenizer:
+            self.net.stem = ConvTokenizer(cfg.dims[0])
+        self.head = SeqPoolHead(cfg.dims[-1], cfg.num_classes) if cfg.seq_pool else None
+        if self.head is not None:
+            self.net.head = nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.pool(self.features(x)))
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected images (B, 3, H, W), got {tuple(x.shape)}")
+        feats = self.net.forward_features(x)
+        return self.head(feats) if self.head is not None else self.net.forward_head(feats)
+
+    def mixers(self):
+        """The (block, token mixer) pairs of every MetaFormer block."""
+        return [(blk, blk.token_mixer) for st in self.net.stages for blk in st.blocks]
 
     def reparameterize(self) -> "SmokeFormer":
-        """A single-path copy for inference (Sec. 2.4): every RepConvNeXt mixer, with its layer
-        scale, becomes one depthwise conv, and the tokenizer's BNs fold into their convs.
+        """A single-path copy for inference (Sec. 2.4): every RepConvNeXt mixer, with its block's
+        layer scale, becomes one depthwise conv, and the tokenizer's BNs fold into their convs.
         The copy is in eval mode; ``self`` is unchanged."""
         fused = copy.deepcopy(self).eval()
-        fused.tokenizer.res.fold_batchnorm()
-        for blk in fused.blocks:
-            tm = blk.token_mixer
-            if isinstance(tm, ScaledMixer) and isinstance(tm.mixer, RepConvNeXtMixer):
-                conv = tm.mixer.reparameterize()
-                s = tm.scale.detach()
-                conv.weight.data.mul_(s.reshape(-1, 1, 1, 1))
-                conv.bias.data.mul_(s)
+        if isinstance(fused.net.stem, ConvTokenizer):
+            fused.net.stem.res.fold_batchnorm()
+        for blk, tm in fused.mixers():
+            if isinstance(tm, RepConvNeXtMixer):
+                conv = tm.reparameterize()
+                if not isinstance(blk.layer_scale1, nn.Identity):
+                    s = blk.layer_scale1.scale.detach()
+                    conv.weight.data.mul_(s.reshape(-1, 1, 1, 1))
+                    conv.bias.data.mul_(s)
+                    blk.layer_scale1 = nn.Identity()
                 blk.token_mixer = conv
         return fused
 
 
 def count_convs(module: nn.Module) -> int:
     return sum(isinstance(m, nn.Conv2d) for m in module.modules())
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def forward_flops(model: nn.Module, img_size: int, batch: int = 1) -> int:
+    """FLOPs of one forward pass on ``batch`` images of ``img_size`` px, counted by
+    ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products, one
+    multiply-add = 2 FLOPs; pooling, norms and activations are not counted, as in fvcore)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was = model.training
+    model.eval()
+    x = torch.zeros(batch, 3, img_size, img_size, dtype=next(model.parameters()).dtype)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(x)
+    model.train(was)
+    return int(counter.get_total_flops())
 
 
 def relative_max_error(a: Tensor, b: Tensor) -> float:

@@ -24,13 +24,15 @@ def sample_grid(data, n: int = 4, title: str = ""):
     return plotting.image_grid([_hwc(data.images[i]) for i in idx], titles, ncols=n, suptitle=title)
 
 
-def training_curves(runs, metric: str = "test_sens", seed: int = 0):
-    """Interactive: a held-out metric after each epoch, one line per model (seed ``seed``)."""
+def training_curves(runs, metric: str = "val_acc", seed: int = 0):
+    """Interactive: a validation metric after each epoch, one line per model (seed ``seed``)."""
     series = {r.name: r.history[metric] for r in runs if r.seed == seed}
     n = max(len(v) for v in series.values())
-    label = {"test_sens": "held-out sensitivity %", "test_acc": "held-out accuracy %"}.get(
-        metric, metric
-    )
+    label = {
+        "val_sens": "validation sensitivity %",
+        "val_acc": "validation accuracy %",
+        "val_loss": "validation cross-entropy",
+    }.get(metric, metric)
     return plotting.line_figure(
         range(1, n + 1),
         series,

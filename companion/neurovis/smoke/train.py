@@ -6,7 +6,7 @@ an initial learning rate of 1e-3 with exponential decay, random horizontal flips
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -14,10 +14,11 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..core import timing
-from ..core.training import TrainConfig, fit
+from ..core.training import KeepBest, TrainConfig, fit
 from .data import SmokeSet
 
 MEAN, STD = 0.5, 0.25
+CHANNELS_LAST = torch.channels_last
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
@@ -79,7 +80,8 @@ def predict_proba(model: nn.Module, images, device="cpu", batch_size: int = 64) 
         raise ValueError(f"expected images (N, 3, S, S), got shape {tuple(x.shape)}")
     out = []
     for i in range(0, len(x), batch_size):
-        logits = model(normalize(x[i : i + batch_size].to(device)))
+        xb = normalize(x[i : i + batch_size].to(device)).contiguous(memory_format=CHANNELS_LAST)
+        logits = model(xb)
         out.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu())
     return torch.cat(out).numpy()
 
@@ -94,15 +96,19 @@ def evaluate(
 def train_classifier(
     model: nn.Module,
     train: SmokeSet,
-    test: SmokeSet,
+    val: SmokeSet,
     settings: TrainSettings,
     device,
     seed: int = 0,
     desc: str = "train",
     progress: bool = True,
+    num_epochs: int | None = None,
 ) -> dict:
-    """Train ``model`` (cross-entropy, Adam, exponential lr decay, random horizontal flips) with the
-    core ``fit`` loop; held-out Acc/Sens after every epoch are in the returned history."""
+    """Train ``model`` (cross-entropy, AdamW, exponential lr decay, random horizontal flips) with
+    the core ``fit`` loop for ``num_epochs`` (default ``settings.num_epochs``). After every epoch
+    the validation loss, Acc, Sens and Spec go into the returned history; at the end the model
+    holds the weights of its **best-validation epoch** (lowest validation cross-entropy), whose
+    index is ``history["best_epoch"]`` (0-based)."""
     x, y = train.tensors()
     gen = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(
@@ -117,18 +123,32 @@ def train_classifier(
         xb, yb = (t.to(device) for t in batch)
         flip = torch.rand(len(xb), generator=gen) < 0.5  # random horizontal flip (Sec. 3.3)
         xb = torch.where(flip.to(device)[:, None, None, None], xb.flip(-1), xb)
-        logits = m(normalize(xb))
+        logits = m(normalize(xb).contiguous(memory_format=CHANNELS_LAST))
         return F.cross_entropy(logits, yb)
+
+    # channels-last: the depthwise convolutions' backward is several times faster on a CPU
+    model.to(memory_format=CHANNELS_LAST)
+    val_y = torch.as_tensor(val.labels)
+
+    def evaluate_val(m):
+        p = torch.from_numpy(predict_proba(m, val.images, device)).double()
+        p_true = torch.where(val_y == 1, p, 1 - p).clamp_min(1e-12)
+        metrics = acc_sens(val.labels, p.numpy() >= 0.5)
+        return {
+            "val_loss": float(-p_true.log().mean()),
+            **{f"val_{k}": v for k, v in metrics.items()},
+        }
 
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=settings.lr_decay)
     cfg = TrainConfig(
-        num_epochs=settings.num_epochs,
+        num_epochs=num_epochs or settings.num_epochs,
         clip_grad_norm=settings.clip_grad_norm,
         desc=desc,
         progress=progress,
     )
-    return fit(
+    keep = KeepBest(model, "val_loss", mode="min")
+    hist = fit(
         model,
         loss_fn,
         loader,
@@ -136,8 +156,12 @@ def train_classifier(
         cfg,
         device,
         scheduler=sched,
-        evaluate=lambda m: {f"test_{k}": v for k, v in evaluate(m, test, device).items()},
+        evaluate=evaluate_val,
+        on_epoch_end=keep,
     )
+    keep.restore()
+    hist["best_epoch"] = keep.best_epoch
+    return hist
 
 
 def measure_fps(
@@ -161,37 +185,64 @@ def fps(t: timing.Timing, n_frames: int = 30) -> float:
 
 
 # ----------------------------------------------------------------------------------- experiments
-MODEL_NAMES = (
-    "ours",
-    "ours_pool",
-    "ours_conv",
-    "mobilenet_v3",
-    "efficientnet",
-    "vit",
-    "poolformer_s12",
-)
+LADDER = ("poolformer_s12", "pf_multibranch", "pf_multibranch_tok", "ours")
+LADDER_LABELS = {
+    "poolformer_s12": "PoolFormer-S12",
+    "pf_multibranch": "+ multi-branch mixer",
+    "pf_multibranch_tok": "+ conv tokenizer",
+    "ours": "+ sequence pooling (ours)",
+}
+MODEL_NAMES = LADDER + ("mobilenet_v3", "efficientnet", "vit")
+
+
+def model_config(name: str, scale: str = "small", img_size: int = 64):
+    """The SmokeFormerConfig of a ladder model (Table 2): PoolFormer-S12, + the multi-branch
+    mixer, + the convolutional tokenizer, + sequence pooling (= ours, the paper's full model)."""
+    from .model import SmokeFormerConfig
+
+    if name not in LADDER:
+        raise ValueError(f"{name!r} is not a ladder model; choose from {LADDER}")
+    make = SmokeFormerConfig.paper if scale == "paper" else SmokeFormerConfig.small
+    full = make(img_size=img_size)
+    return {
+        "poolformer_s12": full.poolformer_s12(),
+        "pf_multibranch": replace(full.poolformer_s12(), mixer="repconvnext"),
+        "pf_multibranch_tok": replace(full, seq_pool=False),
+        "ours": full,
+    }[name]
 
 
 def build_model(name: str, scale: str = "small", img_size: int = 64) -> nn.Module:
-    """A fresh classifier: "ours" (RepConvNeXt mixer), the ablations "ours_pool" (PoolFormer's
-    mixer in our architecture) and "ours_conv" (one plain depthwise conv, no branches), or a timm
-    baseline (``neurovis.smoke.baselines``)."""
+    """A fresh classifier: a ladder model (``LADDER``, ``model_config``) or a Table-1 baseline
+    (``neurovis.smoke.baselines``)."""
     from .baselines import make_baseline
-    from .model import SmokeFormer, SmokeFormerConfig
+    from .model import SmokeFormer
 
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES}")
-    if name.startswith("ours"):
-        mixer = {"ours": "repconvnext", "ours_pool": "pool", "ours_conv": "conv"}[name]
-        make = SmokeFormerConfig.paper if scale == "paper" else SmokeFormerConfig.small
-        return SmokeFormer(make(img_size=img_size, mixer=mixer))
-    return make_baseline(name, scale, img_size=img_size)
+    if name in LADDER:
+        return SmokeFormer(model_config(name, scale, img_size))
+    return make_baseline(name, "paper" if scale == "paper" else "small", img_size=img_size)
+
+
+def matched_epochs(name: str, reference: str, num_epochs: int, scale: str, img_size: int) -> int:
+    """Epochs for ``name`` to spend at least the training FLOPs that ``reference`` spends in
+    ``num_epochs`` on the same data (the compute-matched comparison). A training step costs about
+    3x the forward FLOPs for both, so the forward ratio decides (torch's FlopCounterMode miscounts
+    the backward of grouped convolutions, counting the input gradient once per group)."""
+    import math
+
+    from .model import forward_flops
+
+    f = forward_flops(build_model(name, scale, img_size), img_size)
+    f_ref = forward_flops(build_model(reference, scale, img_size), img_size)
+    return int(math.ceil(num_epochs * f_ref / f - 1e-9))
 
 
 @dataclass
 class Run:
-    """One trained classifier: its history (per-epoch loss and held-out metrics) and final
-    held-out metrics (%), its parameter count and training time (s)."""
+    """One trained classifier (best-validation weights): its history, held-out test metrics (%),
+    P(smoke) on the test set, parameter count, forward GFLOPs per image, training time (s)."""
 
     name: str
     seed: int
@@ -200,11 +251,15 @@ class Run:
     metrics: dict
     n_params: int
     seconds: float
+    gflops: float = float("nan")
+    epochs: int = 0
+    test_proba: np.ndarray | None = None
 
 
 def fit_model(
     name: str,
     train: SmokeSet,
+    val: SmokeSet,
     test: SmokeSet,
     settings: TrainSettings,
     device,
@@ -212,30 +267,64 @@ def fit_model(
     scale: str = "small",
     img_size: int = 64,
     progress: bool = True,
+    num_epochs: int | None = None,
+    label: str | None = None,
 ) -> Run:
-    """Build ``name`` with weights seeded by ``seed``, train it on ``train`` with ``settings`` and
-    evaluate on the held-out ``test``."""
+    """Build ``name`` with weights seeded by ``seed``, train it on ``train`` (best-validation
+    checkpoint on ``val``) and evaluate on the held-out ``test``. ``label`` names the run (default
+    ``name``), e.g. for a compute-matched rerun with other ``num_epochs``."""
     import time
+
+    from .model import count_params, forward_flops
 
     torch.manual_seed(seed)
     model = build_model(name, scale, img_size)
+    n_params = count_params(model)
+    gflops = forward_flops(model, img_size) / 1e9
     t0 = time.perf_counter()
     hist = train_classifier(
-        model, train, test, settings, device, seed=seed, desc=f"{name} s{seed}", progress=progress
+        model,
+        train,
+        val,
+        settings,
+        device,
+        seed=seed,
+        desc=f"{label or name} s{seed}",
+        progress=progress,
+        num_epochs=num_epochs,
     )
     secs = time.perf_counter() - t0
-    metrics = {k[5:]: v[-1] for k, v in hist.items() if k.startswith("test_")}
-    return Run(name, seed, model, hist, metrics, sum(p.numel() for p in model.parameters()), secs)
+    proba = predict_proba(model, test.images, device)
+    metrics = acc_sens(test.labels, proba >= 0.5)
+    return Run(
+        label or name,
+        seed,
+        model,
+        hist,
+        metrics,
+        n_params,
+        secs,
+        gflops,
+        num_epochs or settings.num_epochs,
+        proba,
+    )
 
 
 def summarize(runs: list[Run]) -> "pandas.DataFrame":  # noqa: F821
-    """Mean (and std over seeds) held-out Acc / Sens / Spec per model, rounded to 0.1 %."""
+    """Per model: seeds, parameters, forward GFLOPs per image, epochs, training seconds (mean), and
+    held-out Acc / Sens / Spec (%, mean and sd over seeds, rounded to 0.1)."""
     import pandas as pd
 
     rows = {}
     for name in dict.fromkeys(r.name for r in runs):
         rs = [r for r in runs if r.name == name]
-        row = {"seeds": len(rs), "params (k)": round(rs[0].n_params / 1e3)}
+        row = {
+            "seeds": len(rs),
+            "params (k)": round(rs[0].n_params / 1e3),
+            "GFLOPs": round(rs[0].gflops, 4),
+            "epochs": rs[0].epochs,
+            "train s": round(float(np.mean([r.seconds for r in rs]))),
+        }
         for k in ("acc", "sens", "spec"):
             vals = np.array([r.metrics[k] for r in rs])
             row[f"{k} %"] = round(float(vals.mean()), 1)
