@@ -521,9 +521,9 @@ display(HTML(abl_table.to_html()))
 
 # %% [markdown]
 # **Figure 6: the number of heads; Figure 7: the grid.** The paper finds four heads and a 3×3 grid
-# best (on AVEC 2013 and 2014, reported as plots). With `sweeps` on (the reference run), k = 2 and
-# 8 heads and 1×1 ("no grid") and 2×2 grids are trained on the first seed (k = 1 and k = 4 with a
-# 3×3 grid are the runs above): one seed, shown, not a claim.
+# best (on AVEC 2013 and 2014, reported as plots). With `sweeps = True` (off by default: about 8
+# minutes at 96 px), k = 2 and 8 heads and 1×1 ("no grid") and 2×2 grids are trained on the first
+# seed (k = 1 and k = 4 with a 3×3 grid are the runs above): one seed, shown, not a claim.
 
 # %%
 if sweeps:
@@ -548,7 +548,7 @@ if sweeps:
     display(heads_df)
     display(grid_df)
 else:
-    print("sweeps off at this scale (the reference run trains them on its first seed)")
+    print("sweeps off (sweeps = True trains them on the first seed)")
 
 # %% [markdown]
 # **Table 5: the kernels of the spatial attention unit.** Parameter counts for each setting, ours
@@ -586,8 +586,9 @@ display(
 # The paper's claims as data (`neurovis.core.claims`), each effect signed so that positive is the
 # paper's direction, with a paired bootstrap 95% CI over **test subjects × seeds** (a subject's
 # videos are not independent, so the unit is the subject: its mean error over its test videos).
-# The reference columns come from the committed reference run
-# ([its notebook](../runs/reference/01_depression.ipynb)); the last column is this run.
+# The reference columns come from the committed reference run (`python -m neurovis run
+# 01_depression --scale reference` writes it to `book/runs/reference/`); the last column is this
+# run.
 
 # %%
 CLAIMS = [
