@@ -745,19 +745,7 @@ for sd, r in runs.items():
         },
     )
 evaluated = ev.evaluate_all(CLAIMS)
-claims_df = claims.table(CHAPTER, CLAIMS, small=evaluated if scale == "small" else None)
-if scale != "small":  # the reference notebook shows its own evaluation
-    claims_df = pd.DataFrame(
-        [
-            {
-                "claim": f"{c['text']} [{c['source']}]",
-                "paper": c["paper"],
-                f"ours ({scale}, this run)": claims._effect_text(c, 2),
-                "verdict": c["verdict"],
-            }
-            for c in evaluated
-        ]
-    ).set_index("claim")
+claims_df = claims.run_table(CHAPTER, CLAIMS, evaluated, scale)
 display(HTML(claims_df.to_html()))
 if scale == "small":
     print(f"this run: one seed, {len(conditions)} of 8 condition networks: not evidence")

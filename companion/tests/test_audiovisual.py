@@ -281,6 +281,17 @@ def test_null_threshold_is_the_exact_max_statistic_quantile():
         B.threshold_from_null(stats[:10], 0.05)
 
 
+def test_the_calibration_record_round_trips_through_the_shared_tuning_store(tmp_path, monkeypatch):
+    B = importlib.import_module("neurovis.audiovisual.bench")
+    monkeypatch.setenv("NEUROVIS_RESULTS_DIR", str(tmp_path))
+    rec = {"threshold": 0.08, "n_replicates": 50, "replicates": [{"seed": 10_000}]}
+    path = B.save_tuning(rec, duration_s=12.5)
+    back = B.load_tuning()
+    assert path == tmp_path / "05_audiovisual.tuning.json" and back["threshold"] == 0.08
+    assert back["kind"] == "tuning" and back["provenance"]["code_scope"] == "package"
+    assert back["provenance"]["duration_s"] == 12.5
+
+
 def test_run_statistic_and_calibrated_network_on_a_hand_made_case():
     times = np.arange(-10, 40) * 0.01
     S, n = 6, 3

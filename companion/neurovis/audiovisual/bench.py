@@ -17,14 +17,13 @@ chapter loads and shows it and never changes it.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-TUNING_FILE = "05_audiovisual.tuning.json"
+CHAPTER = "05_audiovisual"
 SEED0 = 10_000
 
 
@@ -119,30 +118,20 @@ def calibrate(
     }
 
 
-def save_tuning(record: dict) -> "Path":  # noqa: F821
+DATA = "null networks simulated by neurovis.audiovisual.bench"
+
+
+def save_tuning(record: dict, duration_s: float | None = None) -> "Path":  # noqa: F821
+    """Write the calibration ``record`` as the chapter's tuning record (core.results)."""
     from ..core import results
 
-    prov = results._provenance(
-        None, None, "null networks simulated by neurovis.audiovisual.bench", "05_audiovisual"
-    )
-    out = results.results_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / TUNING_FILE
-    path.write_text(
-        json.dumps(
-            {"chapter": "05_audiovisual", "kind": "tuning", **record, "provenance": prov},
-            indent=2,
-            default=float,
-        )
-        + "\n"
-    )
-    return path
+    return results.save_tuning(CHAPTER, record, data=DATA, duration_s=duration_s)
 
 
 def load_tuning() -> dict | None:
     from ..core import results
 
-    return results._read(TUNING_FILE)
+    return results.load_tuning(CHAPTER)
 
 
 def main(argv=None) -> int:
@@ -153,9 +142,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from .mvar import single_thread
 
+    t0 = time.perf_counter()
     with single_thread():
         rec = calibrate(args.replicates)
-    path = save_tuning(rec)
+    path = save_tuning(rec, duration_s=time.perf_counter() - t0)
     print(
         f"threshold {rec['threshold']:.4f} from {rec['n_replicates']} null networks "
         f"(leave-one-out FWER {rec['loo_fwer']:.3f}) -> {path}"
