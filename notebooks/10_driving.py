@@ -67,7 +67,7 @@ paper_dataset = "camvid"
 cityscapes_size = (2048, 1024)  # the paper's; all 2,975 training frames in memory need ~19 GB
 device = "auto"  # "auto" | "cpu" | "cuda" | "mps"
 seed = 0
-num_epochs = None  # None: the setting's (small 10; reference at most 40, early stop; paper 80)
+num_epochs = None  # None: the setting's (small 10; reference at most 24, early stop; paper 80)
 lam = None  # lambda of the MSAAM loss (Eq. 7); None: the value chosen on validation (tuning)
 variance = None  # Eq. 7's variance, "alpha" or "maps"; None: the reading chosen on validation
 anomaly_height = (0.1, 0.25)  # pasted object height, as a fraction of the image height
@@ -80,6 +80,11 @@ checkpoint_dir = None  # a folder: save every epoch of every model there and res
 from neurovis.core.scale import seeds_for
 
 seeds = seeds_for(scale, seed)  # 1 seed at small scale, 5 at reference scale
+if scale == "reference" and num_epochs is None:
+    # at most 24 epochs (poly decay to zero at the cap, early stop after 6 without a better val
+    # mIoU): measured on one CPU thread, an epoch with its validation costs ~17 s (baseline) and
+    # ~19 s (MSAAM), so 5 seeds x 2 models stay within the 90-minute reference budget
+    num_epochs = 24
 if scale == "paper":  # Sec. 4.2.1: ResNet-101, output stride 8, 80 epochs, 512x512 crops
     pixel_stride = 1
 
@@ -593,11 +598,12 @@ print(
     f"majority class of the training pixels: {train.classes[majority]}, "
     f"test mIoU {trivial['mIoU']:.1f} %"
 )
-# tol: ~10 % of the value, covering the float-path spread of a trained model
+# tol: ~10 % of the value, covering the float-path spread of a trained model (pinned AVX2 run:
+# 31.7 and 32.4)
 print(
     regression.report(
-        regression.band(f"test mIoU (%), {bl}", seg[bl]["mIoU"], expected=32.8, tol=3.5),
-        regression.band(f"test mIoU (%), {ms}", seg[ms]["mIoU"], expected=29.5, tol=3.5),
+        regression.band(f"test mIoU (%), {bl}", seg[bl]["mIoU"], expected=31.7, tol=3.5),
+        regression.band(f"test mIoU (%), {ms}", seg[ms]["mIoU"], expected=32.4, tol=3.5),
         *[
             regression.above(
                 f"test mIoU (%), {n}",
@@ -820,7 +826,7 @@ run_settings = (
         },
     }
 )
-results.save_evidence(
+_ = results.save_evidence(
     CHAPTER,
     scale,
     ev,
