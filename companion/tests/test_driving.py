@@ -20,6 +20,7 @@ from neurovis.driving.baselines import (
 from neurovis.driving.data import (
     IGNORE,
     CocoObject,
+    normalize,
     coco_objects,
     load_anomaly_benchmark,
     load_camvid,
@@ -29,7 +30,14 @@ from neurovis.driving.data import (
 )
 from neurovis.driving.hierarchy import highlights, max_average_rectangle
 from neurovis.driving.metrics import anomaly_metrics, confusion_matrix, segmentation_scores
-from neurovis.driving.msaam import MSAAM, DeepLabV3Plus, MSAAMOutput, attention_variance, msaam_loss
+from neurovis.driving.msaam import (
+    MSAAM,
+    DeepLabV3Plus,
+    MSAAMOutput,
+    attention_variance,
+    gate_saturation,
+    msaam_loss,
+)
 from neurovis.driving.train import TrainSettings, augment, gflops
 
 
@@ -77,12 +85,21 @@ def test_variance_term_matches_hand_computation_and_is_rewarded():
     sp = torch.tensor([[[[0.5, 0.5], [0.5, 0.5]]]])  # variance 0
     cw = torch.tensor([0.0, 1.0]).view(1, 2, 1, 1)  # variance 1/4
     out = _output(sc, sp, cw)
-    assert attention_variance(out).item() == pytest.approx(3 / 16 + 1 / 4)
+    assert attention_variance(out, "maps").item() == pytest.approx(3 / 16 + 1 / 4)
+    # Eq. 7 as printed: the variance of the three alphas (uniform alphas: 0; one-hot: 2/9)
+    assert attention_variance(out, "alpha").item() == pytest.approx(0.0, abs=1e-9)
+    out.alpha = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
+    assert attention_variance(out, "alpha").item() == pytest.approx((2 / 9 + 1 / 18) / 2)
+    with pytest.raises(ValueError, match="reading must be"):
+        attention_variance(out, "pixels")
+    out = _output(sc, sp, cw)
     logits = torch.randn(1, 3, 2, 2)
     y = torch.tensor([[[0, 1], [2, IGNORE]]])
     ce = torch.nn.functional.cross_entropy(logits, y, ignore_index=IGNORE)
-    loss, _ = msaam_loss(logits, y, out, lam=2.0)
+    loss, _ = msaam_loss(logits, y, out, lam=2.0, reading="maps")
     assert loss.item() == pytest.approx(ce.item() - 2.0 * (3 / 16 + 1 / 4), abs=1e-6)
+    with pytest.raises(ValueError, match="lambda must be"):
+        msaam_loss(logits, y, out, lam=-0.1)
     assert msaam_loss(logits, y, out, lam=0.0)[0].item() == pytest.approx(ce.item(), abs=1e-6)
     assert msaam_loss(logits, y, None)[0].item() == pytest.approx(ce.item(), abs=1e-6)
 
@@ -341,6 +358,133 @@ def test_augment_crops_flips_and_keeps_labels_aligned():
     # labels are column indices: each crop row is a run of consecutive columns (either direction)
     d = ys[:, 0, 1:].long() - ys[:, 0, :-1].long()
     assert ((d == 1) | (d == -1)).all()
+
+
+def test_crop_larger_than_the_image_pads_with_ignore_and_keeps_the_aspect_ratio():
+    g = torch.Generator().manual_seed(0)
+    # a 10x20 image whose label is its column index: a stretch would change the columns' widths
+    y = (torch.arange(20) // 2).repeat(1, 10, 1).to(torch.uint8)
+    x = torch.full((1, 3, 10, 20), 100, dtype=torch.uint8)
+    st = TrainSettings.small(crop=(16, 24), scale_range=(1.0, 1.0), brightness=0.0)
+    xs, ys = augment(x, y, st, g)
+    assert xs.shape == (1, 3, 16, 24) and ys.shape == (1, 16, 24)
+    real = ys != IGNORE
+    # exactly the 10x20 image survives (not stretched to 16x24), the rest is ignore padding
+    assert int(real.sum()) == 10 * 20
+    rows, cols = real[0].any(1).sum().item(), real[0].any(0).sum().item()
+    assert (rows, cols) == (10, 20)
+    # every label column keeps its width of 2 pixels
+    assert torch.bincount(ys[real].long()).tolist() == [20] * 10
+    # padded image pixels hold the mean colour (0 after normalisation), the image keeps its value
+    assert torch.allclose(xs[0, 0][~real[0]], torch.tensor(0.485 * 255))
+    assert (xs[0, 0][real[0]] == 100).all()
+
+
+def test_gamma_stays_above_minus_one_and_lower_values_are_rejected():
+    torch.manual_seed(0)
+    m = DeepLabV3Plus(3, output_stride=16, msaam=True)
+    assert float(m.gamma.detach()) == pytest.approx(0.0, abs=1e-6)
+    for bad in (-1.0, -2.5):
+        with pytest.raises(ValueError, match="gamma must be > -1"):
+            m.set_gamma(bad)
+    m.set_gamma(2.0)
+    assert float(m.gamma.detach()) == pytest.approx(2.0, abs=1e-5)
+    with torch.no_grad():  # even an extreme raw parameter keeps the factor positive
+        m.gamma_raw.fill_(-10.0)
+    assert -1 < float(m.gamma.detach()) < -0.99
+    with pytest.raises(ValueError, match="no MSAAM"):
+        DeepLabV3Plus(3, msaam=False).set_gamma(0.5)
+
+
+def test_attribution_variants_are_the_logits_with_and_without_the_factor():
+    from neurovis.driving import VARIANTS, variant_logits
+
+    torch.manual_seed(0)
+    ms = DeepLabV3Plus(3, output_stride=16, msaam=True).eval()
+    ms.set_gamma(1.5)
+    bl = DeepLabV3Plus(3, output_stride=16, msaam=False).eval()
+    images = torch.randint(0, 256, (3, 3, 32, 48), dtype=torch.uint8)
+    (batch,) = list(variant_logits(ms, bl, images, batch_size=8))
+    assert tuple(batch) == VARIANTS
+    x = normalize(images)
+    with torch.no_grad():
+        full, out = ms(x, return_attention=True)
+        ms.rescale = False
+        raw = ms(x)
+        ms.rescale = True
+        factor = ms.rescaling(out, (32, 48))
+        base = bl(x)
+    assert torch.allclose(batch["MSAAM"], full, atol=1e-5)
+    assert torch.allclose(batch["MSAAM, gamma = 0"], raw, atol=1e-6)
+    assert torch.allclose(batch["baseline"], base, atol=1e-6)
+    assert torch.allclose(batch["baseline, matched temperature"], base * factor, atol=1e-5)
+    assert (factor >= 1).all() and not torch.allclose(full, raw)
+    assert ms.rescale  # restored
+
+
+def test_multi_layer_fusion_and_output_stride_8_grid():
+    torch.manual_seed(0)
+    m = DeepLabV3Plus(4, output_stride=8, msaam=True, fuse_layers=(1, 2, 3)).eval()
+    lg, out = m(torch.randn(1, 3, 180, 240), return_attention=True)
+    assert lg.shape == (1, 4, 180, 240) and out.attention.shape[-2:] == (23, 30)
+    assert len(m.skips) == 3
+    with pytest.raises(ValueError, match="fuse_layers"):
+        DeepLabV3Plus(4, fuse_layers=(4,))
+
+
+def test_gate_saturation_counts_gates_near_zero_and_one():
+    sc = torch.zeros(1, 1, 2, 2)
+    sp = torch.tensor([[[[0.01, 0.5], [0.99, 0.3]]]])  # 2 of 4 saturated
+    cw = torch.tensor([0.0, 0.5, 0.97, 0.2]).view(1, 4, 1, 1)  # 2 of 4
+    got = gate_saturation(_output(sc, sp, cw))
+    assert got == {"spatial": 2, "spatial_n": 4, "channel": 2, "channel_n": 4}
+
+
+def test_per_image_iou_by_hand():
+    from neurovis.driving import per_image_iou
+
+    # image 0: classes 0 and 1 in the ground truth; image 1: only class 2
+    pred = torch.tensor([[[0, 0], [1, 2]], [[2, 2], [2, 2]]])
+    gt = torch.tensor([[[0, 1], [1, 1]], [[2, 2], [2, 2]]])
+    cms = torch.stack([confusion_matrix(p, t, 3) for p, t in zip(pred, gt)])
+    got = per_image_iou(cms, ["a", "b", "c"])
+    # image 0: IoU(a) = 1/2, IoU(b) = 1/3 (c is only predicted, not in the ground truth)
+    assert got[0] == pytest.approx(100 * (1 / 2 + 1 / 3) / 2) and got[1] == pytest.approx(100)
+    only_a = per_image_iou(cms, ["a", "b", "c"], among=["a"])
+    assert only_a[0] == pytest.approx(50) and np.isnan(only_a[1])
+
+
+def test_training_overfits_a_tiny_set():
+    """Sanity: on 4 fixed 32x48 images, training drives the pixel accuracy on those images far
+    above the majority class (the loop, the loss and the augmentation learn)."""
+    from neurovis.driving import SegSet, evaluate_segmentation, train_segmenter
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.zeros(4, 32, 48, dtype=torch.uint8)
+    labels[:, 8:24, 12:36] = 1  # a block, coloured differently below
+    labels[:, :, 40:] = 2
+    images = torch.zeros(4, 3, 32, 48, dtype=torch.uint8)
+    colours = torch.tensor([[200, 40, 40], [40, 200, 40], [40, 40, 200]], dtype=torch.uint8)
+    images[:] = colours[labels.long()].permute(0, 3, 1, 2)
+    images = (images.int() + torch.randint(-20, 21, images.shape, generator=g)).clamp(0, 255)
+    data = SegSet(images.to(torch.uint8), labels, [str(i) for i in range(4)], ["a", "b", "c"])
+    st = TrainSettings.small(
+        num_epochs=25, batch_size=4, crop=(32, 48), scale_range=(1.0, 1.0), class_weights=0.0
+    )
+    torch.manual_seed(0)
+    model = DeepLabV3Plus(3, output_stride=16, msaam=True, aspp_channels=16, low_channels=8)
+    hist = train_segmenter(model, data, st, "cpu", seed=0)
+    assert hist["loss"][-1] < 0.5 * hist["loss"][0]
+    scores = evaluate_segmentation(model, data, {}, "cpu")
+    majority = 100 * float((labels == 0).float().mean())
+    assert scores["pixel_acc"] > max(95.0, majority + 20)
+
+
+def test_tuning_trials_cover_both_readings_and_run_lambda_zero_once():
+    from neurovis.driving.tuning import trials
+
+    want = [("alpha", 0.0), ("alpha", 0.01), ("alpha", 0.1), ("maps", 0.01), ("maps", 0.1)]
+    assert trials() == want
 
 
 def test_gflops_on_meta_equals_a_real_forward():

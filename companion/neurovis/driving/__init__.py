@@ -25,6 +25,7 @@ from .msaam import (
     PyramidScaleAttention,
     SpatialAttention,
     attention_variance,
+    gate_saturation,
     msaam_loss,
 )
 from .hierarchy import hierarchical_representation, highlights, max_average_rectangle
@@ -34,8 +35,15 @@ from .train import (
     TrainSettings,
     build_model,
     class_stats,
+    VARIANTS,
     evaluate_anomalies,
+    evaluate_attribution,
     evaluate_segmentation,
+    image_confusions,
+    per_image_iou,
+    saturation,
+    variant_class_stats,
+    variant_logits,
     gflops,
     inference_time,
     predict,

@@ -49,13 +49,29 @@ class ClassStats:
     @classmethod
     def fit(cls, logits_batches, num_classes: int) -> "ClassStats":
         """``logits_batches``: an iterable of (B, K, H, W) logits on training images."""
-        s = torch.zeros(num_classes, dtype=torch.float64)
-        s2, n = torch.zeros_like(s), torch.zeros_like(s)
+        sums = cls.sums(num_classes)
         for lg in logits_batches:
-            m, c = lg.float().amax(1), lg.argmax(1)
-            s += torch.bincount(c.flatten(), m.flatten().double(), num_classes)
-            s2 += torch.bincount(c.flatten(), (m.double() ** 2).flatten(), num_classes)
-            n += torch.bincount(c.flatten(), minlength=num_classes).double()
+            cls.accumulate(sums, lg)
+        return cls.from_sums(sums)
+
+    @staticmethod
+    def sums(num_classes: int) -> list:
+        """Empty running sums [sum, sum of squares, count] per class (float64)."""
+        return [torch.zeros(num_classes, dtype=torch.float64) for _ in range(3)]
+
+    @staticmethod
+    def accumulate(sums: list, lg: Tensor) -> None:
+        """Add one batch of logits (B, K, H, W) to ``sums``."""
+        s, s2, n = sums
+        K = len(s)
+        m, c = lg.float().amax(1), lg.argmax(1)
+        s += torch.bincount(c.flatten(), m.flatten().double(), K)
+        s2 += torch.bincount(c.flatten(), (m.double() ** 2).flatten(), K)
+        n += torch.bincount(c.flatten(), minlength=K).double()
+
+    @classmethod
+    def from_sums(cls, sums: list) -> "ClassStats":
+        s, s2, n = sums
         mean = s / n.clamp_min(1)
         std = (s2 / n.clamp_min(1) - mean**2).clamp_min(0).sqrt()
         # a class never predicted keeps mean 0, std 1 (its pixels then get plain max logits)

@@ -231,9 +231,16 @@ def load_camvid(root, split: str, size=None) -> SegSet:
     )
 
 
-def embedded_camvid(split: str) -> SegSet:
-    """The embedded CamVid split (160x120, all 367/101/233 images)."""
-    return load_camvid(embedded_path("camvid"), split)
+#: the embedded CamVid copies: 160x120 for the small scale, 240x180 for the reference scale
+EMBEDDED_CAMVID = {"small": "camvid", "reference": "camvid-240"}
+
+
+def embedded_camvid(split: str, scale: str = "small") -> SegSet:
+    """The embedded CamVid split (all 367/101/233 images) at ``scale``: 160x120 (``"small"``) or
+    240x180 (``"reference"``, where an output stride of 8 leaves a 23x30 encoder grid)."""
+    if scale not in EMBEDDED_CAMVID:
+        raise ValueError(f"scale must be one of {sorted(EMBEDDED_CAMVID)}, got {scale!r}")
+    return load_camvid(embedded_path(EMBEDDED_CAMVID[scale]), split)
 
 
 def paper_camvid(data_root, split: str) -> SegSet:

@@ -187,17 +187,43 @@ class MSAAM(nn.Module):
         )
 
 
-def attention_variance(out: MSAAMOutput) -> Tensor:
-    """Var(alpha_sc) + Var(alpha_sp) + Var(alpha_c) of Eq. 7, per batch (a scalar).
+VARIANCE_READINGS = ("alpha", "maps")
 
-    The attention values of each branch, over the elements they distribute attention across: the PSA
-    map over pixels (scale), M_sp over pixels (spatial), M_c over channels (channel); all lie in
-    [0, 1], so each variance is at most 1/4.
+
+def attention_variance(out: MSAAMOutput, reading: str = "alpha") -> Tensor:
+    """The variance term Var(alpha_sc) + Var(alpha_sp) + Var(alpha_c) of Eq. 7, per batch (a
+    scalar), in one of two readings:
+
+    - ``"alpha"`` (Eq. 7 as printed): the variance of the three GRU weights (alpha_sc, alpha_sp,
+      alpha_c) of each image (Eq. 6), "a higher variance implies that the model has allocated
+      significantly different weights across different scales, spaces, or channels"; at most 2/9
+      (one weight 1, two 0), averaged over the batch.
+    - ``"maps"`` (our first reading): the variance of each branch's attention values over the
+      elements it distributes attention across: the PSA map over pixels (scale), M_sp over pixels
+      (spatial), M_c over channels (channel); all lie in [0, 1], so each variance is at most 1/4.
+      Rewarding it drives the sigmoid gates to 0 or 1 (saturation, see ``gate_saturation``).
     """
+    if reading == "alpha":
+        return out.alpha.var(dim=1, unbiased=False).mean()
+    if reading != "maps":
+        raise ValueError(f"reading must be one of {VARIANCE_READINGS}, got {reading!r}")
     v_sc = out.scale_map.flatten(1).var(dim=1, unbiased=False)
     v_sp = out.spatial_map.flatten(1).var(dim=1, unbiased=False)
     v_c = out.channel_weights.flatten(1).var(dim=1, unbiased=False)
     return (v_sc + v_sp + v_c).mean()
+
+
+def gate_saturation(out: MSAAMOutput, eps: float = 0.05) -> dict:
+    """Share of saturated sigmoid gates (value < ``eps`` or > 1 - ``eps``, where a sigmoid passes
+    less than ~5% of its largest gradient): ``channel`` over M_c (B x C values), ``spatial`` over
+    M_sp (B x h x w values). Returns {"channel": n_saturated, "channel_n": n, ...} counts, so
+    batches add up."""
+    res = {}
+    for k, g in (("channel", out.channel_weights), ("spatial", out.spatial_map)):
+        g = g.detach()
+        res[k] = int(((g < eps) | (g > 1 - eps)).sum())
+        res[f"{k}_n"] = g.numel()
+    return res
 
 
 def msaam_loss(
@@ -207,11 +233,13 @@ def msaam_loss(
     lam: float = 0.1,
     ignore_index: int = 255,
     weight: Tensor | None = None,
+    reading: str = "alpha",
 ) -> tuple[Tensor, dict]:
     """MSAAM loss (Eq. 7): CrossEntropy(Y, Y_hat) - lambda (Var(a_sc) + Var(a_sp) + Var(a_c)).
 
     The paper writes "+ lambda Var" but says a higher variance is "something we wish to encourage";
-    we follow the text: the variance is rewarded (subtracted). ``out=None`` (no MSAAM) or lam = 0
+    we follow the text: the variance is rewarded (subtracted). ``reading``: which variance
+    (``attention_variance``; ``"alpha"`` is Eq. 7 as printed). ``out=None`` (no MSAAM) or lam = 0
     gives plain cross-entropy; ``weight``: optional per-class weights of the cross-entropy.
     Returns (loss, {"ce": ..., "var": ...}).
     """
@@ -219,10 +247,12 @@ def msaam_loss(
         raise ValueError(
             f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ in size"
         )
+    if lam < 0:
+        raise ValueError(f"lambda must be >= 0 (the variance is rewarded), got {lam}")
     ce = F.cross_entropy(logits, target.long(), weight=weight, ignore_index=ignore_index)
     if out is None or lam == 0:
         return ce, {"ce": float(ce.detach())}
-    var = attention_variance(out)
+    var = attention_variance(out, reading)
     return ce - lam * var, {"ce": float(ce.detach()), "var": float(var.detach())}
 
 
@@ -232,8 +262,8 @@ def msaam_loss(
 def make_backbone(name: str = "resnet-narrow", output_stride: int = 16, pretrained: bool = False):
     """A timm ResNet with ``output_stride`` (dilated last stages). ``"resnet-narrow"``: one
     BasicBlock per stage with 16-32-64-128 channels (the small scale); ``"resnet101"`` (the paper's,
-    Sec. 4.2.1, output stride 8) or any timm ResNet name. Returns (model, low-level channels,
-    high-level channels)."""
+    Sec. 4.2.1, output stride 8) or any timm ResNet name. Returns (model, [channels of layer1,
+    layer2, layer3, layer4])."""
     import timm
     from timm.models.resnet import BasicBlock, ResNet
 
@@ -253,14 +283,25 @@ def make_backbone(name: str = "resnet-narrow", output_stride: int = 16, pretrain
             name, pretrained=pretrained, num_classes=0, output_stride=output_stride
         )
     ch = [i["num_chs"] for i in m.feature_info]
-    return m, ch[1], ch[-1]
+    return m, ch[1:]
 
 
 class DeepLabV3Plus(nn.Module):
-    """DeepLabv3+ (Chen et al. 2018): ResNet encoder, ASPP (torchvision's), a decoder fusing the
-    stride-4 features; with ``msaam=True`` MSAAM sits at the end of the encoder (Sec. 4.2.1), its
-    attention map also weights the low-level features fed to the decoder and the final logits
-    (Sec. 3.2: "the network's predictive output is combined with MSAAM's attention map").
+    """DeepLabv3+ (Chen et al. 2018): ResNet encoder, ASPP (torchvision's), a decoder fusing
+    skip features; with ``msaam=True`` MSAAM sits at the end of the encoder (Sec. 4.2.1).
+
+    Multi-layer fusion (Sec. 3.2: "we then select multi-layer, multi-scale features generated by
+    the encoder and fuse them with the attention map"): the decoder takes the ASPP output and the
+    features of every encoder layer in ``fuse_layers`` (1 = layer1, stride 4, DeepLabv3+'s usual
+    skip; 2, 3 = deeper layers), each projected by a 1x1 convolution to ``low_channels`` and
+    resized to stride 4; with MSAAM each is weighted by (1 + CoAH). The baseline gets the same
+    skips without the weighting, so the comparison isolates the attention.
+
+    Output rescaling (Sec. 3.2: "the network's predictive output is combined with MSAAM's
+    attention map"): logits (.) (1 + gamma CoAH), gamma = softplus(g) - 1 > -1 learned (0 at
+    initialisation), so the factor stays positive and never flips a pixel's logits; ``rescale =
+    False`` switches it off (gamma = 0) without touching the weights; ``set_gamma`` rejects
+    gamma <= -1.
 
     forward(x) -> logits (B, K, H, W); forward(x, return_attention=True) -> (logits,
     MSAAMOutput|None).
@@ -276,21 +317,30 @@ class DeepLabV3Plus(nn.Module):
         low_channels: int = 24,
         pretrained: bool = False,
         msaam_hidden: int = 32,
+        fuse_layers=(1,),
     ):
         super().__init__()
         from torchvision.models.segmentation.deeplabv3 import ASPP
 
-        self.encoder, c_low, c_high = make_backbone(backbone, output_stride, pretrained)
+        self.fuse_layers = tuple(int(i) for i in fuse_layers)
+        if not self.fuse_layers or not set(self.fuse_layers) <= {1, 2, 3}:
+            raise ValueError(f"fuse_layers must be a non-empty subset of (1, 2, 3): {fuse_layers}")
+        self.encoder, chans = make_backbone(backbone, output_stride, pretrained)
+        c_high = chans[-1]
         self.msaam = MSAAM(c_high, hidden=msaam_hidden) if msaam else None
         rates = (12, 24, 36) if output_stride == 8 else (6, 12, 18)
         self.aspp = ASPP(c_high, rates, out_channels=aspp_channels)
-        self.low = nn.Sequential(
-            nn.Conv2d(c_low, low_channels, 1, bias=False),
-            nn.BatchNorm2d(low_channels),
-            nn.ReLU(inplace=True),
+        self.skips = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(chans[i - 1], low_channels, 1, bias=False),
+                nn.BatchNorm2d(low_channels),
+                nn.ReLU(inplace=True),
+            )
+            for i in self.fuse_layers
         )
+        c_in = aspp_channels + low_channels * len(self.fuse_layers)
         self.decoder = nn.Sequential(
-            nn.Conv2d(aspp_channels + low_channels, aspp_channels, 3, padding=1, bias=False),
+            nn.Conv2d(c_in, aspp_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(aspp_channels),
             nn.ReLU(inplace=True),
             nn.Conv2d(aspp_channels, aspp_channels, 3, padding=1, bias=False),
@@ -298,39 +348,67 @@ class DeepLabV3Plus(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(aspp_channels, num_classes, 1),
         )
-        # weight of the attention in the output
-        self.gamma = nn.Parameter(torch.zeros(())) if msaam else None
+        # gamma = softplus(g) - 1, g initialised so that gamma = 0
+        self.gamma_raw = nn.Parameter(torch.tensor(math.log(math.e - 1))) if msaam else None
+        self.rescale = True
         self.num_classes = num_classes
+        self.output_stride = output_stride
 
-    def encode(self, x: Tensor):
+    @property
+    def gamma(self) -> Tensor | None:
+        """The weight of the attention in the output rescaling (> -1), None without MSAAM."""
+        return None if self.gamma_raw is None else F.softplus(self.gamma_raw) - 1
+
+    def set_gamma(self, value: float) -> None:
+        """Set gamma; values <= -1 would make 1 + gamma CoAH <= 0 (logits flipped) and are
+        rejected."""
+        if self.gamma_raw is None:
+            raise ValueError("this model has no MSAAM, hence no gamma")
+        if not value > -1:
+            raise ValueError(f"gamma must be > -1 (1 + gamma CoAH must stay positive), got {value}")
+        with torch.no_grad():  # inverse softplus of value + 1
+            self.gamma_raw.copy_(torch.tensor(float(value) + 1).expm1().log())
+
+    def encode(self, x: Tensor) -> list[Tensor]:
+        """[layer1, layer2, layer3, layer4] features."""
         e = self.encoder
         x = e.maxpool(e.act1(e.bn1(e.conv1(x))))
-        low = e.layer1(x)
-        high = e.layer4(e.layer3(e.layer2(low)))
-        return low, high
+        feats = [e.layer1(x)]
+        for layer in (e.layer2, e.layer3, e.layer4):
+            feats.append(layer(feats[-1]))
+        return feats
+
+    def rescaling(self, out: "MSAAMOutput", size) -> Tensor:
+        """The output factor 1 + gamma CoAH at ``size`` (B, 1, H, W)."""
+        att = F.interpolate(out.attention, size=size, mode="bilinear", align_corners=False)
+        return 1 + self.gamma * att
 
     def forward(self, x: Tensor, return_attention: bool = False):
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images (B, 3, H, W), got shape {tuple(x.shape)}")
         size = x.shape[-2:]
-        low, high = self.encode(x)
-        out = None
+        feats = self.encode(x)
+        high, out = feats[-1], None
         if self.msaam is not None:
             out = self.msaam(high)
             high = out.features
-        y = self.aspp(high)
-        y = F.interpolate(y, size=low.shape[-2:], mode="bilinear", align_corners=False)
-        lowf = self.low(low)
-        if out is not None:  # fuse the multi-layer features with the attention map (Sec. 3.2)
-            att_low = F.interpolate(
-                out.attention, size=low.shape[-2:], mode="bilinear", align_corners=False
-            )
-            lowf = lowf * (1 + att_low)
-        logits = F.interpolate(
-            self.decoder(torch.cat([y, lowf], 1)), size=size, mode="bilinear", align_corners=False
+        s4 = feats[0].shape[-2:]
+        y = [F.interpolate(self.aspp(high), size=s4, mode="bilinear", align_corners=False)]
+        att4 = (
+            None
+            if out is None
+            else F.interpolate(out.attention, size=s4, mode="bilinear", align_corners=False)
         )
-        # final integrated prediction: logits scaled up where attention is high
-        if out is not None:
-            att = F.interpolate(out.attention, size=size, mode="bilinear", align_corners=False)
-            logits = logits * (1 + self.gamma * att)
+        for i, proj in zip(self.fuse_layers, self.skips):
+            f = proj(feats[i - 1])
+            if f.shape[-2:] != s4:
+                f = F.interpolate(f, size=s4, mode="bilinear", align_corners=False)
+            # fuse the multi-layer features with the attention map (Sec. 3.2)
+            y.append(f if att4 is None else f * (1 + att4))
+        logits = F.interpolate(
+            self.decoder(torch.cat(y, 1)), size=size, mode="bilinear", align_corners=False
+        )
+        # final integrated prediction: logits scaled where attention is high
+        if out is not None and self.rescale:
+            logits = logits * self.rescaling(out, size)
         return (logits, out) if return_attention else logits

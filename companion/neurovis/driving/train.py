@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ..core import timing
 from ..core.training import TrainConfig, fit
 from .baselines import ClassStats, anomaly_scores
-from .data import IGNORE, SegSet, normalize
+from .data import IGNORE, MEAN, SegSet, normalize
 from .metrics import anomaly_metrics, confusion_matrix, segmentation_scores
 from .msaam import DeepLabV3Plus, msaam_loss
 
@@ -31,12 +31,15 @@ class TrainSettings:
     scale_range: tuple = (0.5, 2.0)  # random rescaling
     brightness: float = 10.0  # +- jitter in 0..255 units
     lam: float = 0.1  # lambda of the MSAAM loss (Eq. 7)
+    variance: str = "alpha"  # Eq. 7's variance: "alpha" (as printed) or "maps" (attention maps)
     # power p of median-frequency balancing (median(f) / f_c)^p; 0 = off
     class_weights: float = 0.0
     clip_grad_norm: float | None = 5.0
     backbone: str = "resnet-narrow"
     output_stride: int = 8
     pretrained: bool = False
+    fuse_layers: tuple = (1,)  # encoder layers fused into the decoder (Sec. 3.2)
+    patience: int | None = None  # early stop after this many epochs without a better val mIoU
 
     @classmethod
     def small(cls, **kw) -> "TrainSettings":
@@ -49,6 +52,26 @@ class TrainSettings:
                 scale_range=(0.75, 1.5),
                 class_weights=0.5,
                 output_stride=16,
+            ),
+            **kw,
+        )
+
+    @classmethod
+    def reference(cls, **kw) -> "TrainSettings":
+        """The evidence setting: CamVid at 240x180, output stride 8 (a 23x30 encoder grid on a
+        full frame, 15x20 on a 120x160 crop), layers 1-3 fused, trained until the validation mIoU
+        has not improved for ``patience`` epochs (at most ``num_epochs``)."""
+        return replace(
+            cls(
+                num_epochs=40,
+                batch_size=8,
+                lr=3e-3,
+                crop=(120, 160),
+                scale_range=(0.75, 1.5),
+                class_weights=0.5,
+                output_stride=8,
+                fuse_layers=(1, 2, 3),
+                patience=6,
             ),
             **kw,
         )
@@ -68,6 +91,7 @@ class TrainSettings:
                 output_stride=8,
                 pretrained=True,
                 class_weights=0.0,
+                fuse_layers=(1, 2, 3),
             ),
             **kw,
         )
@@ -85,6 +109,7 @@ def build_model(num_classes: int, settings: TrainSettings, msaam: bool) -> DeepL
         low_channels=48 if wide else 16,
         pretrained=settings.pretrained,
         msaam_hidden=64 if wide else 32,
+        fuse_layers=settings.fuse_layers,
     )
 
 
@@ -103,22 +128,33 @@ def median_frequency_weights(
 
 def augment(x: torch.Tensor, y: torch.Tensor, settings: TrainSettings, gen: torch.Generator):
     """Random horizontal flip, rescaling, brightness jitter and crop (Sec. 4.2.1), one draw per
-    batch for the scale and per image for flip, brightness and crop position. x uint8 (B,3,H,W), y
-    (B,H,W)."""
-    b = x.shape[0]
+    batch for the scale and per image for flip, brightness and crop position, on the device the
+    batch lives on (the random draws come from the CPU generator ``gen``). x uint8 (B,3,H,W), y
+    (B,H,W). The rescaling keeps the aspect ratio; where the rescaled image is smaller than the
+    crop, it is padded (images with the ImageNet mean, labels with ``IGNORE``), never stretched.
+    Returns float images (0..255) and long labels."""
+    b, dev = x.shape[0], x.device
     x = x.float()
-    flip = torch.rand(b, generator=gen) < 0.5
+    flip = (torch.rand(b, generator=gen) < 0.5).to(dev)
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     y = torch.where(flip[:, None, None], y.flip(-1), y)
     lo, hi = settings.scale_range
     s = math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) * float(torch.rand(1, generator=gen)))
     ch, cw = settings.crop
-    H, W = max(round(x.shape[2] * s), ch), max(round(x.shape[3] * s), cw)
+    H, W = max(round(x.shape[2] * s), 1), max(round(x.shape[3] * s), 1)
     x = F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False)
     y = F.interpolate(y[:, None].float(), size=(H, W), mode="nearest")[:, 0].long()
-    x = (x + (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1) * settings.brightness).clamp(0, 255)
-    oy = torch.randint(0, H - ch + 1, (b,), generator=gen)
-    ox = torch.randint(0, W - cw + 1, (b,), generator=gen)
+    jitter = (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1) * settings.brightness
+    x = (x + jitter.to(dev)).clamp(0, 255)
+    if H < ch or W < cw:  # pad (bottom/right), keeping the aspect ratio
+        ph, pw = max(ch - H, 0), max(cw - W, 0)
+        fill = (MEAN.to(dev) * 255).expand(b, 3, H + ph, W + pw).clone()
+        fill[:, :, :H, :W] = x
+        x = fill
+        y = F.pad(y, (0, pw, 0, ph), value=IGNORE)
+        H, W = H + ph, W + pw
+    oy = torch.randint(0, H - ch + 1, (b,), generator=gen).tolist()
+    ox = torch.randint(0, W - cw + 1, (b,), generator=gen).tolist()
     xs = torch.stack([x[i, :, oy[i] : oy[i] + ch, ox[i] : ox[i] + cw] for i in range(b)])
     ys = torch.stack([y[i, oy[i] : oy[i] + ch, ox[i] : ox[i] + cw] for i in range(b)])
     return xs, ys
@@ -133,9 +169,14 @@ def train_segmenter(
     desc: str = "train",
     evaluate=None,
     checkpoint_path=None,
+    on_epoch_end=None,
 ) -> dict:
     """Train ``model`` on ``train`` with the MSAAM loss (plain cross-entropy when the model has no
-    MSAAM) using the core ``fit`` loop; returns its history (loss, ce, var, evaluate's metrics)."""
+    MSAAM) using the core ``fit`` loop; returns its history (loss, ce, var, evaluate's metrics).
+
+    Augmentation runs on ``device``. ``checkpoint_path``: save after every epoch and resume from
+    there (core ``fit``). ``on_epoch_end``: e.g. a ``core.training.KeepBest`` on ``val_mIoU``
+    (``evaluate`` must log it)."""
     gen = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(train.images, train.labels),
@@ -154,11 +195,15 @@ def train_segmenter(
     )
 
     def loss_fn(m, batch):
-        x, y = augment(*batch, settings, gen)
-        x, y = normalize(x.to(device)), y.to(device)
-        logits, out = m(x, return_attention=True)
+        x, y = augment(batch[0].to(device), batch[1].to(device), settings, gen)
+        logits, out = m(normalize(x), return_attention=True)
         loss, logs = msaam_loss(
-            logits, y, out, settings.lam if out is not None else 0.0, weight=weights
+            logits,
+            y,
+            out,
+            settings.lam if out is not None else 0.0,
+            weight=weights,
+            reading=settings.variance,
         )
         return loss, logs
 
@@ -172,7 +217,17 @@ def train_segmenter(
         desc=desc,
         checkpoint_path=checkpoint_path,
     )
-    return fit(model, loss_fn, loader, opt, cfg, device, scheduler=sched, evaluate=evaluate)
+    return fit(
+        model,
+        loss_fn,
+        loader,
+        opt,
+        cfg,
+        device,
+        scheduler=sched,
+        evaluate=evaluate,
+        on_epoch_end=on_epoch_end,
+    )
 
 
 @torch.no_grad()
@@ -198,12 +253,146 @@ def predict(
     return lg, (torch.cat(alphas) if alphas else None), (torch.cat(maps) if maps else None)
 
 
+@torch.no_grad()
+def image_confusions(model, data: SegSet, device="cpu", batch_size: int = 16) -> torch.Tensor:
+    """Per-image confusion matrices (N, K, K) of ``model`` on ``data``, the arg-max taken batch by
+    batch on the device (no test set's logits are ever held: Cityscapes val would need ~20 GB)."""
+    model.eval().to(device)
+    K = len(data.classes)
+    out = []
+    for i in range(0, len(data), batch_size):
+        pred = model(normalize(data.images[i : i + batch_size].to(device))).argmax(1).cpu()
+        for p, t in zip(pred, data.labels[i : i + batch_size]):
+            out.append(confusion_matrix(p, t, K))
+    return torch.stack(out)
+
+
 def evaluate_segmentation(model, data: SegSet, groups: dict, device="cpu") -> dict:
     """Held-out segmentation scores (``segmentation_scores``) of ``model`` on ``data``."""
-    pred = predict(model, data.images, device).argmax(1)
-    return segmentation_scores(
-        confusion_matrix(pred, data.labels, len(data.classes)), data.classes, groups
-    )
+    cm = image_confusions(model, data, device).sum(0)
+    return segmentation_scores(cm, data.classes, groups)
+
+
+def per_image_iou(cms: torch.Tensor, classes: list, among: list | None = None):
+    """Per-image mean IoU (%) over the classes of ``among`` (default: all) present in the image's
+    ground truth, from per-image confusions (N, K, K). Images without any such class are NaN."""
+    import numpy as np
+
+    cm = cms.double().numpy()
+    tp = np.diagonal(cm, axis1=1, axis2=2)
+    gt, pr = cm.sum(2), cm.sum(1)
+    keep = np.zeros(len(classes), bool)
+    keep[[classes.index(c) for c in (among or classes)]] = True
+    present = (gt > 0) & keep
+    iou = np.where(present, 100 * tp / np.maximum(gt + pr - tp, 1), np.nan)
+    with np.errstate(invalid="ignore"):
+        return np.where(present.any(1), np.nansum(iou, 1) / np.maximum(present.sum(1), 1), np.nan)
+
+
+@torch.no_grad()
+def saturation(model, images: torch.Tensor, device="cpu", batch_size: int = 16) -> dict:
+    """Share of saturated MSAAM gates (``msaam.gate_saturation``) over ``images``: {"channel",
+    "spatial"} in [0, 1], plus the alpha mean and sd (3,) over the images."""
+    from .msaam import gate_saturation
+
+    model.eval().to(device)
+    tot, alphas = {}, []
+    for i in range(0, len(images), batch_size):
+        _, out = model(normalize(images[i : i + batch_size].to(device)), return_attention=True)
+        for k, v in gate_saturation(out).items():
+            tot[k] = tot.get(k, 0) + v
+        alphas.append(out.alpha.cpu())
+    a = torch.cat(alphas)
+    return {
+        "channel": tot["channel"] / tot["channel_n"],
+        "spatial": tot["spatial"] / tot["spatial_n"],
+        "alpha_mean": a.mean(0).tolist(),
+        "alpha_sd": a.std(0).tolist(),
+    }
+
+
+#: the anomaly-attribution variants (``variant_logits``)
+VARIANTS = ("baseline", "baseline, matched temperature", "MSAAM", "MSAAM, gamma = 0")
+
+
+@torch.no_grad()
+def variant_logits(msaam_model, baseline_model, images, device="cpu", batch_size: int = 16):
+    """Yield, batch by batch, {variant: logits (B, K, H, W) on the CPU} for the attribution of the
+    anomaly gain: the baseline; the baseline's logits times the MSAAM model's output factor
+    1 + gamma CoAH on the same image (a per-pixel logit temperature matched to MSAAM's); MSAAM; and
+    MSAAM without its output rescaling (gamma = 0). One forward pass per model and batch."""
+    msaam_model.eval().to(device)
+    baseline_model.eval().to(device)
+    was = msaam_model.rescale
+    msaam_model.rescale = False
+    try:
+        for i in range(0, len(images), batch_size):
+            x = normalize(images[i : i + batch_size].to(device))
+            raw, out = msaam_model(x, return_attention=True)
+            factor = msaam_model.rescaling(out, x.shape[-2:])
+            base = baseline_model(x)
+            yield {
+                "baseline": base.float().cpu(),
+                "baseline, matched temperature": (base * factor).float().cpu(),
+                "MSAAM": (raw * factor).float().cpu(),
+                "MSAAM, gamma = 0": raw.float().cpu(),
+            }
+    finally:
+        msaam_model.rescale = was
+
+
+def variant_class_stats(msaam_model, baseline_model, data: SegSet, device="cpu") -> dict:
+    """SML statistics (``ClassStats``) of every variant of ``variant_logits``, from the training
+    images' logits, in one pass over them."""
+    K = len(data.classes)
+    sums = {v: ClassStats.sums(K) for v in VARIANTS}
+    for batch in variant_logits(msaam_model, baseline_model, data.images, device):
+        for v, lg in batch.items():
+            ClassStats.accumulate(sums[v], lg)
+    return {v: ClassStats.from_sums(s) for v, s in sums.items()}
+
+
+def evaluate_attribution(
+    msaam_model,
+    baseline_model,
+    images: torch.Tensor,
+    anomaly_masks: torch.Tensor,
+    stats: dict,
+    device="cpu",
+    pixel_stride: int = 1,
+) -> tuple[dict, dict]:
+    """Every anomaly score of every variant (``VARIANTS``) on pasted-anomaly images.
+
+    Returns ({variant: {score: {AUROC, AP, FPR95}}} over all pixels (every ``pixel_stride``-th row
+    and column), {variant: {score: {"AUROC", "AP": per-image values (%)}}}) — the per-image values
+    over the images holding both anomaly and normal pixels, in image order, for paired CIs."""
+    import numpy as np
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    sub = (slice(None), slice(None, None, pixel_stride), slice(None, None, pixel_stride))
+    masks = anomaly_masks[sub]
+    scores: dict = {}
+    for batch in variant_logits(msaam_model, baseline_model, images, device, 16):
+        for v, lg in batch.items():
+            for name, sc in anomaly_scores(lg, stats[v]).items():
+                scores.setdefault(v, {}).setdefault(name, []).append(sc[sub])
+    pooled, per_image = {}, {}
+    m = masks.numpy()
+    usable = [j for j in range(len(m)) if (m[j] == 1).any() and (m[j] == 0).any()]
+    for v, by_score in scores.items():
+        pooled[v], per_image[v] = {}, {}
+        for name, parts in by_score.items():
+            s = torch.cat(parts).numpy()
+            pooled[v][name] = anomaly_metrics(s, m)
+            per = (
+                [(m[j] == 1)[m[j] != IGNORE] for j in usable],
+                [s[j][m[j] != IGNORE] for j in usable],
+            )
+            per_image[v][name] = {
+                "AUROC": np.array([100 * roc_auc_score(y, x) for y, x in zip(*per)]),
+                "AP": np.array([100 * average_precision_score(y, x) for y, x in zip(*per)]),
+            }
+    return pooled, per_image
 
 
 def class_stats(model, data: SegSet, device="cpu", batch_size: int = 32) -> ClassStats:
@@ -224,13 +413,13 @@ def evaluate_anomalies(
     device="cpu",
     pixel_stride: int = 1,
 ) -> dict:
-    """{score name: {AUROC, AP, FPR95}} of every anomaly score on pasted-anomaly images, over every
-    ``pixel_stride``-th row and column (1 = all pixels)."""
+    """{score name: {AUROC, AP, FPR95}} of every anomaly score on anomaly images (a real benchmark
+    or pasted objects), over every ``pixel_stride``-th row and column (1 = all pixels)."""
     sub = (slice(None), slice(None, None, pixel_stride), slice(None, None, pixel_stride))
     scores: dict = {}
     # score maps batch by batch: full-size logits of a test set are large
-    for i in range(0, len(images), 32):
-        for name, s in anomaly_scores(predict(model, images[i : i + 32], device), stats).items():
+    for i in range(0, len(images), 16):
+        for name, s in anomaly_scores(predict(model, images[i : i + 16], device), stats).items():
             scores.setdefault(name, []).append(s[sub])
     masks = anomaly_masks[sub].numpy()
     return {name: anomaly_metrics(torch.cat(s).numpy(), masks) for name, s in scores.items()}
