@@ -477,6 +477,19 @@ if scale == "small":
     )
 
 # %% [markdown]
+# **What the committed reference run says** (five seeds, the verdicts in the table above; its
+# notebook is `book/runs/reference/06_trucks.ipynb`). A second photo helps: the same trained
+# network is reliably better on both photos than on the frontal photo alone. With 4 training sets
+# per model the pre-trained improved MMAL-Net is already well above chance, though far below the
+# paper's 85 % at 20 sets. The architecture's own claims do not hold up at this scale: like for
+# like on both photos, MMAL-Net is not beaten (its point estimate is ahead of ours; inconclusive);
+# APPM's crops cannot be told from random crops of the same count and sizes, and the part branch's
+# gain lies inside its noise. The pre-training substitute is *contradicted*: 927 photos of other
+# pickups and vans, pre-trained as briefly as the models are fine-tuned, make a worse start than
+# random weights — a negative result about this substitute, not about the paper's ImageNet
+# initialisation, which it cannot stand in for.
+
+# %% [markdown]
 # ### Test accuracy, every model and control
 #
 # Held-out accuracy over the test sets (mean over seeds), each model on the photos named, and the
