@@ -30,8 +30,11 @@
 # station's weight and the plate registry then give the verdict (Figure 1).
 #
 # This chapter builds the three-branch network, APPM and the original MMAL-Net in
-# `neurovis.trucks`, trains them and a plain ResNet from scratch on the same real photos, and runs
-# the overload check over a simulated stream of weigh-station events.
+# `neurovis.trucks`, trains them and a plain ResNet on the same real photos with the same budget of
+# optimiser steps and learning rates chosen on a validation split, adds the controls a reader needs
+# (both baselines on both photos, random crops in place of APPM's, no part branch, a pre-training
+# substitute against training from scratch), tests the paper's claims over seeds × test photos,
+# and runs the overload check over a simulated stream of weigh-station events.
 
 # %% tags=["colab-setup"]
 # Colab only: install the companion package from the book's repository, fetch the embedded data
@@ -57,7 +60,8 @@ if "google.colab" in sys.modules:
     os.environ["NEUROVIS_ROOT"] = "/content/neurovis"
 
 # %% tags=["parameters"]
-# "small": 4 embedded Stanford Cars models, CPU, ~3 minutes; "paper": full data (GPU)
+# "small": 4 embedded Stanford Cars models, CPU, ~5 minutes, 1 seed; "reference": 5 seeds, longer
+# training (the evidence); "paper": full data (GPU)
 scale = "small"
 data_root = None  # paper scale: folder holding stanford_cars/ (devkit layout) or truck_sets/
 device = "auto"
@@ -65,21 +69,20 @@ seed = 0
 # Stanford Cars ids: F-150 Reg. Cab, Ram C/V (light); F-450, Sprinter (heavy)
 classes = [113, 174, 106, 88]
 image_size = 80  # paper: 512 (parts 256); ours: parts at half the photo size
-n_test_sets = 8  # test sets per model (paper: 20)
-few_shot = [4, 8]  # training sets per model below the full set (paper: 20, 30, 40 and 50)
-num_epochs = 25  # paper: lr decay after 60 epochs, total not given (we take 100)
+n_test_sets = 8  # test sets per model (16 held-out photos; paper: 20 sets)
+n_val_sets = 3  # validation sets per model, taken from the training photos
+few_shot = [4]  # training sets per model below the full set (paper: 20, 30, 40 and 50)
 # enforcement tolerance of the overload check (fraction over the rated weight)
 tolerance = 0.05
-run_ablations = True  # no part branch (trained), one photo only, baselines with two photos
 # paper scale: "stanford_cars" (Table 1) or "truck_sets" (the paper's own kind)
 paper_dataset = "stanford_cars"
-# paper scale: ImageNet ResNet-50 weights as in the paper (needs them cached or online)
-pretrained = False
 
 # %%
-# Sec. 4: 512 px photos, 256 px parts, ResNet-50 (ImageNet weights where they can be had)
-if scale == "paper":
-    image_size, num_epochs, few_shot = 512, 100, [5, 10, 15]
+from neurovis.core.scale import seeds_for
+
+seeds = seeds_for(scale, seed)  # 1 seed at small scale, 5 at reference scale
+if scale == "paper":  # Sec. 4: 512 px photos, 256 px parts, ResNet-50, ImageNet weights
+    image_size, few_shot = 512, [5, 10, 15]
 
 # %% [markdown]
 # ## Setup
@@ -93,6 +96,7 @@ from IPython.display import Markdown, display
 from neurovis.core import (
     check_scale,
     choose_device,
+    claims,
     environment_report,
     plotting,
     regression,
@@ -102,7 +106,7 @@ from neurovis.core import (
     timing,
 )
 from neurovis import trucks
-from neurovis.trucks import plots
+from neurovis.trucks import plots, tuning
 
 CHAPTER = "06_trucks"
 check_scale(scale)
@@ -124,30 +128,42 @@ print(environment_report(dev))
 # heavy look-alike. Light / heavy is a class attribute from the model registry (`trucks.registry`:
 # heavy-duty above 8,500 lb gross vehicle weight rating, the US federal boundary).
 #
-# **Sets.** Stanford Cars has one photo per car, mostly three-quarter views, and no view labels. A
-# "set" here is two *different* photos of the same model; the first plays the frontal, the second
-# the side photo. Per model, 16 photos are held out; the training sets pair the other photos (no
-# photo in two sets). The single-photo baselines train on exactly the same photos. We test on
-# **every** ordered pair of held-out photos of one model (16 × 15 = 240 sets per model): each photo
-# is then the frontal photo of as many sets as any other, so a baseline's accuracy over these sets
-# is its per-photo accuracy, and ours is averaged over all the pairings rather than one draw. The
+# **Sets and splits.** Stanford Cars has one photo per car, mostly three-quarter views, and no view
+# labels. A "set" here is two *different* photos of the same model; the first plays the frontal,
+# the second the side photo. Per model, 16 photos are held out for the **test**; of the rest, 6
+# photos (3 sets) form the **validation** split and the others the training sets (no photo in two
+# sets or two splits; `split_sets`). The split is drawn once (split seed 0) and is the same for
+# every training seed: the benchmark is frozen before any model is compared. The learning rate and
+# the kept training round are chosen on validation; the test sets are scored once, at the end. We
+# test on **every** ordered pair of held-out photos of one model (16 × 15 = 240 sets per model):
+# each photo is the frontal photo of as many sets as any other, so a baseline's accuracy over these
+# sets is its per-photo accuracy, and ours is averaged over all pairings rather than one draw. The
 # weigh-station stream below uses the 8 disjoint held-out pairs per model, one vehicle each.
+#
+# **Pre-training substitute.** The paper fine-tunes ImageNet weights; none can be downloaded here.
+# In their place a backbone is pre-trained on the **other 22 embedded classes** (927 photos of
+# other pickups, vans and cabs; never the four test models) and then fine-tuned as the paper does.
 
 # %%
 if scale == "paper":
-    table, train_sets, test_sets, heavy = trucks.data.paper_data(
+    table, train_all, test_sets, heavy = trucks.data.paper_data(
         data_root, paper_dataset, image_size, rng
     )
+    val_sets, train_sets = train_all.split_off(max(1, n_val_sets))
+    other = None  # ImageNet weights instead of the pre-training substitute
     data_note = f"{paper_dataset} (full, from data_root)"
 else:
-    table = trucks.embedded_trucks(classes, image_size)
-    train_sets, test_sets = trucks.make_sets(table.labels, n_test_sets, rng)
+    table, train_sets, val_sets, test_sets = tuning.chapter_data(
+        classes, image_size, n_test_sets, n_val_sets, split_seed=0
+    )
     heavy = trucks.duty_vector(table)
+    other = trucks.embedded_trucks(trucks.other_classes(classes), image_size)
     data_note = (
         f"Stanford Cars, {len(classes)} pickup/van models (embedded real subset), sets of two "
-        f"photos"
+        f"photos; pre-training on the other {len(other.classes)} embedded classes"
     )
 eval_sets = test_sets.all_pairs()  # every ordered pair of held-out photos of one model
+val_pairs = val_sets.all_pairs()  # the same for the validation photos
 n_train = int(np.bincount(train_sets.labels).min())
 summary = pd.DataFrame(
     {
@@ -155,11 +171,16 @@ summary = pd.DataFrame(
         "duty": np.where(heavy == 1, "heavy", "light"),
         "photos": np.bincount(table.labels),
         "train sets": np.bincount(train_sets.labels),
-        "held-out photos": 2 * np.bincount(test_sets.labels),
+        "val photos": 2 * np.bincount(val_sets.labels),
+        "test photos": 2 * np.bincount(test_sets.labels),
         "test sets": np.bincount(eval_sets.labels),
     }
 )
-print(summary.to_string() if scale == "small" else summary.describe().to_string())
+
+# %% tags=["nbval-check-output"]
+print(summary.to_string() if scale != "paper" else summary.describe().to_string())
+if other is not None:
+    print(f"pre-training substitute: {len(other)} photos of {len(other.classes)} other classes")
 
 # %%
 plots.sample_sets(
@@ -200,18 +221,25 @@ plots.sample_sets(
 # the side photo (`crop_and_resize`, `roi_align`). **Original MMAL-Net** (`MMALNet`, the baseline):
 # raw photo → AOLM object box (largest connected region of above-mean activation, `aolm`) → object
 # branch on the crop → APPM parts of the object image; it predicts with the object branch.
+#
+# **Controls.** *Random crops* (`random_parts`): the same network, with the part windows drawn at
+# random from APPM's own candidate windows, the same count per scale group — APPM's crop count and
+# sizes without its activation ranking. *No part branch*: $L_{frontal} + L_{side}$ only. *Both
+# photos for the baselines*: ResNet and MMAL-Net, trained on every photo of the training sets,
+# classify a test set by the mean of their softmax outputs on its two photos.
 
 # %%
 net_cfg = (
-    trucks.NetConfig.paper(pretrained=pretrained)
+    trucks.NetConfig.paper(pretrained=False)
     if scale == "paper"
     else trucks.NetConfig.small(image_size=image_size)
 )
-settings = (
-    trucks.TrainSettings.paper(num_epochs=num_epochs)
-    if scale == "paper"
-    else trucks.TrainSettings.small(num_epochs=num_epochs)
-)
+if scale == "paper":  # 100 epochs at batch 6 (the paper gives no epoch count), x0.1 at 60 %
+    settings = trucks.TrainSettings.paper(steps=100 * len(train_sets) // 6)
+elif scale == "reference":
+    settings = trucks.TrainSettings.reference()
+else:
+    settings = trucks.TrainSettings.small()
 demo = trucks.ImprovedMMAL(len(table.classes), net_cfg).train()
 with torch.no_grad():
     out = demo(torch.rand(2, 3, image_size, image_size), torch.rand(2, 3, image_size, image_size))
@@ -225,106 +253,304 @@ print(
 )
 
 # %% [markdown]
-# ## Baselines, then the method
+# ## Training: one step budget, learning rates chosen on validation
 #
-# Same photos, same budget: every model is trained from scratch (no ImageNet weights can be had
-# here) for `num_epochs` epochs with SGD (momentum 0.9, weight decay, Sec. 4) and a cosine learning
-# rate, random flips and shifts, through the book's training loop; the held-out test sets are
-# scored after every epoch. The plain ResNet and MMAL-Net see one photo at a time, twice as many
-# per batch, so every model sees every training photo once per epoch.
+# Every model gets the same number of optimiser steps, whatever the size of its training set:
+# batches of 8 sets (the single-photo models get the same 16 photos) drawn with replacement, SGD
+# with momentum 0.9 and weight decay (Sec. 4), a linear learning-rate warmup over the first 10 % of
+# the steps and a cosine decay, random flips and resized crops. After every round of steps the
+# validation sets are scored, and the weights of the round with the lowest validation NLL are kept
+# (`core.training.KeepBest`). The learning rate of each model was chosen by the committed search
+# `python -m neurovis.trucks.tuning` (seed 0, training and validation sets only; the test sets are
+# never scored there): every model with learning rates 0.01, 0.03 and 0.1, the one with the lowest
+# validation NLL kept.
 
 # %%
-methods = ["resnet", "mmal", "improved_mmal"]
-runs = {
-    m: trucks.fit_method(m, table, train_sets, eval_sets, net_cfg, settings, dev, seed)
-    for m in methods
+tuned = results.load_tuning(CHAPTER)
+if scale == "paper" or tuned is None:
+    lrs = {m: settings.lr for m in trucks.METHODS}
+    tune_note = "no tuning record: every model at the default learning rate"
+else:
+    lrs = dict(tuned["chosen"])
+    tune_note = (
+        f"tuned {tuned['provenance']['date'][:10]} at the {tuned['scale']} budget "
+        f"({tuned['settings']['steps']} steps), {tuned['criterion']}"
+        + (" — STALE: the package changed since" if results.is_stale(tuned) else "")
+    )
+print(tune_note)
+if tuned is not None:
+    trials = pd.DataFrame(tuned["trials"])
+    trials["model"] = trials["method"].map(trucks.LABELS)
+    method_of = {v: k for k, v in trucks.LABELS.items()}
+    display(
+        trials.pivot(index="model", columns="lr", values="val_nll")
+        .round(2)
+        .assign(chosen=lambda d: [lrs[method_of[m]] for m in d.index])
+    )
+
+# %% [markdown]
+# Then, for every seed: the pre-training substitute (a plain ResNet on the 22 other classes, the
+# ResNet's learning rate), and the six models trained on the same training sets — the improved
+# MMAL-Net from scratch and from the pre-trained backbone, its two controls, MMAL-Net and ResNet —
+# plus the pre-trained improved MMAL-Net on the first 4 training sets per model (the few-shot
+# point, Figure 6). Each is scored on the test sets once, after training.
+
+# %%
+if scale == "paper":
+    pre_cfg = trucks.NetConfig.paper(pretrained=True)  # ImageNet weights (needs them downloadable)
+    init_for = lambda s: trucks.ResNetClassifier(len(table.classes), pre_cfg).backbone.state_dict()
+else:
+    init_for = lambda s: trucks.pretrain_backbone(
+        other, net_cfg, settings, dev, s, lr=lrs["resnet"]
+    )[0]
+order = ["resnet", "mmal", "improved_mmal", "improved_mmal_noparts", "improved_mmal_random"]
+views = {  # row of the results: (model, views at test time)
+    "ResNet, frontal photo": ("resnet", "front"),
+    "ResNet, both photos": ("resnet", "both"),
+    "MMAL-Net, frontal photo": ("mmal", "front"),
+    "MMAL-Net, both photos": ("mmal", "both"),
+    "ours, frontal photo only": ("improved_mmal", "front"),
+    "improved MMAL-Net (ours)": ("improved_mmal", "auto"),
+    "ours without part branch": ("improved_mmal_noparts", "auto"),
+    "ours, random crops for parts": ("improved_mmal_random", "auto"),
+    "ours, pre-trained backbone": ("improved_mmal_pretrained", "auto"),
 }
-plots.learning_curves({trucks.LABELS[m]: r for m, r in runs.items()})
+per_seed, first = [], {}
+for s in seeds:
+    runs = {
+        m: trucks.fit_method(m, table, train_sets, val_pairs, net_cfg, settings, dev, s, lr=lrs[m])
+        for m in order
+    }
+    init = init_for(s)
+    runs["improved_mmal_pretrained"] = trucks.fit_method(
+        "improved_mmal_pretrained",
+        table,
+        train_sets,
+        val_pairs,
+        net_cfg,
+        settings,
+        dev,
+        s,
+        lr=lrs["improved_mmal_pretrained"],
+        init=init,
+    )
+    shots = trucks.train.few_shot(
+        "improved_mmal_pretrained",
+        few_shot,
+        table,
+        train_sets,
+        val_pairs,
+        net_cfg,
+        settings,
+        dev,
+        s,
+        lr=lrs["improved_mmal_pretrained"],
+        init=init,
+    )
+    # the test sets, scored once per model
+    acc_s, cms_s, correct_s = trucks.train.evaluate_runs(
+        {name: (runs[m], v) for name, (m, v) in views.items()}, table, eval_sets, heavy, dev
+    )
+    _, _, shot_correct = trucks.train.evaluate_runs(
+        {n: (r, "auto") for n, r in shots.items()}, table, eval_sets, heavy, dev
+    )
+    per_seed.append((s, acc_s, correct_s, shot_correct, runs))
+    if s == seeds[0]:
+        first = {"runs": runs, "acc": acc_s, "cms": cms_s, "shots": shots}
+runs, cms = first["runs"], first["cms"]
+
+# %% [markdown]
+# The validation curves of the first seed (a dot marks the kept round): a curve that has not
+# flattened by the end of the budget means the budget, not the model, limits the result.
+
+# %%
+plots.learning_curves({trucks.LABELS[m]: r for m, r in runs.items()}, settings.eval_every)
+flat = pd.Series(
+    {trucks.LABELS[m]: trucks.plateaued(r.history) for m, r in runs.items()},
+    name="validation NLL flat over the last quarter",
+)
+display(flat.to_frame())
 
 # %% [markdown]
 # ## Results
 #
-# Held-out accuracy on the test sets (each method as it is meant to be used: ours on both photos,
-# the baselines on the frontal photo), and the errors across the light / heavy boundary.
+# ### Claims
+#
+# The paper's claims as data (`core.claims`): each effect is the accuracy difference in points,
+# signed so that positive is the paper's direction, with a 95 % CI from a two-level bootstrap over
+# seeds and held-out photos (each test photo's accuracy over the test sets it is the frontal photo
+# of); the verdict is computed from the CI. The small run has one seed and a short budget: its
+# column is a regression check, the verdicts come from the reference run.
 
 # %%
-acc_table, cms = trucks.train.evaluate_runs(runs, table, eval_sets, heavy, dev)
+CLAIMS = [
+    claims.Claim(
+        "improved-vs-mmal",
+        "the improved MMAL-Net beats MMAL-Net on the same two photos",
+        "Sec. 4, Fig. 6",
+        method="acc_improved_mmal",
+        baseline="acc_mmal_both_photos",
+        metric="accuracy (points)",
+        paper="comparable or better at every training-set size (Fig. 6, other baselines)",
+    ),
+    claims.Claim(
+        "two-views",
+        "two photos (frontal + side) beat one (the same network on the frontal photo)",
+        "Sec. 3",
+        method="acc_improved_mmal",
+        baseline="acc_improved_mmal_front_only",
+        metric="accuracy (points)",
+        paper="the side photo enhances accuracy (no number)",
+    ),
+    claims.Claim(
+        "appm-vs-random",
+        "APPM's part crops beat random crops of the same count and sizes",
+        "Sec. 3.2, Fig. 4",
+        method="acc_improved_mmal",
+        baseline="acc_random_crop_control",
+        metric="accuracy (points)",
+        paper="APPM finds the discriminative parts (figure only)",
+    ),
+    claims.Claim(
+        "part-branch",
+        "the part branch helps (ours vs ours trained without it)",
+        "Sec. 3.1, Fig. 2",
+        method="acc_improved_mmal",
+        baseline="acc_improved_mmal_noparts",
+        metric="accuracy (points)",
+        paper="the three losses together (no ablation)",
+    ),
+    claims.Claim(
+        "pretraining",
+        "a pre-trained backbone beats training from scratch (the paper fine-tunes ImageNet "
+        "weights)",
+        "Sec. 4",
+        method="acc_improved_mmal_pretrained",
+        baseline="acc_improved_mmal_scratch",
+        metric="accuracy (points)",
+        paper="ImageNet initialisation (no ablation)",
+    ),
+    claims.Claim(
+        "few-shot",
+        f"few-shot: {few_shot[0]} training sets per model already reach well above chance",
+        "Sec. 4, Fig. 6",
+        method=f"acc_improved_mmal_pretrained_{few_shot[0]}_sets",
+        baseline="acc_chance",
+        metric="accuracy (points)",
+        paper="85 % at 20 sets per model (chance 25 %)",
+    ),
+]
+keys = {
+    "acc_improved_mmal": "improved MMAL-Net (ours)",
+    "acc_improved_mmal_scratch": "improved MMAL-Net (ours)",
+    "acc_improved_mmal_front_only": "ours, frontal photo only",
+    "acc_improved_mmal_pretrained": "ours, pre-trained backbone",
+    "acc_improved_mmal_noparts": "ours without part branch",
+    "acc_random_crop_control": "ours, random crops for parts",
+    "acc_mmal_both_photos": "MMAL-Net, both photos",
+    "acc_resnet_both_photos": "ResNet, both photos",
+    "acc_mmal": "MMAL-Net, frontal photo",
+    "acc_resnet": "ResNet, frontal photo",
+}
+chance = 100 / len(table.classes)
+ev = claims.Evidence()
+for s, acc_s, correct_s, shot_correct, runs_s in per_seed:
+    metrics = {k: acc_s.loc[row, "acc %"] for k, row in keys.items()}
+    items = {k: trucks.photo_items(eval_sets, correct_s[row]) for k, row in keys.items()}
+    for n, c in shot_correct.items():
+        metrics[f"acc_improved_mmal_pretrained_{n}_sets"] = 100 * c.mean()
+        items[f"acc_improved_mmal_pretrained_{n}_sets"] = trucks.photo_items(eval_sets, c)
+    metrics["acc_chance"] = chance
+    metrics["light_as_heavy_pct"] = acc_s.loc["improved MMAL-Net (ours)", "light as heavy %"]
+    metrics.update(
+        {f"best_round_{m}": r.best_round + 1 for m, r in runs_s.items()}
+        | {f"plateaued_{m}": float(trucks.plateaued(r.history)) for m, r in runs_s.items()}
+    )
+    ev.add(s, metrics, items=items)
+evaluated = ev.evaluate_all(CLAIMS)
+claims_df = claims.run_table(CHAPTER, CLAIMS, evaluated, scale, decimals=1)
+display(claims_df)
+if scale == "small":
+    print(
+        f"this run: {len(seeds)} seed, {settings.steps} optimiser steps per model, "
+        f"{len(eval_sets)} test sets from {2 * len(test_sets)} held-out photos: not evidence"
+    )
+
+# %% [markdown]
+# **What the committed reference run says** (five seeds, the verdicts in the table above; its
+# notebook is `book/runs/reference/06_trucks.ipynb`). A second photo helps: the same trained
+# network is reliably better on both photos than on the frontal photo alone. With 4 training sets
+# per model the pre-trained improved MMAL-Net is already well above chance, though far below the
+# paper's 85 % at 20 sets. The architecture's own claims do not hold up at this scale: like for
+# like on both photos, MMAL-Net is not beaten (its point estimate is ahead of ours; inconclusive);
+# APPM's crops cannot be told from random crops of the same count and sizes, and the part branch's
+# gain lies inside its noise. The pre-training substitute is *contradicted*: 927 photos of other
+# pickups and vans, pre-trained as briefly as the models are fine-tuned, make a worse start than
+# random weights — a negative result about this substitute, not about the paper's ImageNet
+# initialisation, which it cannot stand in for.
+
+# %% [markdown]
+# ### Test accuracy, every model and control
+#
+# Held-out accuracy over the test sets (mean over seeds), each model on the photos named, and the
+# errors across the light / heavy boundary; `lr` is the learning rate chosen on validation and
+# `best round` the kept round of the first seed (out of the budget's rounds).
+
+# %%
+acc_table = sum(a for _, a, *_ in per_seed) / len(per_seed)
+acc_table[["lr", "best round"]] = first["acc"][["lr", "best round"]]
+display(
+    acc_table[["acc %", "light as heavy %", "heavy as light %", "lr", "best round"]].round(
+        {"acc %": 1, "light as heavy %": 1, "heavy as light %": 1, "best round": 0}
+    )
+)
+
+# %% [markdown]
+# The regression checks of this run (what `nbval` compares when it re-executes the chapter): the
+# data split, the step budget and the tuned learning rates exactly; each accuracy in a band around
+# the committed run's value, wide enough for another CPU's float path (one seed and 60 steps move
+# a single accuracy by several points) and narrow enough to catch a model that stopped learning.
 
 # %% tags=["nbval-check-output"]
 print(
-    f"{len(eval_sets)} test sets from {2 * len(test_sets)} held-out photos, {n_train} training "
-    f"sets per model"
+    f"{len(eval_sets)} test sets, {len(val_pairs)} validation sets, {n_train} training sets per "
+    f"model (fewest), {settings.steps} steps per model, {settings.rounds} rounds"
 )
-
-# %%
-# optimiser steps per model
-steps = settings.num_epochs * max(1, len(train_sets) // settings.batch_size)
+print({m: lrs[m] for m in trucks.METHODS})
+# committed small run (AVX2 float path); tol = 3x the largest spread between float paths measured
+# for this chapter's accuracies before (5 points)
+committed = {
+    "improved MMAL-Net (ours)": 44.6,
+    "MMAL-Net, both photos": 42.3,
+    "ResNet, both photos": 44.2,
+    "ours, random crops for parts": 40.2,
+    "ours without part branch": 38.8,
+    "ours, pre-trained backbone": 42.5,
+}
 if scale == "small":
-    display(
-        Markdown(
-            f"**Small run:** one seed, {steps} optimiser steps per model — a regression test "
-            "and a quick look, not evidence; the reference run carries the evidence."
+    print(
+        regression.report(
+            *(
+                regression.band(f"{row} accuracy (%)", acc_table.loc[row, "acc %"], v, tol=15)
+                for row, v in committed.items()
+            ),
         )
     )
-display(acc_table[["acc %", "light as heavy %", "heavy as light %"]].round(1))
 
 # %% [markdown]
-# The regression checks of this run (what `nbval` compares when it re-executes the chapter): each
-# accuracy in a band around the committed run's value, wide enough for another CPU's float path and
-# narrow enough to catch a model that stopped learning, and above chance (25 %) with a margin.
-
-# %% tags=["nbval-check-output"]
-chance = 100 / len(table.classes)
-acc = lambda m: float(acc_table.loc[trucks.LABELS[m], "acc %"])
-# tol = 3x the largest float-path spread measured among the three: AVX2 (pinned) vs AVX-512 run
-# 55.2 vs 60.2 (ours), 48.4 vs 43.8 (MMAL-Net), 39.1 vs 39.1 (ResNet). The light-as-heavy share
-# moved by 13 points between those runs, too much for a band: it is shown above, not checked.
-print(
-    regression.report(
-        regression.band(
-            "improved MMAL-Net accuracy (%)", acc("improved_mmal"), expected=55.2, tol=15
-        ),
-        regression.band("MMAL-Net accuracy (%)", acc("mmal"), expected=48.4, tol=15),
-        regression.band("ResNet accuracy (%)", acc("resnet"), expected=39.1, tol=15),
-        regression.above(
-            "improved MMAL-Net accuracy (%)", acc("improved_mmal"), "chance (%)", chance, margin=15
-        ),
-        *(
-            regression.above(
-                f"{trucks.LABELS[m]} accuracy (%)", acc(m), "chance (%)", chance, margin=5
-            )
-            for m in ("mmal", "resnet")
-        ),
-        regression.above(
-            "improved MMAL-Net accuracy (%)",
-            acc("improved_mmal"),
-            "ResNet accuracy (%)",
-            acc("resnet"),
-            margin=5,
-        ),
-    )
-)
-
-# %% [markdown]
-# At this scale the improved MMAL-Net is clearly ahead of both single-photo baselines (chance is
-# 25 %) and takes the fewest light-duty sets for heavy-duty ones — the paper's ordering — but all
-# three are far from the paper's accuracies (no ImageNet weights, 80 px, about 100 training photos
-# per model; see the limits at the end). The hard pair is the one with the duty boundary inside it:
-# the F-150 and the F-450 Super Duty share the maker's face.
-#
-# Confusion matrices (Figure 7, here as % of each true model's test sets) with the light / heavy
-# boundary in red; the shaded block holds the dangerous errors, light-duty trucks recognised as
-# heavy-duty:
+# Confusion matrices (Figure 7, here as % of each true model's test sets, first seed) with the
+# light / heavy boundary in red; the shaded block holds the dangerous errors, light-duty trucks
+# recognised as heavy-duty:
 
 # %%
-plots.confusion_grid(
-    {trucks.LABELS[m]: cms[m] for m in methods}, table.classes, heavy
-);  # fmt: skip
+show = ["ResNet, both photos", "MMAL-Net, both photos", "improved MMAL-Net (ours)"]
+plots.confusion_grid({k: cms[k] for k in show}, table.classes, heavy);  # fmt: skip
 
 # %% [markdown]
 # **Part windows** (Figure 4): the windows APPM picks on side photos of test sets with the trained
 # model, in APPM's order (red: the most active window of the first scale group, then orange and
-# yellow for the second group, green for the third).
+# yellow for the second group, green for the third); below, the random-crop control's windows on
+# the same photos — the same count and sizes, drawn without looking at the activation.
 
 # %%
 ours = runs["improved_mmal"].model.eval()
@@ -333,78 +559,56 @@ pick = np.concatenate(
 )
 side = torch.stack([table[int(i)] for i in test_sets.pairs[pick, 1]]).to(dev)
 with torch.no_grad():
-    boxes, scores = trucks.propose_parts(
-        ours.side_net(side)[1], net_cfg.appm, ours.side_net.stride, image_size
-    )
-plots.part_windows(
-    side.cpu(),
-    boxes.cpu(),
-    scores.cpu(),
-    titles=[table.classes[test_sets.labels[i]][:26] for i in pick],
-);  # fmt: skip
+    fmap = ours.side_net(side)[1]
+    boxes, scores = trucks.propose_parts(fmap, net_cfg.appm, ours.side_net.stride, image_size)
+rand_boxes = trucks.random_parts(
+    len(side),
+    tuple(fmap.shape[-2:]),
+    net_cfg.appm,
+    ours.side_net.stride,
+    image_size,
+    torch.Generator().manual_seed(seed),
+)
+names = [table.classes[test_sets.labels[i]][:26] for i in pick]
+appm_titles, rand_titles = [f"APPM: {n}" for n in names], [f"random: {n}" for n in names]
+plots.part_windows(side.cpu(), boxes.cpu(), scores.cpu(), titles=appm_titles);  # fmt: skip
+plots.part_windows(side.cpu(), rand_boxes, titles=rand_titles);  # fmt: skip
 
 # %% [markdown]
-# **Few-shot curve** (Figure 6): the same three models trained on the first $n$ training sets of
-# every model, tested on the same test sets.
+# **Few-shot** (Figure 6): the pre-trained improved MMAL-Net trained on the first $n$ training sets
+# of every model, with the same step budget, tested on the same test sets (mean over seeds).
 
 # %%
-done = {(m, n_train): r for m, r in runs.items()}
-curve = trucks.train.few_shot(
-    methods,
-    sorted(set(few_shot) | {n_train}),
-    table,
-    train_sets,
-    eval_sets,
-    net_cfg,
-    settings,
-    dev,
-    seed,
-    done=done,
-)
-
-# %%
-display(curve.round(1))
-
-# %% tags=["nbval-check-output"]
-# Each point moved by up to 7 points between float paths (AVX2 vs AVX-512 run), and with the fewest
-# sets every network is near chance: the check is that every network is above chance from 8 sets on.
-print(
-    regression.report(
-        *(
-            regression.above(
-                f"{c} accuracy with {n} sets per model (%)",
-                curve.loc[n, c],
-                "chance (%)",
-                chance,
-                margin=5,
-            )
-            for n in curve.index
-            if n >= 8
-            for c in curve.columns
-        ),
-    )
-)
-
-# %%
-plots.few_shot_curve(curve.index, {c: curve[c].values for c in curve.columns})
-
-# %% [markdown]
-# With 4 sets per model every network trained from scratch is near chance; the improved network
-# pulls ahead only once it has more sets. The paper's 85 % at 20 sets rests on ImageNet weights,
-# which make the few-shot regime a fine-tuning problem; from scratch it is not one, and this curve
-# cannot show the paper's robustness to few samples.
+curve = pd.Series(
+    {
+        **{
+            n: np.mean([100 * sc[n].mean() for *_, sc, _ in per_seed])
+            for n in sorted(first["shots"])
+        },
+        n_train: acc_table.loc["ours, pre-trained backbone", "acc %"],
+    },
+    name="ours, pre-trained: test acc %",
+).rename_axis("training sets per model")
+display(curve.round(1).to_frame())
+plots.few_shot_curve(list(curve.index), {"ours, pre-trained backbone": curve.values})
 
 # %% [markdown]
 # ## The overload check (Figure 1)
 #
-# Every test set becomes a vehicle at a weigh station (`simulate_stream`): its real model is the
-# set's model; its weight is drawn so that about 30 % are overloaded; its plate is registered to its
-# real model, except for 15 % cloned or swapped plates registered to another model. The station
-# record (plate, measured weight, axle count, time) and the model recognised from the two photos
-# give the verdict (`overload_verdict`): overloaded above the model's rated gross weight × (1 +
-# tolerance), "within tolerance" between the two, "unknown model" if the model is not in the
-# registry; a plate whose registered model differs from the recognised one is flagged for review.
-# Vehicles are processed one at a time, as they arrive; the latency is recognition + rules.
+# Every held-out pair becomes a vehicle at a weigh station (`simulate_stream`): its real model is
+# the set's model; its weight is drawn so that about 30 % are overloaded; its plate is registered
+# to its real model, except for 15 % cloned or swapped plates registered to another model. The
+# station record (plate, measured weight, axle count, time) and the model recognised from the two
+# photos (ours, first seed) give the verdict (`overload_verdict`): overloaded above the model's
+# rated gross weight × (1 + tolerance), "within tolerance" between the two, "unknown model" if the
+# model is not in the registry; a plate whose registered model differs from the recognised one is
+# flagged for review. Vehicles are processed one at a time, as they arrive; the latency is
+# recognition + rules.
+#
+# Given the right model, the rules give the right verdict and flag every cloned plate *by
+# construction* — the unit tests check that on hand-made and simulated streams, so it is not a
+# result here. What the chapter reports is what recognition adds: the verdicts a recognition error
+# flips, the overloads it hides, the honest plates it flags, and the latency.
 
 # %%
 registry = {s.model: s for s in trucks.STANFORD_TRUCKS.values()}
@@ -424,42 +628,26 @@ def recognise(event_id):
 recognise(0)  # warm-up
 verdicts, latency_ms = trucks.run_stream(records, recognise, registry, plates, tolerance)
 stream = trucks.score_stream(verdicts, truth, registry)
+flipped = sum(
+    v.recognised != t.true_model and v.status != t.true_status for v, t in zip(verdicts, truth)
+)
+misrecognised = sum(v.recognised != t.true_model for v, t in zip(verdicts, truth))
+stream_view = {
+    "vehicles": stream["events"],
+    "misrecognised": misrecognised,
+    "verdicts flipped by a recognition error": flipped,
+    "overloads hidden (missed)": stream["missed_overloads"],
+    "false overload verdicts": stream["false_overloads"],
+    "light-duty recognised as heavy-duty": stream["light_as_heavy"],
+    "honest plates flagged": stream["false_plate_alarms"],
+}
 
 # %%
-display(pd.Series({k: round(v, 1) for k, v in stream.items()}, name="stream").to_frame())
+display(pd.Series(stream_view, name="stream").to_frame())
 
 # %% tags=["nbval-check-output"]
 # the stream itself (not trained): vehicles, overloaded and cloned plates
 print({k: stream[k] for k in ("events", "overloaded", "cloned_plates")})
-# Recognition of the 32 vehicles moved by 3 vehicles between float paths (46.9 vs 56.2 %, AVX2 vs
-# AVX-512 run); the verdicts did not (81.2 % both). tol: 4 of 32 vehicles, 1 of the cloned plates.
-print(
-    regression.report(
-        regression.band(
-            "verdicts correct when recognised (%)",
-            stream["decisions_correct_when_recognised_pct"],
-            expected=100,
-            tol=0.5,
-        ),
-        regression.above("vehicles recognised (%)", stream["recognised_pct"], "chance (%)", chance),
-        regression.band(
-            "verdicts correct (%)", stream["decisions_correct_pct"], expected=81.2, tol=12.5
-        ),
-        regression.band(
-            "cloned plates flagged (%)",
-            stream["clones_flagged_pct"],
-            expected=100,
-            tol=100 / max(1, stream["cloned_plates"]),
-        ),
-    )
-)
-
-# %% [markdown]
-# Every verdict on a correctly recognised vehicle is right, and every cloned plate is flagged (as
-# the targets require); the wrong verdicts all come from misrecognised vehicles, and a light-duty
-# truck taken for a heavy-duty one can hide an overload — the paper's point about Figure 7. A
-# misrecognition also flags an honest plate ("false plate alarms"), which costs a manual check,
-# not a wrong fine.
 
 # %%
 events = trucks.verdict_table(verdicts, truth, records)
@@ -482,128 +670,6 @@ print(
 )
 
 # %% [markdown]
-# ## Results: paper vs ours
-#
-# The paper's Stanford Cars number (Table 1) is for 196 classes, ImageNet-initialised ResNet-50 at
-# 512 px; its few-shot numbers (Sec. 4, Figure 6) for its own four truck models with 20 and 50
-# training sets. Ours are four Stanford Cars models from scratch at 80 px on a CPU: the comparison
-# that carries over is the *order* of the methods and the light / heavy errors, not the values.
-
-# %%
-acc = lambda m: float(acc_table.loc[trucks.LABELS[m], "acc %"])
-metrics = {
-    "acc_improved_mmal": acc("improved_mmal"),
-    "acc_mmal": acc("mmal"),
-    "acc_resnet": acc("resnet"),
-    f"acc_improved_mmal_{min(curve.index)}_sets": float(
-        curve.iloc[0][trucks.LABELS["improved_mmal"]]
-    ),
-    "light_as_heavy_errors": stream["light_as_heavy"],
-    "light_as_heavy_pct": float(acc_table.loc[trucks.LABELS["improved_mmal"], "light as heavy %"]),
-    "overload_decisions_correct_pct": stream["decisions_correct_pct"],
-    "overload_decisions_correct_when_recognised_pct": stream[
-        "decisions_correct_when_recognised_pct"
-    ],
-    "plate_clones_flagged_pct": stream["clones_flagged_pct"],
-    "overload_latency_ms": float(np.median(latency_ms)),
-}
-paper = {
-    "acc_improved_mmal": (95.03, "Table 1, Stanford Cars"),
-    "light_as_heavy_errors": (0, "Fig. 7, 40 and 50 sets, 80 test sets"),
-    f"acc_improved_mmal_{min(curve.index)}_sets": (85.0, "Sec. 4, 20 sets per model"),
-}
-notes = {
-    "acc_improved_mmal": f"{len(eval_sets)} test sets (all pairs of {2 * len(test_sets)} held-out "
-    f"photos), {n_train} training sets per model",
-    "acc_mmal": "per held-out photo, object branch",
-    "acc_resnet": "per held-out photo",
-    "light_as_heavy_errors": f"in the station stream ({len(records)} vehicles)",
-    "light_as_heavy_pct": "% of light-duty test sets",
-    f"acc_improved_mmal_{min(curve.index)}_sets": f"{min(curve.index)} training sets per model",
-    "overload_latency_ms": "median per vehicle, recognition + rules, batch 1, this machine",
-}
-results.save(CHAPTER, scale, metrics, paper=paper, data=data_note, notes=notes, device=dev)
-
-# %%
-labels = {
-    "acc_improved_mmal": "accuracy, improved MMAL-Net (%)",
-    "acc_mmal": "accuracy, MMAL-Net (%)",
-    "acc_resnet": "accuracy, ResNet (%)",
-    f"acc_improved_mmal_{min(curve.index)}_sets": "accuracy, fewest training sets (%)",
-    "light_as_heavy_errors": "light-duty recognised as heavy-duty (vehicles)",
-    "light_as_heavy_pct": "light-duty recognised as heavy-duty (% of sets)",
-    "overload_decisions_correct_pct": "overload verdicts correct (%)",
-    "overload_decisions_correct_when_recognised_pct": "verdicts correct when recognised (%)",
-    "plate_clones_flagged_pct": "cloned plates flagged (%)",
-    "overload_latency_ms": "latency per vehicle (ms)",
-}
-table_pv = results.table(
-    CHAPTER,
-    scale,
-    labels={k: v for k, v in labels.items() if k != "overload_latency_ms"},
-    decimals=1,
-)
-display(table_pv.drop(columns=[c for c in table_pv.columns if c.startswith("ours (paper")]))
-
-# %%
-results.table(CHAPTER, scale, labels=labels, decimals=1)
-
-# %% [markdown]
-# ## Ablations
-#
-# What each part of the improved network brings, at this scale: the same network trained without
-# the part branch ($L_{frontal} + L_{side}$ only); the trained network fed one photo only; and the
-# single-photo baselines given both photos of a test set (mean of their two softmax outputs) — which
-# separates the gain of a second photo from the gain of the architecture.
-
-# %%
-if run_ablations:
-    runs["improved_mmal_noparts"] = trucks.fit_method(
-        "improved_mmal_noparts",
-        table,
-        train_sets,
-        eval_sets,
-        net_cfg,
-        settings,
-        dev,
-        seed,
-        track=False,
-    )
-    ev = lambda m, views="auto": trucks.accuracy(
-        trucks.predict(runs[m].model, m, table, eval_sets, dev, views), eval_sets.labels
-    )
-    ablation = pd.Series(
-        {
-            "improved MMAL-Net (both photos)": ev("improved_mmal"),
-            "improved MMAL-Net, frontal photo only": ev("improved_mmal", "front"),
-            "improved MMAL-Net without part branch (both photos)": ev("improved_mmal_noparts"),
-            "ResNet, both photos averaged": ev("resnet", "both"),
-            "MMAL-Net, both photos averaged": ev("mmal", "both"),
-        },
-        name="held-out acc %",
-    )
-
-# %%
-if run_ablations:
-    display(ablation.round(1).to_frame())
-
-# %% tags=["nbval-check-output"]
-# these moved by up to 8 points between float paths (AVX2 vs AVX-512 run): no bands
-if run_ablations:
-    print(
-        regression.report(
-            *(
-                regression.above(f"{name} (%)", ablation[name], "chance (%)", chance, margin=10)
-                for name in ablation.index
-            ),
-        )
-    )
-
-# %% [markdown]
-# Both a second photo and the part branch contribute: ours on one photo, and ours trained without
-# the part branch, each lose a good part of the gain, and the baselines given the same two photos
-# gain too but stay below the full model.
-#
 # The tolerance is a policy parameter: the same stream judged with no tolerance and with 10 %
 # (recognition unchanged; "truth" recomputed with each tolerance):
 
@@ -622,17 +688,89 @@ for tol in (0.0, tolerance, 0.10):
         )
         for r, t in zip(records, truth)
     ]
-    s = trucks.score_stream(v_t, t_t)
+    sc_t = trucks.score_stream(v_t, t_t)
     rows[f"tolerance {tol:.0%}"] = {
-        k: s[k]
-        for k in ("overloaded", "missed_overloads", "false_overloads", "decisions_correct_pct")
+        k: sc_t[k] for k in ("overloaded", "missed_overloads", "false_overloads")
     }
 
 # %%
-display(pd.DataFrame(rows).T.round(1))
+display(pd.DataFrame(rows).T)
 
 # %% tags=["nbval-check-output"]
 print({name: r["overloaded"] for name, r in rows.items()})  # the stream's truth, not trained
+
+# %% [markdown]
+# ## Results: paper vs ours
+#
+# The paper's Stanford Cars number (Table 1) is for 196 classes, ImageNet-initialised ResNet-50 at
+# 512 px; its few-shot numbers (Sec. 4, Figure 6) for its own four truck models with 20 and 50
+# training sets. Ours are four Stanford Cars models at 80 px on a CPU, from scratch or from the
+# pre-training substitute: what carries over is the *order* of the methods and the light / heavy
+# errors, not the values.
+
+# %%
+ev_stream = {
+    "overload_verdicts_flipped": float(flipped),
+    "overload_missed": float(stream["missed_overloads"]),
+    "light_as_heavy_vehicles": float(stream["light_as_heavy"]),
+    "overload_latency_ms": float(np.median(latency_ms)),
+}
+ev.add(seeds[0], ev_stream)
+paper = {
+    "acc_improved_mmal": (95.03, "Table 1, Stanford Cars (196 classes)"),
+    "light_as_heavy_pct": (0, "Fig. 7, 40 and 50 sets"),
+    f"acc_improved_mmal_pretrained_{few_shot[0]}_sets": (85.0, "Sec. 4, 20 sets per model"),
+}
+notes = {
+    "acc_improved_mmal": f"{len(eval_sets)} test sets (all pairs of {2 * len(test_sets)} held-out "
+    f"photos), {n_train}+ training sets per model, from scratch",
+    "acc_mmal_both_photos": "mean of its softmax on the two photos, object branch",
+    "acc_resnet_both_photos": "mean of its softmax on the two photos",
+    "acc_random_crop_control": "part windows drawn at random, APPM's count and sizes",
+    "acc_improved_mmal_pretrained": "backbone pre-trained on the other embedded classes",
+    f"acc_improved_mmal_pretrained_{few_shot[0]}_sets": f"{few_shot[0]} training sets per model",
+    "light_as_heavy_pct": "% of light-duty test sets, ours",
+    "overload_verdicts_flipped": f"in the station stream ({len(records)} vehicles, first seed)",
+    "overload_latency_ms": "median per vehicle, recognition + rules, batch 1, this machine",
+}
+run_settings = {
+    "seeds": seeds,
+    "steps": settings.steps,
+    "pretrain_steps": settings.pretrain_steps,
+    "lrs": lrs,
+    "tuning": tune_note,
+}
+results.save_evidence(
+    CHAPTER,
+    scale,
+    ev,
+    CLAIMS,
+    paper=paper,
+    data=data_note,
+    notes=notes,
+    settings=run_settings,
+    device=dev,
+    data_kind="real + generated",
+)
+labels = {
+    "acc_improved_mmal": "accuracy, improved MMAL-Net (%)",
+    "acc_improved_mmal_scratch": "accuracy, improved MMAL-Net from scratch (%)",
+    "acc_improved_mmal_pretrained": "accuracy, improved MMAL-Net pre-trained (%)",
+    "acc_improved_mmal_front_only": "accuracy, ours on the frontal photo only (%)",
+    "acc_improved_mmal_noparts": "accuracy, ours without part branch (%)",
+    "acc_random_crop_control": "accuracy, random-crop control (%)",
+    "acc_mmal_both_photos": "accuracy, MMAL-Net on both photos (%)",
+    "acc_resnet_both_photos": "accuracy, ResNet on both photos (%)",
+    "acc_mmal": "accuracy, MMAL-Net, frontal photo (%)",
+    "acc_resnet": "accuracy, ResNet, frontal photo (%)",
+    f"acc_improved_mmal_pretrained_{few_shot[0]}_sets": "accuracy, fewest training sets (%)",
+    "light_as_heavy_pct": "light-duty recognised as heavy-duty (% of sets)",
+    "overload_verdicts_flipped": "verdicts flipped by recognition errors",
+    "overload_missed": "overloads missed",
+    "overload_latency_ms": "latency per vehicle (ms)",
+}
+table_pv = results.table(CHAPTER, scale, labels=labels, decimals=1)
+display(table_pv.drop(columns=[c for c in table_pv.columns if c.startswith("ours (paper")]))
 
 # %% [markdown]
 # ## Explore
@@ -669,36 +807,42 @@ plotting.explore(show_event, event=(0, len(records) - 1), tolerance=(0.0, 0.2, 0
 # ## Performance
 #
 # Inference time at batch 1 (one vehicle after another), measured in this run on this machine:
-# the improved MMAL-Net on its two photos against the plain ResNet on one photo and MMAL-Net (raw +
-# AOLM + object branch) on one photo; and the training time of each model above.
+# the improved MMAL-Net on its two photos against the plain ResNet and MMAL-Net on the same two
+# photos; and the training time of each model above (same step budget).
 
 # %%
 x1, x2 = (table[int(i)][None].to(dev) for i in test_sets.pairs[0])
+res_both = lambda a, b: runs["resnet"].model.predict_proba(torch.cat([a, b])).mean(0)
+mmal_both = lambda a, b: runs["mmal"].model.predict_proba(torch.cat([a, b])).mean(0)
 t_ours = timing.measure(ours.predict_proba, x1, x2, warmup=2, repeats=20)
-t_res = timing.measure(runs["resnet"].model.predict_proba, x1, warmup=2, repeats=20)
-t_mmal = timing.measure(runs["mmal"].model.predict_proba, x1, warmup=2, repeats=20)
+t_res = timing.measure(res_both, x1, x2, warmup=2, repeats=20)
+t_mmal = timing.measure(mmal_both, x1, x2, warmup=2, repeats=20)
 results.record_performance(
     CHAPTER,
     scale,
-    "inference, one vehicle (two photos vs one)",
+    "inference, one vehicle (two photos)",
     "improved MMAL-Net",
     "ResNet",
     t_ours,
     t_res,
-    quality=("held-out accuracy (%)", metrics["acc_improved_mmal"], metrics["acc_resnet"], True),
+    quality=(
+        "held-out accuracy (%)",
+        acc_table.loc["improved MMAL-Net (ours)", "acc %"],
+        acc_table.loc["ResNet, both photos", "acc %"],
+        True,
+    ),
 )
 print(
     f"improved MMAL-Net / ResNet inference time: {timing.ratio(t_ours, t_res):.2f}x; "
     f"MMAL-Net / ResNet: {timing.ratio(t_mmal, t_res):.2f}x"
 )
 print(
-    f"training time ratio vs ResNet: improved "
-    f"{runs['improved_mmal'].seconds / runs['resnet'].seconds:.2f}x, "
-    f"MMAL-Net {runs['mmal'].seconds / runs['resnet'].seconds:.2f}x"
-)
-print(
-    f"ms per vehicle: improved {1e3 * t_ours.median:.1f}, ResNet {1e3 * t_res.median:.1f}, "
-    f"MMAL-Net {1e3 * t_mmal.median:.1f}"
+    "training time ratio vs ResNet (same steps): "
+    + ", ".join(
+        f"{trucks.LABELS[m]} {r.seconds / runs['resnet'].seconds:.2f}x"
+        for m, r in runs.items()
+        if m != "resnet"
+    )
 )
 
 # %% [markdown]
@@ -708,28 +852,37 @@ print(
 #   photos of the same Stanford Cars model (mostly three-quarter views, already cropped to the
 #   vehicle), so "frontal" and "side" are roles, not views: the gain we can measure is that of a
 #   second photo plus the part branch, not the complementarity of a real side view. Four models,
-#   about 40 photos each: 12–13 training sets and 16 held-out photos per model (paper: 50 and 20
-#   sets). All 240 ordered pairs of held-out photos per model are scored, which removes the luck of
-#   one pairing but not that of 64 held-out photos and one seed: differences of a few points are
-#   within noise, and the few-shot points below 8 sets are near chance for every model.
+#   about 40 photos each: 9–10 training sets, 6 validation and 16 test photos per model (paper: 50
+#   and 20 sets); the embedded subset has no more photos of these models, so the test set cannot
+#   grow. All 240 ordered pairs of held-out photos per model are scored; the claims' CIs resample
+#   seeds and held-out photos (each photo's accuracy over the sets it is the frontal photo of),
+#   which treats the photos' partners as fixed.
 # - **No ImageNet weights.** The paper fine-tunes an ImageNet ResNet-50 at 512 px; nothing can be
-#   downloaded here, so every model is trained from scratch, narrow (one basic block per stage,
-#   widths 24–192) and at 80 px, for 25 epochs. That costs most of the accuracy: fine-grained models
-#   from scratch on ~100 photos stay far below the paper's 85–100 %, and the Table 1 number is
-#   context only. `scale="paper"` uses ResNet-50 at 512 / 256 px, with the paper's ImageNet
-#   initialisation when run with `pretrained=True` where the weights can be downloaded.
+#   downloaded here. The pre-training substitute (the 22 other embedded pickup / van / cab classes,
+#   927 photos; the F-150 of 2007 among them is a close relative of a test model but never the test
+#   model itself) is far smaller than ImageNet, so "pre-trained" here means a little, not a lot.
+#   Every network is narrow (one basic block per stage, widths 24–192) at 80 px. `scale="paper"`
+#   uses ResNet-50 at 512 / 256 px and ImageNet weights for the pre-trained variant (they must be
+#   downloadable), and reports the improved MMAL-Net's per-image accuracy on the frontal photo
+#   (`acc_improved_mmal_front_only`) as the protocol of Table 1; its two-photo sets pair two test
+#   photos of one class.
+# - **Budget and tuning.** Every model gets the same number of optimiser steps at every
+#   training-set size; the learning rate of each is chosen on validation at the small budget by
+#   `neurovis.trucks.tuning` (seed 0), and the reference run uses those rates with a longer budget.
+#   The kept round is chosen per run on validation NLL. At the small budget the curves are still
+#   falling (see the table of flat curves): the small run is a regression test, not evidence.
 # - **Ambiguities.** The paper does not say whether the branches share weights (we share them, as
 #   MMAL-Net does), how frontal and side outputs are combined at test time (we average the two
 #   softmax outputs), whether Eq. 3 averages or sums over parts (we average), the APPM window
 #   shapes, counts and NMS threshold (we take MMAL-Net's, scaled to our 5 × 5 map: four parts, as
-#   the four colours of Figure 4), or the number of epochs (we take 100 at paper scale, decaying at
-#   60). How the two-photo network was evaluated on single-photo Stanford Cars (Table 1) is not
-#   said: at paper scale our test sets pair two test photos of one class.
+#   the four colours of Figure 4), or the number of epochs (at paper scale 100, decaying at 60 %).
+#   The few-shot claim ("85 % at 20 sets") is tested as "well above chance with 4 sets per model",
+#   the level our four-model subset can support.
 # - **AOLM** (for the MMAL-Net baseline) uses one feature map (MMAL-Net intersects the masks of the
 #   last two blocks); the photos are already object crops, so the object branch gains little.
 # - **Overload check.** The weigh-station stream is simulated (weights, plates, times); the model
 #   registry's gross weight ratings are nominal values for a common configuration of each model, not
-#   verified spec-sheet data, and every model here has two axles. The verdicts are correct whenever
-#   the model is recognised correctly by construction of the rules (tested on hand-made boundary
-#   cases); the interesting numbers are the errors a *mis*recognition causes. A cloned plate goes
-#   unflagged only if the network recognises exactly the model the plate is registered to.
+#   verified spec-sheet data, and every model here has two axles. Correct verdicts for correctly
+#   recognised vehicles and flagged cloned plates hold by construction of the rules and are unit
+#   tests, not results; a cloned plate goes unflagged only if the network recognises exactly the
+#   model the plate is registered to.

@@ -462,3 +462,138 @@ def test_truck_set_duties_from_registry_csv(tmp_path):
     (tmp_path / "truck_sets").mkdir()
     (tmp_path / "truck_sets" / "registry.csv").write_text("model,gvwr_kg,axles\nIsuzu ELF,7500,2\n")
     assert truck_set_duties(tmp_path, ["Isuzu ELF"]).tolist() == [1]
+
+
+# ------------------------------------------------------------------ issue 26: budget, controls
+def test_recognition_errors_never_touch_the_verdicts_of_correctly_recognised_vehicles():
+    """The two figures that hold by construction (moved here from the chapter): with a
+    misrecognising network, every correctly recognised vehicle still gets the right verdict, and a
+    cloned plate is flagged unless the network names exactly the plate's registered model."""
+    rng = np.random.default_rng(1)
+    records, plates, truth = simulate_stream(["Light", "Heavy"] * 40, REG, rng, clone_rate=0.3)
+    names = sorted(REG)
+    guesses = [t.true_model if rng.random() < 0.6 else rng.choice(names) for t in truth]
+    verdicts = [overload_verdict(r, g, REG, plates) for r, g in zip(records, guesses)]
+    s = score_stream(verdicts, truth)
+    assert s["recognised_pct"] < 100 and s["decisions_correct_when_recognised_pct"] == 100.0
+    for r, v, t in zip(records, verdicts, truth):
+        if t.plate_cloned:
+            assert v.plate_mismatch == (v.recognised != plates[r.plate])
+
+
+def test_lr_schedule_warms_up_then_decays():
+    from neurovis.trucks import TrainSettings, lr_at
+
+    st = TrainSettings(steps=100, eval_every=10, warmup=0.1, lr=0.1)
+    lrs = [lr_at(i, st) for i in range(100)]
+    assert lrs[0] == pytest.approx(0.01) and lrs[9] == pytest.approx(0.1)
+    assert all(a <= b for a, b in zip(lrs[:10], lrs[1:10]))  # rising during warmup
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] < 0.001
+    step = TrainSettings(steps=100, eval_every=10, warmup=0.0, lr=0.1, schedule="step")
+    assert lr_at(59, step) == pytest.approx(0.1) and lr_at(60, step) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="multiple"):
+        TrainSettings(steps=25, eval_every=10)
+
+
+def test_split_sets_are_disjoint_and_validation_comes_from_training_photos():
+    from neurovis.trucks import split_sets
+
+    labels = np.repeat([0, 1, 2], 20)
+    train, val, test = split_sets(labels, 3, 2, np.random.default_rng(0))
+    tr, va, te = (set(x.images().tolist()) for x in (train, val, test))
+    assert not (tr & va) and not (tr & te) and not (va & te)
+    assert (np.bincount(val.labels) == 2).all() and (np.bincount(test.labels) == 3).all()
+    assert (np.bincount(train.labels) == 5).all()
+    with pytest.raises(ValueError, match="without training"):
+        split_sets(labels, 3, 7, np.random.default_rng(0))
+
+
+def test_appm_and_random_windows_differ_where_the_activation_is_peaked():
+    from neurovis.trucks import random_parts
+
+    cfg = APPMConfig.small()
+    f = torch.zeros(1, 4, 5, 5)
+    f[0, :, 0, 0] = 10.0  # one hot cell in the corner
+    appm, _ = propose_parts(f, cfg, 16, 80)
+    gen = torch.Generator().manual_seed(0)
+    rand = random_parts(200, (5, 5), cfg, 16, 80, gen)
+    covers = lambda b: (b[..., 0] <= 0) & (b[..., 1] <= 0)  # box holds pixel (0, 0)
+    assert covers(appm[0, 0])  # APPM's first window sits on the peak
+    assert covers(rand[:, 0]).float().mean() < 0.5  # a random 2x2 window mostly misses it
+    # the same count and sizes: every random box is one of APPM's candidate shapes in its group
+    sizes = (rand[..., 2:] - rand[..., :2]) / 16
+    assert rand.shape == (200, cfg.num_parts, 4)
+    assert (sizes[:, 0] == 2).all()  # first group: 2x2 cells only
+    assert ((sizes[:, 1:3] ** 2).sum(-1) >= 9 + 9 - 2).all()  # 3x3, 2x4 or 4x2 cells
+
+
+def _two_colour_table(n_per_class=16, size=48, seed=0):
+    from neurovis.trucks.data import ImageTable
+
+    g = torch.Generator().manual_seed(seed)
+    labels = np.repeat([0, 1], n_per_class)
+    imgs = 0.3 * torch.rand(len(labels), 3, size, size, generator=g)
+    imgs[labels == 0, 0] += 0.6  # class 0 red, class 1 blue
+    imgs[labels == 1, 2] += 0.6
+    table = ImageTable([f"p{i}" for i in range(len(labels))], labels, ["red", "blue"], size)
+    table._cache = imgs.clamp(0, 1)
+    return table
+
+
+@pytest.mark.parametrize("method", ["improved_mmal", "resnet"])
+def test_fit_method_learns_two_separable_classes(method):
+    from neurovis.trucks import TrainSettings, fit_method, predict, split_sets
+
+    table = _two_colour_table()
+    train, val, test = split_sets(table.labels, 2, 2, np.random.default_rng(0))
+    st = TrainSettings(steps=24, eval_every=8, batch_size=4, lr=0.05)
+    run = fit_method(method, table, train, val.all_pairs(), TINY, st, "cpu", seed=0)
+    assert len(run.history["val_nll"]) == st.rounds == 3
+    # the kept weights are those of the best validation round
+    assert run.history["val_nll"][run.best_round] == min(run.history["val_nll"])
+    test_pairs = test.all_pairs()
+    acc = 100 * (predict(run.model, method, table, test_pairs, "cpu") == test_pairs.labels).mean()
+    assert acc > 75
+
+
+def test_step_budget_does_not_depend_on_the_training_set_size():
+    from neurovis.trucks import TrainSettings, fit_method, split_sets
+
+    table = _two_colour_table()
+    train, val, _ = split_sets(table.labels, 2, 2, np.random.default_rng(0))
+    st = TrainSettings(steps=6, eval_every=3, batch_size=2, lr=0.01, augment=False)
+    calls = []
+    for sub in (train.per_class(1), train):
+        run = fit_method("improved_mmal_noparts", table, sub, val, TINY, st, "cpu")
+        calls.append(len(run.history["loss"]))
+    assert calls == [2, 2]
+
+
+def test_pretrained_variant_starts_from_the_pretrained_backbone():
+    from neurovis.trucks import TrainSettings, fit_method, pretrain_backbone, split_sets
+
+    table = _two_colour_table()
+    st = TrainSettings(steps=2, eval_every=1, batch_size=2, lr=0.0, pretrain_steps=10)
+    init, hist = pretrain_backbone(table, TINY, st, "cpu", seed=0, lr=0.05)
+    assert len(hist["loss"]) == 10
+    train, val, _ = split_sets(table.labels, 2, 2, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="init"):
+        fit_method("improved_mmal_pretrained", table, train, val, TINY, st, "cpu")
+    run = fit_method("improved_mmal_pretrained", table, train, val, TINY, st, "cpu", init=init)
+    # lr 0: the weights stay the pre-trained ones (batch-norm statistics move, they are buffers)
+    params = dict(run.model.front_net.backbone.named_parameters())
+    assert params and all(torch.equal(p, init[k]) for k, p in params.items())
+    scratch = fit_method("improved_mmal", table, train, val, TINY, st, "cpu")
+    assert not all(
+        torch.equal(p, init[k]) for k, p in scratch.model.front_net.backbone.named_parameters()
+    )
+
+
+def test_photo_items_and_plateau():
+    from neurovis.trucks import photo_items, plateaued
+    from neurovis.trucks.data import Sets
+
+    sets = Sets(np.array([[0, 1], [0, 2], [1, 0], [1, 2]]), np.zeros(4, int))
+    assert photo_items(sets, [True, False, True, True]).tolist() == [50.0, 100.0]
+    assert plateaued({"val_nll": [1.0, 0.5, 0.4, 0.41, 0.40, 0.42, 0.41, 0.40]})
+    assert not plateaued({"val_nll": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]})

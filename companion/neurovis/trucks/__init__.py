@@ -16,6 +16,8 @@ from .data import (
     Sets,
     embedded_trucks,
     make_sets,
+    split_sets,
+    other_classes,
     read_image,
     stanford_cars,
     truck_sets,
@@ -30,15 +32,21 @@ from .appm import (
     propose_parts,
     crop_and_resize,
     aolm,
+    random_parts,
 )
 from .model import NetConfig, ResNetClassifier, ImprovedMMAL, improved_mmal_loss
 from .baselines import PlainResNet, MMALNet, mmal_loss
 from .train import (
     METHODS,
     LABELS,
+    TWO_VIEW,
     TrainSettings,
     Trained,
     fit_method,
+    pretrain_backbone,
+    plateaued,
+    photo_items,
+    lr_at,
     predict,
     predict_proba,
     accuracy,

@@ -138,6 +138,33 @@ def propose_parts(
     return boxes, torch.stack(out_scores)
 
 
+@torch.no_grad()
+def random_parts(
+    batch: int,
+    fmap_hw: tuple[int, int],
+    cfg: APPMConfig,
+    stride: int,
+    image_size: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The random-crop control of APPM: for every image, ``cfg.n_per_group`` windows per scale
+    group drawn uniformly (without replacement) from the same candidate windows APPM ranks (every
+    shape of the group at every position of an ``fmap_hw`` feature map), so the crops have APPM's
+    count and sizes but ignore the activation. -> boxes (batch, N, 4) in image pixels."""
+    h, w = fmap_hw
+    A = torch.zeros(1, h, w)
+    out = []
+    for _ in range(batch):
+        kb = []
+        for shapes, k in zip(cfg.groups, cfg.n_per_group):
+            boxes, _ = all_windows(A, shapes)
+            if k > len(boxes):
+                raise ValueError(f"asked for {k} windows but there are only {len(boxes)}")
+            kb.append(boxes[torch.randperm(len(boxes), generator=generator)[:k]])
+        out.append(torch.cat(kb))
+    return (torch.stack(out) * stride).clamp(0, image_size)
+
+
 def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
     """Crop every box (B, N, 4) in pixels from ``images`` (B, 3, H, W) and resize it to ``size`` x
     ``size`` (bilinear, torchvision's ``roi_align``) -> (B·N, 3, size, size), image-major order."""

@@ -138,6 +138,16 @@ class Sets:
             raise ValueError(f"asked for {n} sets per class, but some classes have fewer: {counts}")
         return Sets(self.pairs[keep], self.labels[keep])
 
+    def split_off(self, n: int) -> tuple["Sets", "Sets"]:
+        """(the first ``n`` sets of every class, the rest): a validation split taken from training
+        sets, so that no validation photo is trained on."""
+        first = self.per_class(n)
+        taken = {tuple(p) for p in first.pairs.tolist()}
+        rest = np.array([tuple(p) not in taken for p in self.pairs.tolist()])
+        if any((self.labels[rest] == c).sum() == 0 for c in np.unique(self.labels)):
+            raise ValueError(f"taking {n} sets per class leaves a class without training sets")
+        return first, Sets(self.pairs[rest], self.labels[rest])
+
     def images(self) -> np.ndarray:
         """Indices of every image in these sets (both views), for single-image baselines."""
         return self.pairs.reshape(-1)
@@ -177,6 +187,17 @@ def make_sets(labels, n_test_sets: int, rng: np.random.Generator) -> tuple[Sets,
         tr.append(pairs[n_test_sets:])
     lab = lambda ps: np.concatenate([np.full(len(p), labels[p[0, 0]]) for p in ps])
     return Sets(np.concatenate(tr), lab(tr)), Sets(np.concatenate(te), lab(te))
+
+
+def split_sets(
+    labels, n_test_sets: int, n_val_sets: int, rng: np.random.Generator
+) -> tuple[Sets, Sets, Sets]:
+    """Training, validation and test sets (``make_sets``, then ``n_val_sets`` per class of the
+    training sets held out for validation): no photo is in two of them. Choices (learning rate,
+    best round) are made on validation; the test sets are scored once, at the end."""
+    train, test = make_sets(labels, n_test_sets, rng)
+    val, train = train.split_off(n_val_sets)
+    return train, val, test
 
 
 class SetDataset(torch.utils.data.Dataset):
@@ -246,6 +267,15 @@ def embedded_trucks(
     table = ImageTable(files, labels, names, size, preload=True)
     table.class_ids = [int(c) for c in class_ids]
     return table
+
+
+def other_classes(exclude, folder: str | Path | None = None) -> list[int]:
+    """Every embedded class id except ``exclude`` (the pre-training substitute's classes: never the
+    test models)."""
+    folder = Path(folder) if folder is not None else embedded_path("trucks")
+    ann = load_annotations(folder / "annotations.json")
+    ex = {int(c) for c in exclude}
+    return sorted(int(c) for c in ann["classes"] if int(c) not in ex)
 
 
 def duty_vector(table: ImageTable) -> np.ndarray:

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .appm import APPMConfig, crop_and_resize, propose_parts
+from .appm import APPMConfig, crop_and_resize, propose_parts, random_parts
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -119,9 +119,15 @@ class ImprovedMMAL(nn.Module):
     (B, N, 4) APPM chose on the side image's activation map. In eval mode (or with
     ``parts=False``) the part branch is dropped, as at test time in the paper."""
 
-    def __init__(self, num_classes: int, cfg: NetConfig):
+    PART_SOURCES = ("appm", "random")
+
+    def __init__(self, num_classes: int, cfg: NetConfig, part_source: str = "appm", seed: int = 0):
         super().__init__()
-        self.cfg = cfg
+        if part_source not in self.PART_SOURCES:
+            raise ValueError(f"part_source must be one of {self.PART_SOURCES}, got {part_source!r}")
+        self.cfg, self.part_source = cfg, part_source
+        # the random-crop control's windows (not part of the state dict)
+        self._part_gen = torch.Generator().manual_seed(seed)
         self.front_net = ResNetClassifier(num_classes, cfg)
         self.side_net = self.front_net if cfg.shared else ResNetClassifier(num_classes, cfg)
 
@@ -139,10 +145,20 @@ class ImprovedMMAL(nn.Module):
         return out
 
     def part_branch(self, side: torch.Tensor, side_map: torch.Tensor):
-        """APPM on the side branch's feature map, crops of the side image, their logits (B, N,
-        K)."""
+        """APPM on the side branch's feature map (or, with ``part_source="random"``, random
+        windows of APPM's count and sizes), crops of the side image, their logits (B, N, K)."""
         a = self.cfg.appm
-        boxes, _ = propose_parts(side_map, a, self.side_net.stride, side.shape[-1])
+        if self.part_source == "appm":
+            boxes, _ = propose_parts(side_map, a, self.side_net.stride, side.shape[-1])
+        else:
+            boxes = random_parts(
+                len(side),
+                tuple(side_map.shape[-2:]),
+                a,
+                self.side_net.stride,
+                side.shape[-1],
+                self._part_gen,
+            ).to(side.device)
         crops = crop_and_resize(side, boxes, a.part_size)
         with frozen_bn_stats(self.side_net):
             logits, _ = self.side_net(crops)

@@ -117,14 +117,19 @@ def few_shot_curve(
     )
 
 
-def learning_curves(runs: dict):
-    """Plotly: held-out accuracy after every epoch, per method ({label: Trained})."""
-    ep = max(len(r.history["test_acc"]) for r in runs.values())
-    return plotting.line_figure(
-        range(1, ep + 1),
-        {k: r.history["test_acc"] for k, r in runs.items()},
-        title="held-out accuracy during training",
-        xlabel="epoch",
-        ylabel="accuracy (%)",
-        markers=False,
-    )
+def learning_curves(runs: dict, eval_every: int):
+    """Validation NLL and accuracy (%) after every round against optimiser steps, per model
+    ({label: Trained}); a dot marks the round whose weights were kept (lowest validation NLL)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for k, r in runs.items():
+        steps = eval_every * np.arange(1, len(r.history["val_nll"]) + 1)
+        for ax, key in zip(axes, ("val_nll", "val_acc")):
+            (line,) = ax.plot(steps, r.history[key], label=k, lw=1.5)
+            ax.plot(steps[r.best_round], r.history[key][r.best_round], "o", color=line.get_color())
+    axes[0].set(xlabel="optimiser steps", ylabel="validation NLL", title="validation loss")
+    axes[1].set(xlabel="optimiser steps", ylabel="accuracy (%)", title="validation accuracy")
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
