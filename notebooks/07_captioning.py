@@ -142,7 +142,7 @@ print(environment_report(dev))
 # are meant to supply. Train, validation and test scenes come from different seeds.
 
 # %%
-if scale == "small":
+if scale != "paper":
     train, val, test = (
         generate_scenes(n, image_size, seed=seed + k)
         for k, n in enumerate((n_train, n_val, n_test))
@@ -165,7 +165,7 @@ print(
     f"{len(train)} / {len(val)} / {len(test)} images, vocabulary {len(vocab)} words (count >= 5; "
     f"rarer words -> <unk>)"
 )
-if scale == "small":
+if scale != "paper":
     plots.images_with_captions(
         train.images[:8], [r[0] for r in train.refs[:8]], ncols=4
     );  # fmt: skip
@@ -369,9 +369,10 @@ cfg = (
 )
 
 
-def train_xe_models(sd, vectors, ft, fv):
+def train_xe_models(sd, vectors, ft, fv, names=KINDS):
     models, hists = {}, {}
-    for name, (kind, ablate) in KINDS.items():
+    for name in names:
+        kind, ablate = KINDS[name]
         st = TrainSettings(
             num_epochs=xe_epochs, batch_size=100, lr=xe_lr[name], seed=sd, patience=xe_patience
         )
@@ -425,7 +426,7 @@ DRL = "+DRL+attention (actor-critic)"
 VG = "+DRL+attention, value-guided"
 
 
-def train_rl_models(sd, models, hists, ft, fv):
+def train_rl_models(sd, models, hists, ft, fv, runs=RL_RUNS):
     torch.manual_seed(sd)
     embedding = EmbeddingReward(len(vocab), cfg.channels, cfg.embed, cfg.hidden)
     train_embedding(
@@ -437,7 +438,7 @@ def train_rl_models(sd, models, hists, ft, fv):
     rewards = {"actor_critic": Reward(cider_d, vocab, embedding, rl.embed_weight),
                "scst": Reward(cider_d, vocab)}  # fmt: skip
     values = {}
-    for name, start, method in RL_RUNS:
+    for name, start, method in runs:
         models[name] = copy.deepcopy(models[start])
         if method == "actor_critic":
             torch.manual_seed(sd)
@@ -485,7 +486,7 @@ def value_guided(sd, models, values, fv):
 # Everything that depends on the random seed — word vectors, MIL encoder, every captioner, the
 # reward embedding, the critics and the RL runs — is retrained per seed; the scenes (train,
 # validation, test) are the same for every seed. At small scale this is one seed; the reference run
-# has five.
+# has five, and trains soft attention and SCST (no claim rests on them) for its first seed only.
 
 # %%
 from neurovis.core import claims
@@ -513,8 +514,13 @@ for sd in seeds:
         vectors, _, feats = encode(sd)
         enc = (vectors, *feats)
     vectors, ft, fv, fte = enc
-    models, hists = train_xe_models(sd, vectors, ft, fv)
-    values = train_rl_models(sd, models, hists, ft, fv)
+    first = sd == seed
+    models, hists = train_xe_models(
+        sd, vectors, ft, fv, [n for n in KINDS if first or n != "soft attention"]
+    )
+    values = train_rl_models(
+        sd, models, hists, ft, fv, [r for r in RL_RUNS if first or r[2] != "scst"]
+    )
     lam, lam_val = value_guided(sd, models, values, fv)
     scores, captions, items = score_models(
         models, fte, test.refs, vocab, beam=beam, meteor=sd == seed, device=dev, per_image=True
@@ -529,20 +535,25 @@ for sd in seeds:
         for n, k in [(DRL, "rl_validation_reward_gain"), ("+DRL (actor-critic)",
                      "rl_validation_reward_gain_basic"), ("double layer + SCST",
                      "rl_validation_reward_gain_scst")]
+        if n in hists
     }  # fmt: skip
     m = {
         f"{c.lower().replace('-', '')}_{k}": float(scores.loc[n, c])
         for n, k in row.items()
         for c in cols
-        if c in scores.columns
+        if c in scores.columns and n in scores.index
     }
     m |= {"cider_beam": m["cider_drl_attention"], "value_guided_lambda": lam} | gain
-    its = {f"cider_{k}": items[n] for n, k in row.items()} | {"cider_beam": items[DRL]}
+    its = {f"cider_{k}": items[n] for n, k in row.items() if n in items}
+    its["cider_beam"] = items[DRL]
     ev.add(sd, m, items=its)
     runs[sd] = {"metrics": m, "lam_val": lam_val}
     if sd == seed:  # the rest of the chapter shows this seed's models
         models0, hists0, values0, scores0, captions0 = models, hists, values, scores, captions
-    print(f"seed {sd}: test CIDEr " + ", ".join(f"{n} {scores.loc[n, 'CIDEr']:.3f}" for n in row))
+    print(
+        f"seed {sd}: test CIDEr "
+        + ", ".join(f"{n} {scores.loc[n, 'CIDEr']:.3f}" for n in row if n in scores.index)
+    )
 models, hists, scores, captions = models0, hists0, scores0, captions0
 
 # %% [markdown]
@@ -568,9 +579,29 @@ print(
 )
 
 # %% tags=["nbval-check-output"]
+# tol: about 15 % of the value (another float path moves a trained model's second digit). RL must
+# raise the validation reward it optimises.
 cider = scores["CIDEr"]
+h_drl = hists[DRL]
 print(
     regression.report(
+        regression.band(
+            "test CIDEr, soft attention", cider["soft attention"], expected=1.741, tol=0.25
+        ),
+        regression.band(
+            "test CIDEr, double layer + attention",
+            cider["double layer + attention"],
+            expected=1.236,
+            tol=0.2,
+        ),
+        regression.band(f"test CIDEr, {DRL}", cider[DRL], expected=1.360, tol=0.2),
+        regression.above(
+            f"validation reward after RL, {DRL}",
+            h_drl["val_reward"][h_drl["best_epoch"][0] - 1],
+            "at its cross-entropy start",
+            h_drl["start_val_reward"][0],
+            margin=0.05,
+        ),
         *[
             regression.above(
                 f"test CIDEr, {n}", cider[n], "the blind caption's", blind["CIDEr"], margin=0.2
@@ -689,6 +720,13 @@ claims_df = claims.run_table(CHAPTER, CLAIMS, evaluated, scale)
 display(claims_df)
 if scale == "small":
     print("this run: one seed — a regression test, not evidence; the verdicts are the reference's")
+
+# %% [markdown]
+# How to read it: an effect whose CI excludes 0 in the paper's direction is *reproduced*, in the
+# opposite direction *contradicted*, and a CI that straddles 0 is *inconclusive* (the gap is within
+# the noise of seeds and test scenes). The verdicts are computed from the reference run, never
+# chosen; where they disagree with the paper, that is a result at this scale (generated scenes, a
+# small frozen encoder), not a refutation of the paper on COCO.
 
 # %% [markdown]
 # The paper's Tables 1-2 next to ours. Paper numbers are on MS COCO and Flickr30k with
@@ -1027,5 +1065,5 @@ perf.round(4)
 #   CIDEr (document frequencies over the test references, pycocoevalcap's corpus scorer).
 # - **Small scale.** One seed and a short schedule (at most four cross-entropy epochs, two RL
 #   epochs): the small run is a regression test; its effects are not evidence. The reference run
-#   (5 seeds, up to 12 cross-entropy and 8 RL epochs with early stopping on validation) carries the
+#   (5 seeds, up to 10 cross-entropy and 6 RL epochs with early stopping on validation) carries the
 #   verdicts in the Claims table.
