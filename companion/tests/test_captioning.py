@@ -363,3 +363,217 @@ def test_karpathy_loader_and_paper_sets(tmp_path):
     bad.write_text(json.dumps({"images": [{"filename": "x.jpg", "split": "train"}]}))
     with pytest.raises(ValueError, match=r"bad.json: images\[0\] needs"):
         load_karpathy_split(bad)
+
+
+# ---------------------------------------------------------------- CIDEr-D reward
+_CORPUS = [
+    ["a red circle left of a blue square", "a big red ball beside a blue box"],
+    ["a green triangle above a yellow diamond", "a green triangle over a yellow rhombus"],
+    ["two small grey squares", "a pair of grey boxes"],
+    ["a blue circle under a red triangle", "a red triangle on top of a blue ball"],
+]
+_HYPS = [
+    "a red circle left of a square",
+    "a green triangle above a diamond",
+    "two grey squares",
+    "a red triangle above a blue circle",
+]
+
+
+def test_cider_d_matches_pycocoevalcap_on_its_corpus():
+    from pycocoevalcap.cider.cider import Cider
+
+    from neurovis.captioning import CiderD
+
+    mean, per = Cider().compute_score(
+        {i: r for i, r in enumerate(_CORPUS)}, {i: [h] for i, h in enumerate(_HYPS)}
+    )
+    ours = CiderD(_CORPUS)(_HYPS, _CORPUS)
+    np.testing.assert_allclose(ours, per, rtol=1e-10, atol=1e-12)
+    assert ours.mean() == pytest.approx(mean) and ours[0] > 0
+
+
+def test_cider_d_of_a_caption_does_not_depend_on_its_batch():
+    from neurovis.captioning import CiderD
+
+    scorer = CiderD(_CORPUS)
+    alone = scorer(_HYPS[:1], _CORPUS[:1])[0]
+    in_batch = scorer(_HYPS, _CORPUS)[0]
+    other = scorer([_HYPS[0], "a blue box"] * 3, [_CORPUS[0], _CORPUS[3]] * 3)[0]
+    assert alone == in_batch == other
+    # the batch scorer (document frequencies over the batch) moves with its batch
+    assert cider_per_caption(_HYPS[:2], _CORPUS[:2])[0] != cider_per_caption(_HYPS, _CORPUS)[0]
+
+
+# ---------------------------------------------------------------- RL on a toy bandit
+class _BanditPolicy(nn.Module):
+    """pi(next | previous word): a learnable table of logits (words 3, 4, 5; then <end>)."""
+
+    def __init__(self, V=6):
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(V, V))
+        with torch.no_grad():
+            self.logits[:, 0] = -1e4  # never pad
+            self.logits[:, 1] = -1e4  # never <start>
+
+    def init_state(self, feats):
+        return {"x": feats["regions"][:, :1, 0] * 0}
+
+    def step(self, tokens, state):
+        return self.logits[tokens], state, None
+
+
+class _Feats:
+    def __init__(self, n):
+        self.regions = torch.randn(n, 2, 3)
+
+    def __len__(self):
+        return len(self.regions)
+
+    def batch(self, idx):
+        return {"regions": self.regions[idx]}
+
+
+def _bandit_reward(tokens, refs, regions=None):
+    # 1 for the caption "w3 <end>", 0 otherwise
+    return ((tokens[:, 0] == 3) & (tokens[:, 1] == 2)).float()
+
+
+def _p_rewarded(pol):
+    with torch.no_grad():
+        p0 = torch.softmax(pol.logits[1], -1)[3]
+        p1 = torch.softmax(pol.logits[3], -1)[2]
+    return float(p0 * p1)
+
+
+@pytest.mark.parametrize("method", ["scst", "actor_critic"])
+def test_rl_raises_the_probability_of_the_rewarded_caption(method):
+    from neurovis.captioning import RLSettings, pretrain_critic, train_rl
+
+    torch.manual_seed(0)
+    pol, feats = _BanditPolicy(), _Feats(40)
+    refs = [["x"]] * 40
+    st = RLSettings(num_epochs=15, samples=4, batch_size=20, lr=0.1, value_lr=0.02, critic_epochs=5)
+    before = _p_rewarded(pol)
+    value = None
+    if method == "actor_critic":
+        value = ValueNetwork(6, 3, 4, 8)
+        pretrain_critic(pol, value, feats, refs, _bandit_reward, st)
+        assert all(p.grad is None or p.requires_grad for p in pol.parameters())
+    train_rl(pol, feats, refs, _bandit_reward, st, method, value=value)
+    assert before < 0.1 and _p_rewarded(pol) > 0.5
+
+
+def test_rl_samples_in_eval_mode():
+    from neurovis.captioning import RLSettings, train_rl
+
+    modes = []
+
+    class Spy(_BanditPolicy):
+        def step(self, tokens, state):
+            modes.append(self.training)
+            return super().step(tokens, state)
+
+    train_rl(
+        Spy(),
+        _Feats(8),
+        [["x"]] * 8,
+        _bandit_reward,
+        RLSettings(num_epochs=1, batch_size=8),
+        "scst",
+    )
+    assert modes and not any(modes)
+
+
+def test_group_clipped_adam_clips_each_group_alone():
+    from neurovis.captioning import GroupClippedAdam
+
+    a, b = nn.Parameter(torch.zeros(3)), nn.Parameter(torch.zeros(3))
+    opt = GroupClippedAdam([{"params": [a], "clip": 1.0}, {"params": [b], "clip": None}], lr=0.1)
+    a.grad, b.grad = torch.full((3,), 100.0), torch.full((3,), 1e-3)
+    opt.step()
+    assert float(a.grad.norm()) == pytest.approx(1.0) and float(b.grad.norm()) == pytest.approx(
+        3**0.5 * 1e-3
+    )
+
+
+# ---------------------------------------------------------------- value-guided decoding
+def test_value_guided_decoding_lambda_one_is_beam_search_and_value_steers():
+    from neurovis.captioning import value_guided_beam_search
+
+    torch.manual_seed(2)
+    cfg = CaptionerConfig.small(15, 7, 5, (3, 3), embed=8, hidden=12, att=6, guide_channels=4)
+    m = build_captioner("attention", cfg).eval()
+    V = ValueNetwork(15, 7, 8, 12).eval()
+    feats = {"regions": torch.randn(5, 9, 7), "mil": torch.rand(5, 5, 3, 3)}
+    plain = beam_search(m, feats, beam=3, max_len=7)
+    assert torch.equal(value_guided_beam_search(m, V, feats, 1.0, beam=3, max_len=7), plain)
+    # a value network that values captions holding word 7 makes lam = 0 pick such captions
+
+    class Loves7:
+        def init(self, regions):
+            return {"seen": torch.zeros(len(regions))}
+
+        def step(self, tokens, state):
+            seen = torch.maximum(state["seen"], (tokens == 7).float())
+            return seen, {"seen": seen}
+
+    guided = value_guided_beam_search(m, Loves7(), feats, 0.0, beam=3, max_len=7, expand=15)
+    assert (guided == 7).any(1).all() and not (plain == 7).any(1).all()
+
+
+def test_value_network_incremental_equals_full():
+    V = ValueNetwork(10, 7, 8, 12)
+    regions, prefix = torch.randn(2, 9, 7), torch.randint(1, 10, (2, 5))
+    full = V(regions, prefix)
+    st, vals = V.init(regions), []
+    for t in range(5):
+        v, st = V.step(prefix[:, t], st)
+        vals.append(v)
+    torch.testing.assert_close(torch.stack(vals, 1), full)
+
+
+# ---------------------------------------------------------------- the guide and MIL
+def test_the_guide_changes_the_logits_at_every_step():
+    torch.manual_seed(0)
+    cfg = CaptionerConfig.small(15, 7, 5, (3, 3), embed=8, hidden=12, att=6, guide_channels=4)
+    for kind in ("basic", "attention"):
+        m = build_captioner(kind, cfg).eval()
+        feats = {"regions": torch.randn(2, 9, 7), "mil": torch.rand(2, 5, 3, 3)}
+        state = m.init_state(feats)
+        tok = torch.tensor([1, 1])
+        for t in range(3):
+            logits, new, _ = m.step(tok, state)
+            other = {**state, "v": state["v"] + 1.0}  # same words and memory, another guide
+            assert t >= 0 and not torch.allclose(m.step(tok, other)[0], logits)
+            state, tok = new, logits.argmax(-1)
+
+
+def test_mil_detects_toy_words_with_high_average_precision():
+    from sklearn.metrics import average_precision_score
+
+    from neurovis.captioning import DenseNetEncoder, MILDetector, TrainSettings, train_mil
+
+    # word k present <=> a bright 6x6 patch of colour k somewhere in a 24-px grey image
+    g = torch.Generator().manual_seed(0)
+
+    def make(n):
+        x = 0.3 + 0.05 * torch.randn(n, 3, 24, 24, generator=g)
+        y = (torch.rand(n, 3, generator=g) < 0.4).float()
+        for i in range(n):
+            for k in range(3):
+                if y[i, k]:
+                    r, c = torch.randint(0, 18, (2,), generator=g).tolist()
+                    x[i, :, r : r + 6, c : c + 6] = 0.0
+                    x[i, k, r : r + 6, c : c + 6] = 1.0
+        return x, y
+
+    (xtr, ytr), (xte, yte) = make(240), make(120)
+    torch.manual_seed(0)
+    det = MILDetector(DenseNetEncoder("small"), 3, hidden=16)
+    train_mil(det, xtr, ytr, TrainSettings(num_epochs=8, batch_size=32, lr=3e-3))
+    det.eval()
+    with torch.no_grad():
+        P = det(xte)[2]
+    ap = average_precision_score(yte.numpy(), P.numpy(), average=None)
+    assert ap.min() > 0.9, ap

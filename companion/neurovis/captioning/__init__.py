@@ -36,11 +36,14 @@ from .models import (
     DoubleAttentionCaptioner,
 )
 from .baselines import NIC, SoftAttention
-from .decoding import greedy, sample, beam_search
-from .metrics import caption_scores, cider_per_caption, java_available
+from .decoding import greedy, sample, beam_search, value_guided_beam_search
+from .metrics import CiderD, caption_scores, cider_per_caption, java_available
 from .train import (
     TrainSettings,
     RLSettings,
+    Reward,
+    GroupClippedAdam,
+    pretrain_critic,
     word2vec_vectors,
     train_mil,
     train_xe,

@@ -62,11 +62,14 @@ def ptb_tokenize(captions: dict) -> dict:
             os.close(saved)
 
 
-def caption_scores(refs: dict, hyps: dict, meteor: bool = True, tokenize: bool = False) -> dict:
+def caption_scores(
+    refs: dict, hyps: dict, meteor: bool = True, tokenize: bool = False, per_image_cider=False
+) -> dict:
     """Corpus scores of ``hyps`` ({id: caption}) against ``refs`` ({id: [captions]}).
 
     Returns {"BLEU-1".."BLEU-4", "METEOR", "ROUGE-L", "CIDEr"} as fractions (CIDEr ~0-10).
-    ``tokenize=True`` runs the PTB tokenizer first (real captions with punctuation)."""
+    ``tokenize=True`` runs the PTB tokenizer first (real captions with punctuation);
+    ``per_image_cider=True`` adds "CIDEr per image" (array in the order of ``refs``' ids)."""
     import contextlib
     import io
 
@@ -97,13 +100,19 @@ def caption_scores(refs: dict, hyps: dict, meteor: bool = True, tokenize: bool =
     if meteor:
         out["METEOR"] = float(meteor_scorer().compute_score(gts, res)[0])
     out["ROUGE-L"] = float(Rouge().compute_score(gts, res)[0])
-    out["CIDEr"] = float(Cider().compute_score(gts, res)[0])
+    cider, per_image = Cider().compute_score(gts, res)
+    out["CIDEr"] = float(cider)
+    if per_image_cider:
+        # the corpus CIDEr is the mean of these (the paired unit of the chapter's claims)
+        out["CIDEr per image"] = np.asarray(per_image, dtype=np.float64)
     return out
 
 
 def cider_per_caption(hyps: list[str], refs: list[list[str]]) -> np.ndarray:
-    """CIDEr of each caption against its references, with document frequencies over this batch's
-    references (pycocoevalcap's CiderScorer): the evaluation-consistent reward of Section 3.2."""
+    """CIDEr-D of each caption with document frequencies over *these* references
+    (pycocoevalcap's CiderScorer on a corpus): the test-set scorer. For a reward use ``CiderD``,
+    whose document frequencies are fixed on the training references, so that a caption's score
+    does not depend on the batch it is scored in."""
     from pycocoevalcap.cider.cider_scorer import CiderScorer
 
     if len(hyps) != len(refs):
@@ -113,3 +122,62 @@ def cider_per_caption(hyps: list[str], refs: list[list[str]]) -> np.ndarray:
         scorer += (h if h.strip() else "<empty>", list(r))
     _, scores = scorer.compute_score()
     return np.asarray(scores, dtype=np.float64)
+
+
+class CiderD:
+    """CIDEr-D (Vedantam et al. 2015: tf-idf n-gram cosine, n = 1..4, clipped counts, Gaussian
+    length penalty sigma = 6, x10) with document frequencies and the log corpus size fixed on a
+    corpus of reference sets, the training references, as SCST's reward does (Rennie et al.
+    2017). The arithmetic is pycocoevalcap's ``CiderScorer`` (a test checks that scoring the corpus
+    itself gives its numbers); only where the document frequencies come from differs, so the
+    reward of a caption is a function of the caption and its references alone."""
+
+    def __init__(self, corpus_refs: list[list[str]], n: int = 4, sigma: float = 6.0):
+        from pycocoevalcap.cider.cider_scorer import precook
+
+        if not corpus_refs:
+            raise ValueError("CiderD needs a non-empty corpus of reference sets")
+        self._precook, self.n, self.sigma = precook, n, sigma
+        self.df: dict = {}
+        for refs in corpus_refs:
+            for g in {g for r in refs for g in precook(r, n)}:
+                self.df[g] = self.df.get(g, 0.0) + 1.0
+        self.ref_len = float(np.log(float(len(corpus_refs))))
+        self._cache: dict = {}
+
+    def _vec(self, counts):
+        vec = [{} for _ in range(self.n)]
+        norm = [0.0] * self.n
+        length = 0
+        for g, tf in counts.items():
+            k = len(g) - 1
+            w = float(tf) * (self.ref_len - np.log(max(1.0, self.df.get(g, 0.0))))
+            vec[k][g] = w
+            norm[k] += w * w
+            if k == 1:  # pycocoevalcap counts bigrams as the length
+                length += tf
+        return vec, [np.sqrt(x) for x in norm], length
+
+    def _refs(self, refs) -> list:
+        key = tuple(refs)
+        if key not in self._cache:
+            self._cache[key] = [self._vec(self._precook(r, self.n)) for r in refs]
+        return self._cache[key]
+
+    def score(self, hyp: str, refs) -> float:
+        vec, norm, length = self._vec(self._precook(hyp, self.n))
+        total = np.zeros(self.n)
+        for vr, nr, lr in self._refs(refs):
+            pen = np.e ** (-(float(length - lr) ** 2) / (2 * self.sigma**2))
+            for k in range(self.n):
+                val = sum(min(w, vr[k].get(g, 0.0)) * vr[k].get(g, 0.0) for g, w in vec[k].items())
+                if norm[k] != 0 and nr[k] != 0:
+                    val /= norm[k] * nr[k]
+                total[k] += val * pen
+        return float(np.mean(total) / len(refs) * 10.0)
+
+    def __call__(self, hyps: list[str], refs: list[list[str]]) -> np.ndarray:
+        """CIDEr-D of each caption of ``hyps`` against its reference list."""
+        if len(hyps) != len(refs):
+            raise ValueError(f"{len(hyps)} captions but {len(refs)} reference lists")
+        return np.array([self.score(h, r) for h, r in zip(hyps, refs)], dtype=np.float64)

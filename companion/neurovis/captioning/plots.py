@@ -80,7 +80,13 @@ def attention_per_word(image, words: list[str], att: torch.Tensor, grid: tuple, 
 
 
 def curves(histories: dict, key: str = "val_cider", title=None, ylabel="greedy CIDEr (held-out)"):
-    """Interactive per-epoch curves of ``key`` for each run in ``histories`` ({name: history})."""
-    n = max(len(h[key]) for h in histories.values())
-    series = {name: list(h[key]) + [np.nan] * (n - len(h[key])) for name, h in histories.items()}
-    return plotting.line_figure(range(1, n + 1), series, title=title, xlabel="epoch", ylabel=ylabel)
+    """Interactive per-epoch curves of ``key`` for each run in ``histories`` ({name: history}).
+    When every history has ``start_<key>`` (an RL run's cross-entropy start), it is epoch 0."""
+    start = all(f"start_{key}" in h for h in histories.values())
+    runs = {
+        n: ([h[f"start_{key}"][0]] if start else []) + list(h[key]) for n, h in histories.items()
+    }
+    n = max(len(v) for v in runs.values())
+    series = {name: v + [np.nan] * (n - len(v)) for name, v in runs.items()}
+    x = range(0 if start else 1, n + (0 if start else 1))
+    return plotting.line_figure(x, series, title=title, xlabel="epoch", ylabel=ylabel)

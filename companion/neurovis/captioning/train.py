@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.training import TrainConfig, fit
-from .decoding import beam_search, greedy, sample
+from ..core.training import KeepBest, TrainConfig, fit
+from .decoding import beam_search, greedy, sample, value_guided_beam_search
 from .baselines import NIC, SoftAttention
 from .models import Captioner, CaptionerConfig, DoubleAttentionCaptioner, GuidedNLSTMCaptioner
-from .metrics import caption_scores, cider_per_caption
+from .metrics import caption_scores
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class TrainSettings:
     lr: float = 2e-3
     clip_grad_norm: float | None = 2.0
     seed: int = 0
+    # XE with validation: stop when validation CIDEr has not improved for this many epochs
+    patience: int | None = None
 
 
 def _loader(dataset, batch_size, seed, shuffle=True):
@@ -146,15 +148,31 @@ def xe_loss(model, feats, idx, caps, device):
 
 
 def decode_all(
-    model, feats, vocab, beam: int = 1, batch_size: int = 256, device="cpu", max_len: int = 16
+    model,
+    feats,
+    vocab,
+    beam: int = 1,
+    batch_size: int = 256,
+    device="cpu",
+    max_len: int = 16,
+    value=None,
+    lam: float = 1.0,
 ) -> list[str]:
-    """Captions (strings) for every image of ``feats``: greedy (beam=1) or beam search."""
+    """Captions (strings) for every image of ``feats``: greedy (beam=1), beam search, or with a
+    value network ``value`` value-guided beam search with weight ``lam`` on log pi."""
     model.eval()
+    if value is not None:
+        value.eval()
     out = []
     with torch.no_grad():
         for s in range(0, len(feats), batch_size):
             f = {k: v.to(device) for k, v in feats.batch(slice(s, s + batch_size)).items()}
-            seq = greedy(model, f, max_len) if beam == 1 else beam_search(model, f, beam, max_len)
+            if value is not None:
+                seq = value_guided_beam_search(model, value, f, lam, beam, max_len)
+            elif beam == 1:
+                seq = greedy(model, f, max_len)
+            else:
+                seq = beam_search(model, f, beam, max_len)
             out += [vocab.decode(r) for r in seq.cpu()]
     return out
 
@@ -168,12 +186,19 @@ def evaluate_captions(
     meteor: bool = True,
     device="cpu",
     tokenize: bool = False,
+    value=None,
+    lam: float = 1.0,
 ) -> tuple[dict, list[str]]:
-    """All metrics of ``model``'s captions (beam search) against ``refs``; returns (scores,
-    captions). ``tokenize``: PTB-tokenise first (real captions)."""
-    hyps = decode_all(model, feats, vocab, beam, device=device)
+    """All metrics of ``model``'s captions (beam search; value-guided with ``value``) against
+    ``refs``; returns (scores with "CIDEr per image", captions). ``tokenize``: PTB-tokenise first
+    (real captions)."""
+    hyps = decode_all(model, feats, vocab, beam, device=device, value=value, lam=lam)
     scores = caption_scores(
-        {i: r for i, r in enumerate(refs)}, dict(enumerate(hyps)), meteor=meteor, tokenize=tokenize
+        {i: r for i, r in enumerate(refs)},
+        dict(enumerate(hyps)),
+        meteor=meteor,
+        tokenize=tokenize,
+        per_image_cider=True,
     )
     return scores, hyps
 
@@ -189,8 +214,10 @@ def val_cider(model, feats, refs, vocab, device="cpu") -> float:
 def train_xe(
     model, feats, ids, settings: TrainSettings, device="cpu", val=None, checkpoint_path=None
 ) -> dict:
-    """Cross-entropy training on every (image, reference) pair; ``val`` = (feats, refs, vocab) adds
-    a per-epoch greedy CIDEr on held-out images to the history."""
+    """Cross-entropy training on every (image, reference) pair. ``val`` = (feats, refs, vocab) adds
+    a per-epoch greedy CIDEr on held-out images to the history, keeps the epoch with the best one
+    (``KeepBest``, early stopping after ``settings.patience`` epochs without improvement) and
+    restores its weights; ``best_epoch`` is recorded."""
     loader = _loader(caption_pairs(ids), settings.batch_size, settings.seed)
 
     def loss_fn(m, batch):
@@ -198,13 +225,11 @@ def train_xe(
         return xe_loss(m, feats, idx, caps, device)
 
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    sched = torch.optim.lr_scheduler.StepLR(
-        opt, step_size=max(1, settings.num_epochs // 2), gamma=0.5
-    )
     evaluate = (
         (lambda m: {"val_cider": val_cider(m, val[0], val[1], val[2], device)}) if val else None
     )
-    return fit(
+    keep = KeepBest(model, "val_cider", mode="max", patience=settings.patience) if val else None
+    hist = fit(
         model,
         loss_fn,
         loader,
@@ -216,9 +241,13 @@ def train_xe(
             desc="XE",
         ),
         device,
-        scheduler=sched,
         evaluate=evaluate,
+        on_epoch_end=keep,
     )
+    if keep is not None:
+        keep.restore()
+        hist["best_epoch"] = [keep.best_epoch + 1]
+    return hist
 
 
 # ------------------------------------------------------------------------------------------------
@@ -303,11 +332,25 @@ class ValueNetwork(nn.Module):
         self.lstm = nn.LSTM(embed, hidden, batch_first=True)
         self.fc = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
+    def _head(self, h, v):
+        return self.fc(torch.cat([h, v[:, None].expand(-1, h.shape[1], -1)], -1)).squeeze(-1)
+
     def forward(self, regions: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
         """Values (B, T) of the states s_t = (image, <start> x_1..x_t) for t = 0..T-1."""
         v = torch.relu(self.img(regions.mean(1)))
         h, _ = self.lstm(self.embed(prefix))
-        return self.fc(torch.cat([h, v[:, None].expand(-1, h.shape[1], -1)], -1)).squeeze(-1)
+        return self._head(h, v)
+
+    def init(self, regions: torch.Tensor) -> dict:
+        """Incremental use (value-guided decoding): the state before ``<start>`` is fed; every
+        entry has the batch first."""
+        z = regions.new_zeros(regions.shape[0], self.lstm.hidden_size)
+        return {"v": torch.relu(self.img(regions.mean(1))), "h": z, "c": z.clone()}
+
+    def step(self, tokens: torch.Tensor, state: dict):
+        """Feed one word per row; returns (v(s) after it (B,), new state)."""
+        out, (h, c) = self.lstm(self.embed(tokens)[:, None], (state["h"][None], state["c"][None]))
+        return self._head(out, state["v"])[:, 0], {"v": state["v"], "h": h[0], "c": c[0]}
 
 
 class ActorCritic(nn.Module):
@@ -318,128 +361,206 @@ class ActorCritic(nn.Module):
         self.policy, self.value = policy, value
 
 
+class GroupClippedAdam(torch.optim.Adam):
+    """Adam that clips the gradient norm of each parameter group separately (its ``clip`` key):
+    the policy's and the value network's gradients have different scales, and one shared clip would
+    let the larger one throttle the other."""
+
+    def step(self, closure=None):
+        for g in self.param_groups:
+            if g.get("clip"):
+                nn.utils.clip_grad_norm_(g["params"], g["clip"])
+        return super().step(closure)
+
+
 @dataclass(frozen=True)
 class RLSettings:
-    num_epochs: int = 3
-    # actor-critic: train the value network alone first (policy fixed)
-    critic_warmup_epochs: int = 1
-    batch_size: int = 50
-    lr: float = 2e-4  # a, the policy step of Eq. 28
+    num_epochs: int = 10
+    samples: int = 5  # captions sampled per image
+    baseline: str = "mean"  # SCST: "mean" of the other samples of the image, or "greedy"
+    critic_epochs: int = 2  # actor-critic: value network pre-trained with the policy fixed
+    batch_size: int = 50  # images per batch
+    lr: float = 5e-4  # a, the policy step of Eq. 28
     value_lr: float = 1e-3  # beta, the value step of Eq. 29
-    embed_weight: float = 0.2  # lambda of the embedding reward next to CIDEr
-    clip_grad_norm: float | None = 2.0
+    embed_weight: float = 0.2  # lambda of the embedding reward next to CIDEr-D (actor-critic)
+    clip_policy: float | None = 1.0
+    clip_value: float | None = 1.0
+    patience: int | None = 3  # stop when validation CIDEr has not improved for this many epochs
     seed: int = 0
 
 
-def _rewards(
-    tokens, refs_batch, vocab, emb: EmbeddingReward | None, regions, weight: float
-) -> torch.Tensor:
-    hyps = [vocab.decode(t) for t in tokens.cpu()]
-    r = torch.as_tensor(
-        cider_per_caption(hyps, refs_batch), dtype=torch.float32, device=tokens.device
+class Reward:
+    """r = CIDEr-D(caption; training document frequencies) + weight * r_T (Eq. 35)."""
+
+    def __init__(self, cider, vocab, embedding: EmbeddingReward | None = None, weight=0.0):
+        self.cider, self.vocab, self.embedding, self.weight = cider, vocab, embedding, weight
+
+    def __call__(self, tokens, refs_batch, regions=None) -> torch.Tensor:
+        hyps = [self.vocab.decode(t) for t in tokens.cpu()]
+        r = torch.as_tensor(self.cider(hyps, refs_batch), dtype=torch.float32, device=tokens.device)
+        if self.embedding is not None and self.weight:
+            with torch.no_grad():
+                r = r + self.weight * self.embedding(regions, tokens)
+        return r
+
+
+def _value_targets(value, regions, tokens, mask, r):
+    """Values of every state s_0..s_T of the sampled captions (the state after the last action
+    included, so that value-guided decoding can score a finished caption) and their squared error
+    to the return r."""
+    prefix = torch.cat([torch.full_like(tokens[:, :1], 1), tokens], 1)  # <start> x_1..x_T
+    values = value(regions, prefix)  # (N, T+1)
+    vmask = torch.cat([mask[:, :1], mask], 1)
+    loss = (((r[:, None] - values) ** 2) * vmask).sum() / vmask.sum()
+    return values, loss
+
+
+def _rl_batch(pol, f, rb, reward, settings, gen):
+    """Sample ``settings.samples`` captions per image in eval mode (no dropout) and reward them."""
+    n = settings.samples
+    pol.eval()
+    tokens, logp, mask = sample(pol, f, generator=gen, n=n)
+    rb_n = [r for r in rb for _ in range(n)]
+    regions = f["regions"].repeat_interleave(n, 0)
+    return tokens, logp, mask, reward(tokens, rb_n, regions), regions
+
+
+def pretrain_critic(
+    policy, value: ValueNetwork, feats, refs, reward: Reward, settings: RLSettings, device="cpu"
+) -> dict:
+    """Fit v(s_t) to the returns of captions sampled from the fixed cross-entropy policy, before
+    actor-critic starts (an untrained v makes the advantage r - v(s_t) pure noise)."""
+    gen = torch.Generator().manual_seed(settings.seed + 1)
+    loader = _loader(
+        torch.utils.data.TensorDataset(torch.arange(len(refs))), settings.batch_size, settings.seed
     )
-    if emb is not None and weight:
+    for p in policy.parameters():
+        p.requires_grad_(False)
+
+    def loss_fn(v, batch):
+        (idx,) = batch
+        f = {k: t.to(device) for k, t in feats.batch(idx).items()}
         with torch.no_grad():
-            r = r + weight * emb(regions, tokens)
-    return r
+            tokens, _, mask, r, regions = _rl_batch(
+                policy, f, [refs[i] for i in idx.tolist()], reward, settings, gen
+            )
+        _, loss = _value_targets(v, regions, tokens, mask, r)
+        return loss, {"reward": float(r.mean())}
+
+    opt = GroupClippedAdam(
+        [{"params": value.parameters(), "clip": settings.clip_value}], lr=settings.value_lr
+    )
+    try:
+        return fit(
+            value,
+            loss_fn,
+            loader,
+            opt,
+            TrainConfig(settings.critic_epochs, desc="critic"),
+            device,
+        )
+    finally:
+        for p in policy.parameters():
+            p.requires_grad_(True)
 
 
 def train_rl(
     policy,
     feats,
     refs: list[list[str]],
-    vocab,
+    reward: Reward,
     settings: RLSettings,
     method: str = "actor_critic",
-    embedding: EmbeddingReward | None = None,
+    value: ValueNetwork | None = None,
     device="cpu",
     val=None,
 ) -> dict:
-    """Fine-tune ``policy`` by RL from its cross-entropy weights.
+    """Fine-tune ``policy`` by RL from its cross-entropy weights; ``settings.samples`` captions per
+    image are sampled in eval mode and rewarded by ``reward`` (CIDEr-D with training document
+    frequencies, plus the embedding reward where its weight is set).
 
-    ``actor_critic``: sample a caption, reward r = CIDEr + lambda * r_T (Eq. 35), value v(s_t) from
-    a ValueNetwork; policy loss -sum_t (r - v(s_t)) log pi(a_t|s_t) (Eq. 27-28), value loss sum_t
-    (r - v(s_t))^2 (Eq. 29), after ``critic_warmup_epochs`` of training v alone. ``scst``: advantage
-    r(sample) - r(greedy caption), CIDEr only."""
+    ``actor_critic`` (Eq. 27-29): advantage r - v(s_t) from ``value`` (pre-trained by
+    ``pretrain_critic``, then trained alongside); policy loss -sum_t (r - v(s_t)) log pi(a_t|s_t),
+    value loss sum_t (r - v(s_t))^2. ``scst``: advantage r - b with b the mean reward of the image's
+    other samples (``baseline="mean"``) or of its greedy caption (``"greedy"``). Policy and value
+    gradients are clipped separately. ``val`` = (feats, refs, vocab) logs per epoch the greedy
+    validation CIDEr (``val_cider``) and the mean validation reward (``val_reward``), keeps the best
+    epoch by validation CIDEr (``KeepBest``; patience ``settings.patience``) and restores it; the
+    history's ``start_*`` entries are the cross-entropy model's values."""
     if method not in ("actor_critic", "scst"):
         raise ValueError(f"method must be 'actor_critic' or 'scst', got {method!r}")
-    V = (
-        ValueNetwork(
-            policy.cfg.vocab_size, policy.cfg.channels, policy.cfg.embed, policy.cfg.hidden
-        )
-        if method == "actor_critic"
-        else None
-    )
+    if method == "actor_critic" and value is None:
+        raise ValueError("actor_critic needs a value network (pre-trained by pretrain_critic)")
+    if settings.samples < 2 and method == "scst" and settings.baseline == "mean":
+        raise ValueError("the mean baseline needs at least 2 samples per image")
+    V = value if method == "actor_critic" else None
     model = ActorCritic(policy, V) if V is not None else policy
     gen = torch.Generator().manual_seed(settings.seed)
     loader = _loader(
         torch.utils.data.TensorDataset(torch.arange(len(refs))), settings.batch_size, settings.seed
     )
-    warmup_steps = settings.critic_warmup_epochs * len(loader) if V is not None else 0
-    step = {"n": 0}
+    n = settings.samples
 
     def loss_fn(m, batch):
         (idx,) = batch
-        f = {k: v.to(device) for k, v in feats.batch(idx).items()}
+        f = {k: t.to(device) for k, t in feats.batch(idx).items()}
         pol = m.policy if V is not None else m
-        tokens, logp, mask = sample(pol, f, generator=gen)
         rb = [refs[i] for i in idx.tolist()]
-        r = _rewards(
-            tokens,
-            rb,
-            vocab,
-            embedding if V is not None else None,
-            f["regions"],
-            settings.embed_weight,
-        )
+        tokens, logp, mask, r, regions = _rl_batch(pol, f, rb, reward, settings, gen)
+        logs = {"reward": float(r.mean())}
         if V is None:
-            pol.eval()
-            with torch.no_grad():
-                base = _rewards(greedy(pol, f), rb, vocab, None, None, 0.0)
-            pol.train()
+            if settings.baseline == "mean":
+                g = r.reshape(-1, n)
+                base = ((g.sum(1, keepdim=True) - g) / (n - 1)).reshape(-1)
+            else:
+                with torch.no_grad():
+                    base = reward(greedy(pol, f), rb, f["regions"]).repeat_interleave(n)
             adv = (r - base)[:, None].expand_as(logp)
-            loss = -(adv * logp * mask).sum() / mask.sum()
-            return loss, {"reward": float(r.mean())}
-        prefix = torch.cat([torch.full_like(tokens[:, :1], 1), tokens[:, :-1]], 1)
-        values = m.value(f["regions"], prefix)  # v(s_t), t = 0..T-1
-        adv = (r[:, None] - values).detach()  # delta (Eq. 28)
+            return -(adv * logp * mask).sum() / mask.sum(), logs
+        values, val_loss = _value_targets(m.value, regions, tokens, mask, r)
+        adv = (r[:, None] - values[:, :-1]).detach()  # delta (Eq. 28), v(s_t) before action t
         pol_loss = -(adv * logp * mask).sum() / mask.sum()
-        val_loss = (((r[:, None] - values) ** 2) * mask).sum() / mask.sum()  # Eq. 29
-        step["n"] += 1
-        # critic warm-up: an untrained v(s_t) makes delta = r, pure noise
-        if step["n"] <= warmup_steps:
-            pol_loss = 0.0 * pol_loss
-        return pol_loss + val_loss, {
-            "reward": float(r.mean()),
-            "value_loss": float(val_loss.detach()),
-        }
+        return pol_loss + val_loss, logs | {"value_loss": float(val_loss.detach())}
 
-    groups = [{"params": policy.parameters(), "lr": settings.lr}]
+    groups = [
+        {"params": list(policy.parameters()), "lr": settings.lr, "clip": settings.clip_policy}
+    ]
     if V is not None:
-        groups.append({"params": V.parameters(), "lr": settings.value_lr})
-    opt = torch.optim.Adam(groups)
-    evaluate = (
-        (
-            lambda m: {
-                "val_cider": val_cider(
-                    m.policy if V is not None else m, val[0], val[1], val[2], device
-                )
-            }
+        groups.append(
+            {"params": list(V.parameters()), "lr": settings.value_lr, "clip": settings.clip_value}
         )
-        if val
-        else None
-    )
+    opt = GroupClippedAdam(groups)
+    evaluate, keep, start = None, None, {}
+    if val:
+        vf, vrefs, vocab = val
+
+        def evaluate(m):
+            pol = m.policy if V is not None else m
+            hyps = decode_all(pol, vf, vocab, 1, device=device)
+            cider = caption_scores(dict(enumerate(vrefs)), dict(enumerate(hyps)), meteor=False)
+            toks = torch.tensor([vocab.encode(h)[1:] for h in hyps])
+            rv = reward(toks.to(device), vrefs, vf.regions.to(device))
+            return {"val_cider": cider["CIDEr"], "val_reward": float(rv.mean())}
+
+        policy.eval()
+        with torch.no_grad():
+            start = {f"start_{k}": [v] for k, v in evaluate(model).items()}
+        keep = KeepBest(model, "val_cider", mode="max", patience=settings.patience)
     hist = fit(
         model,
         loss_fn,
         loader,
         opt,
-        TrainConfig(settings.num_epochs, clip_grad_norm=settings.clip_grad_norm, desc=method),
+        TrainConfig(settings.num_epochs, clip_grad_norm=None, desc=method),
         device,
         evaluate=evaluate,
+        on_epoch_end=keep,
     )
+    if keep is not None:
+        keep.restore()
+        hist["best_epoch"] = [keep.best_epoch + 1]
     policy.eval()
-    return hist
+    return hist | start
 
 
 # ------------------------------------------------------------------------------------------------
@@ -459,17 +580,25 @@ def build_captioner(kind: str, cfg: CaptionerConfig) -> Captioner:
 
 
 def train_captioners(
-    kinds: dict, cfg, feats, ids, settings: TrainSettings, word_vectors, val=None, device="cpu"
+    kinds: dict, cfg, feats, ids, settings, word_vectors, val=None, device="cpu"
 ) -> tuple[dict, dict]:
     """Train one captioner per {name: kind} with cross-entropy from the same seed and word vectors;
-    returns ({name: model}, {name: history}). Prints one line per model."""
+    ``settings``: one ``TrainSettings`` or {name: TrainSettings} (learning rates tuned per model).
+    Returns ({name: model}, {name: history}). Prints one line per model."""
     models, hists = {}, {}
     for name, kind in kinds.items():
-        torch.manual_seed(settings.seed)
+        st = settings[name] if isinstance(settings, dict) else settings
+        torch.manual_seed(st.seed)
         m = build_captioner(kind, cfg).load_word_vectors(word_vectors)
-        hists[name] = train_xe(m, feats, ids, settings, device, val)
+        hists[name] = train_xe(m, feats, ids, st, device, val)
         models[name] = m.eval()
-        extra = f", held-out greedy CIDEr {hists[name]['val_cider'][-1]:.3f}" if val else ""
+        h = hists[name]
+        extra = (
+            f", best validation greedy CIDEr {max(h['val_cider']):.3f} at epoch "
+            f"{h['best_epoch'][0]} of {len(h['val_cider'])}"
+            if val
+            else ""
+        )
         print(f"{name}: final train loss {hists[name]['loss'][-1]:.3f}{extra}")
     return models, hists
 
@@ -483,14 +612,16 @@ def score_models(
     meteor: bool = True,
     device="cpu",
     tokenize=False,
+    per_image: bool = False,
 ):
     """Beam-search captions of every model on ``feats`` and their scores: (DataFrame, {name:
-    captions})."""
+    captions}), and with ``per_image`` also {name: per-image CIDEr array}."""
     import pandas as pd
 
-    rows, caps = {}, {}
+    rows, caps, items = {}, {}, {}
     for name, m in models.items():
         rows[name], caps[name] = evaluate_captions(
             m, feats, refs, vocab, beam, meteor, device, tokenize
         )
-    return pd.DataFrame(rows).T, caps
+        items[name] = rows[name].pop("CIDEr per image")
+    return (pd.DataFrame(rows).T, caps, items) if per_image else (pd.DataFrame(rows).T, caps)
