@@ -477,17 +477,14 @@ if scale == "small":
     )
 
 # %% [markdown]
-# **What the committed reference run says** (five seeds, the verdicts in the table above; its
-# notebook is `book/runs/reference/06_trucks.ipynb`). A second photo helps: the same trained
-# network is reliably better on both photos than on the frontal photo alone. With 4 training sets
-# per model the pre-trained improved MMAL-Net is already well above chance, though far below the
-# paper's 85 % at 20 sets. The architecture's own claims do not hold up at this scale: like for
-# like on both photos, MMAL-Net is not beaten (its point estimate is ahead of ours; inconclusive);
-# APPM's crops cannot be told from random crops of the same count and sizes, and the part branch's
-# gain lies inside its noise. The pre-training substitute is *contradicted*: 927 photos of other
-# pickups and vans, pre-trained as briefly as the models are fine-tuned, make a worse start than
-# random weights — a negative result about this substitute, not about the paper's ImageNet
-# initialisation, which it cannot stand in for.
+# **Reading the reference verdicts** (the table above; the run is
+# `book/runs/reference/06_trucks.ipynb`). "Two views beat one" compares the same trained network on
+# both photos and on the frontal photo alone. The few-shot claim asks whether 4 training sets per
+# model already lift accuracy well above chance; the paper's 85 % is at 20 sets. The pre-training
+# substitute (927 photos of other pickups and vans, pre-trained as briefly as the models are
+# fine-tuned) is not ImageNet initialisation: whatever its verdict, it says nothing about the
+# paper's pre-trained weights. APPM is tested against random crops of the same count and sizes,
+# so that claim is about where the windows go, not about having extra crops.
 
 # %% [markdown]
 # ### Test accuracy, every model and control
