@@ -2,7 +2,7 @@
 Faster R-CNN configured as the paper, a generated RPC-like checkout set, COCO AP and RPC's checkout
 metrics (cAcc, ACD, mCCD, mCIoU)."""
 
-from .products import Product, catalogue, render_upright, view, VIEWS
+from .products import Product, catalogue, render_upright, render_at_elevation, view, VIEWS
 from .data import (
     LEVELS,
     CLUTTER,
@@ -16,6 +16,10 @@ from .data import (
     load_coco_json,
     load_rpc,
     copy_paste,
+    cut_out,
+    tray,
+    hand,
+    HANDS,
 )
 from .detector import (
     DetectorConfig,
@@ -43,6 +47,9 @@ from .evaluate import (
     images_per_second,
     baseline_images_per_second,
     level_ids,
+    checkout_correct,
+    class_agnostic_ap,
+    rpn_recall,
 )
 
 __all__ = [n for n in dir() if not n.startswith("_")]

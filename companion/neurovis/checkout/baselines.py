@@ -33,12 +33,12 @@ def colour_histogram(image: np.ndarray, mask: np.ndarray, bins=(12, 3, 3)) -> np
 class ColourBlobDetector:
     """Blobs of foreground colour, classified by k-NN on colour histograms (scikit-learn)."""
 
-    def __init__(self, k: int = 5, min_area: int = 40):
-        self.k, self.min_area = k, min_area
+    def __init__(self, k: int = 5, min_area: int = 40, sat: float = 0.25, dark: float = 0.6):
+        self.k, self.min_area, self.sat, self.dark = k, min_area, sat, dark
         self.knn = None
 
     def _blobs(self, image):
-        fg = foreground(image)
+        fg = foreground(image, self.sat, self.dark)
         for r in regionprops(label(fg)):
             if r.area >= self.min_area:
                 y0, x0, y1, x1 = r.bbox

@@ -24,6 +24,14 @@ LEVELS = ("easy", "medium", "hard")
 # clutter levels: (min, max) products per tray image and the largest fraction of any product that
 # later products may hide (easy: none touch)
 CLUTTER = {"easy": ((2, 3), 0.0), "medium": ((4, 5), 0.15), "hard": ((6, 8), 0.4)}
+# chance that a customer's hand reaches into the tray image (RPC's "obscured by obstacles (such as
+# hands)", Section 1); a hand may hide up to HAND_HIDES of any product
+HANDS = {"easy": 0.3, "medium": 0.5, "hard": 0.7}
+HAND_HIDES = 0.5
+# checkout poses seen by the overhead camera: lying on the back (the label seen almost square-on,
+# elevation 0-25 degrees) or standing (the top seen from above, 65-90 degrees)
+P_LYING = 0.7
+SKIN = ((224, 172, 140), (198, 134, 96), (141, 85, 36), (250, 214, 170), (120, 72, 40))
 
 RPC_HOW = (
     "RPC (Wei et al. 2019, https://rpc-dataset.github.io/), e.g. from Kaggle "
@@ -31,28 +39,101 @@ RPC_HOW = (
     "instances_{train,val,test}2019.json and the folders train2019/, val2019/, test2019/."
 )
 
+TEXTURES = ("wood", "fabric", "speckle", "plain")
+
+
+def _smooth_noise(size: int, rng: np.random.Generator, cells: int) -> np.ndarray:
+    """(size, size) float field of unit-ish amplitude, smooth on the scale size / cells."""
+    g = rng.normal(0, 1, (cells + 1, cells + 1)).astype(np.float32)
+    return cv2.resize(g, (size, size), interpolation=cv2.INTER_CUBIC)
+
 
 def tray(size: int, rng: np.random.Generator, noise: float = 0.0) -> np.ndarray:
-    """An empty checkout tray seen from above: a light board with soft shading (and sensor noise of
-    std ``noise``; the generator adds it after downscaling, where it is cheaper)."""
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    g = 222 + 14 * np.sin(2 * np.pi * (xx * rng.uniform(0.3, 0.8) + rng.uniform())) * yy
-    img = np.repeat(g[..., None], 3, axis=2) + np.array([0, 2, -4])
+    """An empty checkout tray seen from above: a surface of random low-saturation colour (light to
+    dark), with a wood, fabric, speckle or plain texture and an uneven light (and sensor noise of std
+    ``noise``; the generator adds it after downscaling, where it is cheaper)."""
+    kind = TEXTURES[int(rng.integers(len(TEXTURES)))]
+    hsv = np.array(
+        [[[rng.uniform(0, 180), rng.uniform(0, 0.22) * 255, rng.uniform(0.38, 0.92) * 255]]],
+        np.float32,
+    )
+    base = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    if kind == "wood":
+        a = rng.uniform(0, np.pi)
+        u = xx * np.cos(a) + yy * np.sin(a)
+        t = np.sin(2 * np.pi * (rng.uniform(8, 20) * u + 1.5 * _smooth_noise(size, rng, 4)))
+        tex = 0.10 * t + 0.04 * _smooth_noise(size, rng, 40)
+    elif kind == "fabric":
+        p = rng.uniform(5, 11)
+        px = np.arange(size, dtype=np.float32)
+        tex = 0.07 * np.sin(2 * np.pi * px / p)[None, :] * np.sin(2 * np.pi * px / p)[:, None]
+        tex = tex + 0.03 * _smooth_noise(size, rng, 60)
+    elif kind == "speckle":
+        tex = 0.09 * _smooth_noise(size, rng, 90) + 0.05 * _smooth_noise(size, rng, 10)
+    else:
+        tex = 0.03 * _smooth_noise(size, rng, 6)
+    a = rng.uniform(0, 2 * np.pi)
+    light = 1 + rng.uniform(0.05, 0.22) * ((xx - 0.5) * np.cos(a) + (yy - 0.5) * np.sin(a))
+    img = base[None, None] * ((1 + tex) * light)[..., None]
     if noise > 0:
         img = img + rng.normal(0, noise, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def _cast_shadow(img: np.ndarray, full: np.ndarray, size: int, rng: np.random.Generator):
+    """Darken ``img`` under the product mask ``full`` shifted away from the light, softly."""
+    off = max(int(round(size * rng.uniform(0.006, 0.016))), 1)
+    m = np.roll(np.roll(full.astype(np.float32), off, 0), off, 1)
+    k = 2 * max(size // 90, 1) + 1
+    m = cv2.GaussianBlur(m, (k, k), 0)
+    img[:] = np.clip(img * (1 - 0.45 * m)[..., None], 0, 255).astype(np.uint8)
+
+
+def hand(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A customer's hand reaching in from a random edge: (size, size, 3) uint8 image and bool mask
+    (forearm, palm, four fingers and a thumb; skin tone and shading random)."""
+    mask = np.zeros((size, size), np.uint8)
+    edge = int(rng.integers(4))
+    t = rng.uniform(0.2, 0.8) * size
+    start = [(t, -0.1 * size), (size * 1.1, t), (t, size * 1.1), (-0.1 * size, t)][edge]
+    inward = np.array([(0, 1), (-1, 0), (0, -1), (1, 0)][edge], float)
+    ang = rng.uniform(-0.5, 0.5)
+    c, s = np.cos(ang), np.sin(ang)
+    d = np.array([c * inward[0] - s * inward[1], s * inward[0] + c * inward[1]])
+    reach = rng.uniform(0.3, 0.5) * size
+    palm = np.array(start) + d * reach
+    r = size * rng.uniform(0.065, 0.085)
+    arm = max(int(1.5 * r), 2)
+    cv2.line(mask, tuple(np.int32(start)), tuple(np.int32(palm)), 1, arm)
+    ca = np.degrees(np.arctan2(d[1], d[0]))
+    cv2.ellipse(mask, tuple(np.int32(palm)), (int(1.1 * r), int(0.95 * r)), ca, 0, 360, 1, -1)
+    side = np.array([-d[1], d[0]])
+    for k, off in enumerate((-0.75, -0.25, 0.25, 0.75)):
+        base = palm + d * 0.8 * r + side * off * r
+        tip = base + d * r * rng.uniform(1.1, 1.5) * (0.85 if k in (0, 3) else 1.0)
+        cv2.line(mask, tuple(np.int32(base)), tuple(np.int32(tip)), 1, max(int(0.38 * r), 2))
+    thumb = palm + side * 1.0 * r * rng.choice([-1, 1])
+    cv2.line(
+        mask, tuple(np.int32(palm)), tuple(np.int32(thumb + d * 0.6 * r)), 1, max(int(0.42 * r), 2)
+    )
+    tone = np.array(SKIN[int(rng.integers(len(SKIN)))], np.float32) * rng.uniform(0.85, 1.1)
+    shade = 1 + 0.12 * _smooth_noise(size, rng, 8)
+    img = np.clip(tone[None, None] * shade[..., None], 0, 255).astype(np.uint8)
+    return img, mask.astype(bool)
+
+
 @dataclass
 class Scene:
     """One rendered camera image with its instances (category ids, [x, y, w, h] boxes, amodal
-    masks)."""
+    masks, visible fractions) and whether a hand is in it."""
 
     image: np.ndarray
     category_ids: list
     boxes: list
     masks: list = field(repr=False)
     visible: list
+    hand: bool = False
 
 
 def render_scene(
@@ -63,13 +144,17 @@ def render_scene(
     camera: str = "top",
     count: int | None = None,
     max_hidden: float | None = None,
+    hands: bool = True,
 ) -> Scene:
-    """A tray image of ``size`` x ``size`` camera pixels.
+    """A tray image of ``size`` x ``size`` camera pixels on a random textured tray (``tray``), every
+    product casting a soft shadow.
 
-    ``level=None``: one product (uniform class), seen from ``camera``, at a random place: RPC's
-    single-product training images. ``level`` in LEVELS: a checkout image, products seen from above,
-    random rotations, count and overlap from CLUTTER (later products may hide up to ``max_hidden``
-    of earlier ones). Boxes are tight around each product's full (amodal) mask, as RPC annotates.
+    ``level=None``: one product (uniform class) standing on the tray, seen by RPC's camera
+    ``camera`` (a key of VIEWS) from any side: RPC's single-product training images. ``level`` in
+    LEVELS: a checkout image seen from above, products lying (P_LYING) or standing, random
+    rotations, count and overlap from CLUTTER (later products may hide up to ``max_hidden`` of
+    earlier ones), and with chance HANDS[level] a hand reaching in (``hands=False``: never). Boxes
+    are tight around each product's full (amodal) mask, as RPC annotates; hands are not annotated.
     Product sizes are given for a 448-px camera and scale with ``size``.
     """
     if level is None:
@@ -86,10 +171,15 @@ def render_scene(
     cats, boxes, masks, areas = [], [], [], []
     for _ in range(n):
         p = products[int(rng.integers(len(products)))]
+        if level is None:
+            elevation = VIEWS[camera]
+        else:
+            lying = rng.random() < P_LYING
+            elevation = rng.uniform(0, 25) if lying else rng.uniform(65, 90)
         sprite, m = view(
             p,
             rng,
-            camera=camera,
+            camera=float(elevation),
             scale=float(rng.uniform(0.88, 1.12)) * size / 448,
             shade=float(rng.uniform(0.8, 1.1)),
         )
@@ -111,14 +201,26 @@ def render_scene(
             continue  # no room left on the tray for this product
         full = np.zeros((size, size), bool)
         full[y : y + h, x : x + w] = m
+        _cast_shadow(img, full, size, rng)
         img[full] = sprite[m]
         owner[full] = len(cats)
         cats.append(p.category_id)
         boxes.append([x, y, w, h])
         masks.append(full)
         areas.append(int(m.sum()))
+    with_hand = False
+    if level is not None and hands and cats and rng.random() < HANDS[level]:
+        for _try in range(10):
+            himg, hm = hand(size, rng)
+            lost = [((owner == i) & hm).sum() / a for i, a in enumerate(areas)]
+            if max(lost) <= HAND_HIDES:
+                _cast_shadow(img, hm, size, rng)
+                img[hm] = himg[hm]
+                owner[hm] = -2
+                with_hand = True
+                break
     visible = [float((owner == i).sum() / a) for i, a in enumerate(areas)]
-    return Scene(img, cats, boxes, masks, visible)
+    return Scene(img, cats, boxes, masks, visible, with_hand)
 
 
 @dataclass
@@ -258,6 +360,7 @@ def generate(
         }
         if level is not None:
             entry["level"] = level
+            entry["hand"] = sc.hand
         else:
             entry["camera"] = cam
         images.append(entry)
@@ -408,83 +511,108 @@ def load_rpc(
     return CheckoutSet(files, sub, float(factor), img_size, f"RPC {split}")
 
 
+def cut_out(image: np.ndarray, box, iterations: int = 3) -> np.ndarray | None:
+    """The product's pixels inside its box ``box`` (x0 y0 x1 y1, network pixels) of a single-product
+    training image, by GrabCut (``cv2.grabCut``, initialised by the box, as one would cut RPC's
+    photos, which come with boxes only). Returns the (h, w) bool mask of the box crop, or None when
+    GrabCut keeps fewer than 8 pixels."""
+    H, W = image.shape[:2]
+    x0, y0, x1, y1 = np.round(box).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return None
+    mask = np.zeros((H, W), np.uint8)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    rect = (max(x0 - 1, 0), max(y0 - 1, 0), min(x1 + 1, W) - max(x0 - 1, 0), min(y1 + 1, H) -
+            max(y0 - 1, 0))  # fmt: skip
+    cv2.setRNGSeed(0)
+    cv2.grabCut(np.ascontiguousarray(image[..., ::-1]), mask, rect, bgd, fgd, iterations,
+                cv2.GC_INIT_WITH_RECT)  # fmt: skip
+    m = np.isin(mask[y0:y1, x0:x1], (cv2.GC_FGD, cv2.GC_PR_FGD))
+    return m if m.sum() >= 8 else None
+
+
 def copy_paste(
     train_set: CheckoutSet,
-    n_images: int,
     seed: int = 0,
-    count=(2, 8),
-    max_hidden: float = 0.4,
-    fg_threshold: float = 40.0,
+    count=(2, 6),
+    max_hidden: float = 0.25,
 ) -> CheckoutSet:
     """Synthesised checkout trays made only from the single-product training images (the remedy of
-    RPC's authors, Wei et al. 2019, not of this paper): each product is cut out of its training
-    image (the convex hull of the pixels unlike the empty tray inside its box), pasted at a random
-    place, flipped at random, up to ``max_hidden`` of earlier products covered. The empty tray is
-    the per-pixel median of the training images (products sit at random places, so the median is the
-    background).
-    """
-    from skimage.morphology import convex_hull_image
+    RPC's authors, Wei et al. 2019, not of this paper), *matched* to the training set: every
+    training product appears exactly once, so the trays hold the same product instances as the
+    single-product set (only their arrangement differs).
 
+    The training images are shuffled and cut into groups of ``count`` (uniform, a priori: not the
+    test levels' counts); the first image of a group is the tray (its product stays where it is),
+    the others' products are cut out (``cut_out``, GrabCut from the box) and pasted at random places,
+    hiding at most ``max_hidden`` of any product already there (fixed a priori, below the hard
+    level's 0.4). A product that finds no room is pasted on the next tray instead.
+    """
     if not isinstance(train_set.images, np.ndarray):
         raise ValueError(
             "copy_paste needs an in-memory training set (generated, or load it into memory first)"
         )
+    if not 1 <= count[0] <= count[1]:
+        raise ValueError(f"count must be (min, max) with 1 <= min <= max, got {count}")
     rng = np.random.default_rng([seed, 7])
-    background = np.median(train_set.images[: min(len(train_set), 200)], axis=0).astype(np.float32)
-    S = train_set.img_size
-    cuts = []
+    S, f = train_set.img_size, train_set.factor
+    cuts = {}
     for i in range(len(train_set)):
         t = train_set.target(i)
-        x0, y0, x1, y1 = np.round(t["boxes"][0]).astype(int)
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, S), min(y1, S)
-        crop = train_set.images[i, y0:y1, x0:x1].astype(np.float32)
-        m = np.abs(crop - background[y0:y1, x0:x1]).max(-1) > fg_threshold
-        if m.sum() >= 8:
-            m = convex_hull_image(m)  # products are (nearly) convex: close white label bands
-            cuts.append((crop, m, int(t["labels"][0])))
+        m = cut_out(train_set.images[i], t["boxes"][0])
+        if m is not None:
+            x0, y0 = np.maximum(np.round(t["boxes"][0][:2]).astype(int), 0)
+            crop = train_set.images[i, y0 : y0 + m.shape[0], x0 : x0 + m.shape[1]]
+            cuts[i] = (crop, m, int(t["labels"][0]))
+    order = list(rng.permutation(len(train_set)))
     imgs, images, anns = [], [], []
-    for k in range(n_images):
-        img = background.copy()
+    while order:
+        n = int(rng.integers(count[0], count[1] + 1))
+        base, rest = order[0], order[1:n]
+        order = order[n:]
+        img = train_set.images[base].copy()
         owner = np.full((S, S), -1, np.int32)
-        areas, n = [], int(rng.integers(count[0], count[1] + 1))
-        for _ in range(n):
-            crop, m, c = cuts[int(rng.integers(len(cuts)))]
-            if rng.random() < 0.5:
-                crop, m = crop[:, ::-1], m[:, ::-1]
-            if rng.random() < 0.5:
-                crop, m = crop[::-1], m[::-1]
+        k = len(images) + 1
+        tb = train_set.target(base)
+        x0, y0, x1, y1 = tb["boxes"][0]
+        anns.append(_ann(len(anns) + 1, k, int(tb["labels"][0]), [x0, y0, x1 - x0, y1 - y0], f))
+        areas = [float((x1 - x0) * (y1 - y0))]
+        bx = np.round(tb["boxes"][0]).astype(int)
+        owner[max(bx[1], 0) : bx[3], max(bx[0], 0) : bx[2]] = 0
+        left = []
+        for j in rest:
+            if j not in cuts:
+                continue
+            crop, m, c = cuts[j]
             h, w = m.shape
+            if h >= S or w >= S:
+                continue
             for _try in range(30):
                 y, x = int(rng.integers(0, S - h + 1)), int(rng.integers(0, S - w + 1))
                 under = owner[y : y + h, x : x + w][m]
                 if all(
-                    (owner == j).sum() - (under == j).sum() >= (1 - max_hidden) * areas[j]
-                    for j in np.unique(under[under >= 0])
+                    (owner == o).sum() - (under == o).sum() >= (1 - max_hidden) * areas[o]
+                    for o in np.unique(under[under >= 0])
                 ):
                     break
             else:
+                left.append(j)
                 continue
             img[y : y + h, x : x + w][m] = crop[m]
             owner[y : y + h, x : x + w][m] = len(areas)
-            areas.append(int(m.sum()))
-            f = train_set.factor
-            anns.append(
-                {
-                    "id": len(anns) + 1,
-                    "image_id": k + 1,
-                    "category_id": c,
-                    "bbox": [x * f, y * f, w * f, h * f],
-                    "area": float(w * h * f * f),
-                    "iscrowd": 0,
-                }
-            )
-        imgs.append(np.clip(img, 0, 255).astype(np.uint8))
+            areas.append(float(m.sum()))
+            ys, xs = np.nonzero(m)
+            bb = [x + xs.min(), y + ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+            anns.append(_ann(len(anns) + 1, k, c, bb, f))
+        order = left + order  # no room: they start the next tray
+        imgs.append(img)
         images.append(
             {
-                "id": k + 1,
-                "file_name": f"copy_paste_{k + 1:05d}.png",
-                "width": S * train_set.factor,
-                "height": S * train_set.factor,
+                "id": k,
+                "file_name": f"copy_paste_{k:05d}.png",
+                "width": S * f,
+                "height": S * f,
                 "level": "synthesised",
             }
         )
@@ -495,4 +623,17 @@ def copy_paste(
         "categories": train_set.coco["categories"],
     }
     validate_coco(coco, "copy-paste trays")
-    return CheckoutSet(np.stack(imgs), coco, train_set.factor, S, "copy-paste trays")
+    return CheckoutSet(np.stack(imgs), coco, f, S, "copy-paste trays")
+
+
+def _ann(aid: int, image_id: int, category_id: int, box, factor: float) -> dict:
+    """A COCO annotation in camera pixels from a network-pixel [x, y, w, h] box."""
+    b = [float(v) * factor for v in box]
+    return {
+        "id": aid,
+        "image_id": image_id,
+        "category_id": int(category_id),
+        "bbox": b,
+        "area": b[2] * b[3],
+        "iscrowd": 0,
+    }

@@ -87,3 +87,63 @@ def baseline_images_per_second(baseline, data, n_images: int = 16, repeats: int 
     sub = data.subset(first=n_images)
     t = timing.measure(baseline.predict, sub, warmup=1, repeats=repeats)
     return len(sub) / t.median
+
+
+def checkout_correct(data, dets: list[dict], threshold: float) -> np.ndarray:
+    """(N,) float: 1 where the bill of image i is exactly right at ``threshold`` (the per-image
+    terms of cAcc, so that a claim on cAcc can be bootstrapped over test trays)."""
+    P = count_table(dets, data.ids, data.num_classes, threshold)
+    return (np.abs(P - data.counts()).sum(1) == 0).astype(float)
+
+
+def class_agnostic_ap(data, dets: list[dict], levels=("easy", "medium", "hard")) -> pd.DataFrame:
+    """``ap_by_level`` with every class merged into one "product": localisation alone. The gap to
+    the class-aware AP is what naming the products costs."""
+    coco = {
+        **data.coco,
+        "annotations": [{**a, "category_id": 1} for a in data.coco["annotations"]],
+        "categories": [{"id": 1, "name": "product", "supercategory": "product"}],
+    }
+    one = [{**d, "category_id": 1} for d in dets]
+    rows = {"all": coco_evaluate(coco, one)}
+    for lv in levels:
+        rows[lv] = coco_evaluate(coco, one, level_ids(data, lv))
+    return pd.DataFrame(rows).T
+
+
+@torch.no_grad()
+def rpn_recall(
+    model, data, device, iou: float = 0.5, levels=("easy", "medium", "hard"), batch_size: int = 8
+) -> pd.Series:
+    """Recall of the region proposal network (Section 3.3.1): the fraction of ground-truth products
+    covered by at least one of the RPN's test-time proposals with IoU >= ``iou``, per clutter level
+    and over all images. It separates "the proposals miss the product" from "the head misnames or
+    rejects it"."""
+    from torchvision.ops import box_iou
+
+    from .detector import make_loader
+
+    model.eval().to(device)
+    hits: dict = {}
+    r = 0
+    for imgs, tgts in make_loader(data, batch_size, 0, shuffle=False):
+        images, _ = model.transform([im.to(device) for im in imgs])
+        feats = model.backbone(images.tensors)
+        if isinstance(feats, torch.Tensor):
+            feats = {"0": feats}
+        props, _ = model.rpn(images, feats)
+        for p, t, im, size in zip(props, tgts, imgs, images.image_sizes):
+            sy, sx = im.shape[-2] / size[0], im.shape[-1] / size[1]
+            p = p.cpu() * torch.tensor([sx, sy, sx, sy])
+            g = t["boxes"]
+            ok = (
+                (box_iou(g, p).max(1).values >= iou).numpy()
+                if len(p) and len(g)
+                else np.zeros(len(g), bool)
+            )
+            hits.setdefault(data.levels[r], []).extend(ok.tolist())
+            r += 1
+    allv = [v for lv in hits for v in hits[lv]]
+    out = {"all": float(np.mean(allv)) if allv else float("nan")}
+    out |= {lv: float(np.mean(hits[lv])) if hits.get(lv) else float("nan") for lv in levels}
+    return pd.Series(out, name=f"RPN recall@{iou}")

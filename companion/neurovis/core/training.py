@@ -184,6 +184,7 @@ def fit(
     scheduler=None,
     evaluate: Callable | None = None,
     on_epoch_end: Callable | None = None,
+    step_scheduler=None,
 ) -> dict:
     """Train ``model`` and return its history ``{"loss": [...], <eval metrics>: [...]}``.
 
@@ -192,7 +193,8 @@ def fit(
     on_epoch_end(epoch, history) is called after the checkpoint is written (it may raise to stop;
     ``StopTraining`` ends training normally, with ``history["stopped"] = [epoch, reason]``, e.g.
     from ``KeepBest`` with patience).
-    ``scheduler`` steps once per epoch. With ``config.checkpoint_path`` set and a checkpoint there,
+    ``scheduler`` steps once per epoch, ``step_scheduler`` after every optimiser step (e.g. a
+    warmup). With ``config.checkpoint_path`` set and a checkpoint there,
     training resumes after the last finished epoch with weights, optimiser, scheduler, AMP scaler
     and RNG states restored, so a resumed run matches an uninterrupted one.
     """
@@ -219,6 +221,8 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:
             scheduler.load_state_dict(state["scheduler"])
+        if step_scheduler is not None and state.get("step_scheduler") is not None:
+            step_scheduler.load_state_dict(state["step_scheduler"])
         scaler.load_state_dict(state["scaler"])
         history = state["history"]
         start_epoch = state["epoch"] + 1
@@ -253,6 +257,8 @@ def fit(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
             scaler.step(optimizer)
             scaler.update()
+            if step_scheduler is not None:
+                step_scheduler.step()
             total += loss.item()
             count += 1
             for k, v in extra.items():
@@ -276,6 +282,7 @@ def fit(
                 model=_unwrap(model).state_dict(),
                 optimizer=optimizer.state_dict(),
                 scheduler=scheduler.state_dict() if scheduler is not None else None,
+                step_scheduler=step_scheduler.state_dict() if step_scheduler is not None else None,
                 scaler=scaler.state_dict(),
                 history=history,
                 epoch=epoch,
