@@ -203,8 +203,11 @@ class CheckoutSet:
     def fill_cache(self, threads: int = 1) -> int:
         """Decode, downscale and cache every image not cached yet (``threads`` > 1: a thread pool;
         OpenCV releases the GIL while decoding). Returns how many images were written."""
-        if self.cache_dir is None:
-            raise ValueError(f"{self.name}: fill_cache needs a cache_dir (load_rpc(cache_dir=...))")
+        if self.cache_dir is None or isinstance(self.images, np.ndarray):
+            raise ValueError(
+                f"{self.name}: fill_cache needs image files and a cache_dir "
+                "(load_rpc(..., cache_dir=...))"
+            )
         todo = [i for i in range(len(self)) if not self._cache_path(i).is_file()]
 
         def one(i):
