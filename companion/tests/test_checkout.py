@@ -380,3 +380,195 @@ def test_fit_trains_the_detector_for_an_epoch_and_records_validation_ap():
     assert len(hist["loss"]) == 1 and np.isfinite(hist["loss"][0])
     assert {"loss_objectness", "loss_classifier", "val_ap", "val_ap50", "val_ap75"} <= set(hist)
     assert 0.0 <= hist["val_ap50"][0] <= 1.0
+
+
+# ------------------------------------------- the paper path: backbone, loader, RPC cache, resume
+def test_paper_backbone_is_resnet50_with_frozen_batchnorm_stem_and_layer1():
+    from torch import nn
+    from torchvision.ops import FrozenBatchNorm2d
+
+    torch.manual_seed(0)
+    m = build_detector(DetectorConfig.paper(num_classes=5, pretrained_backbone=False)).train()
+    bb = m.backbone
+    assert not any(isinstance(x, nn.BatchNorm2d) for x in bb.modules())
+    assert sum(isinstance(x, FrozenBatchNorm2d) for x in bb.modules()) == 53  # 1 + 16 x 3 + 4
+    conv1, layer1, later = bb[0], bb[4], (bb[5], bb[6], bb[7])
+    assert not any(p.requires_grad for mod in (conv1, layer1) for p in mod.parameters())
+    assert all(p.requires_grad for mod in later for p in mod.parameters())
+    g = torch.Generator().manual_seed(0)
+    images = [torch.rand(3, 448, 448, generator=g) for _ in range(2)]
+    targets = [
+        {"boxes": torch.tensor([[40.0, 60.0, 200.0, 260.0]]), "labels": torch.tensor([1])},
+        {
+            "boxes": torch.tensor([[10.0, 10.0, 150.0, 120.0], [220.0, 200.0, 430.0, 440.0]]),
+            "labels": torch.tensor([2, 5]),
+        },
+    ]
+    feats = {}
+    bb.register_forward_hook(lambda mod, inp, out: feats.setdefault("map", out))
+    losses = m(images, targets)
+    assert feats["map"].shape == (2, 2048, 14, 14)  # 448 / 32: the paper's 14x14 feature map
+    assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert bb[0].weight.grad is None and bb[4][0].conv1.weight.grad is None
+    assert bb[5][0].conv1.weight.grad is not None and bb[7][-1].conv3.weight.grad.abs().sum() > 0
+
+
+def test_trainable_layers_is_checked_and_counts_from_the_top():
+    from neurovis.checkout.detector import resnet50_trunk
+
+    with torch.device("meta"):
+        t5 = resnet50_trunk(trainable_layers=5)
+        t0 = resnet50_trunk(trainable_layers=0)
+    assert all(p.requires_grad for p in t5.parameters())
+    assert not any(p.requires_grad for p in t0.parameters())
+    with pytest.raises(ValueError, match="trainable_layers"):
+        resnet50_trunk(trainable_layers=6)
+
+
+def _write_rpc_train(root, boxes=((40, 60, 60, 80), (20, 30, 50, 40))):
+    """RPC's train split as published: single-product images, JSON images WITHOUT 'level'."""
+    (root / "train2019").mkdir(parents=True, exist_ok=True)
+    images, anns = [], []
+    for k, ((w, h), box) in enumerate(zip([(200, 200), (210, 190)], boxes), start=1):
+        img = np.full((h, w, 3), 230, np.uint8)
+        cv2.rectangle(img, (40, 60), (99, 139), (200, 0, 0), -1)  # BGR: a blue product
+        cv2.imwrite(str(root / "train2019" / f"2018-{k}.jpg"), img)
+        images.append({"id": k, "file_name": f"2018-{k}.jpg", "width": w, "height": h})
+        anns.append({"id": 10 + k, "image_id": k, "category_id": 2, "bbox": list(box)})
+    cats = [{"id": i, "name": f"{i}_p", "supercategory": "drink"} for i in (1, 2, 3)]
+    (root / "instances_train2019.json").write_text(
+        json.dumps({"images": images, "annotations": anns, "categories": cats})
+    )
+
+
+def test_rpc_train_split_loads_and_its_resize_cache_is_lossless(tmp_path):
+    _write_rpc_train(tmp_path / "rpc")
+    ds = load_rpc(tmp_path / "rpc", "train", img_size=50)
+    assert len(ds) == 2 and ds.levels == ["single", "single"] and ds.num_classes == 3
+    assert ds.factor == 210 / 50 and ds.factor_of(0) == 4.0
+    im = ds.image(0)
+    assert im.shape == (50, 50, 3) and ds.image(1).shape == (45, 50, 3)
+    assert im[25, 17, 2] > 150 and im[25, 17, 0] < 60 and im[2, 2].min() > 200  # RGB: blue
+    np.testing.assert_allclose(ds.target(0)["boxes"][0], [10, 15, 25, 35])
+
+    cache = tmp_path / "cache"
+    first = load_rpc(tmp_path / "rpc", "train", img_size=50, cache_dir=cache)
+    assert np.array_equal(first.image(0), im)  # decoded, downscaled, written
+    assert (cache / "50" / "train2019" / "2018-1.png").is_file()
+    assert first.fill_cache(threads=2) == 1 and first.fill_cache() == 0
+    # the second read comes from the cache: the source may even change
+    cv2.imwrite(str(tmp_path / "rpc" / "train2019" / "2018-1.jpg"), np.zeros((200, 200, 3)))
+    again = load_rpc(tmp_path / "rpc", "train", img_size=50, cache_dir=cache)
+    assert np.array_equal(again.image(0), im) and np.array_equal(again.image(1), ds.image(1))
+    assert not list(cache.rglob("*.tmp"))  # no temporary file left behind
+    assert again.subset(first=1).cache_dir == cache
+
+
+def test_rpc_box_past_its_image_is_clipped_with_one_warning(tmp_path):
+    # image 1 is 200 wide: its box ends 1 px past the edge; image 2's lies entirely outside
+    _write_rpc_train(tmp_path, boxes=((150, 60, 51, 80), (215, 30, 10, 40)))
+    with pytest.warns(UserWarning) as rec:
+        ds = load_rpc(tmp_path, "train", img_size=50)
+    msgs = [str(w.message) for w in rec]
+    assert len(msgs) == 2 and all("instances_train2019.json" in m for m in msgs)
+    assert "1 box(es)" in msgs[0] and "clipped" in msgs[0] and "11" in msgs[0]
+    assert "dropped" in msgs[1] and "12" in msgs[1]
+    np.testing.assert_allclose(ds.target(0)["boxes"][0], [37.5, 15, 50, 35])  # x1 200 / 4
+    assert len(ds.target(1)["boxes"]) == 0
+    # the strict path (generated data, plain COCO) still rejects it
+    with pytest.raises(ValueError, match="outside"):
+        load_coco_json(tmp_path / "instances_train2019.json")
+
+
+@pytest.mark.parametrize("bad", [[40, 60, 0, 80], [40, float("nan"), 60, 80]])
+def test_rpc_malformed_box_still_raises_naming_the_file(tmp_path, bad):
+    _write_rpc_train(tmp_path, boxes=(bad, (20, 30, 50, 40)))
+    with pytest.raises(ValueError, match="instances_train2019.json: annotation 11"):
+        load_rpc(tmp_path, "train", img_size=50)
+
+
+def test_loader_workers_give_the_same_batches_in_the_same_order():
+    data = generate("train", 10, num_classes=3, img_size=32, factor=2, seed=1)
+
+    def epochs(loader, n=3):
+        return [
+            [(torch.stack(im), [t["image_id"] for t in ts]) for im, ts in loader] for _ in range(n)
+        ]
+
+    one = epochs(make_loader(data, 3, seed=4))
+    two = epochs(make_loader(data, 3, seed=4, num_workers=2))  # persistent workers
+    assert len(one[0]) == 4 and [i for _, ids in one[0] for i in ids] != list(range(1, 11))
+    for a, b in zip(one, two):
+        assert [ids for _, ids in a] == [ids for _, ids in b]
+        assert all(torch.equal(x, y) for (x, _), (y, _) in zip(a, b))
+    assert [ids for _, ids in one[0]] != [ids for _, ids in one[1]]  # reshuffled per epoch
+    # a resumed run (fit calls set_epoch) gets the epoch's order from a fresh loader
+    fresh = make_loader(data, 3, seed=4, num_workers=2)
+    fresh.sampler.set_epoch(2)
+    assert [[t["image_id"] for t in ts] for _, ts in fresh] == [ids for _, ids in one[2]]
+    # the order of earlier versions: a DataLoader shuffling with the same seeded generator
+    ref = torch.utils.data.DataLoader(
+        range(10), 3, shuffle=True, generator=torch.Generator().manual_seed(4)
+    )
+    for e in range(3):
+        assert [i + 1 for b in ref for i in b.tolist()] == [i for _, ids in one[e] for i in ids]
+
+
+def test_resumed_training_matches_an_uninterrupted_run(tmp_path):
+    from neurovis.checkout import train_detector
+
+    train = generate("train", 8, num_classes=3, img_size=64, factor=2)
+    cfg3 = DetectorConfig.small(3, 64, num_epochs=3, lr_milestones=(2,))
+    cfg2 = DetectorConfig.small(3, 64, num_epochs=2, lr_milestones=(2,))
+    torch.manual_seed(0)
+    full = build_detector(cfg3)
+    h_full = train_detector(full, train, cfg3, "cpu", seed=1)
+    torch.manual_seed(0)
+    part = build_detector(cfg2)
+    ckpt = tmp_path / "ckpt.pt"
+    train_detector(part, train, cfg2, "cpu", seed=1, checkpoint_path=ckpt)
+    torch.manual_seed(123)  # a fresh model: every weight comes from the checkpoint
+    resumed = build_detector(cfg3)
+    h_res = train_detector(resumed, train, cfg3, "cpu", seed=1, checkpoint_path=ckpt)
+    assert h_res["loss"] == h_full["loss"] and len(h_res["loss"]) == 3
+    a, b = full.state_dict(), resumed.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkout_metrics_by_level_on_a_hand_made_case():
+    from neurovis.checkout import checkout_by_level
+
+    data = generate("test", 1, num_classes=4, img_size=64, factor=2, seed=2)
+    assert data.levels == ["easy", "medium", "hard"]
+    dets = gt_as_detections(data.coco)
+    hard = data.ids[2]
+    missing = next(d for d in dets if d["image_id"] == hard)
+    dets.remove(missing)
+    r = checkout_by_level(data, dets, threshold=0.5)
+    assert r.loc["easy", "cacc"] == 1 and r.loc["medium", "cacc"] == 1
+    assert r.loc["hard", "cacc"] == 0 and r.loc["all", "cacc"] == pytest.approx(2 / 3)
+    assert r.loc["hard", "acd"] == 1 and r.loc["all", "acd"] == pytest.approx(1 / 3)
+    g = data.counts()[2]
+    c = missing["category_id"] - 1
+    present = int((g > 0).sum())
+    assert r.loc["hard", "mccd"] == pytest.approx(1 / g[c] / present)
+    assert r.loc["hard", "mciou"] == pytest.approx((present - 1 + (g[c] - 1) / g[c]) / present)
+    assert r.loc["easy", "mccd"] == 0 and r.loc["easy", "mciou"] == 1
+
+
+def test_threshold_on_validation_falls_between_false_and_true_scores():
+    from neurovis.checkout import checkout_by_level, threshold_on_validation
+
+    data = generate("val", 1, num_classes=4, img_size=64, factor=2, seed=2)
+    true = [{**d, "score": 0.9} for d in gt_as_detections(data.coco)]
+    false = [
+        {"image_id": i, "category_id": 1 + k % 4, "bbox": [1.0, 1.0, 9.0, 9.0], "score": 0.2}
+        for k, i in enumerate(data.ids)
+    ]
+    t, curve = threshold_on_validation(data, true + false)
+    assert 0.2 < t <= 0.9
+    assert checkout_by_level(data, true + false, t).loc["all", "cacc"] == 1
+    assert checkout_by_level(data, true + false, 0.2).loc["all", "cacc"] == 0
+    assert curve.max() == 1 and curve[0] == 0  # 0.05: every false detection counted

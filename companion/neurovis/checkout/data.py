@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,7 +232,10 @@ class CheckoutSet:
 
     images: (N, S, S, 3) uint8 array at network resolution, or a list of image files (RPC) that
     ``image(i)`` reads and downscales on access. coco: COCO dict (``images`` carry ``level`` in
-    val/test, as RPC's). factor: camera pixels per network pixel (the paper's 4).
+    val/test, as RPC's). factor: camera pixels per network pixel (the paper's 4). cache_dir (image
+    files only): where each downscaled image is kept as a lossless PNG after its first decode
+    (Section 3.1's downscaling done once, not per sample and epoch); ``fill_cache`` fills it up
+    front.
     """
 
     images: object
@@ -237,6 +243,7 @@ class CheckoutSet:
     factor: float
     img_size: int
     name: str = ""
+    cache_dir: str | Path | None = None
 
     def __post_init__(self):
         self.ids = [im["id"] for im in self.coco["images"]]
@@ -267,15 +274,56 @@ class CheckoutSet:
         side)."""
         if isinstance(self.images, np.ndarray):
             return self.images[i]
+        cached = self._cache_path(i)
+        if cached is not None and cached.is_file():
+            bgr = cv2.imread(str(cached), cv2.IMREAD_COLOR)
+            if bgr is not None:
+                return bgr[..., ::-1]
+        bgr = self._decode(i)
+        if cached is not None:
+            _write_atomic(cached, bgr)
+        return bgr[..., ::-1]
+
+    def _decode(self, i: int) -> np.ndarray:
+        """Image file ``i`` decoded and downscaled (INTER_AREA) to img_size, BGR."""
         path = self.images[i]
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise FileNotFoundError(f"{path}: cannot read image (listed in {self.name})")
         h, w = bgr.shape[:2]
         s = self.img_size / max(h, w)
-        return cv2.resize(bgr, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)[
-            ..., ::-1
-        ]
+        return cv2.resize(bgr, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+
+    def _cache_path(self, i: int) -> Path | None:
+        """Cache file of image ``i``: <cache_dir>/<img_size>/<folder>/<file stem>.png, so splits
+        and sizes never collide."""
+        if self.cache_dir is None or isinstance(self.images, np.ndarray):
+            return None
+        src = Path(self.images[i])
+        return Path(self.cache_dir) / str(self.img_size) / src.parent.name / (src.stem + ".png")
+
+    def fill_cache(self, threads: int = 1) -> int:
+        """Decode, downscale and cache every image not cached yet (``threads`` > 1: a thread pool;
+        OpenCV releases the GIL while decoding). Returns how many images were written."""
+        if self.cache_dir is None or isinstance(self.images, np.ndarray):
+            raise ValueError(
+                f"{self.name}: fill_cache needs image files and a cache_dir "
+                "(load_rpc(..., cache_dir=...))"
+            )
+        todo = [i for i in range(len(self)) if not self._cache_path(i).is_file()]
+
+        def one(i):
+            _write_atomic(self._cache_path(i), self._decode(i))
+
+        if threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(one, todo))
+        else:
+            for i in todo:
+                one(i)
+        return len(todo)
 
     def target(self, i: int) -> dict:
         """Ground truth of image ``i`` at network resolution: boxes (n, 4) x0 y0 x1 y1, labels
@@ -314,8 +362,31 @@ class CheckoutSet:
             else [self.images[r] for r in keep]
         )
         return CheckoutSet(
-            imgs, coco, self.factor, self.img_size, f"{self.name}[{level or ''}:{first or ''}]"
+            imgs,
+            coco,
+            self.factor,
+            self.img_size,
+            f"{self.name}[{level or ''}:{first or ''}]",
+            self.cache_dir,
         )
+
+
+def _write_atomic(path: Path, bgr: np.ndarray) -> None:
+    """PNG-encode ``bgr`` into a temporary file next to ``path``, then rename it into place: a
+    reader (another loader worker) sees the whole file or none."""
+    ok, buf = cv2.imencode(".png", bgr)
+    if not ok:
+        raise ValueError(f"{path}: cannot PNG-encode a {bgr.shape} image")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def _categories(products):
@@ -397,12 +468,19 @@ def downscale(image: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(image, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA)
 
 
-def validate_coco(coco: dict, source: str = "COCO JSON", tolerance: float = 1.0) -> dict:
+def validate_coco(
+    coco: dict, source: str = "COCO JSON", tolerance: float = 1.0, clip: bool = False
+) -> dict:
     """Check a COCO instances dict; raise ValueError naming ``source`` and the offending entry.
 
     Required: ``images`` (unique ``id``, positive ``width``/``height``), ``categories`` (unique
     ``id``), ``annotations`` (unique ``id``, an existing ``image_id`` and ``category_id``, a finite
     [x, y, w, h] ``bbox`` with w, h > 0 inside its image up to ``tolerance`` pixels).
+
+    ``clip=True`` (real annotations, e.g. RPC's): a box reaching past its image is clipped to it
+    instead (its ``area`` scaled alike) and one warning lists how many were clipped; boxes left
+    empty by clipping are dropped with a warning. Malformed entries still raise. Returns the dict
+    (a new one with the clipped annotations when any were).
     """
     if not isinstance(coco, dict):
         raise ValueError(
@@ -460,16 +538,56 @@ def validate_coco(coco: dict, source: str = "COCO JSON", tolerance: float = 1.0)
         if w <= 0 or h <= 0:
             raise ValueError(f"{source}: annotation {aid}: zero-area box {b} (w and h must be > 0)")
         W, H = sizes[a["image_id"]]
+        if clip:
+            continue
         if x < -tolerance or y < -tolerance or x + w > W + tolerance or y + h > H + tolerance:
             raise ValueError(
                 f"{source}: annotation {aid}: box {b} lies outside its {W}x{H} image "
                 f"{a['image_id']}"
             )
-    return coco
+    return _clip_boxes(coco, sizes, source) if clip else coco
 
 
-def load_coco_json(path) -> dict:
-    """Read and validate a COCO instances file (e.g. RPC's ``instances_val2019.json``)."""
+def _clip_boxes(coco: dict, sizes: dict, source: str) -> dict:
+    """Boxes of a validated ``coco`` clipped to their images (see validate_coco)."""
+    clipped, dropped, anns = [], [], []
+    for a in coco["annotations"]:
+        x, y, w, h = a["bbox"]
+        W, H = sizes[a["image_id"]]
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+        if (x0, y0, x1, y1) == (x, y, x + w, y + h):
+            anns.append(a)
+        elif x1 <= x0 or y1 <= y0:
+            dropped.append(a["id"])
+        else:
+            clipped.append(a["id"])
+            box = [x0, y0, x1 - x0, y1 - y0]
+            a = {**a, "bbox": box}
+            if isinstance(a.get("area"), (int, float)):
+                a["area"] = a["area"] * box[2] * box[3] / (w * h)
+            anns.append(a)
+
+    def few(ids):
+        return ", ".join(map(str, ids[:5])) + (", ..." if len(ids) > 5 else "")
+
+    if clipped:
+        warnings.warn(
+            f"{source}: {len(clipped)} box(es) reaching past their image clipped to it "
+            f"(annotation ids {few(clipped)})",
+            stacklevel=3,
+        )
+    if dropped:
+        warnings.warn(
+            f"{source}: {len(dropped)} box(es) entirely outside their image dropped "
+            f"(annotation ids {few(dropped)})",
+            stacklevel=3,
+        )
+    return {**coco, "annotations": anns} if clipped or dropped else coco
+
+
+def load_coco_json(path, clip: bool = False) -> dict:
+    """Read and validate a COCO instances file (e.g. RPC's ``instances_val2019.json``);
+    ``clip``: boxes reaching past their image are clipped with a warning (see validate_coco)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such COCO annotation file")
@@ -477,24 +595,32 @@ def load_coco_json(path) -> dict:
         coco = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from e
-    return validate_coco(coco, str(path))
+    return validate_coco(coco, str(path), clip=clip)
 
 
 def load_rpc(
-    data_root, split: str, img_size: int = 448, max_images: int | None = None, levels=None
+    data_root,
+    split: str,
+    img_size: int = 448,
+    max_images: int | None = None,
+    levels=None,
+    cache_dir=None,
+    clip: bool = True,
 ) -> CheckoutSet:
     """RPC's ``split`` ("train", "val", "test") from ``data_root`` (see RPC_HOW), read lazily and
     downscaled so the longer side is ``img_size``; ground truth stays in camera pixels and
     ``factor`` = camera size / ``img_size`` (the paper shrinks ~1,800-px images to ~450, factor 4).
     ``levels`` keeps only those clutter levels (val/test); ``max_images`` the first ones (in id
-    order).
+    order). ``cache_dir``: keep each downscaled image there after its first read (lossless PNG;
+    ``fill_cache`` fills it up front). ``clip``: boxes reaching a little past their image (RPC has
+    a few) are clipped with one warning rather than rejecting the split.
     """
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     root = require_data_root(
         data_root, "RPC", [f"instances_{split}2019.json", f"{split}2019"], RPC_HOW
     )
-    coco = load_coco_json(root / f"instances_{split}2019.json")
+    coco = load_coco_json(root / f"instances_{split}2019.json", clip=clip)
     images = sorted(coco["images"], key=lambda im: im["id"])
     if levels is not None:
         images = [im for im in images if im.get("level") in levels]
@@ -508,7 +634,7 @@ def load_rpc(
         "annotations": [a for a in coco["annotations"] if a["image_id"] in ids],
     }
     files = [root / f"{split}2019" / im["file_name"] for im in images]
-    return CheckoutSet(files, sub, float(factor), img_size, f"RPC {split}")
+    return CheckoutSet(files, sub, float(factor), img_size, f"RPC {split}", cache_dir)
 
 
 def cut_out(image: np.ndarray, box, iterations: int = 3) -> np.ndarray | None:

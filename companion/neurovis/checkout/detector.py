@@ -9,11 +9,21 @@ the book's ``fit``. What the paper adds to the library's detector is written her
 - SGD, momentum 0.9, weight decay, a decaying learning rate, batch 4 (Section 4.2); the rate the
   paper leaves open follows the linear-scaling rule (Goyal et al. 2017: 0.02 per 16 images, so
   0.005 at batch 4) with a linear warmup, the multiplier chosen on validation trays.
+
+For training the paper's ResNet-50 on RPC (on a GPU), torchvision's detection practice:
+
+- ``resnet50_trunk``: FrozenBatchNorm2d everywhere, stem and layer1 frozen (``trainable_layers``
+  = 3), ImageNet weights through torchvision's weights API;
+- ``make_loader``: optional persistent worker processes and pinned memory, with a shuffle
+  (``EpochShuffle``) that depends on (seed, epoch) only, so batches are the same with or without
+  workers and after a checkpoint resume; images decoded once into ``load_rpc``'s ``cache_dir``.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import random
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,6 +35,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.resnet import BasicBlock
+from torchvision.ops import FrozenBatchNorm2d
 
 from ..core.training import TrainConfig, fit
 
@@ -135,11 +146,23 @@ class MiniResNet(nn.Sequential):
         self.out_channels = w2
 
 
-def resnet50_trunk(pretrained: bool = False) -> nn.Module:
+def resnet50_trunk(pretrained: bool = False, trainable_layers: int = 3) -> nn.Module:
     """torchvision's ResNet-50 up to its last stage (2048 channels, stride 32): the paper's
-    backbone."""
+    backbone, set up as torchvision's detection models do. Every BatchNorm is a
+    ``FrozenBatchNorm2d`` (batch-4 statistics are too noisy to update; ImageNet's stay), and only
+    the last ``trainable_layers`` of (conv1, layer1, ..., layer4) learn; the default 3 freezes the
+    stem and layer1 (torchvision's ``trainable_backbone_layers=3``). ``pretrained``: ImageNet
+    weights (Section 4.2: "we loaded the pre-trained parameters of ResNet50"), loaded by
+    torchvision's weights API (downloaded once into the torch hub cache). Without them the frozen
+    layers stay at their random start: that is only for tests and shape checks."""
+    if not 0 <= trainable_layers <= 5:
+        raise ValueError(f"trainable_layers must be in 0..5, got {trainable_layers}")
     weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V1 if pretrained else None
-    r = torchvision.models.resnet50(weights=weights)
+    r = torchvision.models.resnet50(weights=weights, norm_layer=FrozenBatchNorm2d)
+    train = ["layer4", "layer3", "layer2", "layer1", "conv1"][:trainable_layers]
+    for name, p in r.named_parameters():
+        if not any(name.startswith(layer) for layer in train):
+            p.requires_grad_(False)
     trunk = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1, r.layer2, r.layer3, r.layer4)
     trunk.out_channels = 2048
     return trunk
@@ -274,22 +297,104 @@ def detection_loss(model, batch):
     images, targets = batch
     dev = next(model.parameters()).device
     losses = model(
-        [im.to(dev) for im in images],
-        [{"boxes": t["boxes"].to(dev), "labels": t["labels"].to(dev)} for t in targets],
+        [im.to(dev, non_blocking=True) for im in images],
+        [
+            {
+                "boxes": t["boxes"].to(dev, non_blocking=True),
+                "labels": t["labels"].to(dev, non_blocking=True),
+            }
+            for t in targets
+        ],
     )
     return sum(losses.values()), {k: v.item() for k, v in losses.items()}
 
 
-def make_loader(data, batch_size: int, seed: int, shuffle: bool = True):
-    g = torch.Generator().manual_seed(seed)
+class EpochShuffle(torch.utils.data.Sampler):
+    """A seeded shuffle whose order is a function of (seed, epoch) alone, so that it is the same
+    with or without worker processes (persistent ones included) and after a resume (``fit`` calls
+    ``set_epoch``). Epoch e's order is the one a ``DataLoader(shuffle=True,
+    generator=torch.Generator().manual_seed(seed))`` iterated in one process gives in its e-th
+    pass (per pass: one int64 drawn for the worker seed, then ``RandomSampler``'s permutation), so
+    the in-process order of earlier versions is kept. Without ``set_epoch`` each pass is the next
+    epoch."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+        self._gen, self._next = None, None  # replay state: generator positioned before epoch _next
+
+    def __len__(self):
+        return self.n
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _order(self, epoch: int) -> list:
+        if self._next is None or epoch < self._next:
+            self._gen, self._next = torch.Generator().manual_seed(self.seed), 0
+        g = self._gen
+        while True:
+            torch.empty((), dtype=torch.int64).random_(generator=g)  # the loader's worker seed
+            order = list(torch.utils.data.RandomSampler(range(self.n), generator=g))
+            self._next += 1
+            if self._next > epoch:
+                return order
+
+    def __iter__(self):
+        order = self._order(self.epoch)
+        self.epoch += 1
+        return iter(order)
+
+
+def _seed_worker(worker_id: int) -> None:
+    """numpy's and Python's RNGs in a loader worker seeded from torch's per-worker seed (which the
+    loader derives from its seeded generator), as PyTorch's reproducibility notes advise."""
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+def make_loader(
+    data,
+    batch_size: int,
+    seed: int,
+    shuffle: bool = True,
+    num_workers: int = 0,
+    pin_memory: bool | None = None,
+    prefetch_factor: int | None = None,
+):
+    """Batches of (images, targets) from a CheckoutSet, shuffled by ``EpochShuffle(seed)``.
+
+    ``num_workers`` > 0 (the paper path on RPC: e.g. ``min(8, os.cpu_count())``) decodes images in
+    persistent worker processes; ``pin_memory`` (default: when CUDA is available) puts batches in
+    page-locked memory so the copies to the GPU overlap compute. The batches and their order do
+    not depend on ``num_workers``. In-memory generated sets need neither (default 0)."""
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    if pin_memory is None:
+        pin_memory = torch.cuda.is_available()
+    extra = {}
+    if num_workers > 0:
+        extra = dict(
+            persistent_workers=True,
+            worker_init_fn=_seed_worker,
+            prefetch_factor=prefetch_factor or 2,
+        )
     return torch.utils.data.DataLoader(
         DetectionDataset(data),
         batch_size=batch_size,
-        shuffle=shuffle,
+        sampler=EpochShuffle(len(data), seed) if shuffle else None,
         collate_fn=collate,
-        num_workers=0,
-        generator=g,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        generator=torch.Generator().manual_seed(seed),
+        **extra,
     )
+
+
+def default_workers() -> int:
+    """Loader workers for the paper path on RPC: up to 8, one per CPU core available."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(8, n or 1)
 
 
 def train_detector(
