@@ -50,6 +50,8 @@ class DetectorConfig:
     widths: tuple = (32, 64, 128)  # mini_resnet stage widths
     # ImageNet ResNet-50 (the paper's start); needs internet once
     pretrained_backbone: bool = False
+    trainable_backbone_layers: int = 3  # ResNet-50: of (conv1, layer1..4), the last ones learn
+    num_workers: int = 0  # data-loading processes (the paper path: ``default_workers()``)
     img_size: int = 448
     anchor_sizes: tuple = (128, 256, 512)
     aspect_ratios: tuple = (0.5, 2.0, 1.0)  # height/width: 1:2, 2:1, 1:1
@@ -82,7 +84,9 @@ class DetectorConfig:
         if self.roi_pool not in ("max", "align"):
             raise ValueError(f"roi_pool must be 'max' or 'align', got {self.roi_pool!r}")
         if self.lr <= 0 or self.warmup_iters < 0:
-            raise ValueError(f"need lr > 0 and warmup_iters >= 0, got {self.lr}, {self.warmup_iters}")
+            raise ValueError(
+                f"need lr > 0 and warmup_iters >= 0, got {self.lr}, {self.warmup_iters}"
+            )
         if not 0 < self.rpn_positive_fraction <= 1:
             raise ValueError(
                 f"rpn_positive_fraction must be in (0, 1], got {self.rpn_positive_fraction}"
@@ -96,8 +100,10 @@ class DetectorConfig:
 
     @classmethod
     def paper(cls, num_classes: int = 200, **kw) -> "DetectorConfig":
-        """Section 3-4: ResNet-50 (ImageNet start), ~450-px inputs, 40 epochs, batch 4."""
-        return replace(cls(num_classes=num_classes, pretrained_backbone=True), **kw)
+        """Section 3-4: ResNet-50 (ImageNet start, frozen BatchNorm, stem and layer1 frozen), ~450-px
+        inputs, 40 epochs, batch 4, a pool of data-loading workers."""
+        base = cls(num_classes=num_classes, pretrained_backbone=True, num_workers=default_workers())
+        return replace(base, **kw)
 
     @classmethod
     def small(cls, num_classes: int = 8, img_size: int = 112, **kw) -> "DetectorConfig":
@@ -224,7 +230,10 @@ def build_detector(cfg: DetectorConfig) -> FasterRCNN:
     """torchvision Faster R-CNN with the paper's anchors, RPN sampling, cross-boundary rule and RoI
     pool."""
     if cfg.backbone == "resnet50":
-        backbone, stride = resnet50_trunk(cfg.pretrained_backbone), 32
+        backbone, stride = (
+            resnet50_trunk(cfg.pretrained_backbone, cfg.trainable_backbone_layers),
+            32,
+        )
     else:
         backbone, stride = MiniResNet(cfg.widths), 8
     anchors = AnchorGenerator(
@@ -413,7 +422,7 @@ def train_detector(
     after every epoch (e.g. ``core.training.KeepBest``); ``checkpoint_path``: save after every epoch
     and resume from there (``core.training.fit``)."""
     torch.manual_seed(seed)
-    loader = make_loader(train_set, cfg.batch_size, seed)
+    loader = make_loader(train_set, cfg.batch_size, seed, num_workers=cfg.num_workers)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     steps = len(loader)

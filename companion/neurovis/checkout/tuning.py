@@ -47,9 +47,11 @@ def tune(scale: str = "small", device="cpu", seed: int = 0, lrs=LR_PER_16) -> di
             cfg = detector_config(budget, per16)
             try:
                 run = train_kept_best(data, val, cfg, device, seed)
-                ap50, best, curve = run.history["val_ap50"][run.best_epoch - 1], run.best_epoch, [
-                    round(v, 4) for v in run.history["val_ap50"]
-                ]
+                ap50, best, curve = (
+                    run.history["val_ap50"][run.best_epoch - 1],
+                    run.best_epoch,
+                    [round(v, 4) for v in run.history["val_ap50"]],
+                )
             except FloatingPointError as e:  # diverged: recorded, never chosen
                 ap50, best, curve = float("-inf"), 0, str(e)[:120]
             rows.append(
