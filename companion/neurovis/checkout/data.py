@@ -53,8 +53,8 @@ def _smooth_noise(size: int, rng: np.random.Generator, cells: int) -> np.ndarray
 
 def tray(size: int, rng: np.random.Generator, noise: float = 0.0) -> np.ndarray:
     """An empty checkout tray seen from above: a surface of random low-saturation colour (light to
-    dark), with a wood, fabric, speckle or plain texture and an uneven light (and sensor noise of std
-    ``noise``; the generator adds it after downscaling, where it is cheaper)."""
+    dark), with a wood, fabric, speckle or plain texture and an uneven light (and sensor noise of
+    std ``noise``; the generator adds it after downscaling, where it is cheaper)."""
     kind = TEXTURES[int(rng.integers(len(TEXTURES)))]
     hsv = np.array(
         [[[rng.uniform(0, 180), rng.uniform(0, 0.22) * 255, rng.uniform(0.38, 0.92) * 255]]],
@@ -671,8 +671,8 @@ def copy_paste(
 
     The training images are shuffled and cut into groups of ``count`` (uniform, a priori: not the
     test levels' counts); the first image of a group is the tray (its product stays where it is),
-    the others' products are cut out (``cut_out``, GrabCut from the box) and pasted at random places,
-    hiding at most ``max_hidden`` of any product already there (fixed a priori, below the hard
+    the others' products are cut out (``cut_out``, GrabCut from the box) and pasted at random
+    places, hiding at most ``max_hidden`` of any product already there (fixed a priori, below the hard
     level's 0.4). A product that finds no room is pasted on the next tray instead.
     """
     if not isinstance(train_set.images, np.ndarray):

@@ -100,8 +100,8 @@ class DetectorConfig:
 
     @classmethod
     def paper(cls, num_classes: int = 200, **kw) -> "DetectorConfig":
-        """Section 3-4: ResNet-50 (ImageNet start, frozen BatchNorm, stem and layer1 frozen), ~450-px
-        inputs, 40 epochs, batch 4, a pool of data-loading workers."""
+        """Section 3-4: ResNet-50 (ImageNet start, frozen BatchNorm, stem and layer1 frozen),
+        ~450-px inputs, 40 epochs, batch 4, a pool of data-loading workers."""
         base = cls(num_classes=num_classes, pretrained_backbone=True, num_workers=default_workers())
         return replace(base, **kw)
 

@@ -69,7 +69,8 @@ def tune(scale: str = "small", device="cpu", seed: int = 0, lrs=LR_PER_16) -> di
     chosen |= {"blob_sat": best["sat"], "blob_dark": best["dark"]}
     return {
         "scale": scale,
-        "criterion": "highest validation AP50 at the best epoch (seed 0); baseline: validation AP50",
+        "criterion": "highest validation AP50 at the best epoch (seed 0); baseline: validation "
+        "AP50",
         "grid": {"lr_per_16": list(lrs), **{k: list(v) for k, v in BLOB_GRID.items()}},
         "budget": budget.__dict__,
         "chosen": chosen,
