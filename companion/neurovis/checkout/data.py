@@ -672,8 +672,8 @@ def copy_paste(
     The training images are shuffled and cut into groups of ``count`` (uniform, a priori: not the
     test levels' counts); the first image of a group is the tray (its product stays where it is),
     the others' products are cut out (``cut_out``, GrabCut from the box) and pasted at random
-    places, hiding at most ``max_hidden`` of any product already there (fixed a priori, below the hard
-    level's 0.4). A product that finds no room is pasted on the next tray instead.
+    places, hiding at most ``max_hidden`` of any product already there (fixed a priori, below the
+    hard level's 0.4). A product that finds no room is pasted on the next tray instead.
     """
     if not isinstance(train_set.images, np.ndarray):
         raise ValueError(
