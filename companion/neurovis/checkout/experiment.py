@@ -70,18 +70,34 @@ def chapter_data(budget: Budget, seed: int):
     return train, val, test
 
 
-def detector_config(budget: Budget, lr_per_16: float = 0.02, **kw) -> DetectorConfig:
-    """The small-scale detector for ``budget``: learning rate by the linear-scaling rule with the
-    given rate per 16 images, divided by 10 for the last 20 % of the epochs."""
+def detector_config(
+    budget: Budget, n_images: int, lr_per_16: float = 0.02, batch_size: int = 4, **kw
+) -> DetectorConfig:
+    """The small-scale detector for ``budget`` trained on ``n_images`` per epoch at ``batch_size``:
+    the learning rate by the linear-scaling rule from the rate per 16 images, a linear warmup over
+    the first 10 % of the optimiser steps, the rate divided by 10 for the last 20 % of the
+    epochs."""
+    steps = budget.num_epochs * -(-n_images // batch_size)
     last = max(int(round(0.8 * budget.num_epochs)), 1)
     return DetectorConfig.small(
         budget.num_classes,
         budget.img_size,
         num_epochs=budget.num_epochs,
         lr_milestones=(last,),
-        lr=DetectorConfig.scaled_lr(4, lr_per_16),
+        batch_size=batch_size,
+        lr=DetectorConfig.scaled_lr(batch_size, lr_per_16),
+        warmup_iters=max(int(round(0.1 * steps)), 1),
         **kw,
     )
+
+
+def copy_paste_batch(train_set, cp_set, batch_size: int = 4) -> int:
+    """The copy-paste model's batch size: as many trays per step as the single-product model has
+    images per step divided by the products per tray (4 images of one product ~ 1 tray of 4), so
+    that both models see the same product instances per step, the same number of steps, and every
+    training product the same number of times."""
+    per_tray = len(cp_set.coco["annotations"]) / len(cp_set)
+    return max(int(round(batch_size / per_tray)), 1)
 
 
 @dataclass

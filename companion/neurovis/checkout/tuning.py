@@ -20,7 +20,7 @@ from ..core import choose_device, results, seed_everything, set_threads
 from .baselines import ColourBlobDetector
 from .data import copy_paste
 from .detector import predict, to_coco_detections
-from .experiment import Budget, chapter_data, detector_config, train_kept_best
+from .experiment import Budget, chapter_data, copy_paste_batch, detector_config, train_kept_best
 from .metrics import coco_evaluate
 
 CHAPTER = "09_checkout"
@@ -43,8 +43,9 @@ def tune(scale: str = "small", device="cpu", seed: int = 0, lrs=LR_PER_16) -> di
     trials, chosen = [], {}
     for name, data in sets.items():
         rows = []
+        batch = 4 if name == "single" else copy_paste_batch(train, data)
         for per16 in lrs:
-            cfg = detector_config(budget, per16)
+            cfg = detector_config(budget, len(data), per16, batch)
             try:
                 run = train_kept_best(data, val, cfg, device, seed)
                 ap50, best, curve = (
@@ -52,13 +53,17 @@ def tune(scale: str = "small", device="cpu", seed: int = 0, lrs=LR_PER_16) -> di
                     run.best_epoch,
                     [round(v, 4) for v in run.history["val_ap50"]],
                 )
-            except FloatingPointError as e:  # diverged: recorded, never chosen
-                ap50, best, curve = float("-inf"), 0, str(e)[:120]
+            except FloatingPointError as e:  # diverged: recorded (val_ap50 None), never chosen
+                ap50, best, curve = None, 0, str(e)[:120]
             rows.append(
-                {"training": name, "lr_per_16": per16, "lr": cfg.lr, "val_ap50": ap50,
+                {"training": name, "batch_size": batch, "lr_per_16": per16, "lr": cfg.lr,
+                 "val_ap50": ap50,
                  "best_epoch": best, "val_ap50_curve": curve}
             )  # fmt: skip
-        pick = max(rows, key=lambda r: (round(r["val_ap50"], 4), -r["lr_per_16"]))
+        ok = [r for r in rows if r["val_ap50"] is not None]
+        if not ok:
+            raise FloatingPointError(f"every learning rate of {list(lrs)} diverged on {name}")
+        pick = max(ok, key=lambda r: (round(r["val_ap50"], 4), -r["lr_per_16"]))
         chosen[f"lr_per_16_{name}"] = pick["lr_per_16"]
         trials += rows
     blob_rows = []
