@@ -52,4 +52,20 @@ from .evaluate import (
     rpn_recall,
 )
 
+from .experiment import (
+    BENCHMARK_SEED,
+    Budget,
+    Trained,
+    benchmark,
+    chapter_data,
+    copy_paste_batch,
+    detector_config,
+    level_items,
+    measure,
+    measure_baseline,
+    measure_detector,
+    train_kept_best,
+    training_set,
+)
+
 __all__ = [n for n in dir() if not n.startswith("_")]

@@ -60,14 +60,24 @@ class Budget:
         return cls.small() if scale == "small" else cls.reference()
 
 
-def chapter_data(budget: Budget, seed: int):
-    """(train, val, test): the seed's single-product training images, and the frozen validation and
-    test trays (``BENCHMARK_SEED``)."""
+def training_set(budget: Budget, seed: int):
+    """The seed's single-product training images (RPC's train split)."""
     b = budget
-    train = generate("train", b.n_train, b.num_classes, b.img_size, b.factor, seed=seed)
+    return generate("train", b.n_train, b.num_classes, b.img_size, b.factor, seed=seed)
+
+
+def benchmark(budget: Budget):
+    """(val, test): the frozen validation and test trays (``BENCHMARK_SEED``), ``n_val`` and
+    ``n_test`` per clutter level."""
+    b = budget
     val = generate("val", b.n_val, b.num_classes, b.img_size, b.factor, seed=BENCHMARK_SEED)
     test = generate("test", b.n_test, b.num_classes, b.img_size, b.factor, seed=BENCHMARK_SEED)
-    return train, val, test
+    return val, test
+
+
+def chapter_data(budget: Budget, seed: int):
+    """(train, val, test): ``training_set`` of the seed and the frozen ``benchmark``."""
+    return (training_set(budget, seed), *benchmark(budget))
 
 
 def detector_config(
