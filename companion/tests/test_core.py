@@ -263,6 +263,36 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path):
         assert torch.equal(pa, pc)
 
 
+def test_step_scheduler_steps_after_every_optimiser_step_and_resumes(tmp_path):
+    """A per-step schedule (e.g. a warmup) sees every optimiser step, and a resumed run restores it:
+    the learning rate after resuming is the one an uninterrupted run has."""
+
+    def run(ckpt=None, epochs=3, crash_at=None):
+        model, loader, opt, _ = _toy_problem()
+        warm = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: min(1.0, (it + 1) / 10))
+        seen = []
+
+        def on_epoch_end(epoch, history):
+            seen.append(opt.param_groups[0]["lr"])
+            if epoch == crash_at:
+                raise KeyboardInterrupt
+
+        cfg = TrainConfig(num_epochs=epochs, checkpoint_path=ckpt, progress=False)
+        fit(model, _mse, loader, opt, cfg, "cpu", step_scheduler=warm, on_epoch_end=on_epoch_end)
+        return model, warm, seen, len(loader)
+
+    model_a, warm_a, seen_a, steps = run()
+    assert warm_a.last_epoch == 3 * steps
+    assert seen_a == pytest.approx([0.02 * min(1.0, (e * steps + 1) / 10) for e in (1, 2, 3)])
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(ckpt, crash_at=0)
+    model_c, warm_c, seen_c, _ = run(ckpt)
+    assert warm_c.last_epoch == warm_a.last_epoch and seen_c == pytest.approx(seen_a[1:])
+    for pa, pc in zip(model_a.parameters(), model_c.parameters()):
+        assert torch.equal(pa, pc)
+
+
 def test_fit_stops_on_nan_with_clear_error():
     model, loader, opt, _ = _toy_problem()
     with pytest.raises(FloatingPointError, match="non-finite loss.*epoch 1, step 0"):
