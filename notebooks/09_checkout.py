@@ -302,6 +302,27 @@ else:
 print({k: chosen[k] for k in DEFAULTS})
 
 # %% [markdown]
+# The validation AP50 after every epoch of each trial of the search (the curves the rates were
+# chosen by):
+
+# %%
+if tuned is not None:
+    curves_t = {
+        f"{t['training']}, {t['lr_per_16']:g} per 16 (lr {t['lr']:g})": t["val_ap50_curve"]
+        for t in tuned["trials"]
+        if isinstance(t["val_ap50_curve"], list)
+    }
+    display(
+        plotting.line_figure(
+            range(1, tuned["budget"]["num_epochs"] + 1),
+            curves_t,
+            title="validation search: validation AP50 after each epoch (seed 0)",
+            xlabel="epoch",
+            ylabel="AP50",
+        )
+    )
+
+# %% [markdown]
 # ## Training and measurement over seeds
 #
 # For every seed: the baseline fitted on that seed's training images; the detector trained on the
