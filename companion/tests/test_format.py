@@ -216,6 +216,27 @@ def test_a_tuning_record_ignores_the_notebook_but_sees_the_package(repo, monkeyp
     assert results.is_stale(rec)
 
 
+def test_the_tuning_command_line_runs_the_search_at_the_scale_asked_and_saves_it(
+    repo, monkeypatch, capsys
+):
+    monkeypatch.setenv("NEUROVIS_RESULTS_DIR", str(repo / "results"))
+    calls = []
+
+    def tune(scale, device):
+        calls.append((scale, str(device)))
+        return {"chosen": {"gain": 3.0}, "duration_s": 1.5}
+
+    path = results.tuning_cli("98_probe", tune, "probe set", ["--scale", "reference"])
+    assert calls == [("reference", "cpu")] and path.name == "98_probe.tuning.json"
+    rec = results.load_tuning("98_probe")
+    assert rec["chosen"] == {"gain": 3.0} and rec["provenance"]["data"] == "probe set"
+    assert "{'gain': 3.0} ->" in capsys.readouterr().out
+    results.tuning_cli("98_probe", tune, "probe set", [], default_scale="small")
+    assert calls[-1][0] == "small"
+    with pytest.raises(SystemExit):
+        results.tuning_cli("98_probe", tune, "probe set", ["--scale", "paper"])
+
+
 def test_rehash_rescopes_a_tuning_record_only_when_its_commit_had_todays_package(repo):
     import subprocess
 

@@ -12,11 +12,10 @@ are never scored here. The record goes to ``book/results/09_checkout.tuning.json
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import time
 
-from ..core import choose_device, results, seed_everything, set_threads
+from ..core import results, seed_everything, set_threads
 from .baselines import ColourBlobDetector
 from .data import copy_paste
 from .detector import predict, to_coco_detections
@@ -86,20 +85,13 @@ def tune(scale: str = "small", device="cpu", seed: int = 0, lrs=LR_PER_16) -> di
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scale", default="reference", choices=("small", "reference"))
-    ap.add_argument("--device", default="cpu")
-    args = ap.parse_args(argv)
-    dev = choose_device(args.device)
-    rec = tune(args.scale, device=dev)
-    path = results.save_tuning(
+    results.tuning_cli(
         CHAPTER,
-        rec,
-        data="generated RPC-like set: seed 0's training images and the frozen validation trays",
-        device=dev,
-        duration_s=rec["duration_s"],
+        tune,
+        "generated RPC-like set: seed 0's training images and the frozen validation trays",
+        argv,
+        default_scale="reference",
     )
-    print(rec["chosen"], "->", path)
 
 
 if __name__ == "__main__":

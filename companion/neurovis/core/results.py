@@ -475,6 +475,25 @@ def save_tuning(
     return path
 
 
+def tuning_cli(chapter: str, tune, data: str, argv=None, default_scale: str = "small") -> Path:
+    """The command line of a chapter's validation search (``python -m neurovis.<topic>.tuning
+    [--scale small|reference] [--device cpu|cuda]``): runs ``tune(scale, device=...)`` and writes
+    its record with ``save_tuning`` (``data`` says which splits it read)."""
+    import argparse
+
+    from .device import choose_device
+
+    ap = argparse.ArgumentParser(description=f"{chapter}: the validation search")
+    ap.add_argument("--scale", default=default_scale, choices=("small", "reference"))
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+    dev = choose_device(args.device)
+    rec = tune(args.scale, device=dev)
+    path = save_tuning(chapter, rec, data=data, device=dev, duration_s=rec.get("duration_s"))
+    print(rec.get("chosen"), "->", path)
+    return path
+
+
 def _json_default(v):
     """numpy scalars as numbers, anything else as its string."""
     try:
