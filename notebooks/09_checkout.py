@@ -148,6 +148,39 @@ for s in (train_first, val_set, test_set):
         f"{dict(pd.Series(s.levels).value_counts())}"
     )
 
+# %% [markdown]
+# The shift between training and test in numbers: product size (the side of a box's square root
+# area, network pixels), products per image, and the share of images with a hand:
+
+
+# %%
+def split_summary(data):
+    sides = {i: [] for i in data.ids}
+    for a in data.coco["annotations"]:
+        sides[a["image_id"]].append(np.sqrt(a["area"]) / data.factor_of(0))
+    df = pd.DataFrame(
+        {
+            "level": data.levels,
+            "products": [len(v) for v in sides.values()],
+            "side": [np.median(v) if v else np.nan for v in sides.values()],
+            "hand": [bool(im.get("hand", False)) for im in data.coco["images"]],
+        }
+    )
+    order = [lv for lv in ("single", *co.LEVELS) if lv in set(data.levels)]
+    return (
+        df.groupby("level")
+        .agg(
+            images=("products", "size"),
+            products_per_image=("products", "mean"),
+            median_product_side_px=("side", "median"),
+            share_with_hand=("hand", "mean"),
+        )
+        .reindex(order)
+    )
+
+
+display(pd.concat({"train": split_summary(train_first), "test": split_summary(test_set)}).round(2))
+
 # %%
 plots.samples(
     train_first,
