@@ -333,10 +333,25 @@ else:
         .rename_axis(index="saturation threshold", columns="darkness threshold")
     )
 print({k: chosen[k] for k in DEFAULTS})
+if tuned is not None:  # a choice on the edge of its grid may not be the best value
+    grid_of = {
+        "lr_per_16_single": "lr_per_16",
+        "lr_per_16_copy_paste": "lr_per_16",
+        "blob_sat": "sat",
+        "blob_dark": "dark",
+    }
+    for k, g in grid_of.items():
+        values = tuned["grid"][g]
+        if chosen[k] in (min(values), max(values)):
+            side = "upper" if chosen[k] == max(values) else "lower"
+            print(f"{k} = {chosen[k]} lies on the {side} edge of its grid {values}")
 
 # %% [markdown]
-# The validation AP50 after every epoch of each trial of the search (the curves the rates were
-# chosen by):
+# A choice on the edge of its grid (printed above) means that a value beyond the grid might have
+# done better on validation. For the copy-paste model's rate that can only have *understated* the
+# control; for the baseline's thresholds it may understate the baseline, so its AP50 is a lower
+# bound of what such a colour rule can do here. The validation AP50 after every epoch of each trial
+# of the search (the curves the rates were chosen by):
 
 # %%
 if tuned is not None:
@@ -417,13 +432,16 @@ print(
 
 # %%
 EXPECTED = {  # committed small run, AVX2 float path
-    "base_ap50_easy": 0.0,
-    "det_ap50_easy": 0.0,
-    "rpn_recall_hard": 0.0,
-    "cacc_effect": 0.0,
-    "cp_hard_effect": 0.0,
+    "base_ap50_easy": 0.117,
+    "det_ap50_easy": 0.582,
+    "rpn_recall_hard": 0.627,
+    "cacc_effect": 0.8,
+    "cp_hard_effect": 0.052,
 }
-TOL = {"base": 0.05, "det": 0.2, "recall": 0.2, "cacc": 10.0}
+# spreads measured, AVX2 vs no-SIMD path: baseline 0 (no torch), detector AP50 easy 0.009, RPN
+# recall hard 0.046, cAcc effect 1.7 points, copy-paste effect 0.022; tol = 3 x spread, floors
+# 0.02 (baseline), 0.1 (AP50) and 6 points (cAcc)
+TOL = {"base": 0.02, "det": 0.1, "recall": 0.15, "cacc": 6.0}
 
 # %% [markdown]
 # **Training curves of the first seed.** The total training loss of a Faster R-CNN is not a
@@ -552,7 +570,7 @@ if scale == "small":
                 diagnosis.loc[("single products (paper)", "class-agnostic AP50"), "all"],
                 "class-aware AP50",
                 diagnosis.loc[("single products (paper)", "class-aware AP50"), "all"],
-                margin=-0.02,  # merging classes can only help, up to pycocotools' interpolation
+                margin=-0.02,  # this detector finds products better than it names them
             ),
         )
     )
