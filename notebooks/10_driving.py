@@ -58,8 +58,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 # "small": embedded CamVid at 160x120, CPU, one seed, ~4 minutes (a regression test, not evidence);
-# "reference": embedded CamVid at 240x180, output stride 8, 5 seeds trained to a validation
-# plateau (the evidence, ~80 minutes on one CPU thread); "paper": full CamVid 480x360 or Cityscapes
+# "reference": embedded CamVid at 240x180, output stride 8, 5 seeds of at most 24 epochs with
+# early stopping (the evidence, ~85 minutes on one CPU thread); "paper": full CamVid or Cityscapes
 scale = "small"
 data_root = None  # folder holding CamVid/ (SegNet layout) or cityscapes/ for scale="paper"
 # scale="paper": "camvid" (480x360, Tables 1-2) or "cityscapes" (Tables 3-4)
@@ -1034,8 +1034,10 @@ print(
 #
 # - **Scale.** Small: 160×120 images, a narrow ResNet (one BasicBlock per stage, 16–128 channels,
 #   output stride 16, an 8×10 encoder grid), 10 epochs, one seed. Reference: 240×180 images,
-#   output stride 8 (a 23×30 grid on a full frame), layers 1–3 fused, trained to a validation
-#   plateau, 5 seeds. Both train from scratch instead of an ImageNet-pretrained ResNet-101 for 80
+#   output stride 8 (a 23×30 grid on a full frame), layers 1–3 fused, 5 seeds of at most 24
+#   epochs with early stopping (patience 6), a cap set by the 90-minute budget. Where a model's
+#   best validation epoch lies at the cap (the reference run lists them), it was still improving:
+#   the reference comparison is budget-limited, not converged. Both train from scratch instead of an ImageNet-pretrained ResNet-101 for 80
 #   epochs: absolute numbers are far below the paper's; the chapter compares at an equal budget,
 #   and `scale="paper"` runs the paper's setting.
 # - **Tuning.** $\lambda$ and the variance reading were chosen at the small setting, one seed, on
