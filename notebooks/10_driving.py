@@ -1037,9 +1037,10 @@ print(
 #   output stride 8 (a 23×30 grid on a full frame), layers 1–3 fused, 5 seeds of at most 24
 #   epochs with early stopping (patience 6), a cap set by the 90-minute budget. Where a model's
 #   best validation epoch lies at the cap (the reference run lists them), it was still improving:
-#   the reference comparison is budget-limited, not converged. Both train from scratch instead of an ImageNet-pretrained ResNet-101 for 80
-#   epochs: absolute numbers are far below the paper's; the chapter compares at an equal budget,
-#   and `scale="paper"` runs the paper's setting.
+#   the reference comparison is budget-limited, not converged. Both train from scratch instead
+#   of an ImageNet-pretrained ResNet-101 for 80 epochs: absolute numbers are far below the
+#   paper's; the chapter compares at an equal budget, and `scale="paper"` runs the paper's
+#   setting.
 # - **Tuning.** $\lambda$ and the variance reading were chosen at the small setting, one seed, on
 #   the validation split (`neurovis.driving.tuning`); the reference run reuses that choice rather
 #   than repeating the search at its own size (five more trainings per setting).
