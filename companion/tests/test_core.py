@@ -539,3 +539,40 @@ def test_data_command_reports_every_bad_set_and_exits_1(tmp_path, monkeypatch, c
         "2 of 3 embedded data sets do not match data/registry.yaml: "
         "lap_frames, stanford-cars-trucks"
     ) in out
+
+
+def test_map_in_processes_keeps_order_and_matches_the_sequential_map():
+    import math
+
+    from neurovis.core.parallel import map_in_processes
+
+    jobs = [(x,) for x in (9.0, 2.0, 16.0, 5.0)]
+    want = [math.sqrt(x) for (x,) in jobs]
+    assert map_in_processes(math.sqrt, jobs, workers=1) == want
+    assert map_in_processes(math.sqrt, jobs, workers=2) == want
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_map_in_processes_names_the_failing_job(workers):
+    import math
+
+    from neurovis.core.parallel import map_in_processes
+
+    with pytest.raises(RuntimeError, match=r"job 1 of 3 \(sqrt\) failed: math domain error"):
+        map_in_processes(math.sqrt, [(1.0,), (-1.0,), (4.0,)], workers=workers)
+
+
+def test_process_workers_reads_the_environment_and_keeps_one_on_a_gpu(monkeypatch):
+    from neurovis.core.parallel import process_workers
+
+    monkeypatch.delenv("NEUROVIS_WORKERS", raising=False)
+    assert process_workers("cpu") == 1
+    monkeypatch.setenv("NEUROVIS_WORKERS", "2")
+    assert process_workers("cpu") == 2
+    assert process_workers("cuda") == 1  # the jobs would share one GPU
+    assert process_workers("cpu", n=3) == 3
+    monkeypatch.setenv("NEUROVIS_WORKERS", "two")
+    with pytest.raises(ValueError, match="NEUROVIS_WORKERS must be a whole number"):
+        process_workers("cpu")
+    with pytest.raises(ValueError, match="worker count must be >= 1"):
+        process_workers("cpu", n=0)

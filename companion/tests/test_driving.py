@@ -480,6 +480,38 @@ def test_training_overfits_a_tiny_set():
     assert scores["pixel_acc"] > max(95.0, majority + 20)
 
 
+def test_trainings_in_two_processes_equal_the_sequential_ones_and_keep_the_best_epoch():
+    """``train_kept_best`` as jobs of ``core.parallel.map_in_processes``: two one-thread worker
+    processes give bit-identical weights and histories to the same jobs run here, one after the
+    other; the kept weights are the best validation epoch's and they learn."""
+    from neurovis.core.parallel import map_in_processes
+    from neurovis.driving import SegSet, evaluate_segmentation, load_trained, train_kept_best
+
+    g = torch.Generator().manual_seed(1)
+    labels = torch.zeros(8, 24, 32, dtype=torch.uint8)
+    labels[:, 6:18, 8:24] = 1
+    colours = torch.tensor([[180, 60, 60], [60, 60, 180]], dtype=torch.uint8)
+    images = colours[labels.long()].permute(0, 3, 1, 2).int()
+    images = (images + torch.randint(-25, 26, images.shape, generator=g)).clamp(0, 255)
+    data = SegSet(images.to(torch.uint8), labels, [str(i) for i in range(8)], ["a", "b"])
+    st = TrainSettings.small(
+        num_epochs=6, batch_size=4, crop=(24, 32), scale_range=(1.0, 1.0), class_weights=0.0
+    )
+    jobs = [(s, m, st, data, data, {}, "cpu") for s in (0, 1) for m in (False, True)]
+    torch.set_num_threads(1)  # the workers' thread count: the same float reductions
+    here = map_in_processes(train_kept_best, jobs, workers=1)
+    there = map_in_processes(train_kept_best, jobs, workers=2)
+    for a, b in zip(here, there):
+        assert a["history"]["val_mIoU"] == b["history"]["val_mIoU"]
+        assert a["best_epoch"] == b["best_epoch"]
+        assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
+    for (seed, msaam, *_), r in zip(jobs, here):
+        assert r["best_value"] == max(r["history"]["val_mIoU"])
+        model = load_trained(r, 2, st, msaam, "cpu")
+        assert evaluate_segmentation(model, data, {}, "cpu")["mIoU"] == r["best_value"]
+        assert r["best_value"] > 80.0, (seed, msaam, r["history"]["val_mIoU"])
+
+
 def test_tuning_trials_cover_both_readings_and_run_lambda_zero_once():
     from neurovis.driving.tuning import trials
 

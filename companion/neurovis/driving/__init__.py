@@ -48,6 +48,8 @@ from .train import (
     inference_time,
     predict,
     train_segmenter,
+    train_kept_best,
+    load_trained,
 )
 
 __all__ = [n for n in dir() if not n.startswith("_")]

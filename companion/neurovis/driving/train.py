@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from ..core import timing
-from ..core.training import TrainConfig, fit
+from ..core import seed_everything, timing
+from ..core.training import KeepBest, TrainConfig, fit
 from .baselines import ClassStats, anomaly_scores
 from .data import IGNORE, MEAN, SegSet, normalize
 from .metrics import anomaly_metrics, confusion_matrix, segmentation_scores
@@ -271,6 +271,54 @@ def evaluate_segmentation(model, data: SegSet, groups: dict, device="cpu") -> di
     """Held-out segmentation scores (``segmentation_scores``) of ``model`` on ``data``."""
     cm = image_confusions(model, data, device).sum(0)
     return segmentation_scores(cm, data.classes, groups)
+
+
+def train_kept_best(
+    seed: int,
+    msaam: bool,
+    settings: TrainSettings,
+    train: SegSet,
+    val: SegSet,
+    groups: dict,
+    device="cpu",
+    checkpoint_path=None,
+) -> dict:
+    """One model of a run: seeded, built by ``build_model``, trained by ``train_segmenter`` with
+    the validation mIoU after every epoch, kept at its best validation epoch (early stop after
+    ``settings.patience`` epochs without a better one). Returns its best weights (``state``, on
+    the CPU), ``history``, ``best_epoch`` (1-based), ``best_value`` and ``seconds``: one job of
+    ``core.parallel.map_in_processes``."""
+    seed_everything(seed)
+    model = build_model(len(train.classes), settings, msaam=msaam)
+    keep = KeepBest(model, "val_mIoU", mode="max", patience=settings.patience)
+    name = "DeepLabv3+ + MSAAM" if msaam else "DeepLabv3+"
+    with timing.Stopwatch() as sw:
+        hist = train_segmenter(
+            model,
+            train,
+            settings,
+            device,
+            seed=seed,
+            desc=f"{name}, seed {seed}",
+            evaluate=lambda m: {"val_mIoU": evaluate_segmentation(m, val, groups, device)["mIoU"]},
+            checkpoint_path=checkpoint_path,
+            on_epoch_end=keep,
+        )
+    keep.restore()
+    return {
+        "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "history": hist,
+        "best_epoch": keep.best_epoch + 1,
+        "best_value": keep.best_value,
+        "seconds": sw.seconds,
+    }
+
+
+def load_trained(result: dict, num_classes: int, settings: TrainSettings, msaam: bool, device):
+    """The model of a ``train_kept_best`` result, on ``device``, in evaluation mode."""
+    model = build_model(num_classes, settings, msaam=msaam)
+    model.load_state_dict(result["state"])
+    return model.to(device).eval()
 
 
 def per_image_iou(cms: torch.Tensor, classes: list, among: list | None = None):

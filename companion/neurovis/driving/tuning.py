@@ -19,15 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from ..core import seed_everything, timing
-from ..core.training import KeepBest
-from .train import (
-    TrainSettings,
-    build_model,
-    evaluate_segmentation,
-    saturation,
-    train_segmenter,
-)
+from .train import TrainSettings, load_trained, saturation, train_kept_best
 
 CHAPTER = "10_driving"
 LAMBDAS = (0.0, 0.01, 0.1)
@@ -43,34 +35,21 @@ def trials(lambdas=LAMBDAS, readings=READINGS) -> list[tuple[str, float]]:
 def run_trial(train, val, groups, settings: TrainSettings, device="cpu", seed: int = 0) -> dict:
     """Train one MSAAM model with ``settings`` (its lam and variance), keep its best-validation
     epoch, and return its validation mIoU, gate saturation and alpha spread."""
-    seed_everything(seed)
-    model = build_model(len(train.classes), settings, msaam=True)
-    keep = KeepBest(model, "val_mIoU", mode="max", patience=settings.patience)
-    with timing.Stopwatch() as sw:
-        hist = train_segmenter(
-            model,
-            train,
-            settings,
-            device,
-            seed=seed,
-            desc=f"{settings.variance} lambda={settings.lam}",
-            evaluate=lambda m: {"val_mIoU": evaluate_segmentation(m, val, groups, device)["mIoU"]},
-            on_epoch_end=keep,
-        )
-    keep.restore()
+    run = train_kept_best(seed, True, settings, train, val, groups, device)
+    model = load_trained(run, len(train.classes), settings, True, device)
     sat = saturation(model, val.images, device)
     return {
         "reading": settings.variance,
         "lam": settings.lam,
-        "val_mIoU": keep.best_value,
-        "best_epoch": keep.best_epoch + 1,
-        "val_mIoU_per_epoch": hist["val_mIoU"],
+        "val_mIoU": run["best_value"],
+        "best_epoch": run["best_epoch"],
+        "val_mIoU_per_epoch": run["history"]["val_mIoU"],
         "saturation_channel": sat["channel"],
         "saturation_spatial": sat["spatial"],
         "alpha_mean": sat["alpha_mean"],
         "alpha_sd": sat["alpha_sd"],
         "gamma": float(model.gamma.detach()),
-        "seconds": sw.seconds,
+        "seconds": run["seconds"],
     }
 
 
